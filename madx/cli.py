@@ -1,0 +1,34 @@
+"""`madx <command>`: dispatch to each command's own `main(argv)`; imports stay lazy so --help is fast."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from . import __version__
+
+COMMANDS = {
+    "inspect": ("madx.commands.inspect", "show an adapter directory's config and parameter count"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: madx <command> [options]\n\ncommands:")
+        for name, (_, summary) in COMMANDS.items():
+            print(f"  {name:<12} {summary}")
+        print("\n`madx <command> --help` documents each command.")
+        return 0
+    if argv[0] == "--version":
+        print(f"madx {__version__}")
+        return 0
+    if argv[0] not in COMMANDS:
+        print(f"madx: unknown command {argv[0]!r}; commands: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[argv[0]][0])
+    return module.main(argv[1:]) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

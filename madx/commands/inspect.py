@@ -1,0 +1,27 @@
+"""madx inspect ADAPTER_DIR: what an adapter directory holds, without loading a model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..io import read_adapter_config, read_adapter_weights
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="madx inspect", description=__doc__)
+    parser.add_argument("adapter_dir", type=Path, help="an AdapterHub adapter directory")
+    args = parser.parse_args(argv)
+    meta, config = read_adapter_config(args.adapter_dir)
+    file, tensors = read_adapter_weights(args.adapter_dir)
+    summary = {
+        "name": meta.get("name"),
+        "model_type": meta.get("model_type"),
+        "hidden_size": meta.get("hidden_size"),
+        "config": config.__dict__,
+        "weights": str(file),
+        "parameters": sum(t.numel() for t in tensors.values()),
+    }
+    print(json.dumps(summary, indent=2, default=list))
+    return 0

@@ -1,0 +1,253 @@
+"""Putting adapters into a Hugging Face encoder: wrap, activate, freeze, count.
+
+Each layer's two output blocks (attention output and FFN output: dense -> dropout -> LN(. + x))
+are replaced by `AdaptedOutput`, which keeps the same `dense`, `dropout` and `LayerNorm` modules
+(so base state-dict keys do not change) plus an `adapters` ModuleDict. The invertible adapters
+live in `base_model.invertible_adapters`; a forward hook applies the first active one to the
+embedding output, and a pre-hook its inverse to the input of the MLM output embeddings (a
+wrapper there would fight transformers' weight tying).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .config import AdapterConfig
+from .modules import BottleneckAdapter, NICEInvertibleAdapter
+
+SUPPORTED_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "deberta-v2")
+TASK_HEAD_ATTRS = ("classifier",)  # the task head of *ForTokenClassification / *ForSequenceClassification
+_NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
+
+
+class UnsupportedModelError(TypeError):
+    pass
+
+
+class AdaptedOutput(nn.Module):
+    """dense -> dropout -> [active adapters, stacked] -> LN(. + x)."""
+
+    def __init__(self, block: nn.Module, state: "MadxState"):
+        super().__init__()
+        self.dense, self.dropout, self.LayerNorm = block.dense, block.dropout, block.LayerNorm
+        self.adapters = nn.ModuleDict()
+        self.state = state  # shared, plain object: which adapters are active
+
+    def forward(self, hidden_states: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
+        r = self.dropout(self.dense(hidden_states))  # (B, T, h)
+        for name in self.state.active:
+            if name in self.adapters:
+                r = self.adapters[name](r, input_tensor, self.LayerNorm)
+        return self.LayerNorm(r + input_tensor)
+
+
+@dataclass
+class MadxState:
+    """What madx added to one base model; kept so every change can be undone."""
+
+    configs: dict = field(default_factory=dict)  # name -> AdapterConfig
+    active: tuple = ()  # the Stack: first = language adapter
+    outputs: dict = field(default_factory=dict)  # (layer index, "attention" | "output") -> AdaptedOutput
+    invertible: nn.ModuleDict | None = None
+    originals: list = field(default_factory=list)  # (parent, attribute, original module)
+    hooks: list = field(default_factory=list)
+
+    def first_invertible(self) -> NICEInvertibleAdapter | None:
+        if self.active and self.active[0] in self.invertible:
+            return self.invertible[self.active[0]]
+        return None
+
+    def module_path(self, layer: int, kind: str) -> str:
+        return f"encoder.layer.{layer}.attention.output" if kind == "attention" else f"encoder.layer.{layer}.output"
+
+
+def base_model(model: nn.Module) -> nn.Module:
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    if model_type not in SUPPORTED_MODEL_TYPES:
+        raise UnsupportedModelError(
+            f"madx does not support model type {model_type!r} ({type(model).__name__}); supported model types: "
+            f"{', '.join(SUPPORTED_MODEL_TYPES)} (mBERT, RoBERTa, XLM-R, Glot500, XLM-V, mDeBERTa)"
+        )
+    return model.base_model
+
+
+def num_layers(model: nn.Module) -> int:
+    return len(base_model(model).encoder.layer)
+
+
+def madx_state(model: nn.Module) -> MadxState:
+    """The model's madx state, wrapping its layers on first use."""
+    base = base_model(model)
+    state = base.__dict__.get("_madx")
+    if state is None:
+        state = _wrap(base)
+        base.__dict__["_madx"] = state
+    _hook_output_embeddings(model, state)
+    return state
+
+
+def _wrap(base: nn.Module) -> MadxState:
+    state = MadxState()
+    for i, layer in enumerate(base.encoder.layer):
+        for kind, parent, attr in (("attention", layer.attention, "output"), ("output", layer, "output")):
+            block = getattr(parent, attr)
+            if not all(hasattr(block, a) for a in ("dense", "dropout", "LayerNorm")):
+                raise UnsupportedModelError(
+                    f"{type(block).__name__} at layer {i} has no dense/dropout/LayerNorm; "
+                    "this transformers version changed the layer layout madx wraps"
+                )
+            wrapper = AdaptedOutput(block, state)
+            state.originals.append((parent, attr, block))
+            setattr(parent, attr, wrapper)
+            state.outputs[(i, kind)] = wrapper
+    state.invertible = nn.ModuleDict()
+    base.invertible_adapters = state.invertible
+
+    def embeddings_hook(module, args, output):
+        inv = state.first_invertible()
+        return output if inv is None else inv(output)
+
+    state.hooks.append(base.embeddings.register_forward_hook(embeddings_hook))
+    return state
+
+
+def _hook_output_embeddings(model: nn.Module, state: MadxState) -> None:
+    get_output = getattr(model, "get_output_embeddings", None)
+    output_embeddings = get_output() if get_output else None
+    if output_embeddings is None or getattr(output_embeddings, "_madx_inverse_hooked", False):
+        return
+
+    def inverse_hook(module, args):
+        inv = state.first_invertible()
+        return args if inv is None else (inv.inverse(args[0]), *args[1:])
+
+    state.hooks.append(output_embeddings.register_forward_pre_hook(inverse_hook))
+    output_embeddings._madx_inverse_hooked = True
+
+
+def add_adapter(model: nn.Module, name: str, config: AdapterConfig | None = None) -> None:
+    """Add adapter `name` to every layer not in `config.leave_out` (inactive until `activate`)."""
+    config = config or AdapterConfig()
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"adapter name {name!r} must be non-empty letters, digits, '_' or '-'")
+    if not isinstance(config, AdapterConfig):
+        raise TypeError(f"config must be a madx.AdapterConfig, got {type(config).__name__}")
+    state = madx_state(model)
+    if name in state.configs:
+        raise ValueError(f"adapter {name!r} already exists; delete_adapter() it first or choose another name")
+    n_layers = num_layers(model)
+    bad = [i for i in config.leave_out if i >= n_layers]
+    if bad:
+        raise ValueError(f"leave_out={list(config.leave_out)} names layers {bad}, but the model has {n_layers} layers")
+    hidden = model.config.hidden_size
+    ref = next(base_model(model).parameters())
+    for (layer, kind), wrapper in state.outputs.items():
+        if layer in config.leave_out or (kind == "attention" and config.architecture != "houlsby"):
+            continue
+        wrapper.adapters[name] = BottleneckAdapter(hidden, config).to(device=ref.device, dtype=ref.dtype)
+    if config.invertible:
+        state.invertible[name] = NICEInvertibleAdapter(hidden, config).to(device=ref.device, dtype=ref.dtype)
+    state.configs[name] = config
+
+
+def delete_adapter(model: nn.Module, name: str) -> None:
+    state = madx_state(model)
+    _check_names(state, (name,))
+    for adapters in [w.adapters for w in state.outputs.values()] + [state.invertible]:
+        if name in adapters:
+            del adapters[name]
+    del state.configs[name]
+    state.active = tuple(n for n in state.active if n != name)
+
+
+def _check_names(state: MadxState, names) -> None:
+    missing = [n for n in names if n not in state.configs]
+    if missing:
+        raise KeyError(f"no adapter named {missing}; the model has {sorted(state.configs) or 'none'}")
+
+
+def activate(model: nn.Module, *names: str) -> None:
+    """Make Stack(*names) active: names[0] is the language adapter. No names: no adapter active."""
+    state = madx_state(model)
+    _check_names(state, names)
+    if len(set(names)) != len(names):
+        raise ValueError(f"adapter names repeat in the stack {names}")
+    state.active = tuple(names)
+
+
+def active_adapters(model: nn.Module) -> tuple:
+    return madx_state(model).active
+
+
+def adapter_config(model: nn.Module, name: str) -> AdapterConfig:
+    state = madx_state(model)
+    _check_names(state, (name,))
+    return state.configs[name]
+
+
+def adapter_modules(model: nn.Module, name: str) -> dict:
+    """{path relative to the base model: module} of every module belonging to adapter `name`."""
+    state = madx_state(model)
+    _check_names(state, (name,))
+    modules = {
+        f"{state.module_path(layer, kind)}.adapters.{name}": wrapper.adapters[name]
+        for (layer, kind), wrapper in state.outputs.items()
+        if name in wrapper.adapters
+    }
+    if name in state.invertible:
+        modules[f"invertible_adapters.{name}"] = state.invertible[name]
+    return modules
+
+
+def task_head(model: nn.Module) -> nn.Module | None:
+    for attr in TASK_HEAD_ATTRS:
+        if isinstance(getattr(model, attr, None), nn.Module):
+            return getattr(model, attr)
+    return None
+
+
+def train_adapters(model: nn.Module, *names: str) -> None:
+    """Freeze everything except the named adapters (with their invertible adapters) and a task head."""
+    state = madx_state(model)
+    _check_names(state, names)
+    model.requires_grad_(False)
+    for name in names:
+        for module in adapter_modules(model, name).values():
+            module.requires_grad_(True)
+    head = task_head(model)
+    if head is not None:
+        head.requires_grad_(True)
+
+
+@dataclass(frozen=True)
+class ParameterCount:
+    trainable: int
+    total: int
+    adapters: dict  # name -> parameters of that adapter (its invertible adapter included)
+
+    @property
+    def base(self) -> int:
+        return self.total - sum(self.adapters.values())
+
+    def __str__(self) -> str:
+        lines = [f"trainable {self.trainable:,} of {self.total:,} ({100 * self.trainable / max(self.total, 1):.2f}%)"]
+        lines += [f"adapter {n}: {c:,} ({100 * c / max(self.base, 1):.2f}% of base)" for n, c in self.adapters.items()]
+        return "\n".join(lines)
+
+
+def count_parameters(model: nn.Module) -> ParameterCount:
+    params = list(model.parameters())
+    adapters = {}
+    base = model.base_model
+    if base.__dict__.get("_madx") is not None:
+        for name in madx_state(model).configs:
+            adapters[name] = sum(p.numel() for m in adapter_modules(model, name).values() for p in m.parameters())
+    return ParameterCount(
+        trainable=sum(p.numel() for p in params if p.requires_grad),
+        total=sum(p.numel() for p in params),
+        adapters=adapters,
+    )

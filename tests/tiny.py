@@ -1,0 +1,30 @@
+"""Tiny in-memory models of every supported architecture, shared by the tests."""
+
+import transformers
+
+TINY = dict(
+    vocab_size=120, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64,
+    max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+)
+ARCHS = {
+    "bert": (transformers.BertConfig, dict(pad_token_id=0)),
+    "roberta": (transformers.RobertaConfig, dict(pad_token_id=1)),
+    "xlm-roberta": (transformers.XLMRobertaConfig, dict(pad_token_id=1)),
+    "deberta-v2": (transformers.DebertaV2Config, dict(pad_token_id=0, relative_attention=True, position_buckets=8,
+                                                    pos_att_type=["p2c", "c2p"], max_relative_positions=16)),
+}
+
+
+def tiny_config(model_type="xlm-roberta", **overrides):
+    config_class, extra = ARCHS[model_type]
+    return config_class(**{**TINY, **extra, **overrides})
+
+
+def tiny_model(model_type="xlm-roberta", head="mlm", **overrides):
+    config = tiny_config(model_type, **overrides)
+    if head == "mlm":
+        return transformers.AutoModelForMaskedLM.from_config(config).eval()
+    if head == "token":
+        config.num_labels = 5
+        return transformers.AutoModelForTokenClassification.from_config(config).eval()
+    return transformers.AutoModel.from_config(config).eval()
