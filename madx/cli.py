@@ -8,6 +8,10 @@ import sys
 from . import __version__
 
 COMMANDS = {
+    "train-lang": ("madx.commands.train_lang", "train a language adapter with masked language modelling"),
+    "train-task": ("madx.commands.train_task", "train a task adapter (or a full fine-tuning baseline)"),
+    "evaluate": ("madx.commands.evaluate", "zero-shot evaluation of one setup on a target test set"),
+    "report": ("madx.commands.report", "results.csv, report.md and a plot from evaluation JSONs"),
     "inspect": ("madx.commands.inspect", "show an adapter directory's config and parameter count"),
 }
 

@@ -1,0 +1,100 @@
+"""Build a small base encoder from scratch (the offline demo's, and the tests'): a sentencepiece
+tokenizer trained on the given corpora and an XLM-R-style encoder pretrained with MLM."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from .corpus import load_blocks, read_lines
+from .io import replace_dir
+from .mlm import MaskedLMObjective, MLMBatches
+from .sources import Source
+from .train import TrainSettings, fit, make_accelerator
+
+log = logging.getLogger(__name__)
+SPECIAL_PIECES = ["<s>", "<pad>", "</s>", "<unk>"]  # XLM-R's first ids: cls=0, pad=1, sep=2, unk=3
+
+
+@dataclass(frozen=True)
+class TinyEncoder:
+    hidden_size: int = 128
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 4
+    intermediate_size: int = 512
+    max_seq_len: int = 64
+
+
+def train_tokenizer(corpora: list, out_dir: str | Path, vocab_size: int = 1000):
+    """A sentencepiece unigram model on the corpora, as an XLM-R tokenizer (read with sentencepiece itself)."""
+    import sentencepiece as spm
+    import transformers
+
+    out_dir = Path(out_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        text = Path(tmp) / "all.txt"
+        with open(text, "w", encoding="utf-8") as f:
+            for corpus in corpora:
+                for line in read_lines(Source.parse(corpus)):
+                    f.write(line + "\n")
+        spm.SentencePieceTrainer.train(
+            input=str(text), model_prefix=str(Path(tmp) / "spm"), vocab_size=vocab_size, model_type="unigram",
+            character_coverage=1.0, hard_vocab_limit=False, num_threads=1,
+            bos_id=-1, eos_id=-1, pad_id=-1, unk_id=0, minloglevel=2,
+        )
+        processor = spm.SentencePieceProcessor(model_file=str(Path(tmp) / "spm.model"))
+        pieces = [(processor.id_to_piece(i), processor.get_score(i)) for i in range(processor.get_piece_size())]
+    # transformers 5 turns a sentencepiece model into a tokenizer only with protobuf, or from the piece list
+    vocab = [(p, 0.0) for p in SPECIAL_PIECES] + [(p, s) for p, s in pieces if p not in SPECIAL_PIECES]
+    vocab.append(("<mask>", 0.0))
+    tokenizer = transformers.XLMRobertaTokenizer(vocab=vocab)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(out_dir)
+    return tokenizer
+
+
+def build_base_model(
+    corpora: list,
+    tokenizer_corpora: list,
+    output: str | Path,
+    *,
+    shape: TinyEncoder = TinyEncoder(),
+    vocab_size: int = 1000,
+    settings: TrainSettings = TrainSettings(max_steps=1000, batch_size=64, lr=5e-4, warmup_steps=100),
+) -> Path:
+    """Tokenizer on `tokenizer_corpora`, encoder pretrained (all weights) with MLM on `corpora`; saved to output."""
+    import transformers
+
+    output = Path(output)
+    staging = output.with_name(f".{output.name}.staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    tokenizer = train_tokenizer(tokenizer_corpora, staging, vocab_size=vocab_size)
+    config = transformers.XLMRobertaConfig(
+        vocab_size=len(tokenizer), hidden_size=shape.hidden_size, num_hidden_layers=shape.num_hidden_layers,
+        num_attention_heads=shape.num_attention_heads, intermediate_size=shape.intermediate_size,
+        max_position_embeddings=shape.max_seq_len + 2, type_vocab_size=1, pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id,
+    )
+    accelerator = make_accelerator(settings)
+    sources = [Source.parse(c) for c in corpora]
+    blocks = load_blocks(tokenizer, sources, shape.max_seq_len, staging / ".cache")
+    torch.manual_seed(settings.seed)
+    model = transformers.XLMRobertaForMaskedLM(config)
+    fit(MaskedLMObjective(model), MLMBatches(blocks, tokenizer, settings.batch_size, settings.seed), settings,
+        output.with_name(output.name + ".work"), accelerator)
+    if accelerator.is_main_process:
+        shutil.rmtree(staging / ".cache", ignore_errors=True)
+        model.save_pretrained(staging)
+        shutil.copy(output.with_name(output.name + ".work") / "train_log.jsonl", staging / "pretrain_log.jsonl")
+        (staging / "madx_base.json").write_text(json.dumps(
+            {"corpora": [str(s) for s in sources], "tokenizer_corpora": [str(c) for c in tokenizer_corpora],
+             "shape": asdict(shape), "settings": asdict(settings)}, indent=2) + "\n")
+        replace_dir(staging, output)
+        shutil.rmtree(output.with_name(output.name + ".work"), ignore_errors=True)
+    return output

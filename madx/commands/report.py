@@ -1,0 +1,40 @@
+"""madx report: gather evaluation JSONs into results.csv, report.md and results.png.
+
+report.md has, per task, mean ± std over seeds per language and the average over target
+languages, as in the MAD-X paper's tables, with the best setup per row in bold.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .common import run, setup_logging
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="madx report", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--eval", nargs="+", required=True, help="evaluation JSON files, or directories to search")
+    p.add_argument("--output", required=True, help="report directory")
+    p.add_argument("--source-language")
+    p.add_argument("--title", default="madx results")
+    p.add_argument("--notes", help="a Markdown file appended to the report")
+    p.add_argument("--log-file")
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    setup_logging(args.log_file)
+
+    def body(args):
+        from ..report import write_report
+
+        files = []
+        for item in map(Path, args.eval):
+            files += sorted(item.rglob("*.json")) if item.is_dir() else [item]
+        notes = Path(args.notes).read_text() if args.notes else ""
+        write_report(files, args.output, source_language=args.source_language, title=args.title, notes=notes)
+
+    return run(body, args)

@@ -1,0 +1,142 @@
+"""Unlabelled corpora for MLM: read, tokenize once, cut into fixed-length blocks, cache on disk."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from .locks import file_lock
+from .sources import DataError, Source
+
+log = logging.getLogger(__name__)
+CACHE_VERSION = "1"
+
+
+def read_lines(source: Source, *, text_field: str = "text") -> Iterator[str]:
+    """Non-empty lines of text. Invalid UTF-8 lines are skipped and counted (logged), never decoded wrongly."""
+    if source.is_hub:
+        dataset = source.load_hub()
+        column = source.column or text_field
+        if column not in dataset.column_names:
+            raise DataError(f"{source}: no column {column!r}; it has {dataset.column_names}; set column=")
+        for text in dataset[column]:
+            if text and text.strip():
+                yield text.strip()
+        return
+    source.check_exists()
+    path = source.path
+    opener = gzip.open if path.suffix == ".gz" else open
+    is_jsonl = path.name.endswith((".jsonl", ".jsonl.gz"))
+    field = source.column or text_field
+    bad = 0
+    with opener(path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError:
+                bad += 1
+                continue
+            if not line:
+                continue
+            if is_jsonl:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise DataError(f"{path}:{number}: not valid JSON ({err.msg}); one JSON object per line") from None
+                if not isinstance(record, dict) or field not in record:
+                    raise DataError(f"{path}:{number}: no {field!r} field; set the text field (column=)")
+                line = str(record[field]).strip()
+                if not line:
+                    continue
+            yield line
+    if bad:
+        log.warning("%s: skipped %d line(s) that are not valid UTF-8", path, bad)
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    vocab = sorted(tokenizer.get_vocab().items())
+    return hashlib.sha256(json.dumps([type(tokenizer).__name__, vocab]).encode()).hexdigest()[:16]
+
+
+def cache_key(tokenizer, sources: list[Source], seq_len: int, max_tokens: int | None) -> str:
+    parts = [CACHE_VERSION, tokenizer_fingerprint(tokenizer), str(seq_len), str(max_tokens)]
+    parts += [s.fingerprint() for s in sources]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
+
+
+def _batches(lines: Iterable[str], size: int) -> Iterator[list[str]]:
+    batch = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _token_stream(tokenizer, lines: Iterable[str], max_tokens: int | None, batch_size: int = 1000) -> Iterator[list[int]]:
+    # batches through the fast (Rust) tokenizer, which spreads each batch over the CPU's cores
+    total = 0
+    for batch in _batches(lines, batch_size):
+        for ids in tokenizer(batch, add_special_tokens=False)["input_ids"]:
+            yield ids
+            total += len(ids)
+            if max_tokens and total >= max_tokens:
+                return
+
+
+def build_blocks(tokenizer, sources: list[Source], seq_len: int, max_tokens: int | None = None) -> np.ndarray:
+    """(n_blocks, seq_len) int32: [CLS] + seq_len-2 tokens of the concatenated corpus + [SEP]."""
+    body = seq_len - 2
+    chunks = [np.asarray(toks, dtype=np.int32) for source in sources
+              for toks in _token_stream(tokenizer, read_lines(source), max_tokens)]
+    ids = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int32)
+    if max_tokens:
+        ids = ids[:max_tokens]
+    n_blocks = len(ids) // body
+    if n_blocks == 0:
+        raise DataError(
+            f"{', '.join(map(str, sources))}: only {len(ids)} tokens, fewer than one block of {seq_len}; "
+            "add text or lower seq_len"
+        )
+    body_ids = ids[: n_blocks * body].reshape(n_blocks, body)
+    cls = np.full((n_blocks, 1), tokenizer.cls_token_id, dtype=np.int32)
+    sep = np.full((n_blocks, 1), tokenizer.sep_token_id, dtype=np.int32)
+    return np.concatenate([cls, body_ids, sep], axis=1)
+
+
+def load_blocks(tokenizer, sources: list[Source], seq_len: int, cache_dir: str | os.PathLike,
+                max_tokens: int | None = None) -> np.ndarray:
+    """The corpus as blocks, tokenized once: later runs (any process) read the cached Arrow file."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    cache_dir = Path(cache_dir)
+    key = cache_key(tokenizer, sources, seq_len, max_tokens)
+    final = cache_dir / f"blocks-{key}"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with file_lock(cache_dir / f".blocks-{key}.lock"):  # two jobs on one corpus: one builds, one waits
+        if not (final / "dataset_info.json").exists():
+            blocks = build_blocks(tokenizer, sources, seq_len, max_tokens)
+            tmp = Path(tempfile.mkdtemp(prefix=f".blocks-{key}.", dir=cache_dir))
+            try:
+                datasets.Dataset.from_dict({"input_ids": blocks}).save_to_disk(str(tmp))
+                (tmp / "sources.json").write_text(json.dumps([str(s) for s in sources]))
+                shutil.rmtree(final, ignore_errors=True)
+                os.replace(tmp, final)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            log.info("tokenized %s into %d blocks of %d -> %s", [str(s) for s in sources], len(blocks), seq_len, final)
+            return blocks
+    dataset = datasets.load_from_disk(str(final)).with_format("numpy")
+    return np.asarray(dataset["input_ids"], dtype=np.int32)

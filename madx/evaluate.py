@@ -1,0 +1,84 @@
+"""Zero-shot evaluation of one (task, language, setup, seed) on a target test set."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+import transformers
+
+from . import hf
+from .io import load_adapter
+from .labelled import check_labels, encode, read_labelled
+from .metrics import sequence_metrics
+from .model import activate
+from .task import FULL_MODEL_DIR, load_head, predict, read_head_config
+from .train import atomic_write_text
+
+log = logging.getLogger(__name__)
+EVAL_SETUPS = ("madx", "source_la", "task_only", "full_ft")
+TRAINED_BY = {"madx": "madx", "source_la": "madx", "task_only": "task_only", "full_ft": "full_ft"}  # eval -> train setup
+
+
+def build_eval_model(base_model: str, setup: str, task_dir: Path, label_names: list[str], lang_adapter=None,
+                     trust_remote_code: bool = False):
+    """The model a setup evaluates, and which adapters it stacks (for the record)."""
+    if setup == "full_ft":
+        model = transformers.AutoModelForTokenClassification.from_pretrained(task_dir / FULL_MODEL_DIR)
+        return model, {"full_model": str(task_dir / FULL_MODEL_DIR)}
+    model = hf.load_token_classifier(base_model, label_names, trust_remote_code=trust_remote_code)
+    load_head(model, task_dir)
+    used = {}
+    stack = []
+    if setup in ("madx", "source_la"):
+        if lang_adapter is None:
+            raise ValueError(f"setup {setup} needs a language adapter")
+        stack.append(load_adapter(model, lang_adapter))
+        used["lang_adapter"] = str(lang_adapter)
+    stack.append(load_adapter(model, task_dir))
+    used["task_adapter"] = str(task_dir)
+    used["stack"] = stack
+    activate(model, *stack)
+    return model, used
+
+
+def evaluate(
+    base_model: str,
+    setup: str,
+    task_dir: str | Path,
+    test_data,
+    output: str | Path,
+    *,
+    lang: str,
+    task: str,
+    seed: int | None = None,
+    lang_adapter: str | Path | None = None,
+    batch_size: int = 64,
+    trust_remote_code: bool = False,
+) -> dict:
+    if setup not in EVAL_SETUPS:
+        raise ValueError(f"setup {setup!r}; evaluation setups are {EVAL_SETUPS}")
+    task_dir = Path(task_dir)
+    head = read_head_config(task_dir)
+    task_info = json.loads((task_dir / "task.json").read_text())
+    label_names, task_type = head["label_names"], head["task_type"]
+    sentences, _ = read_labelled(test_data)
+    check_labels(sentences, label_names)
+    tokenizer = hf.load_tokenizer(base_model, trust_remote_code=trust_remote_code)
+    examples = encode(tokenizer, sentences, label_names, task_info["max_length"])
+    model, used = build_eval_model(base_model, setup, task_dir, label_names, lang_adapter, trust_remote_code)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    pred = predict(model, examples, label_names, tokenizer.pad_token_id, batch_size=batch_size, device=device)
+    truncated = sum(len(e["labels"]) and e["n_words"] > sum(e["first"]) for e in examples)
+    result = {
+        "task": task, "lang": lang, "setup": setup, "seed": seed, "task_type": task_type,
+        **sequence_metrics(task_type, [s.tags for s in sentences], pred),
+        "truncated_sentences": int(truncated), "base_model": base_model, "test_data": str(test_data), **used,
+    }
+    atomic_write_text(Path(output), json.dumps(result, indent=2) + "\n")
+    log.info("%s %s %s seed %s: %s", task, lang, setup, seed,
+             {k: round(v, 4) for k, v in result.items() if k in ("f1", "precision", "recall", "accuracy")})
+    return result

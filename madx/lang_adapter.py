@@ -1,0 +1,73 @@
+"""Train a language adapter (and its invertible adapter) with masked language modelling."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import torch
+
+from . import hf
+from .config import LANGUAGE_ADAPTER, AdapterConfig
+from .corpus import load_blocks
+from .io import replace_dir, save_adapter
+from .mlm import MaskedLMObjective, MLMBatches
+from .model import activate, add_adapter, count_parameters, train_adapters
+from .sources import Source
+from .train import TrainSettings, fit, make_accelerator, settings_dict
+
+log = logging.getLogger(__name__)
+
+
+def train_language_adapter(
+    base_model: str,
+    lang: str,
+    corpus: list,
+    output: str | Path,
+    *,
+    adapter_config: AdapterConfig = LANGUAGE_ADAPTER,
+    settings: TrainSettings = TrainSettings(),
+    seq_len: int = 256,
+    max_tokens: int | None = None,
+    cache_dir: str | Path | None = None,
+    trust_remote_code: bool = False,
+) -> Path:
+    output = Path(output)
+    sources = [Source.parse(c, where=f"corpus of {lang}") for c in corpus]
+    for source in sources:
+        source.check_exists()
+    config = hf.load_config(base_model, trust_remote_code=trust_remote_code)
+    hf.check_sequence_length(config, seq_len, base_model)
+    accelerator = make_accelerator(settings)
+    tokenizer = hf.load_tokenizer(base_model, trust_remote_code=trust_remote_code)
+    cache_dir = Path(cache_dir) if cache_dir else output.parent / ".corpus-cache"
+    with accelerator.main_process_first():  # the main process tokenizes; the others read its cache
+        blocks = load_blocks(tokenizer, sources, seq_len, cache_dir, max_tokens=max_tokens)
+    log.info("%s: %d blocks of %d tokens (%s tokens)", lang, len(blocks), seq_len, f"{blocks.size:,}")
+
+    torch.manual_seed(settings.seed)
+    model = hf.load_mlm_model(base_model, trust_remote_code=trust_remote_code)
+    add_adapter(model, lang, adapter_config)
+    activate(model, lang)
+    train_adapters(model, lang)
+    log.info("language adapter %s: %s", lang, count_parameters(model))
+
+    work_dir = output.with_name(output.name + ".work")
+    fit(MaskedLMObjective(model), MLMBatches(blocks, tokenizer, settings.batch_size, settings.seed),
+        settings, work_dir, accelerator)
+    if accelerator.is_main_process:
+        staging = output.with_name(f".{output.name}.staging")
+        save_adapter(model, lang, staging, model_name=base_model)
+        shutil.copy(work_dir / "train_log.jsonl", staging / "train_log.jsonl")
+        (staging / "training.json").write_text(json.dumps({
+            "base_model": base_model, "lang": lang, "corpus": [str(s) for s in sources], "seq_len": seq_len,
+            "blocks": len(blocks), "settings": settings_dict(settings), "world_size": accelerator.num_processes,
+        }, indent=2) + "\n")
+        replace_dir(staging, output)
+        if not settings.keep_checkpoints:
+            shutil.rmtree(work_dir, ignore_errors=True)
+        log.info("saved language adapter %s -> %s", lang, output)
+    accelerator.wait_for_everyone()
+    return output

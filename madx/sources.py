@@ -1,0 +1,77 @@
+"""Where data comes from: a local file or a `datasets` hub dataset, named by one string.
+
+    path/to/file.txt | .txt.gz | .jsonl | .conll ...     a local file
+    hub:unimelb-nlp/wikiann?config=sw&split=test         a hub dataset (config, split, column optional)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+HUB_PREFIX = "hub:"
+_HUB_KEYS = ("config", "split", "column", "revision")
+
+
+class DataError(ValueError):
+    """Bad input data: the message names the file (and line) or key, and what to do."""
+
+
+@dataclass(frozen=True)
+class Source:
+    path: Path | None = None
+    hub_id: str | None = None
+    config: str | None = None
+    split: str = "train"
+    column: str | None = None
+    revision: str | None = None
+
+    @classmethod
+    def parse(cls, spec: "str | Path | Source", *, where: str = "data source") -> "Source":
+        if isinstance(spec, Source):
+            return spec
+        spec = str(spec)
+        if not spec.startswith(HUB_PREFIX):
+            return cls(path=Path(spec))
+        hub_id, _, query = spec[len(HUB_PREFIX):].partition("?")
+        options = dict(parse_qsl(query, keep_blank_values=False))
+        unknown = sorted(set(options) - set(_HUB_KEYS))
+        if not hub_id or unknown:
+            raise DataError(
+                f"{where}: {spec!r} is not a hub source; write hub:DATASET_ID?config=NAME&split=SPLIT&column=COL "
+                f"(unknown options: {unknown})"
+            )
+        return cls(hub_id=hub_id, **{"split": "train", **options})
+
+    @property
+    def is_hub(self) -> bool:
+        return self.hub_id is not None
+
+    def __str__(self) -> str:
+        if not self.is_hub:
+            return str(self.path)
+        opts = "&".join(f"{k}={getattr(self, k)}" for k in _HUB_KEYS if getattr(self, k) is not None)
+        return f"{HUB_PREFIX}{self.hub_id}?{opts}"
+
+    def check_exists(self) -> None:
+        if not self.is_hub:
+            if not self.path.is_file():
+                raise DataError(f"{self.path}: file not found")
+            if self.path.stat().st_size == 0:
+                raise DataError(f"{self.path}: file is empty")
+
+    def fingerprint(self) -> str:
+        """Changes when the data may have changed: path, size and mtime; or the hub id and options."""
+        if self.is_hub:
+            return str(self)
+        stat = self.path.stat()
+        return f"{self.path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+
+    def load_hub(self):
+        import datasets
+
+        try:
+            return datasets.load_dataset(self.hub_id, self.config, split=self.split, revision=self.revision)
+        except Exception as err:  # noqa: BLE001 - re-raised with what and where
+            raise DataError(f"{self}: cannot load from the hub ({type(err).__name__}: {err})") from err

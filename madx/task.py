@@ -1,0 +1,198 @@
+"""Task training (token classification) for the madx, task_only and full_ft setups, and prediction."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from . import hf
+from .config import TASK_ADAPTER, AdapterConfig
+from .io import load_adapter, replace_dir, save_adapter
+from .labelled import IGNORE, Sentence, check_labels, encode, label_names_of, read_labelled
+from .metrics import TASK_TYPES, main_metric, sequence_metrics
+from .model import activate, add_adapter, count_parameters, task_head, train_adapters
+from .train import StepIndices, TrainSettings, atomic_write_text, fit, make_accelerator, settings_dict
+
+log = logging.getLogger(__name__)
+TRAIN_SETUPS = ("madx", "task_only", "full_ft")
+HEAD_CONFIG = "head_config.json"
+HEAD_WEIGHTS = "head.safetensors"
+FULL_MODEL_DIR = "model"
+
+
+class TokenClassificationObjective(nn.Module):
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, labels) -> torch.Tensor:
+        logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, L)
+        return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE, reduction="sum")
+
+
+def pad_batch(examples: list[dict], pad_id: int) -> dict:
+    width = max(len(e["input_ids"]) for e in examples)
+    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    for i, e in enumerate(examples):
+        n = len(e["input_ids"])
+        ids[i, :n] = torch.tensor(e["input_ids"])
+        labels[i, :n] = torch.tensor(e["labels"])
+        mask[i, :n] = 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+class TokenBatches:
+    """global_batch(step) for `train.fit` over encoded sentences."""
+
+    def __init__(self, examples: list[dict], batch_size: int, seed: int, pad_id: int):
+        self.examples, self.pad_id = examples, pad_id
+        self.indices = StepIndices(len(examples), batch_size, seed)
+
+    def __call__(self, step: int) -> tuple[dict, int]:
+        batch = pad_batch([self.examples[i] for i in self.indices(step)], self.pad_id)
+        return batch, int((batch["labels"] != IGNORE).sum())
+
+
+@torch.no_grad()
+def predict(model: nn.Module, examples: list[dict], label_names: list[str], pad_id: int, batch_size: int = 64,
+            device=None) -> list[list[str]]:
+    """Word-level predictions (first sub-token of each word); words cut off by max_length get 'O'."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i]["input_ids"]))  # length-grouped batches
+    out: list = [None] * len(examples)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        batch = pad_batch([examples[i] for i in chunk], pad_id)
+        logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
+        best = logits.argmax(-1).cpu()
+        for row, i in enumerate(chunk):
+            first = torch.tensor(examples[i]["first"] + [False] * (best.shape[1] - len(examples[i]["first"])))
+            words = [label_names[j] for j in best[row][first].tolist()]
+            out[i] = words + ["O"] * (examples[i]["n_words"] - len(words))
+    model.train(was_training)
+    return out
+
+
+def save_head(model: nn.Module, directory: Path, label_names: list[str], task_type: str) -> None:
+    head = task_head(model)
+    save_file({k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}, str(directory / HEAD_WEIGHTS))
+    (directory / HEAD_CONFIG).write_text(json.dumps(
+        {"task_type": task_type, "label_names": label_names, "num_labels": len(label_names),
+         "model_type": model.config.model_type, "hidden_size": model.config.hidden_size}, indent=2) + "\n")
+
+
+def read_head_config(task_dir: Path) -> dict:
+    path = Path(task_dir) / HEAD_CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; {task_dir} is not a finished madx train-task output")
+    return json.loads(path.read_text())
+
+
+def load_head(model: nn.Module, task_dir: Path) -> None:
+    weights = load_file(str(Path(task_dir) / HEAD_WEIGHTS))
+    task_head(model).load_state_dict(weights)
+
+
+def train_task(
+    base_model: str,
+    task: str,
+    setup: str,
+    train_data,
+    dev_data,
+    output: str | Path,
+    *,
+    task_type: str = "ner",
+    lang_adapter: str | Path | None = None,
+    adapter_config: AdapterConfig = TASK_ADAPTER,
+    settings: TrainSettings = TrainSettings(lr=1e-3),
+    max_length: int = 128,
+    label_all_subtokens: bool = False,
+    trust_remote_code: bool = False,
+) -> Path:
+    output = Path(output)
+    if setup not in TRAIN_SETUPS:
+        raise ValueError(f"setup {setup!r}; train-task setups are {TRAIN_SETUPS}")
+    if task_type not in TASK_TYPES:
+        raise ValueError(f"task type {task_type!r}; use one of {TASK_TYPES}")
+    if (setup == "madx") != (lang_adapter is not None):
+        raise ValueError("setup madx needs the source language adapter (lang_adapter); the others take none")
+    config = hf.load_config(base_model, trust_remote_code=trust_remote_code)
+    hf.check_sequence_length(config, max_length, base_model, key="max_length")
+    train_sentences, hub_names = read_labelled(train_data)
+    dev_sentences, _ = read_labelled(dev_data)
+    label_names = label_names_of(train_sentences, hub_names)
+    check_labels(dev_sentences, label_names)
+    accelerator = make_accelerator(settings)
+    tokenizer = hf.load_tokenizer(base_model, trust_remote_code=trust_remote_code)
+    train_examples = encode(tokenizer, train_sentences, label_names, max_length, label_all_subtokens)
+    dev_examples = encode(tokenizer, dev_sentences, label_names, max_length)
+
+    torch.manual_seed(settings.seed)
+    model = hf.load_token_classifier(base_model, label_names, trust_remote_code=trust_remote_code)
+    lang = None
+    if setup == "madx":
+        lang = load_adapter(model, lang_adapter)
+    if setup != "full_ft":
+        add_adapter(model, task, adapter_config)
+        activate(model, *([lang] if lang else []), task)
+        train_adapters(model, task)
+    log.info("%s/%s: %s", task, setup, count_parameters(model))
+
+    work_dir = output.with_name(output.name + ".work")
+    best_file = work_dir / "best.pt"
+    metric = main_metric(task_type)
+    gold_dev = [s.tags for s in dev_sentences]
+
+    def evaluate(step: int) -> dict:
+        pred = predict(model, dev_examples, label_names, tokenizer.pad_token_id, device=accelerator.device)
+        score = sequence_metrics(task_type, gold_dev, pred)[metric]
+        best = torch.load(best_file, weights_only=True)["score"] if best_file.exists() else -1.0
+        if score > best and accelerator.is_main_process:
+            weights = {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
+            tmp = best_file.with_suffix(".tmp")
+            torch.save({"score": score, "step": step, "weights": weights}, tmp)
+            tmp.replace(best_file)
+        accelerator.wait_for_everyone()
+        return {f"dev_{metric}": round(score, 6)}
+
+    fit(TokenClassificationObjective(model), TokenBatches(train_examples, settings.batch_size, settings.seed,
+                                                          tokenizer.pad_token_id),
+        settings, work_dir, accelerator, evaluate=evaluate)
+    best = torch.load(best_file, weights_only=True)
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, value in best["weights"].items():
+            params[name].copy_(value)
+    if accelerator.is_main_process:
+        staging = output.with_name(f".{output.name}.staging")
+        shutil.rmtree(staging, ignore_errors=True)
+        if setup == "full_ft":
+            staging.mkdir(parents=True)
+            model.save_pretrained(staging / FULL_MODEL_DIR)
+        else:
+            save_adapter(model, task, staging, model_name=base_model)
+        save_head(model, staging, label_names, task_type)
+        shutil.copy(work_dir / "train_log.jsonl", staging / "train_log.jsonl")
+        atomic_write_text(staging / "task.json", json.dumps({
+            "base_model": base_model, "task": task, "setup": setup, "task_type": task_type,
+            "lang_adapter": str(lang_adapter) if lang_adapter else None, "train": str(train_data),
+            "dev": str(dev_data), "max_length": max_length, "label_names": label_names,
+            f"best_dev_{metric}": best["score"], "best_step": best["step"], "settings": settings_dict(settings),
+        }, indent=2) + "\n")
+        replace_dir(staging, output)
+        if not settings.keep_checkpoints:
+            shutil.rmtree(work_dir, ignore_errors=True)
+        log.info("%s/%s: best dev %s %.4f at step %d -> %s", task, setup, metric, best["score"], best["step"], output)
+    accelerator.wait_for_everyone()
+    return output

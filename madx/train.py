@@ -1,0 +1,320 @@
+"""The training loop shared by language-adapter (MLM) and task training.
+
+Batches are a pure function of (seed, step): every optimizer step takes the same global batch
+whether it runs on 1 process or N, with or without gradient accumulation, and a resumed run
+continues exactly where a checkpoint left it (RNG states included). Losses are sums over the
+predicted tokens divided by the global count, so N processes compute the same gradient as one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+MIXED_PRECISION = ("no", "bf16", "fp16")
+
+
+class TrainingError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    max_steps: int = 1000
+    batch_size: int = 32  # global batch per optimizer step: all processes and accumulation steps together
+    grad_accum: int = 1  # micro-batches per optimizer step on each process
+    lr: float = 1e-4
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    seed: int = 42
+    mixed_precision: str = "no"  # "bf16" on GPUs that have it; "fp16"; "no"
+    log_every: int = 10
+    save_every: int = 500  # checkpoint interval (steps); a rerun resumes from the last one
+    eval_every: int = 0  # task training: evaluate on dev every N steps (0: only at the end)
+    keep_checkpoints: bool = False
+
+    def __post_init__(self):
+        for key in ("max_steps", "batch_size", "grad_accum", "log_every", "save_every"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key}={getattr(self, key)} must be at least 1")
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ValueError(f"mixed_precision={self.mixed_precision!r}; use one of {MIXED_PRECISION}")
+        if self.lr <= 0:
+            raise ValueError(f"lr={self.lr} must be positive")
+
+    def micro_batch_size(self, world_size: int) -> int:
+        per = self.batch_size / (world_size * self.grad_accum)
+        if per != int(per):
+            raise ValueError(
+                f"batch_size={self.batch_size} does not split over {world_size} process(es) x grad_accum="
+                f"{self.grad_accum}; make it a multiple of {world_size * self.grad_accum}"
+            )
+        return int(per)
+
+
+def check_mixed_precision(mixed_precision: str) -> None:
+    """Refuse, before any work, a precision this machine cannot run."""
+    if mixed_precision == "bf16" and not (torch.cuda.is_available() and torch.cuda.is_bf16_supported()):
+        raise TrainingError(
+            "mixed_precision=bf16 needs a CUDA GPU with bf16 support (Ampere or newer), and this machine has "
+            f"{'a GPU without it' if torch.cuda.is_available() else 'no GPU'}; set mixed_precision: no (or fp16 on older GPUs)"
+        )
+    if mixed_precision == "fp16" and not torch.cuda.is_available():
+        raise TrainingError("mixed_precision=fp16 needs a CUDA GPU; set mixed_precision: no on a CPU")
+
+
+def make_accelerator(settings: TrainSettings):
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    check_mixed_precision(settings.mixed_precision)
+    return Accelerator(
+        mixed_precision=settings.mixed_precision,
+        # our loss is already normalised for accumulation and processes
+        gradient_accumulation_steps=1,
+        kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=False)],
+    )
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+
+
+class StepIndices:
+    """The global example indices of each optimizer step: consecutive slices of per-epoch shuffles."""
+
+    def __init__(self, n: int, batch_size: int, seed: int):
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self._epoch, self._order = None, None
+
+    def __call__(self, step: int) -> list[int]:
+        out = []
+        for position in range(step * self.batch_size, (step + 1) * self.batch_size):
+            epoch = position // self.n
+            if epoch != self._epoch:
+                self._epoch, self._order = epoch, epoch_order(self.n, self.seed, epoch)
+            out.append(int(self._order[position % self.n]))
+        return out
+
+
+def shard(batch: dict, world_size: int, rank: int, grad_accum: int) -> list[dict]:
+    """Split one global batch (dict of tensors, first dim = examples) into this process's micro-batches."""
+    n = next(iter(batch.values())).shape[0]
+    micro = n // (world_size * grad_accum)
+    out = []
+    for a in range(grad_accum):
+        start = (a * world_size + rank) * micro
+        out.append({k: v[start : start + micro] for k, v in batch.items()})
+    return out
+
+
+def linear_schedule(optimizer, warmup_steps: int, max_steps: int):
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / (warmup_steps + 1)
+        return max(0.0, (max_steps - step) / max(1, max_steps - warmup_steps))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def trainable_state(module: nn.Module) -> dict:
+    return {n: p.detach().clone() for n, p in module.named_parameters() if p.requires_grad}
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+class Checkpoints:
+    """step-NNNNNNN directories beside the output: trainable weights, optimizer, scheduler, RNG per process."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+
+    def latest(self) -> Path | None:
+        done = sorted(p for p in self.directory.glob("step-*") if (p / "complete").exists())
+        return done[-1] if done else None
+
+    def save(self, step, module, optimizer, scheduler, accelerator) -> None:
+        final = self.directory / f"step-{step:07d}"
+        tmp = self.directory / f".step-{step:07d}.tmp"
+        if accelerator.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        accelerator.wait_for_everyone()
+        torch.save(_rng_state(), tmp / f"rng-{accelerator.process_index}.pt")
+        if accelerator.is_main_process:
+            torch.save({"step": step, "weights": trainable_state(module), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict()}, tmp / "state.pt")
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            (tmp / "complete").write_text(str(step))
+            os.replace(tmp, final)
+            for old in sorted(self.directory.glob("step-*"))[:-1]:
+                shutil.rmtree(old, ignore_errors=True)
+        accelerator.wait_for_everyone()
+
+    def load(self, path: Path, module, optimizer, scheduler, accelerator) -> int:
+        state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
+        params = dict(module.named_parameters())
+        with torch.no_grad():
+            for name, value in state["weights"].items():
+                params[name].copy_(value)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        rng = path / f"rng-{accelerator.process_index}.pt"
+        if rng.exists():
+            _set_rng_state(torch.load(rng, weights_only=False))  # our own file: RNG states are tuples/bytes
+        return state["step"]
+
+
+def _rng_state() -> dict:
+    state = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+class Progress:
+    """Main-process progress: a bar with loss, tokens/s and ETA, and train_log.jsonl lines."""
+
+    def __init__(self, accelerator, total: int, start: int, log_path: Path, log_every: int):
+        self.main = accelerator.is_main_process
+        self.log_path, self.log_every, self.total = log_path, log_every, total
+        self.tokens, self.t0, self.window_t0 = 0, time.perf_counter(), time.perf_counter()
+        self.bar = None
+        if self.main:
+            from tqdm.auto import tqdm
+
+            _truncate_log(log_path, start)
+            self.bar = tqdm(total=total, initial=start, desc="train", dynamic_ncols=True,
+                            disable=os.environ.get("MADX_NO_PROGRESS") == "1")
+
+    def update(self, step: int, loss: float, lr: float, tokens: int, extra: dict | None = None) -> None:
+        self.tokens += tokens
+        if not self.main:
+            return
+        now = time.perf_counter()
+        rate = self.tokens / max(now - self.window_t0, 1e-9)
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{rate:,.0f}", lr=f"{lr:.2e}")
+        if (step + 1) % self.log_every == 0 or step + 1 == self.total or extra:
+            record = {"step": step + 1, "loss": round(loss, 6), "lr": lr, "tokens_per_s": round(rate, 1),
+                      "elapsed_s": round(now - self.t0, 2), **(extra or {})}
+            with open(self.log_path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+            log.info("step %d/%d loss %.4f lr %.2e %.0f tok/s", step + 1, self.total, loss, lr, rate)
+            self.tokens, self.window_t0 = 0, now
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """On resume, drop log lines past the checkpoint so the log reads as one run."""
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+    atomic_write_text(path, "".join(line + "\n" for line in keep))
+
+
+def fit(
+    objective: nn.Module,
+    global_batch: Callable[[int], tuple[dict, int]],
+    settings: TrainSettings,
+    work_dir: Path,
+    accelerator,
+    evaluate: Callable[[int], dict] | None = None,
+) -> int:
+    """Train `objective` (forward(**micro_batch) -> summed loss) for settings.max_steps optimizer steps.
+
+    global_batch(step) -> (batch of tensors for all processes, number of predicted tokens in it).
+    evaluate(step) -> metrics dict, run on every process every settings.eval_every steps and at the end.
+    Returns the step trained to. Checkpoints and train_log.jsonl live in work_dir.
+    """
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    params = [p for p in objective.parameters() if p.requires_grad]
+    if not params:
+        raise TrainingError("nothing to train: no parameter requires a gradient")
+    use_fused = accelerator.device.type == "cuda"
+    optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay, fused=use_fused)
+    scheduler = linear_schedule(optimizer, settings.warmup_steps, settings.max_steps)
+    checkpoints = Checkpoints(work_dir / "checkpoints")
+    start = 0
+    latest = checkpoints.latest()
+    if latest is not None:
+        start = checkpoints.load(latest, objective, optimizer, scheduler, accelerator)
+        log.info("resuming from %s (step %d)", latest, start)
+    wrapped, optimizer = accelerator.prepare(objective, optimizer)
+    world, rank = accelerator.num_processes, accelerator.process_index
+    progress = Progress(accelerator, settings.max_steps, start, work_dir / "train_log.jsonl", settings.log_every)
+    wrapped.train()
+    try:
+        for step in range(start, settings.max_steps):
+            batch, n_predicted = global_batch(step)
+            scale = world / max(n_predicted, 1)  # DDP averages over processes: this makes it a global token mean
+            micro_batches = shard(batch, world, rank, settings.grad_accum)
+            loss_sum = torch.zeros((), device=accelerator.device)
+            tokens = 0
+            for i, micro in enumerate(micro_batches):
+                micro = {k: v.to(accelerator.device, non_blocking=True) for k, v in micro.items()}
+                tokens += int(micro["attention_mask"].sum())
+                sync = i == len(micro_batches) - 1
+                with accelerator.no_sync(wrapped) if not sync and world > 1 else contextlib.nullcontext():
+                    with accelerator.autocast():
+                        loss = wrapped(**micro)
+                    accelerator.backward(loss * scale)
+                loss_sum += loss.detach().float()
+            total_loss = accelerator.reduce(loss_sum, reduction="sum").item() / max(n_predicted, 1)
+            if not math.isfinite(total_loss):
+                raise TrainingError(
+                    f"loss is {total_loss} at step {step + 1}; stopped without saving. The last good checkpoint "
+                    f"is {checkpoints.latest() or 'none'}; lower lr or check the data, then rerun to resume"
+                )
+            if settings.max_grad_norm:
+                accelerator.clip_grad_norm_(params, settings.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            extra = None
+            last = step + 1 == settings.max_steps
+            if evaluate is not None and (last or (settings.eval_every and (step + 1) % settings.eval_every == 0)):
+                wrapped.eval()
+                extra = evaluate(step + 1)
+                wrapped.train()
+            progress.update(step, total_loss, scheduler.get_last_lr()[0], tokens * world, extra)
+            if (step + 1) % settings.save_every == 0 and not last:
+                checkpoints.save(step + 1, objective, optimizer, scheduler, accelerator)
+    finally:
+        progress.close()
+    return settings.max_steps
+
+
+def settings_dict(settings: TrainSettings) -> dict:
+    return asdict(settings)
