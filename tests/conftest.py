@@ -34,3 +34,22 @@ def adapterhub_python() -> str:
         )
         marker.write_text(" ".join(ADAPTERHUB_PINS))
     return str(python)
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory):
+    """A tiny demo benchmark and base model, built by madx itself (a few seconds): (data dir, base model dir)."""
+    from madx import base, demo
+    from madx.train import TrainSettings
+
+    os.environ.setdefault("MADX_NO_PROGRESS", "1")
+    root = tmp_path_factory.mktemp("tiny")
+    demo.generate(root, corpus_sentences=1500, train_sentences=400, dev_sentences=100, test_sentences=100)
+    corpora = [root / "corpora" / f"{lang.code}.txt" for lang in demo.LANGUAGES]
+    base.build_base_model(
+        corpora[:3], corpora, root / "base",
+        shape=base.TinyEncoder(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256,
+                               max_seq_len=48),
+        settings=TrainSettings(max_steps=600, batch_size=32, lr=2e-3, warmup_steps=30, log_every=100),
+    )
+    return root, root / "base"

@@ -1,0 +1,110 @@
+"""Readers for corpora and labelled data: local files, hub datasets (a local dataset directory), the cache."""
+
+import gzip
+import json
+
+import datasets
+import numpy as np
+import pytest
+import transformers
+
+from madx.corpus import build_blocks, load_blocks, read_lines
+from madx.labelled import check_labels, encode, label_names_of, read_labelled
+from madx.sources import DataError, Source
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_base):
+    return transformers.AutoTokenizer.from_pretrained(tiny_base[1])
+
+
+def test_corpus_formats(tmp_path):
+    (tmp_path / "a.txt").write_text("one two\n\n  \nthree\n")
+    with gzip.open(tmp_path / "b.txt.gz", "wt") as f:
+        f.write("four\n\nfive six\n")
+    (tmp_path / "c.jsonl").write_text(json.dumps({"text": "seven"}) + "\n\n" + json.dumps({"text": "eight"}) + "\n")
+    (tmp_path / "d.txt").write_bytes(b"good line\nbad \xff\xfe line\nlast\n")
+    assert list(read_lines(Source.parse(tmp_path / "a.txt"))) == ["one two", "three"]
+    assert list(read_lines(Source.parse(tmp_path / "b.txt.gz"))) == ["four", "five six"]
+    assert list(read_lines(Source.parse(tmp_path / "c.jsonl"))) == ["seven", "eight"]
+    assert list(read_lines(Source.parse(tmp_path / "d.txt"))) == ["good line", "last"]  # invalid UTF-8 skipped
+
+
+def test_hub_corpus_from_a_dataset_directory(tmp_path):
+    datasets.Dataset.from_dict({"content": ["alpha beta", "", "gamma"]}).to_parquet(str(tmp_path / "train.parquet"))
+    source = Source.parse(f"hub:{tmp_path}?split=train&column=content")
+    assert source.hub_id == str(tmp_path) and source.column == "content"
+    assert list(read_lines(source)) == ["alpha beta", "gamma"]
+    with pytest.raises(DataError, match="no column 'text'"):
+        list(read_lines(Source.parse(f"hub:{tmp_path}?split=train")))
+    with pytest.raises(DataError, match="unknown options"):
+        Source.parse("hub:x/y?colum=text")
+
+
+def test_blocks_and_cache(tokenizer, tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(["Anna Novak visited the old farmer today"] * 200))
+    sources = [Source.parse(corpus)]
+    blocks = build_blocks(tokenizer, sources, 16, max_tokens=500)
+    assert blocks.shape == (500 // 14, 16)
+    assert (blocks[:, 0] == tokenizer.cls_token_id).all() and (blocks[:, -1] == tokenizer.sep_token_id).all()
+    first = load_blocks(tokenizer, sources, 16, tmp_path / "cache", max_tokens=500)
+    second = load_blocks(tokenizer, sources, 16, tmp_path / "cache", max_tokens=500)
+    assert np.array_equal(first, blocks) and np.array_equal(second, blocks)
+    assert len(list((tmp_path / "cache").glob("blocks-*"))) == 1  # one cache entry, reused
+    load_blocks(tokenizer, sources, 32, tmp_path / "cache")  # another sequence length: another key
+    assert len(list((tmp_path / "cache").glob("blocks-*"))) == 2
+
+
+def test_conll_and_jsonl(tmp_path):
+    conll = tmp_path / "x.conll"
+    conll.write_text("-DOCSTART- O\n\nAnna\tB-PER\nNovak\tI-PER\nsang\tO\n\nin\tO\nOrsk\tB-LOC\n")
+    sentences, names = read_labelled(conll)
+    assert names is None and [s.tokens for s in sentences] == [["Anna", "Novak", "sang"], ["in", "Orsk"]]
+    assert sentences[1].where == f"{conll}:7"
+    assert label_names_of(sentences) == ["O", "B-LOC", "B-PER", "I-PER"]
+    jsonl = tmp_path / "x.jsonl"
+    jsonl.write_text(json.dumps({"tokens": ["Anna", "sang"], "ner_tags": ["B-PER", "O"]}) + "\n")
+    assert read_labelled(jsonl)[0][0].tags == ["B-PER", "O"]
+
+
+def test_hub_labelled_with_classlabel_names(tmp_path):
+    features = datasets.Features({"tokens": datasets.Sequence(datasets.Value("string")),
+                                  "ner_tags": datasets.Sequence(datasets.ClassLabel(names=["O", "B-PER", "I-PER"]))})
+    datasets.Dataset.from_dict({"tokens": [["Anna", "Novak", "sang"]], "ner_tags": [[1, 2, 0]]},
+                               features=features).to_parquet(str(tmp_path / "test.parquet"))
+    sentences, names = read_labelled(f"hub:{tmp_path}?split=test")
+    assert names == ["O", "B-PER", "I-PER"] and sentences[0].tags == ["B-PER", "I-PER", "O"]
+
+
+@pytest.mark.parametrize("text,match", [
+    ("Anna\tB-PER\tx\nNovak\tI-PER\n", r"x.conll:2: 2 column\(s\), expected 3"),
+    ("Anna\n", r"x.conll:1: 1 column\(s\), expected 2"),
+])
+def test_conll_errors(tmp_path, text, match):
+    (tmp_path / "x.conll").write_text(text)
+    with pytest.raises(DataError, match=match):
+        read_labelled(tmp_path / "x.conll")
+
+
+def test_label_outside_source_set_names_file_and_line(tmp_path):
+    (tmp_path / "t.conll").write_text("a\tO\n\nb\tO\nc\tB-MISC\n")
+    sentences, _ = read_labelled(tmp_path / "t.conll")
+    with pytest.raises(DataError, match=r"t.conll:3: label 'B-MISC' \(token 'c'\)"):
+        check_labels(sentences, ["O", "B-PER"])
+
+
+def test_first_subtoken_labels(tokenizer):
+    from madx.labelled import IGNORE, Sentence
+
+    sentence = Sentence(["Yuri", "Holm", "sang"], ["B-PER", "I-PER", "O"], "x:1")
+    names = ["O", "B-PER", "I-PER"]
+    example = encode(tokenizer, [sentence], names, 32)[0]
+    pieces = [tokenizer.convert_ids_to_tokens(i) for i in example["input_ids"]]
+    words = [len(tokenizer.tokenize(w)) for w in sentence.tokens]
+    expected = [IGNORE]
+    for n, tag in zip(words, sentence.tags):
+        expected += [names.index(tag)] + [IGNORE] * (n - 1)
+    assert example["labels"] == expected + [IGNORE], pieces
+    all_sub = encode(tokenizer, [sentence], names, 32, label_all_subtokens=True)[0]
+    assert sum(label != IGNORE for label in all_sub["labels"]) == sum(words)

@@ -1,0 +1,178 @@
+"""The madx commands on a tiny base model and synthetic data that madx itself makes."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from seqeval.metrics import f1_score
+
+import madx
+from madx.cli import main as cli
+from madx.evaluate import build_eval_model
+from madx.labelled import encode, read_labelled
+from madx.task import predict
+
+LANG_ARGS = ["--seq-len", "48", "--batch-size", "16", "--lr", "5e-3", "--log-every", "5"]
+
+
+def read_log(directory):
+    return [json.loads(line) for line in (Path(directory) / "train_log.jsonl").read_text().splitlines()]
+
+
+def weights(directory):
+    return load_file(str(Path(directory) / "adapter.safetensors"))
+
+
+def test_help_for_every_command(capsys):
+    for command in ("train-lang", "train-task", "evaluate", "report", "inspect"):
+        with pytest.raises(SystemExit) as exit_:
+            cli([command, "--help"])
+        assert exit_.value.code == 0
+        assert f"madx {command}" in capsys.readouterr().out
+    assert cli(["--help"]) == 0
+
+
+def test_mlm_loss_goes_down(tiny_base, tmp_path):
+    data, base = tiny_base
+    out = tmp_path / "qac"
+    assert cli(["train-lang", "--base-model", str(base), "--lang", "qac", "--corpus", str(data / "corpora/qac.txt"),
+                "--output", str(out), "--max-steps", "200", *LANG_ARGS]) == 0
+    log = read_log(out)
+    assert [r["step"] for r in log] == list(range(5, 201, 5))
+    assert all(r["tokens_per_s"] > 0 and r["lr"] >= 0 for r in log)
+    first, last = sum(r["loss"] for r in log[:3]) / 3, sum(r["loss"] for r in log[-3:]) / 3
+    assert last < first - 0.3, (first, last)
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert config["config"]["inv_adapter"] == "nice" and config["config"]["reduction_factor"] == 2
+    assert not (tmp_path / "qac.work").exists()  # checkpoints removed once the adapter is in place
+
+
+def _train_lang(base, corpus, out, steps, extra=()):
+    return [sys.executable, "-m", "madx.cli", "train-lang", "--base-model", str(base), "--lang", "qad",
+            "--corpus", str(corpus), "--output", str(out), "--max-steps", str(steps), *LANG_ARGS, *extra]
+
+
+def test_killed_run_resumes_to_the_same_adapter(tiny_base, tmp_path):
+    data, base = tiny_base
+    corpus = data / "corpora/qad.txt"
+    env = dict(os.environ, MADX_NO_PROGRESS="1")
+    subprocess.run(_train_lang(base, corpus, tmp_path / "straight", 40), check=True, env=env, capture_output=True)
+    # same run, SIGKILLed after its step-20 checkpoint, then started again
+    out = tmp_path / "resumed"
+    proc = subprocess.Popen(_train_lang(base, corpus, out, 40, ["--save-every", "10"]), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = tmp_path / "resumed.work" / "checkpoints" / "step-0000020" / "complete"
+    deadline = time.time() + 120
+    while not checkpoint.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert checkpoint.exists() and not out.exists(), "the kill must land mid-run"
+    subprocess.run(_train_lang(base, corpus, out, 40, ["--save-every", "10"]), check=True, env=env,
+                   capture_output=True)
+    a, b = weights(tmp_path / "straight"), weights(out)
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=0, atol=1e-6)
+    assert [r["step"] for r in read_log(out)] == [r["step"] for r in read_log(tmp_path / "straight")]
+
+
+def test_two_process_ddp_matches_one_process(tiny_base, tmp_path):
+    data, base = tiny_base
+    corpus = data / "corpora/qab.txt"
+    # dropout draws differ between one process and two by construction: compare without it
+    base = shutil.copytree(base, tmp_path / "base")
+    config = json.loads((base / "config.json").read_text())
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (base / "config.json").write_text(json.dumps(config))
+    env = dict(os.environ, MADX_NO_PROGRESS="1", ACCELERATE_USE_CPU="1", OMP_NUM_THREADS="1")
+    subprocess.run(_train_lang(base, corpus, tmp_path / "one", 15), check=True, env=env, capture_output=True)
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0"]
+    proc = subprocess.run([*launch, *_train_lang(base, corpus, tmp_path / "two", 15)[1:]], env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((tmp_path / "two" / "training.json").read_text())["world_size"] == 2
+    a, b = weights(tmp_path / "one"), weights(tmp_path / "two")
+    assert max(a[k].abs().max() for k in a if "adapter_up" in k) > 1e-3  # trained away from the zero init
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=1e-4, atol=1e-5)
+    log1, log2 = read_log(tmp_path / "one"), read_log(tmp_path / "two")
+    for r1, r2 in zip(log1, log2):
+        assert r1["loss"] == pytest.approx(r2["loss"], rel=1e-4)
+
+
+@pytest.fixture(scope="module")
+def trained_task(tiny_base, tmp_path_factory):
+    """A source LA and a madx task adapter trained on the tiny data."""
+    data, base = tiny_base
+    out = tmp_path_factory.mktemp("task")
+    assert cli(["train-lang", "--base-model", str(base), "--lang", "en", "--corpus", str(data / "corpora/en.txt"),
+                "--output", str(out / "la_en"), "--max-steps", "20", *LANG_ARGS]) == 0
+    assert cli(["train-task", "--base-model", str(base), "--task", "ner", "--setup", "madx",
+                "--lang-adapter", str(out / "la_en"), "--train", str(data / "ner/en.train.conll"),
+                "--dev", str(data / "ner/en.dev.conll"), "--output", str(out / "ner"), "--max-length", "48",
+                "--reduction-factor", "1", "--max-steps", "600", "--batch-size", "32", "--lr", "5e-3",
+                "--eval-every", "100"]) == 0
+    return data, base, out
+
+
+def test_task_adapter_learns_ner(trained_task):
+    _, _, out = trained_task
+    task = json.loads((out / "ner" / "task.json").read_text())
+    assert task["best_dev_f1"] >= 0.9
+    log = read_log(out / "ner")
+    assert [r["dev_f1"] for r in log if "dev_f1" in r][-1] <= task["best_dev_f1"]
+    assert sorted(p.name for p in (out / "ner").iterdir()) == [
+        "adapter.safetensors", "adapter_config.json", "head.safetensors", "head_config.json", "task.json",
+        "train_log.jsonl"]
+    head = json.loads((out / "ner" / "head_config.json").read_text())
+    assert head["label_names"][0] == "O" and "B-PER" in head["label_names"]
+
+
+def test_evaluate_equals_seqeval_on_the_same_predictions(trained_task, tmp_path):
+    data, base, out = trained_task
+    result_file = tmp_path / "en.json"
+    test = data / "ner/en.test.conll"
+    assert cli(["evaluate", "--base-model", str(base), "--setup", "madx", "--task-dir", str(out / "ner"),
+                "--lang-adapter", str(out / "la_en"), "--test", str(test), "--output", str(result_file),
+                "--task", "ner", "--lang", "en", "--seed", "1"]) == 0
+    result = json.loads(result_file.read_text())
+    sentences, _ = read_labelled(test)
+    labels = result and json.loads((out / "ner" / "head_config.json").read_text())["label_names"]
+    model, used = build_eval_model(str(base), "madx", out / "ner", labels, out / "la_en")
+    tokenizer = madx.hf.load_tokenizer(str(base))
+    pred = predict(model, encode(tokenizer, sentences, labels, 48), labels, tokenizer.pad_token_id)
+    gold = [s.tags for s in sentences]
+    assert result["f1"] == pytest.approx(f1_score(gold, pred), abs=1e-12)
+    assert result["n_sentences"] == len(sentences) and result["n_tokens"] == sum(map(len, gold))
+    assert result["stack"] == ["en", "ner"] and result["lang_adapter"] == str(out / "la_en")
+    assert set(result["per_type"]) == {"PER", "LOC", "ORG"}
+    assert result["f1"] > 0.5  # the source language's own test set, with disjoint entity names
+
+
+def test_report_tables_and_plot(tmp_path):
+    evals = tmp_path / "eval"
+    scores = {("en", "madx"): [0.9, 0.92], ("en", "task_only"): [0.91, 0.93], ("xx", "madx"): [0.7, 0.8],
+              ("xx", "task_only"): [0.5, 0.6]}
+    for (lang, setup), values in scores.items():
+        for seed, f1 in enumerate(values):
+            path = evals / lang / f"seed{seed}" / f"{setup}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"task": "ner", "lang": lang, "setup": setup, "seed": seed, "task_type": "ner",
+                                        "f1": f1, "precision": f1, "recall": f1, "n_sentences": 10, "n_tokens": 50}))
+    assert cli(["report", "--eval", str(evals), "--output", str(tmp_path / "report"), "--source-language", "en"]) == 0
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "| en (source) | 91.0 ± 1.4 | **92.0 ± 1.4** |" in report
+    assert "| xx | **75.0 ± 7.1** | 55.0 ± 7.1 |" in report
+    assert "| avg (targets) | **75.0** | 55.0 |" in report
+    assert len((tmp_path / "report" / "results.csv").read_text().splitlines()) == 9
+    assert (tmp_path / "report" / "results.png").stat().st_size > 1000
