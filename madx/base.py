@@ -29,6 +29,7 @@ class TinyEncoder:
     num_attention_heads: int = 4
     intermediate_size: int = 512
     max_seq_len: int = 64
+    dropout: float = 0.1  # hidden and attention dropout of the encoder
 
 
 def train_tokenizer(corpora: list, out_dir: str | Path, vocab_size: int = 1000):
@@ -80,6 +81,7 @@ def build_base_model(
         num_attention_heads=shape.num_attention_heads, intermediate_size=shape.intermediate_size,
         max_position_embeddings=shape.max_seq_len + 2, type_vocab_size=1, pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id,
+        hidden_dropout_prob=shape.dropout, attention_probs_dropout_prob=shape.dropout,
     )
     accelerator = make_accelerator(settings)
     sources = [Source.parse(c) for c in corpora]

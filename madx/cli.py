@@ -12,7 +12,12 @@ COMMANDS = {
     "train-task": ("madx.commands.train_task", "train a task adapter (or a full fine-tuning baseline)"),
     "evaluate": ("madx.commands.evaluate", "zero-shot evaluation of one setup on a target test set"),
     "report": ("madx.commands.report", "results.csv, report.md and a plot from evaluation JSONs"),
+    "bench": ("madx.commands.bench", "measure training and inference speed (tiny CPU smoke run or GPU shapes)"),
     "inspect": ("madx.commands.inspect", "show an adapter directory's config and parameter count"),
+    "launch": ("madx.commands.launch", "run a command on a job's GPUs/CPU (what workflow rules call)"),
+    "check-config": ("madx.commands.check_config", "validate an experiment config before running it"),
+    "demo-data": ("madx.commands.demo_data", "write the offline demo's synthetic benchmark"),
+    "build-base": ("madx.commands.build_base", "train a tokenizer and pretrain a small base encoder"),
 }
 
 

@@ -14,12 +14,11 @@ from .io import load_adapter
 from .labelled import check_labels, encode, read_labelled
 from .metrics import sequence_metrics
 from .model import activate
+from .setups import EVAL_SETUPS
 from .task import FULL_MODEL_DIR, load_head, predict, read_head_config
 from .train import atomic_write_text
 
 log = logging.getLogger(__name__)
-EVAL_SETUPS = ("madx", "source_la", "task_only", "full_ft")
-TRAINED_BY = {"madx": "madx", "source_la": "madx", "task_only": "task_only", "full_ft": "full_ft"}  # eval -> train setup
 
 
 def build_eval_model(base_model: str, setup: str, task_dir: Path, label_names: list[str], lang_adapter=None,

@@ -16,7 +16,7 @@ from .io import replace_dir, save_adapter
 from .mlm import MaskedLMObjective, MLMBatches
 from .model import activate, add_adapter, count_parameters, train_adapters
 from .sources import Source
-from .train import TrainSettings, fit, make_accelerator, settings_dict
+from .train import TrainSettings, cast_frozen, fit, make_accelerator, settings_dict
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,8 @@ def train_language_adapter(
     add_adapter(model, lang, adapter_config)
     activate(model, lang)
     train_adapters(model, lang)
+    if accelerator.device.type == "cuda":
+        cast_frozen(model, settings.mixed_precision)
     log.info("language adapter %s: %s", lang, count_parameters(model))
 
     work_dir = output.with_name(output.name + ".work")

@@ -9,7 +9,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from .evaluate import EVAL_SETUPS
+from .setups import EVAL_SETUPS
 from .train import atomic_write_text
 
 CSV_FIELDS = ("task", "lang", "setup", "seed", "metric", "score", "precision", "recall", "f1", "accuracy",

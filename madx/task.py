@@ -18,10 +18,10 @@ from .io import load_adapter, replace_dir, save_adapter
 from .labelled import IGNORE, Sentence, check_labels, encode, label_names_of, read_labelled
 from .metrics import TASK_TYPES, main_metric, sequence_metrics
 from .model import activate, add_adapter, count_parameters, task_head, train_adapters
-from .train import StepIndices, TrainSettings, atomic_write_text, fit, make_accelerator, settings_dict
+from .setups import TRAIN_SETUPS
+from .train import StepIndices, TrainSettings, atomic_write_text, cast_frozen, fit, make_accelerator, settings_dict
 
 log = logging.getLogger(__name__)
-TRAIN_SETUPS = ("madx", "task_only", "full_ft")
 HEAD_CONFIG = "head_config.json"
 HEAD_WEIGHTS = "head.safetensors"
 FULL_MODEL_DIR = "model"
@@ -147,6 +147,8 @@ def train_task(
         add_adapter(model, task, adapter_config)
         activate(model, *([lang] if lang else []), task)
         train_adapters(model, task)
+        if accelerator.device.type == "cuda":
+            cast_frozen(model, settings.mixed_precision)
     log.info("%s/%s: %s", task, setup, count_parameters(model))
 
     work_dir = output.with_name(output.name + ".work")

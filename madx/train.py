@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -46,6 +47,7 @@ class TrainSettings:
     save_every: int = 500  # checkpoint interval (steps); a rerun resumes from the last one
     eval_every: int = 0  # task training: evaluate on dev every N steps (0: only at the end)
     keep_checkpoints: bool = False
+    compile: bool = False  # torch.compile the training forward (GPU; the first steps pay for compilation)
 
     def __post_init__(self):
         for key in ("max_steps", "batch_size", "grad_accum", "log_every", "save_every"):
@@ -88,6 +90,46 @@ def make_accelerator(settings: TrainSettings):
         gradient_accumulation_steps=1,
         kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=False)],
     )
+
+
+def cast_frozen(model: nn.Module, mixed_precision: str) -> None:
+    """Keep the frozen base in bf16/fp16 under mixed precision: it never updates, so it needs no fp32 copy
+    and autocast no per-step cast. Trainable weights (adapters, heads) stay fp32 for the optimizer."""
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mixed_precision)
+    if dtype is None:
+        return
+    for module in model.modules():
+        for name, param in module.named_parameters(recurse=False):
+            if not param.requires_grad and param.is_floating_point():
+                param.data = param.data.to(dtype)
+
+
+def make_optimizer(params: list, settings: "TrainSettings", device: torch.device):
+    # fused AdamW: one kernel over the few trainable tensors instead of one per tensor
+    return torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay,
+                             fused=device.type == "cuda")
+
+
+def optimizer_step(wrapped, micro_batches: list, scale: float, accelerator, settings: "TrainSettings",
+                   params: list, optimizer) -> tuple[torch.Tensor, int]:
+    """Forward/backward over this process's micro-batches (gradient sync on the last), clip, step.
+    Returns (summed loss on this process, tokens seen)."""
+    loss_sum = torch.zeros((), device=accelerator.device)
+    tokens = 0
+    for i, micro in enumerate(micro_batches):
+        micro = {k: v.to(accelerator.device, non_blocking=True) for k, v in micro.items()}
+        tokens += int(micro["attention_mask"].sum())
+        last = i == len(micro_batches) - 1
+        with accelerator.no_sync(wrapped) if not last and accelerator.num_processes > 1 else contextlib.nullcontext():
+            with accelerator.autocast():
+                loss = wrapped(**micro)
+            accelerator.backward(loss * scale)
+        loss_sum += loss.detach().float()
+    if settings.max_grad_norm:
+        accelerator.clip_grad_norm_(params, settings.max_grad_norm)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss_sum, tokens
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -211,8 +253,10 @@ class Progress:
             from tqdm.auto import tqdm
 
             _truncate_log(log_path, start)
+            # a live bar on a terminal; in a log file, the periodic log lines below say the same, once
             self.bar = tqdm(total=total, initial=start, desc="train", dynamic_ncols=True,
-                            disable=os.environ.get("MADX_NO_PROGRESS") == "1")
+                            disable=os.environ.get("MADX_NO_PROGRESS") == "1" or not sys.stderr.isatty())
+        self.start = start
 
     def update(self, step: int, loss: float, lr: float, tokens: int, extra: dict | None = None) -> None:
         self.tokens += tokens
@@ -223,16 +267,25 @@ class Progress:
         self.bar.update(1)
         self.bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{rate:,.0f}", lr=f"{lr:.2e}")
         if (step + 1) % self.log_every == 0 or step + 1 == self.total or extra:
+            elapsed = now - self.t0
+            eta = elapsed / (step + 1 - self.start) * (self.total - step - 1)
             record = {"step": step + 1, "loss": round(loss, 6), "lr": lr, "tokens_per_s": round(rate, 1),
-                      "elapsed_s": round(now - self.t0, 2), **(extra or {})}
+                      "elapsed_s": round(elapsed, 2), **(extra or {})}
             with open(self.log_path, "a") as f:
                 f.write(json.dumps(record) + "\n")
-            log.info("step %d/%d loss %.4f lr %.2e %.0f tok/s", step + 1, self.total, loss, lr, rate)
+            log.info("step %d/%d loss %.4f lr %.2e %.0f tok/s ETA %s%s", step + 1, self.total, loss, lr, rate,
+                     _duration(eta), "".join(f" {k} {v}" for k, v in (extra or {}).items()))
             self.tokens, self.window_t0 = 0, now
 
     def close(self):
         if self.bar is not None:
             self.bar.close()
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
 def _truncate_log(path: Path, step: int) -> None:
@@ -262,8 +315,7 @@ def fit(
     params = [p for p in objective.parameters() if p.requires_grad]
     if not params:
         raise TrainingError("nothing to train: no parameter requires a gradient")
-    use_fused = accelerator.device.type == "cuda"
-    optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay, fused=use_fused)
+    optimizer = make_optimizer(params, settings, accelerator.device)
     scheduler = linear_schedule(optimizer, settings.warmup_steps, settings.max_steps)
     checkpoints = Checkpoints(work_dir / "checkpoints")
     start = 0
@@ -272,6 +324,8 @@ def fit(
         start = checkpoints.load(latest, objective, optimizer, scheduler, accelerator)
         log.info("resuming from %s (step %d)", latest, start)
     wrapped, optimizer = accelerator.prepare(objective, optimizer)
+    if settings.compile:
+        wrapped = torch.compile(wrapped)
     world, rank = accelerator.num_processes, accelerator.process_index
     progress = Progress(accelerator, settings.max_steps, start, work_dir / "train_log.jsonl", settings.log_every)
     wrapped.train()
@@ -280,28 +334,14 @@ def fit(
             batch, n_predicted = global_batch(step)
             scale = world / max(n_predicted, 1)  # DDP averages over processes: this makes it a global token mean
             micro_batches = shard(batch, world, rank, settings.grad_accum)
-            loss_sum = torch.zeros((), device=accelerator.device)
-            tokens = 0
-            for i, micro in enumerate(micro_batches):
-                micro = {k: v.to(accelerator.device, non_blocking=True) for k, v in micro.items()}
-                tokens += int(micro["attention_mask"].sum())
-                sync = i == len(micro_batches) - 1
-                with accelerator.no_sync(wrapped) if not sync and world > 1 else contextlib.nullcontext():
-                    with accelerator.autocast():
-                        loss = wrapped(**micro)
-                    accelerator.backward(loss * scale)
-                loss_sum += loss.detach().float()
+            loss_sum, tokens = optimizer_step(wrapped, micro_batches, scale, accelerator, settings, params, optimizer)
             total_loss = accelerator.reduce(loss_sum, reduction="sum").item() / max(n_predicted, 1)
             if not math.isfinite(total_loss):
                 raise TrainingError(
                     f"loss is {total_loss} at step {step + 1}; stopped without saving. The last good checkpoint "
                     f"is {checkpoints.latest() or 'none'}; lower lr or check the data, then rerun to resume"
                 )
-            if settings.max_grad_norm:
-                accelerator.clip_grad_norm_(params, settings.max_grad_norm)
-            optimizer.step()
             scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
             extra = None
             last = step + 1 == settings.max_steps
             if evaluate is not None and (last or (settings.eval_every and (step + 1) % settings.eval_every == 0)):

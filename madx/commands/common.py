@@ -71,6 +71,7 @@ def add_train_args(parser: argparse.ArgumentParser, defaults: TrainSettings) -> 
     group.add_argument("--log-every", type=int, default=defaults.log_every)
     group.add_argument("--save-every", type=int, default=defaults.save_every, help="checkpoint interval in steps")
     group.add_argument("--keep-checkpoints", action="store_true", help="keep OUTPUT.work/ after finishing")
+    group.add_argument("--compile", action="store_true", help="torch.compile the training step (GPU)")
 
 
 def settings_from(args, **extra) -> TrainSettings:
@@ -78,7 +79,7 @@ def settings_from(args, **extra) -> TrainSettings:
         max_steps=args.max_steps, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
         warmup_steps=args.warmup_steps, weight_decay=args.weight_decay, seed=args.seed,
         mixed_precision=args.mixed_precision, log_every=args.log_every, save_every=args.save_every,
-        keep_checkpoints=args.keep_checkpoints, **extra,
+        keep_checkpoints=args.keep_checkpoints, compile=args.compile, **extra,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..evaluate import EVAL_SETUPS
+from ..setups import EVAL_SETUPS
 from .common import add_model_args, run, setup_logging
 
 

@@ -13,7 +13,7 @@ import argparse
 
 from ..config import TASK_ADAPTER
 from ..metrics import TASK_TYPES
-from ..task import TRAIN_SETUPS
+from ..setups import TRAIN_SETUPS
 from ..train import TrainSettings
 from .common import add_adapter_args, add_model_args, add_train_args, adapter_config_from, run, settings_from, setup_logging
 
@@ -32,7 +32,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dev", required=True, help="source-language dev set, same forms as --train")
     p.add_argument("--output", required=True)
     p.add_argument("--max-length", type=int, default=128, help="sub-tokens per sentence")
-    p.add_argument("--label-all-subtokens", action="store_true", help="label every sub-token, not just the first")
+    p.add_argument("--label-all-subtokens", action=argparse.BooleanOptionalAction, default=False,
+                   help="label every sub-token, not just the first")
     p.add_argument("--eval-every", type=int, default=0, help="dev evaluation interval in steps (0: at the end)")
     add_adapter_args(p, TASK_ADAPTER)
     add_train_args(p, DEFAULTS)

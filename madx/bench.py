@@ -1,0 +1,236 @@
+"""`madx bench`: throughput, model FLOP utilisation and memory of madx's own training and inference paths.
+
+Everything is built from a shape in memory (nothing downloaded) and runs through the code the
+commands use: the same objectives, optimizer step, frozen-base casting and batch makers.
+FLOPs per token follow ../shared/bench/README.md (the AdapterHub anchor's formulas): forward
+2N + attention; the backward through a frozen base about the same again (activation gradients
+only); the MLM head 2·d·(d+V) per *predicted* token each way.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import transformers
+
+from .config import LANGUAGE_ADAPTER, TASK_ADAPTER
+from .mlm import MaskedLMObjective, MLMBatches
+from .model import activate, add_adapter, count_parameters, train_adapters
+from .task import TokenBatches, TokenClassificationObjective
+from .train import TrainSettings, cast_frozen, make_accelerator, make_optimizer, optimizer_step, shard
+
+PEAK_BF16_FLOPS = 989e12  # H100/H200 SXM dense bf16
+
+
+@dataclass(frozen=True)
+class Shape:
+    model_type: str
+    vocab_size: int
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    intermediate_size: int
+    max_position_embeddings: int
+
+
+SHAPES = {
+    "tiny": Shape("xlm-roberta", 1000, 64, 2, 4, 128, 130),
+    "xlmr-base": Shape("xlm-roberta", 250_002, 768, 12, 12, 3072, 514),
+    "mbert-base": Shape("bert", 119_547, 768, 12, 12, 3072, 512),
+}
+
+
+class _Tokens:
+    """The few tokenizer facts the batch makers need, for a model with no tokenizer."""
+
+    def __init__(self, vocab_size: int):
+        self.vocab_size = vocab_size
+        self.all_special_ids = [0, 1, 2, 3]
+        self.mask_token_id = 4
+        self.pad_token_id = 1
+
+    def __len__(self):
+        return self.vocab_size
+
+
+def build(shape: Shape, head: str):
+    kwargs = dict(vocab_size=shape.vocab_size, hidden_size=shape.hidden_size, num_hidden_layers=shape.num_hidden_layers,
+                  num_attention_heads=shape.num_attention_heads, intermediate_size=shape.intermediate_size,
+                  max_position_embeddings=shape.max_position_embeddings, attn_implementation="sdpa")
+    config = transformers.AutoConfig.for_model(shape.model_type, **kwargs)
+    if head == "mlm":
+        return transformers.AutoModelForMaskedLM.from_config(config)
+    if head == "token":
+        config.num_labels = 7
+        return transformers.AutoModelForTokenClassification.from_config(config)
+    return transformers.AutoModel.from_config(config)
+
+
+def flops_per_token(shape: Shape, seq: int, predicted_share: float) -> float:
+    d, L, V = shape.hidden_size, shape.num_hidden_layers, shape.vocab_size
+    n_enc = L * (4 * d * d + 2 * d * shape.intermediate_size)
+    forward = 2 * n_enc + 4 * seq * d * L
+    head = 2 * d * V + 2 * d * d
+    return 2 * forward + predicted_share * 2 * head  # forward + activation-gradient backward
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _timed(step, steps: int, warmup: int, device) -> float:
+    for i in range(warmup):
+        step(i)
+    _sync(device)
+    start = time.perf_counter()
+    for i in range(warmup, warmup + steps):
+        step(i)
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def bench_train(shape: Shape, kind: str, batch: int, seq: int, steps: int, warmup: int, compile_: bool,
+                mixed_precision: str) -> dict:
+    settings = TrainSettings(batch_size=batch, mixed_precision=mixed_precision, lr=1e-4, compile=compile_)
+    accelerator = make_accelerator(settings)
+    device = accelerator.device
+    torch.manual_seed(0)
+    tokens = _Tokens(shape.vocab_size)
+    rng = np.random.default_rng(0)
+    if kind == "lang":
+        model = build(shape, "mlm")
+        add_adapter(model, "lang", LANGUAGE_ADAPTER)
+        activate(model, "lang")
+        train_adapters(model, "lang")
+        objective = MaskedLMObjective(model)
+        blocks = rng.integers(5, shape.vocab_size, size=(max(4 * batch, 256), seq), dtype=np.int32)
+        batches = MLMBatches(blocks, tokens, batch, seed=0)
+    else:
+        model = build(shape, "token")
+        add_adapter(model, "lang", LANGUAGE_ADAPTER)
+        add_adapter(model, "task", TASK_ADAPTER)
+        activate(model, "lang", "task")
+        train_adapters(model, "task")
+        objective = TokenClassificationObjective(model)
+        examples = [{"input_ids": rng.integers(5, shape.vocab_size, size=seq).tolist(),
+                     "labels": rng.integers(0, 7, size=seq).tolist()} for _ in range(max(4 * batch, 256))]
+        batches = TokenBatches(examples, batch, seed=0, pad_id=tokens.pad_token_id)
+    if device.type == "cuda":
+        cast_frozen(model, mixed_precision)
+    params = [p for p in objective.parameters() if p.requires_grad]
+    optimizer = make_optimizer(params, settings, device)
+    wrapped, optimizer = accelerator.prepare(objective, optimizer)
+    if compile_:
+        wrapped = torch.compile(wrapped)
+    wrapped.train()
+    predicted = []
+
+    def step(i):
+        global_batch, n_predicted = batches(i)
+        predicted.append(n_predicted)
+        loss_sum, _ = optimizer_step(wrapped, shard(global_batch, 1, 0, 1), 1.0 / max(n_predicted, 1), accelerator,
+                                     settings, params, optimizer)
+        loss_sum.item()  # the training loop reads the loss every step (NaN check, logging): so does the bench
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    seconds = _timed(step, steps, warmup, device)
+    tok_s = batch * seq * steps / seconds
+    result = {"tok_s": tok_s, "trainable": count_parameters(model).trainable}
+    if device.type == "cuda":
+        result["peak_mem_gb"] = torch.cuda.max_memory_allocated() / 1e9
+    if kind == "lang":
+        share = float(np.mean(predicted)) / (batch * seq)
+        result["tflops"] = tok_s * flops_per_token(shape, seq, share) / 1e12
+        result["mfu"] = result["tflops"] * 1e12 / PEAK_BF16_FLOPS if device.type == "cuda" else None
+    return result
+
+
+def bench_inference(shape: Shape, batch: int, seq: int, steps: int, warmup: int, mixed_precision: str) -> dict:
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mixed_precision)
+    ids = torch.randint(5, shape.vocab_size, (batch, seq), device=device)
+    result = {}
+    torch.manual_seed(0)
+    encoder = build(shape, "base").to(device).eval()
+    classifier = build(shape, "token").to(device).eval()
+    for name, model in (("bare", encoder), ("stack", None), ("eval", classifier)):
+        if name == "stack":
+            model = encoder
+            add_adapter(model, "lang", LANGUAGE_ADAPTER)
+            add_adapter(model, "task", TASK_ADAPTER)
+            activate(model, "lang", "task")
+            model.to(device)
+        if name == "eval":
+            add_adapter(model, "lang", LANGUAGE_ADAPTER)
+            add_adapter(model, "task", TASK_ADAPTER)
+            activate(model, "lang", "task")
+            model.to(device)
+        if dtype is not None:
+            model.to(dtype)  # inference: everything in the autocast dtype
+
+        def forward(_i, model=model):
+            with torch.inference_mode():
+                model(input_ids=ids)
+
+        result[f"{name}_infer_tok_s"] = batch * seq * steps / _timed(forward, steps, warmup, device)
+    result["stack_over_bare"] = result["stack_infer_tok_s"] / result["bare_infer_tok_s"]
+    return result
+
+
+def run_bench(shape_name: str, batch: int, seq: int, steps: int, warmup: int, compile_: bool = False) -> dict:
+    shape = SHAPES[shape_name]
+    cuda = torch.cuda.is_available()
+    mixed_precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "no"
+    out = {"shape": shape_name, "batch": batch, "seq": seq, "steps": steps, "mixed_precision": mixed_precision,
+           "device": torch.cuda.get_device_name() if cuda else "cpu", "torch": torch.__version__,
+           "transformers": transformers.__version__, "compile": compile_}
+    out["lang_train"] = bench_train(shape, "lang", batch, seq, steps, warmup, compile_, mixed_precision)
+    _free()
+    out["task_train"] = bench_train(shape, "task", batch, seq, steps, warmup, compile_, mixed_precision)
+    _free()
+    out["inference"] = bench_inference(shape, batch, seq, steps, warmup, mixed_precision)
+    return out
+
+
+def _free():
+    import gc
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def table(result: dict) -> str:
+    rows = [
+        ("language-adapter training (MLM, sparse head)", f"{result['lang_train']['tok_s']:,.0f} tok/s"),
+        ("  model FLOP/s", f"{result['lang_train']['tflops']:.1f} TFLOP/s"
+         + (f" ({100 * result['lang_train']['mfu']:.1f}% MFU)" if result["lang_train"].get("mfu") else "")),
+        ("  peak memory", f"{result['lang_train']['peak_mem_gb']:.1f} GB" if "peak_mem_gb" in result["lang_train"]
+         else "n/a (CPU)"),
+        ("task-adapter training (Stack(lang, task))", f"{result['task_train']['tok_s']:,.0f} tok/s"),
+        ("evaluation (token classifier, Stack)", f"{result['inference']['eval_infer_tok_s']:,.0f} tok/s"),
+        ("bare encoder inference", f"{result['inference']['bare_infer_tok_s']:,.0f} tok/s"),
+        ("Stack(lang, task) inference", f"{result['inference']['stack_infer_tok_s']:,.0f} tok/s "
+         f"({result['inference']['stack_over_bare']:.2f}x bare)"),
+    ]
+    head = (f"madx bench: {result['shape']} shape, batch {result['batch']} x seq {result['seq']}, "
+            f"{result['mixed_precision']}, {result['device']}, torch {result['torch']}")
+    width = max(len(r[0]) for r in rows)
+    return "\n".join([head] + [f"  {name:<{width}}  {value}" for name, value in rows])
+
+
+def finite(result: dict) -> bool:
+    values = [v for section in ("lang_train", "task_train", "inference") for v in result[section].values()
+              if isinstance(v, float)]
+    return all(math.isfinite(v) and v > 0 for v in values)
+
+
+def dumps(result: dict) -> str:
+    return json.dumps(result, indent=2)

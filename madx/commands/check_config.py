@@ -1,0 +1,24 @@
+"""madx check-config CONFIG.yaml: validate an experiment config the way the workflow does, and summarise it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="madx check-config", description=__doc__)
+    p.add_argument("config")
+    p.add_argument("--no-file-check", action="store_true", help="do not require local data files to exist")
+    args = p.parse_args(argv)
+    from ..experiment import ConfigError, load_experiment_file
+
+    try:
+        exp = load_experiment_file(args.config, check_files=not args.no_file_check)
+    except ConfigError as err:
+        print(f"madx: error: {err}", file=sys.stderr)
+        return 2
+    print(f"{args.config}: ok — {len(exp.languages)} languages, {len(exp.tasks)} task(s), seeds {exp.seeds}, "
+          f"setups {exp.setups}; {len(exp.lang_adapters_to_train())} language adapters to train, "
+          f"{len(exp.eval_targets())} evaluations")
+    return 0

@@ -1,0 +1,41 @@
+"""madx demo-data: write the offline demo's synthetic multilingual NER benchmark.
+
+Corpora (corpora/{lang}.txt) for every language and CoNLL NER files (ner/en.train.conll,
+ner/en.dev.conll, ner/{lang}.test.conll), deterministic from --seed. See madx/demo.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+from .common import run, setup_logging
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="madx demo-data", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--output", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--corpus-sentences", type=int, default=20000)
+    p.add_argument("--train-sentences", type=int, default=3000)
+    p.add_argument("--dev-sentences", type=int, default=500)
+    p.add_argument("--test-sentences", type=int, default=800)
+    p.add_argument("--log-file")
+    args = p.parse_args(argv)
+    setup_logging(args.log_file)
+
+    def body(args):
+        from ..demo import generate
+        from ..io import replace_dir
+
+        out = Path(args.output)
+        staging = out.with_name(f".{out.name}.staging")
+        shutil.rmtree(staging, ignore_errors=True)
+        generate(staging, seed=args.seed, corpus_sentences=args.corpus_sentences,
+                 train_sentences=args.train_sentences, dev_sentences=args.dev_sentences,
+                 test_sentences=args.test_sentences)
+        replace_dir(staging, out)
+
+    return run(body, args)

@@ -1,0 +1,88 @@
+"""Run a madx command on the devices a job was given: lease GPUs, set CUDA_VISIBLE_DEVICES, pick accelerate flags.
+
+Snakemake's `--resources gpu=4` caps how many GPUs jobs use at once but does not say which:
+without this, every job would run on GPU 0. A job asking for N GPUs takes N free ones by
+file lock (released when it exits, even if killed) unless the scheduler already set
+CUDA_VISIBLE_DEVICES (Slurm does).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def accelerate_flags(gpus: int, mixed_precision: str = "no") -> list[str]:
+    """0 -> one CPU process; 1 -> one GPU; N -> N processes (DDP) on N GPUs."""
+    common = ["--num_machines", "1", "--dynamo_backend", "no"]
+    if gpus == 0:
+        return ["--cpu", "--num_processes", "1", "--mixed_precision", "no", *common]
+    precision = ["--mixed_precision", mixed_precision]
+    if gpus == 1:
+        return ["--num_processes", "1", *precision, *common]
+    return ["--multi_gpu", "--num_processes", str(gpus), "--main_process_port", "0", *precision, *common]
+
+
+def visible_gpu_count() -> int:
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, check=True).stdout
+        return sum(1 for line in out.splitlines() if line.startswith("GPU "))
+    except (OSError, subprocess.CalledProcessError):
+        return 0
+
+
+def lease_gpus(n: int, lock_dir: Path, total: int, timeout_s: float = 24 * 3600, poll_s: float = 2.0):
+    """Hold n GPU locks out of `total`; returns (gpu ids, open lock fds)."""
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    if n > total:
+        raise RuntimeError(f"this job asks for {n} GPUs but the machine has {total}; lower the rule's gpu resource")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        ids, fds = [], []
+        for gpu in range(total):
+            fd = os.open(lock_dir / f"gpu{gpu}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            ids.append(gpu)
+            fds.append(fd)
+            if len(ids) == n:
+                return ids, fds
+        for fd in fds:
+            os.close(fd)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no {n} free GPUs in {timeout_s:.0f}s (locks in {lock_dir})")
+        time.sleep(poll_s)
+
+
+def build_command(command: list[str], gpus: int, use_accelerate: bool, mixed_precision: str) -> list[str]:
+    if use_accelerate:
+        return [sys.executable, "-m", "accelerate.commands.launch", *accelerate_flags(gpus, mixed_precision),
+                "-m", "madx.cli", *command]
+    return [sys.executable, "-m", "madx.cli", *command]
+
+
+def launch(command: list[str], *, gpus: int = 0, threads: int | None = None, use_accelerate: bool = True,
+           mixed_precision: str = "no", lock_dir: str | None = None) -> int:
+    env = dict(os.environ)
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    fds = []
+    if gpus == 0:
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    elif not env.get("CUDA_VISIBLE_DEVICES"):
+        lock_path = Path(lock_dir or env.get("MADX_GPU_LOCK_DIR") or f"/tmp/madx-gpu-locks-{os.getuid()}")
+        ids, fds = lease_gpus(gpus, lock_path, visible_gpu_count())
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, ids))
+    print(f"madx launch: gpus={gpus} CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']!r}", file=sys.stderr, flush=True)
+    try:
+        return subprocess.call(build_command(command, gpus, use_accelerate, mixed_precision), env=env)
+    finally:
+        for fd in fds:
+            os.close(fd)

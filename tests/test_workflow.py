@@ -1,0 +1,130 @@
+"""The Snakemake workflow: dry runs of every shipped config, lint, config errors, a reduced demo end to end,
+and adding a language to a finished run."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
+
+# The default demo, shrunk to run in about a minute on 2 CPU cores.
+REDUCED = {
+    "demo": {"corpus_sentences": 600, "train_sentences": 200, "dev_sentences": 60, "test_sentences": 60,
+             "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
+             "max_seq_len": 32, "vocab_size": 600,
+             "pretrain": {"max_steps": 40, "batch_size": 32, "lr": 0.002, "warmup_steps": 5, "log_every": 20}},
+    "train_lang": {"max_steps": 20, "batch_size": 16, "lr": 0.001, "seq_len": 32, "save_every": 10, "log_every": 10},
+    "train_task": {"max_steps": 20, "batch_size": 16, "lr": 0.001, "max_length": 32, "eval_every": 10,
+                   "log_every": 10},
+    "seeds": [1],
+}
+
+
+def run(args, cwd, check=True, **kwargs):
+    proc = subprocess.run([*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True,
+                          env=dict(os.environ, MADX_NO_PROGRESS="1"), **kwargs)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def job_counts(output: str) -> dict:
+    """The 'Job stats' table of a dry run: {rule: count}."""
+    table = output.split("Job stats:")[1].split("total")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
+
+
+def write_config(directory: Path, config: dict) -> Path:
+    path = directory / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def demo_config(languages=("en", "qac")) -> dict:
+    config = yaml.safe_load((REPO / "configs" / "config.yaml").read_text())
+    for key, value in REDUCED.items():
+        config[key] = {**config[key], **value} if isinstance(value, dict) and key in config else value
+    config["languages"] = {lang: config["languages"][lang] for lang in languages}
+    return config
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "xlmr-wikiann.yaml"])
+def test_dry_run_of_every_shipped_config(name, tmp_path):
+    proc = run(["-n", "--configfile", str(REPO / "configs" / name), "--directory", str(tmp_path)], cwd=REPO)
+    counts = job_counts(proc.stdout)
+    config = yaml.safe_load((REPO / "configs" / name).read_text())
+    n_lang = len(config["languages"])
+    assert counts["evaluate"] == n_lang * len(config["seeds"]) * len(config["setups"])
+    assert counts["train_lang_adapter"] == n_lang
+    assert counts["train_task"] == 3 * len(config["seeds"])
+    assert counts["report"] == 1
+
+
+# Justified exclusion: madx rules run the `madx` CLI of the environment the project installs (pip, with
+# torch first; README); a per-rule conda env or container would duplicate that install for every job.
+ALLOWED_LINTS = ("Specify a conda environment or container for each rule.",)
+
+
+def test_lint_is_clean():
+    proc = run(["--lint", "--directory", str(REPO)], cwd=REPO, check=False)
+    found = re.findall(r"^    \* (.+):$", proc.stdout + proc.stderr, re.M)
+    assert [lint for lint in found if lint not in ALLOWED_LINTS] == [], proc.stdout + proc.stderr
+    assert len(found) == 6  # the allowed one, once per rule
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda c: c.update(bogus=1), "unknown key 'bogus'"),
+    (lambda c: c["languages"]["qac"].update(corpuss="x.txt"), "languages.qac: unknown key 'corpuss'"),
+    (lambda c: c["tasks"]["ner"].update(type="qa"), "tasks.ner.type: 'qa' is not one of"),
+    (lambda c: c["languages"].update(zz={}), "languages.zz: needs a corpus"),
+    (lambda c: c.update(seeds=[1, 1]), "seeds: \\[1, 1\\] has non-unique elements"),
+    (lambda c: c.update(seeds="1"), "seeds: '1' is not of type 'array'"),
+    (lambda c: c["languages"]["qac"].update(corpus="missing/corpus.txt"),
+     "languages.qac.corpus: file 'missing/corpus.txt' not found"),
+    (lambda c: c["tasks"]["ner"].update(languages=["en", "xx"]), "tasks.ner.languages: \\['xx'\\] not under languages"),
+    (lambda c: c.update(source_language="de"), "source_language: 'de' is not among languages"),
+    (lambda c: c["lang_adapter"].update(reduction_factor=0), "lang_adapter.reduction_factor: 0 is less than"),
+])
+def test_invalid_config_fails_before_any_job(tmp_path, edit, message):
+    config = demo_config()
+    edit(config)
+    proc = run(["-n", "--configfile", str(write_config(tmp_path, config)), "--directory", str(tmp_path)],
+               cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert re.search(message, proc.stdout + proc.stderr), proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert not (tmp_path / "results").exists()
+
+
+def test_reduced_demo_end_to_end_then_add_a_language(tmp_path):
+    config_file = write_config(tmp_path, demo_config(("en", "qac")))
+    run(["--cores", "2", "--configfile", str(config_file), "--directory", str(tmp_path)], cwd=tmp_path,
+        timeout=900)
+    results = tmp_path / "results"
+    report = (results / "report" / "report.md").read_text()
+    for setup in ("madx", "source_la", "task_only", "full_ft"):
+        assert setup in report
+    assert "| en (source) |" in report and "| qac |" in report and "avg (targets)" in report
+    assert "seen by the base model" in report  # the demo's language table is in the report
+    evaluation = json.loads((results / "eval/ner/qac/seed1/madx.json").read_text())
+    assert evaluation["stack"] == ["qac", "ner"] and evaluation["n_sentences"] == 60
+    assert (results / "adapters/lang/qac/adapter_config.json").exists()
+    assert (tmp_path / "logs/train_lang/qac.log").read_text().count("step ") >= 2
+    assert (results / "report/results.png").stat().st_size > 1000
+
+    # adding a language schedules only its language adapter, its evaluations and the report
+    config_file = write_config(tmp_path, demo_config(("en", "qac", "qab")))
+    proc = run(["-n", "--configfile", str(config_file), "--directory", str(tmp_path)], cwd=tmp_path)
+    assert job_counts(proc.stdout) == {"train_lang_adapter": 1, "evaluate": 4, "report": 1, "all": 1}
+    assert "wildcards: lang=qab" in proc.stdout
+    # and a finished run has nothing to do
+    config_file = write_config(tmp_path, demo_config(("en", "qac")))
+    proc = run(["-n", "--configfile", str(config_file), "--directory", str(tmp_path)], cwd=tmp_path)
+    assert "Nothing to be done" in proc.stdout + proc.stderr

@@ -1,0 +1,26 @@
+# The report: results.csv, report.md (the MAD-X paper's table layout) and a plot.
+
+
+rule report:
+    input:
+        evals=get_eval_outputs(),
+        notes=[f"{DEMO_DATA}/README.md"] if EXP.demo is not None else [],
+    output:
+        get_report_outputs(),
+    log:
+        "logs/report.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report.tsv"
+    params:
+        out=lambda w, output: os.path.dirname(output[0]),
+        source=EXP.source_language,
+        title=f"madx results: {CONFIG_FILE}",
+        notes=lambda w, input: shlex.join(["--notes", *input.notes]) if input.notes else "",
+    threads: 1
+    resources:
+        gpu=0,
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "madx report --eval {input.evals:q} --output {params.out:q} --source-language {params.source:q}"
+        " --title {params.title:q} {params.notes} > {log:q} 2>&1"
