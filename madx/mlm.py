@@ -50,7 +50,8 @@ class MaskedLMObjective(nn.Module):
         self.model = model
 
     def forward(self, input_ids, attention_mask, labels) -> torch.Tensor:
-        hidden = self.model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B,T,h)
+        # corpus blocks are always full (no padding): no mask lets SDPA take its fastest (flash) kernel
+        hidden = self.model.base_model(input_ids=input_ids).last_hidden_state  # (B, T, h)
         predict = labels != IGNORE  # (B, T)
         logits = mlm_head(self.model)(hidden[predict])  # (N, V)
         return F.cross_entropy(logits.float(), labels[predict], reduction="sum")

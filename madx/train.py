@@ -117,8 +117,8 @@ def optimizer_step(wrapped, micro_batches: list, scale: float, accelerator, sett
     loss_sum = torch.zeros((), device=accelerator.device)
     tokens = 0
     for i, micro in enumerate(micro_batches):
+        tokens += int(micro["attention_mask"].sum())  # on the CPU copy: no device sync
         micro = {k: v.to(accelerator.device, non_blocking=True) for k, v in micro.items()}
-        tokens += int(micro["attention_mask"].sum())
         last = i == len(micro_batches) - 1
         with accelerator.no_sync(wrapped) if not last and accelerator.num_processes > 1 else contextlib.nullcontext():
             with accelerator.autocast():
@@ -224,7 +224,7 @@ class Checkpoints:
         scheduler.load_state_dict(state["scheduler"])
         rng = path / f"rng-{accelerator.process_index}.pt"
         if rng.exists():
-            _set_rng_state(torch.load(rng, weights_only=False))  # our own file: RNG states are tuples/bytes
+            _set_rng_state(torch.load(rng, map_location="cpu", weights_only=True))
         return state["step"]
 
 
