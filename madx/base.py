@@ -30,6 +30,7 @@ class TinyEncoder:
     intermediate_size: int = 512
     max_seq_len: int = 64
     dropout: float = 0.1  # hidden and attention dropout of the encoder
+    line_by_line: bool = True  # pretrain on single sentences (as the task sees them), not concatenated blocks
 
 
 def train_tokenizer(corpora: list, out_dir: str | Path, vocab_size: int = 1000):
@@ -85,10 +86,10 @@ def build_base_model(
     )
     accelerator = make_accelerator(settings)
     sources = [Source.parse(c) for c in corpora]
-    blocks = load_blocks(tokenizer, sources, shape.max_seq_len, staging / ".cache")
+    blocks = load_blocks(tokenizer, sources, shape.max_seq_len, staging / ".cache", line_by_line=shape.line_by_line)
     torch.manual_seed(settings.seed)
     model = transformers.XLMRobertaForMaskedLM(config)
-    fit(MaskedLMObjective(model), MLMBatches(blocks, tokenizer, settings.batch_size, settings.seed), settings,
+    fit(MaskedLMObjective(model, padded=shape.line_by_line), MLMBatches(blocks, tokenizer, settings.batch_size, settings.seed), settings,
         output.with_name(output.name + ".work"), accelerator)
     if accelerator.is_main_process:
         shutil.rmtree(staging / ".cache", ignore_errors=True)

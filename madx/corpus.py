@@ -67,8 +67,8 @@ def tokenizer_fingerprint(tokenizer) -> str:
     return hashlib.sha256(json.dumps([type(tokenizer).__name__, vocab]).encode()).hexdigest()[:16]
 
 
-def cache_key(tokenizer, sources: list[Source], seq_len: int, max_tokens: int | None) -> str:
-    parts = [CACHE_VERSION, tokenizer_fingerprint(tokenizer), str(seq_len), str(max_tokens)]
+def cache_key(tokenizer, sources: list[Source], seq_len: int, max_tokens: int | None, line_by_line: bool) -> str:
+    parts = [CACHE_VERSION, tokenizer_fingerprint(tokenizer), str(seq_len), str(max_tokens), str(line_by_line)]
     parts += [s.fingerprint() for s in sources]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
 
@@ -95,11 +95,18 @@ def _token_stream(tokenizer, lines: Iterable[str], max_tokens: int | None, batch
                 return
 
 
-def build_blocks(tokenizer, sources: list[Source], seq_len: int, max_tokens: int | None = None) -> np.ndarray:
-    """(n_blocks, seq_len) int32: [CLS] + seq_len-2 tokens of the concatenated corpus + [SEP]."""
+def build_blocks(tokenizer, sources: list[Source], seq_len: int, max_tokens: int | None = None,
+                 line_by_line: bool = False) -> np.ndarray:
+    """(n_blocks, seq_len) int32: [CLS] + seq_len-2 tokens of the concatenated corpus + [SEP].
+
+    line_by_line: one line per block instead (cut to fit, padded), as run_mlm's --line_by_line;
+    sentences then start at position 1, which small models trained on short sentences learn faster.
+    """
     body = seq_len - 2
     chunks = [np.asarray(toks, dtype=np.int32) for source in sources
               for toks in _token_stream(tokenizer, read_lines(source), max_tokens)]
+    if line_by_line:
+        return _line_blocks(tokenizer, [c for c in chunks if len(c)], seq_len)
     ids = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int32)
     if max_tokens:
         ids = ids[:max_tokens]
@@ -115,19 +122,31 @@ def build_blocks(tokenizer, sources: list[Source], seq_len: int, max_tokens: int
     return np.concatenate([cls, body_ids, sep], axis=1)
 
 
+def _line_blocks(tokenizer, lines: list[np.ndarray], seq_len: int) -> np.ndarray:
+    if not lines:
+        raise DataError("the corpus has no tokens")
+    blocks = np.full((len(lines), seq_len), tokenizer.pad_token_id, dtype=np.int32)
+    for i, ids in enumerate(lines):
+        ids = ids[: seq_len - 2]
+        blocks[i, 0] = tokenizer.cls_token_id
+        blocks[i, 1 : len(ids) + 1] = ids
+        blocks[i, len(ids) + 1] = tokenizer.sep_token_id
+    return blocks
+
+
 def load_blocks(tokenizer, sources: list[Source], seq_len: int, cache_dir: str | os.PathLike,
-                max_tokens: int | None = None) -> np.ndarray:
+                max_tokens: int | None = None, line_by_line: bool = False) -> np.ndarray:
     """The corpus as blocks, tokenized once: later runs (any process) read the cached Arrow file."""
     import datasets
 
     datasets.disable_progress_bars()
     cache_dir = Path(cache_dir)
-    key = cache_key(tokenizer, sources, seq_len, max_tokens)
+    key = cache_key(tokenizer, sources, seq_len, max_tokens, line_by_line)
     final = cache_dir / f"blocks-{key}"
     cache_dir.mkdir(parents=True, exist_ok=True)
     with file_lock(cache_dir / f".blocks-{key}.lock"):  # two jobs on one corpus: one builds, one waits
         if not (final / "dataset_info.json").exists():
-            blocks = build_blocks(tokenizer, sources, seq_len, max_tokens)
+            blocks = build_blocks(tokenizer, sources, seq_len, max_tokens, line_by_line)
             tmp = Path(tempfile.mkdtemp(prefix=f".blocks-{key}.", dir=cache_dir))
             try:
                 datasets.Dataset.from_dict({"input_ids": blocks}).save_to_disk(str(tmp))

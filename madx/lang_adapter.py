@@ -11,7 +11,8 @@ import torch
 
 from . import hf
 from .config import LANGUAGE_ADAPTER, AdapterConfig
-from .corpus import load_blocks
+from .corpus import load_blocks, read_lines
+from .coverage import coverage, warn_if_badly_covered
 from .io import replace_dir, save_adapter
 from .mlm import MaskedLMObjective, MLMBatches
 from .model import activate, add_adapter, count_parameters, train_adapters
@@ -31,6 +32,7 @@ def train_language_adapter(
     settings: TrainSettings = TrainSettings(),
     seq_len: int = 256,
     max_tokens: int | None = None,
+    line_by_line: bool = False,
     cache_dir: str | Path | None = None,
     trust_remote_code: bool = False,
 ) -> Path:
@@ -44,8 +46,12 @@ def train_language_adapter(
     tokenizer = hf.load_tokenizer(base_model, trust_remote_code=trust_remote_code)
     cache_dir = Path(cache_dir) if cache_dir else output.parent / ".corpus-cache"
     with accelerator.main_process_first():  # the main process tokenizes; the others read its cache
-        blocks = load_blocks(tokenizer, sources, seq_len, cache_dir, max_tokens=max_tokens)
+        blocks = load_blocks(tokenizer, sources, seq_len, cache_dir, max_tokens=max_tokens, line_by_line=line_by_line)
     log.info("%s: %d blocks of %d tokens (%s tokens)", lang, len(blocks), seq_len, f"{blocks.size:,}")
+    stats = coverage(tokenizer, (line for source in sources for line in read_lines(source)))
+    log.info("%s: %.2f%% unknown tokens, %.2f sub-words per word under the base tokenizer", lang,
+             100 * stats["unk_rate"], stats["subwords_per_word"])
+    stats["warning"] = warn_if_badly_covered(lang, stats)
 
     torch.manual_seed(settings.seed)
     model = hf.load_mlm_model(base_model, trust_remote_code=trust_remote_code)
@@ -57,15 +63,15 @@ def train_language_adapter(
     log.info("language adapter %s: %s", lang, count_parameters(model))
 
     work_dir = output.with_name(output.name + ".work")
-    fit(MaskedLMObjective(model), MLMBatches(blocks, tokenizer, settings.batch_size, settings.seed),
+    fit(MaskedLMObjective(model, padded=line_by_line), MLMBatches(blocks, tokenizer, settings.batch_size, settings.seed),
         settings, work_dir, accelerator)
     if accelerator.is_main_process:
         staging = output.with_name(f".{output.name}.staging")
         save_adapter(model, lang, staging, model_name=base_model)
         shutil.copy(work_dir / "train_log.jsonl", staging / "train_log.jsonl")
         (staging / "training.json").write_text(json.dumps({
-            "base_model": base_model, "lang": lang, "corpus": [str(s) for s in sources], "seq_len": seq_len,
-            "blocks": len(blocks), "settings": settings_dict(settings), "world_size": accelerator.num_processes,
+            "base_model": base_model, "lang": lang, "corpus": [str(s) for s in sources], "seq_len": seq_len, "line_by_line": line_by_line,
+            "blocks": len(blocks), "coverage": stats, "settings": settings_dict(settings), "world_size": accelerator.num_processes,
         }, indent=2) + "\n")
         replace_dir(staging, output)
         if not settings.keep_checkpoints:

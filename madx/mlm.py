@@ -45,13 +45,15 @@ def mlm_head(model: nn.Module):
 class MaskedLMObjective(nn.Module):
     """Summed MLM loss; the output layer runs only at the masked ~15% (no full-vocabulary logits elsewhere)."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, padded: bool = False):
         super().__init__()
         self.model = model
+        self.padded = padded  # line-by-line blocks have padding; concatenated blocks never do
 
     def forward(self, input_ids, attention_mask, labels) -> torch.Tensor:
-        # corpus blocks are always full (no padding): no mask lets SDPA take its fastest (flash) kernel
-        hidden = self.model.base_model(input_ids=input_ids).last_hidden_state  # (B, T, h)
+        # full blocks need no mask, which lets SDPA take its fastest (flash) kernel
+        mask = attention_mask if self.padded else None
+        hidden = self.model.base_model(input_ids=input_ids, attention_mask=mask).last_hidden_state  # (B, T, h)
         predict = labels != IGNORE  # (B, T)
         logits = mlm_head(self.model)(hidden[predict])  # (N, V)
         return F.cross_entropy(logits.float(), labels[predict], reduction="sum")
@@ -71,5 +73,6 @@ class MLMBatches:
         input_ids = self.blocks[self.indices(step)]  # (B, T)
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
         masked, labels = mask_tokens(input_ids, self.tokenizer, generator)
-        batch = {"input_ids": masked, "attention_mask": torch.ones_like(masked), "labels": labels}
+        attention_mask = (input_ids != self.tokenizer.pad_token_id).long()
+        batch = {"input_ids": masked, "attention_mask": attention_mask, "labels": labels}
         return batch, int((labels != IGNORE).sum())

@@ -94,8 +94,31 @@ def plot(rows: list[dict], path: Path, source_language: str | None) -> None:
     tmp.replace(path)
 
 
+def coverage_section(adapter_dirs: list[Path]) -> list[str]:
+    """Tokenizer coverage per language, from each trained language adapter's training.json."""
+    from .coverage import UNK_WARNING
+
+    rows = []
+    for directory in adapter_dirs:
+        info_file = Path(directory) / "training.json"
+        if info_file.is_file():
+            info = json.loads(info_file.read_text())
+            if "coverage" in info:
+                rows.append((info["lang"], info["coverage"]))
+    if not rows:
+        return []
+    lines = ["## Tokenizer coverage", "",
+             f"Share of unknown tokens and sub-words per word under the base tokenizer (a sample of each corpus). "
+             f"Above {100 * UNK_WARNING:.0f}% unknown, a language's script is badly covered: MAD-X cannot fix that.", "",
+             "| language | unknown tokens | sub-words per word | |", "|---|---|---|---|"]
+    for lang, stats in sorted(rows):
+        flag = "**badly covered script**" if stats["unk_rate"] > UNK_WARNING else ""
+        lines.append(f"| {lang} | {100 * stats['unk_rate']:.1f}% | {stats['subwords_per_word']:.2f} | {flag} |")
+    return lines + [""]
+
+
 def write_report(eval_files: list[Path], out_dir: str | Path, *, source_language: str | None = None,
-                 title: str = "madx results", notes: str = "") -> Path:
+                 title: str = "madx results", notes: str = "", adapter_dirs: list[Path] = ()) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = collect(eval_files)
@@ -112,6 +135,7 @@ def write_report(eval_files: list[Path], out_dir: str | Path, *, source_language
     for task in sorted({r["task"] for r in rows}):
         lines += _table(task, [r for r in rows if r["task"] == task], source_language)
     lines += ["![results](results.png)", ""]
+    lines += coverage_section(list(adapter_dirs))
     if notes:
         lines += [notes.rstrip(), ""]
     plot(rows, out_dir / "results.png", source_language)

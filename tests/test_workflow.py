@@ -4,9 +4,10 @@ and adding a language to a finished run."""
 import json
 import os
 import re
-import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -48,11 +49,16 @@ def write_config(directory: Path, config: dict) -> Path:
     return path
 
 
-def demo_config(languages=("en", "qac")) -> dict:
+def demo_config(languages=("en", "qac"), results="results") -> dict:
     config = yaml.safe_load((REPO / "configs" / "config.yaml").read_text())
     for key, value in REDUCED.items():
         config[key] = {**config[key], **value} if isinstance(value, dict) and key in config else value
     config["languages"] = {lang: config["languages"][lang] for lang in languages}
+    if results != "results":  # move every output path under another root
+        text = yaml.safe_dump(config).replace("results/", "RESULTS_ROOT/")
+        config = yaml.safe_load(text)
+        config = json.loads(json.dumps(config).replace("RESULTS_ROOT", results))
+        config["results"] = results
     return config
 
 
@@ -103,28 +109,50 @@ def test_invalid_config_fails_before_any_job(tmp_path, edit, message):
     assert not (tmp_path / "results").exists()
 
 
-def test_reduced_demo_end_to_end_then_add_a_language(tmp_path):
-    config_file = write_config(tmp_path, demo_config(("en", "qac")))
-    run(["--cores", "2", "--configfile", str(config_file), "--directory", str(tmp_path)], cwd=tmp_path,
-        timeout=900)
-    results = tmp_path / "results"
+def mtimes(directory: Path) -> dict:
+    return {p: p.stat().st_mtime_ns for p in directory.rglob("*") if p.is_file()}
+
+
+def test_reduced_demo_interrupted_resumed_then_add_a_language(tmp_path):
+    # an output root with a space and shell metacharacters: every path must reach the commands quoted
+    root = "res ults;$x"
+    results = tmp_path / root
+    config_file = write_config(tmp_path, demo_config(("en", "qac"), results=root))
+    args = ["--cores", "2", "--configfile", str(config_file), "--directory", str(tmp_path)]
+
+    # interrupt the whole run once the first language adapter's job is finished (its benchmark is written last)
+    proc = subprocess.Popen([*SNAKEMAKE, *args], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=dict(os.environ, MADX_NO_PROGRESS="1"))
+    finished = results / "benchmarks/train_lang/en.tsv"
+    deadline = time.time() + 600
+    while not finished.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=120)
+    assert finished.exists() and not (results / "report").exists(), "the interrupt must land mid-run"
+    kept = {**mtimes(results / "demo/base_model"), **mtimes(results / "adapters/lang/en")}
+
+    # the same command again (with --rerun-incomplete: the interrupted jobs' outputs are redone, never trusted)
+    run([*args, "--rerun-incomplete"], cwd=tmp_path, timeout=900)
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept  # finished jobs were not redone
     report = (results / "report" / "report.md").read_text()
     for setup in ("madx", "source_la", "task_only", "full_ft"):
         assert setup in report
     assert "| en (source) |" in report and "| qac |" in report and "avg (targets)" in report
     assert "seen by the base model" in report  # the demo's language table is in the report
+    assert "## Tokenizer coverage" in report and "| qac | 0.0% |" in report
     evaluation = json.loads((results / "eval/ner/qac/seed1/madx.json").read_text())
     assert evaluation["stack"] == ["qac", "ner"] and evaluation["n_sentences"] == 60
-    assert (results / "adapters/lang/qac/adapter_config.json").exists()
     assert (tmp_path / "logs/train_lang/qac.log").read_text().count("step ") >= 2
     assert (results / "report/results.png").stat().st_size > 1000
+    assert not list(results.rglob("*.work"))  # no checkpoints left once outputs are in place
 
     # adding a language schedules only its language adapter, its evaluations and the report
-    config_file = write_config(tmp_path, demo_config(("en", "qac", "qab")))
+    config_file = write_config(tmp_path, demo_config(("en", "qac", "qab"), results=root))
     proc = run(["-n", "--configfile", str(config_file), "--directory", str(tmp_path)], cwd=tmp_path)
     assert job_counts(proc.stdout) == {"train_lang_adapter": 1, "evaluate": 4, "report": 1, "all": 1}
     assert "wildcards: lang=qab" in proc.stdout
     # and a finished run has nothing to do
-    config_file = write_config(tmp_path, demo_config(("en", "qac")))
+    config_file = write_config(tmp_path, demo_config(("en", "qac"), results=root))
     proc = run(["-n", "--configfile", str(config_file), "--directory", str(tmp_path)], cwd=tmp_path)
     assert "Nothing to be done" in proc.stdout + proc.stderr

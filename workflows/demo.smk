@@ -42,7 +42,7 @@ rule demo_base_model:
         shape=options(
             DEMO,
             keys=("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-                  "max_seq_len"),
+                  "max_seq_len", "dropout"),
         ),
         train=options(DEMO.get("pretrain", {})),
     threads: compute("demo", "threads")

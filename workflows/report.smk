@@ -5,6 +5,7 @@ rule report:
     input:
         evals=get_eval_outputs(),
         notes=[f"{DEMO_DATA}/README.md"] if EXP.demo is not None else [],
+        lang_adapters=[f"{RESULTS}/adapters/lang/{lang}" for lang in EXP.lang_adapters_to_train()],
     output:
         get_report_outputs(),
     log:
@@ -23,4 +24,4 @@ rule report:
         runtime=10,
     shell:
         "madx report --eval {input.evals:q} --output {params.out:q} --source-language {params.source:q}"
-        " --title {params.title:q} {params.notes} > {log:q} 2>&1"
+        " --title {params.title:q} --lang-adapters {input.lang_adapters:q} {params.notes} > {log:q} 2>&1"

@@ -26,6 +26,9 @@ def main(argv=None) -> int:
     p.add_argument("--num-attention-heads", type=int, default=4)
     p.add_argument("--intermediate-size", type=int, default=512)
     p.add_argument("--max-seq-len", type=int, default=64)
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--line-by-line", action=argparse.BooleanOptionalAction, default=True,
+                   help="pretrain on one sentence per sequence (default) or on concatenated blocks")
     p.add_argument("--log-file")
     add_train_args(p, DEFAULTS)
     args = p.parse_args(argv)
@@ -36,7 +39,7 @@ def main(argv=None) -> int:
 
         shape = TinyEncoder(hidden_size=args.hidden_size, num_hidden_layers=args.num_hidden_layers,
                             num_attention_heads=args.num_attention_heads, intermediate_size=args.intermediate_size,
-                            max_seq_len=args.max_seq_len)
+                            max_seq_len=args.max_seq_len, dropout=args.dropout, line_by_line=args.line_by_line)
         build_base_model(args.corpus, args.tokenizer_corpus, args.output, shape=shape, vocab_size=args.vocab_size,
                          settings=settings_from(args))
 

@@ -20,6 +20,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--source-language")
     p.add_argument("--title", default="madx results")
     p.add_argument("--notes", help="a Markdown file appended to the report")
+    p.add_argument("--lang-adapters", nargs="*", default=[],
+                   help="trained language adapter directories: their tokenizer coverage goes in the report")
     p.add_argument("--log-file")
     return p
 
@@ -35,6 +37,7 @@ def main(argv=None) -> int:
         for item in map(Path, args.eval):
             files += sorted(item.rglob("*.json")) if item.is_dir() else [item]
         notes = Path(args.notes).read_text() if args.notes else ""
-        write_report(files, args.output, source_language=args.source_language, title=args.title, notes=notes)
+        write_report(files, args.output, source_language=args.source_language, title=args.title, notes=notes,
+                     adapter_dirs=[Path(d) for d in args.lang_adapters])
 
     return run(body, args)

@@ -27,6 +27,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="adapter directory to write")
     p.add_argument("--seq-len", type=int, default=256)
     p.add_argument("--max-tokens", type=int, default=None, help="use at most this many corpus tokens")
+    p.add_argument("--line-by-line", action=argparse.BooleanOptionalAction, default=False,
+                   help="one corpus line per sequence (padded) instead of concatenated blocks")
     p.add_argument("--cache-dir", help="tokenized-corpus cache (default: beside the output)")
     add_adapter_args(p, LANGUAGE_ADAPTER)
     add_train_args(p, DEFAULTS)
@@ -42,7 +44,7 @@ def main(argv=None) -> int:
 
         train_language_adapter(
             args.base_model, args.lang, args.corpus, args.output, adapter_config=adapter_config_from(args),
-            settings=settings_from(args), seq_len=args.seq_len, max_tokens=args.max_tokens,
+            settings=settings_from(args), seq_len=args.seq_len, max_tokens=args.max_tokens, line_by_line=args.line_by_line,
             cache_dir=args.cache_dir, trust_remote_code=args.trust_remote_code,
         )
 

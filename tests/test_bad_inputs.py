@@ -1,0 +1,132 @@
+"""Bad input, table-driven: each case must fail with a clear message (what, where, what to do), before any
+expensive work, and leave no output behind. Add a row when a new kind of bad input turns up."""
+
+import json
+import re
+import shutil
+
+import datasets
+import pytest
+import yaml
+
+from madx.cli import main as cli
+
+
+@pytest.fixture(scope="module")
+def env(tiny_base, tmp_path_factory):
+    data, base = tiny_base
+    root = tmp_path_factory.mktemp("bad")
+    # an adapter made for another base model (different hidden size)
+    other = root / "other_base"
+    shutil.copytree(base, other)
+    config = json.loads((other / "config.json").read_text())
+    config.update(hidden_size=32, intermediate_size=64)
+    (other / "config.json").write_text(json.dumps(config))
+    (other / "model.safetensors").unlink()
+    import transformers
+
+    import madx
+
+    model = transformers.AutoModelForMaskedLM.from_config(transformers.AutoConfig.from_pretrained(other))
+    madx.add_adapter(model, "en", madx.LANGUAGE_ADAPTER)
+    madx.save_adapter(model, "en", root / "foreign_adapter")
+    good = transformers.AutoModelForMaskedLM.from_pretrained(base)
+    madx.add_adapter(good, "en", madx.LANGUAGE_ADAPTER)
+    madx.save_adapter(good, "en", root / "truncated_adapter")
+    weights = root / "truncated_adapter" / "adapter.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    datasets.Dataset.from_dict({"text": ["a b c"] * 10}).to_parquet(str(root / "hubdata" / "train.parquet"))
+    return data, base, root
+
+
+def lang_args(env, **overrides):
+    data, base, root = env
+    args = {"--base-model": str(base), "--lang": "qac", "--corpus": str(data / "corpora/qac.txt"),
+            "--output": str(root / "out" / "la"), "--seq-len": "48", "--max-steps": "2", "--batch-size": "4"}
+    args.update(overrides)
+    return ["train-lang", *[x for kv in args.items() for x in kv]]
+
+
+def task_args(env, **overrides):
+    data, base, root = env
+    args = {"--base-model": str(base), "--task": "ner", "--setup": "task_only",
+            "--train": str(data / "ner/en.train.conll"), "--dev": str(data / "ner/en.dev.conll"),
+            "--output": str(root / "out" / "task"), "--max-length": "48", "--max-steps": "2", "--batch-size": "4"}
+    args.update(overrides)
+    return ["train-task", *[x for kv in args.items() for x in kv]]
+
+
+def write(root, name, content, mode="w"):
+    path = root / name
+    path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    return str(path)
+
+
+def demo_config(env):
+    data, base, _ = env
+    return {"base_model": str(base), "source_language": "en",
+            "languages": {"en": {"corpus": str(data / "corpora/en.txt")},
+                          "qac": {"corpus": str(data / "corpora/qac.txt")}},
+            "tasks": {"ner": {"type": "ner", "train": str(data / "ner/{lang}.train.conll"),
+                              "dev": str(data / "ner/{lang}.dev.conll"), "test": str(data / "ner/{lang}.test.conll")}}}
+
+
+def config_file(env, edit):
+    config = demo_config(env)
+    edit(config)
+    return write(env[2], "config.yaml", yaml.safe_dump(config))
+
+
+CASES = {
+    "invalid YAML": (lambda e: ["check-config", write(e[2], "bad.yaml", "base_model: x\nlanguages: [\n  en: 1\n")],
+                     r"bad.yaml:\d+: invalid YAML"),
+    "unknown config key": (lambda e: ["check-config", config_file(e, lambda c: c.update(bogus=1))],
+                           r"config.yaml: \(top level\): unknown key 'bogus'"),
+    "missing corpus file": (lambda e: lang_args(e, **{"--corpus": "/nowhere/qac.txt"}), r"/nowhere/qac.txt: file not found"),
+    "empty corpus file": (lambda e: lang_args(e, **{"--corpus": write(e[2], "empty.txt", "")}), r"empty.txt: file is empty"),
+    "CoNLL line with wrong columns": (
+        lambda e: task_args(e, **{"--train": write(e[2], "cols.conll", "Anna\tB-PER\nsang\tO\tx\n")}),
+        r"cols.conll:2: 3 column\(s\), expected 2"),
+    "label outside the source set": (
+        lambda e: task_args(e, **{"--dev": write(e[2], "dev.conll", "Anna\tB-PER\n\nOslo\tB-MISC\n")}),
+        r"dev.conll:3: label 'B-MISC' \(token 'Oslo'\) is not in the source training labels"),
+    "target language without test data": (
+        lambda e: ["check-config", config_file(e, lambda c: c["languages"].update(
+            qxx={"corpus": str(e[0] / "corpora/qac.txt")}))],
+        r"tasks.ner.test \(qxx\): file '.*qxx.test.conll' not found"),
+    "adapter made for another base model": (
+        lambda e: task_args(e, **{"--setup": "madx", "--lang-adapter": str(e[2] / "foreign_adapter")}),
+        r"foreign_adapter/adapter_config.json: adapter was made for hidden size 32, the model has 64"),
+    "truncated safetensors file": (
+        lambda e: task_args(e, **{"--setup": "madx", "--lang-adapter": str(e[2] / "truncated_adapter")}),
+        r"truncated_adapter/adapter.safetensors: cannot be read .* truncated or corrupt"),
+    "sequence length beyond the position limit": (lambda e: lang_args(e, **{"--seq-len": "4096"}),
+                                                  r"seq_len=4096 is beyond .* position limit of 48 tokens"),
+    "bf16 on a machine without it": (lambda e: lang_args(e, **{"--mixed-precision": "bf16"}),
+                                     r"mixed_precision=bf16 needs a CUDA GPU"),
+    "dataset column that does not exist": (
+        lambda e: lang_args(e, **{"--corpus": f"hub:{e[2] / 'hubdata'}?split=train&column=content"}),
+        r"no column 'content'; it has \['text'\]; set column="),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input(env, case, capsys):
+    make_args, message = CASES[case]
+    args = make_args(env)
+    assert cli(args) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err), err[-2000:]
+    assert "Traceback" not in err
+    # nothing written (a corpus cache directory may exist; no output does): the check ran before any work
+    assert not (env[2] / "out" / "la").exists() and not (env[2] / "out" / "task").exists()
+    assert not list((env[2] / "out").glob("*.work")) if (env[2] / "out").exists() else True
+
+
+def test_invalid_utf8_lines_are_skipped_and_counted(env, capsys):
+    data, _, root = env
+    corpus = write(root, "mixed.txt", data.joinpath("corpora/qac.txt").read_bytes()[:4000] + b"\nbad \xff\xfe\n" * 3)
+    out = root / "utf8_la"
+    assert cli(lang_args(env, **{"--corpus": corpus, "--output": str(out)})) == 0
+    assert "mixed.txt: skipped 3 line(s) that are not valid UTF-8" in capsys.readouterr().err
+    assert (out / "adapter.safetensors").exists()
