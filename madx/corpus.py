@@ -95,8 +95,26 @@ def _token_stream(tokenizer, lines: Iterable[str], max_tokens: int | None, batch
                 return
 
 
+def _tokenized(tokenizer, source: Source, max_tokens: int | None, num_proc: int) -> Iterator[list[int]]:
+    """Token ids per line; num_proc > 1 tokenizes with `datasets` over that many processes."""
+    if num_proc <= 1:
+        yield from _token_stream(tokenizer, read_lines(source), max_tokens)
+        return
+    import datasets
+
+    lines = datasets.Dataset.from_dict({"text": list(read_lines(source))})
+    encoded = lines.map(lambda batch: tokenizer(batch["text"], add_special_tokens=False), batched=True,
+                        num_proc=num_proc, remove_columns=["text"])
+    total = 0
+    for ids in encoded["input_ids"]:
+        yield ids
+        total += len(ids)
+        if max_tokens and total >= max_tokens:
+            return
+
+
 def build_blocks(tokenizer, sources: list[Source], seq_len: int, max_tokens: int | None = None,
-                 line_by_line: bool = False) -> np.ndarray:
+                 line_by_line: bool = False, num_proc: int = 1) -> np.ndarray:
     """(n_blocks, seq_len) int32: [CLS] + seq_len-2 tokens of the concatenated corpus + [SEP].
 
     line_by_line: one line per block instead (cut to fit, padded), as run_mlm's --line_by_line;
@@ -104,7 +122,7 @@ def build_blocks(tokenizer, sources: list[Source], seq_len: int, max_tokens: int
     """
     body = seq_len - 2
     chunks = [np.asarray(toks, dtype=np.int32) for source in sources
-              for toks in _token_stream(tokenizer, read_lines(source), max_tokens)]
+              for toks in _tokenized(tokenizer, source, max_tokens, num_proc)]
     if line_by_line:
         return _line_blocks(tokenizer, [c for c in chunks if len(c)], seq_len)
     ids = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int32)
@@ -135,7 +153,7 @@ def _line_blocks(tokenizer, lines: list[np.ndarray], seq_len: int) -> np.ndarray
 
 
 def load_blocks(tokenizer, sources: list[Source], seq_len: int, cache_dir: str | os.PathLike,
-                max_tokens: int | None = None, line_by_line: bool = False) -> np.ndarray:
+                max_tokens: int | None = None, line_by_line: bool = False, num_proc: int = 1) -> np.ndarray:
     """The corpus as blocks, tokenized once: later runs (any process) read the cached Arrow file."""
     import datasets
 
@@ -146,7 +164,7 @@ def load_blocks(tokenizer, sources: list[Source], seq_len: int, cache_dir: str |
     cache_dir.mkdir(parents=True, exist_ok=True)
     with file_lock(cache_dir / f".blocks-{key}.lock"):  # two jobs on one corpus: one builds, one waits
         if not (final / "dataset_info.json").exists():
-            blocks = build_blocks(tokenizer, sources, seq_len, max_tokens, line_by_line)
+            blocks = build_blocks(tokenizer, sources, seq_len, max_tokens, line_by_line, num_proc)
             tmp = Path(tempfile.mkdtemp(prefix=f".blocks-{key}.", dir=cache_dir))
             try:
                 datasets.Dataset.from_dict({"input_ids": blocks}).save_to_disk(str(tmp))

@@ -33,6 +33,7 @@ def train_language_adapter(
     seq_len: int = 256,
     max_tokens: int | None = None,
     line_by_line: bool = False,
+    num_proc: int = 1,
     cache_dir: str | Path | None = None,
     trust_remote_code: bool = False,
 ) -> Path:
@@ -46,7 +47,8 @@ def train_language_adapter(
     tokenizer = hf.load_tokenizer(base_model, trust_remote_code=trust_remote_code)
     cache_dir = Path(cache_dir) if cache_dir else output.parent / ".corpus-cache"
     with accelerator.main_process_first():  # the main process tokenizes; the others read its cache
-        blocks = load_blocks(tokenizer, sources, seq_len, cache_dir, max_tokens=max_tokens, line_by_line=line_by_line)
+        blocks = load_blocks(tokenizer, sources, seq_len, cache_dir, max_tokens=max_tokens, line_by_line=line_by_line,
+                             num_proc=num_proc)
     log.info("%s: %d blocks of %d tokens (%s tokens)", lang, len(blocks), seq_len, f"{blocks.size:,}")
     stats = coverage(tokenizer, (line for source in sources for line in read_lines(source)))
     log.info("%s: %.2f%% unknown tokens, %.2f sub-words per word under the base tokenizer", lang,

@@ -54,6 +54,7 @@ def test_blocks_and_cache(tokenizer, tmp_path):
     assert len(list((tmp_path / "cache").glob("blocks-*"))) == 1  # one cache entry, reused
     load_blocks(tokenizer, sources, 32, tmp_path / "cache")  # another sequence length: another key
     assert len(list((tmp_path / "cache").glob("blocks-*"))) == 2
+    assert np.array_equal(build_blocks(tokenizer, sources, 16, max_tokens=500, num_proc=2), blocks)  # 2 processes
 
 
 def test_conll_and_jsonl(tmp_path):

@@ -176,3 +176,32 @@ def test_report_tables_and_plot(tmp_path):
     assert "| avg (targets) | **75.0** | 55.0 |" in report
     assert len((tmp_path / "report" / "results.csv").read_text().splitlines()) == 9
     assert (tmp_path / "report" / "results.png").stat().st_size > 1000
+
+
+def test_pos_tagging_through_the_same_path(tiny_base, tmp_path):
+    """POS: token accuracy from the same train/evaluate path; the JSON equals accuracy computed directly."""
+    data, base = tiny_base
+    sentences, _ = read_labelled(data / "ner/en.train.conll")
+    pos = lambda tag: "PROPN" if tag != "O" else "WORD"  # noqa: E731 - a toy tag set with a known answer
+    for name, part in (("train", sentences[:300]), ("dev", sentences[300:])):
+        (tmp_path / f"{name}.jsonl").write_text("".join(
+            json.dumps({"tokens": s.tokens, "upos": [pos(t) for t in s.tags]}) + "\n" for s in part))
+    out = tmp_path / "pos"
+    assert cli(["train-task", "--base-model", str(base), "--task", "pos", "--task-type", "pos", "--setup", "task_only",
+                "--train", str(tmp_path / "train.jsonl"), "--dev", str(tmp_path / "dev.jsonl"), "--output", str(out),
+                "--max-length", "48", "--reduction-factor", "1", "--max-steps", "80", "--batch-size", "32",
+                "--lr", "5e-3", "--eval-every", "40"]) == 0
+    result_file = tmp_path / "pos.json"
+    assert cli(["evaluate", "--base-model", str(base), "--setup", "task_only", "--task-dir", str(out),
+                "--test", str(tmp_path / "dev.jsonl"), "--output", str(result_file), "--task", "pos",
+                "--lang", "en"]) == 0
+    result = json.loads(result_file.read_text())
+    dev, _ = read_labelled(tmp_path / "dev.jsonl")
+    labels = json.loads((out / "head_config.json").read_text())["label_names"]
+    model, _ = build_eval_model(str(base), "task_only", out, labels)
+    tokenizer = madx.hf.load_tokenizer(str(base))
+    pred = predict(model, encode(tokenizer, dev, labels, 48), labels, tokenizer.pad_token_id)
+    correct = sum(p == g for s, ps in zip(dev, pred) for p, g in zip(ps, s.tags))
+    assert result["task_type"] == "pos" and "f1" not in result
+    assert result["accuracy"] == pytest.approx(correct / sum(len(s.tags) for s in dev), abs=1e-12)
+    assert result["accuracy"] > 0.9

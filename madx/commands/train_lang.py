@@ -30,6 +30,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--line-by-line", action=argparse.BooleanOptionalAction, default=False,
                    help="one corpus line per sequence (padded) instead of concatenated blocks")
     p.add_argument("--cache-dir", help="tokenized-corpus cache (default: beside the output)")
+    p.add_argument("--num-proc", type=int, default=1, help="processes that tokenize the corpus (once; then cached)")
     add_adapter_args(p, LANGUAGE_ADAPTER)
     add_train_args(p, DEFAULTS)
     return p
@@ -45,6 +46,7 @@ def main(argv=None) -> int:
         train_language_adapter(
             args.base_model, args.lang, args.corpus, args.output, adapter_config=adapter_config_from(args),
             settings=settings_from(args), seq_len=args.seq_len, max_tokens=args.max_tokens, line_by_line=args.line_by_line,
+            num_proc=args.num_proc,
             cache_dir=args.cache_dir, trust_remote_code=args.trust_remote_code,
         )
 

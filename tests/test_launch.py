@@ -1,0 +1,37 @@
+"""madx launch: accelerate flags from the gpu resource, and GPU leases that give concurrent jobs distinct GPUs."""
+
+import os
+
+import pytest
+
+from madx.launch import accelerate_flags, build_command, lease_gpus
+
+
+def test_accelerate_flags_follow_the_gpu_count():
+    assert accelerate_flags(0)[:3] == ["--cpu", "--num_processes", "1"]
+    one = accelerate_flags(1, "bf16")
+    assert "--multi_gpu" not in one and one[one.index("--num_processes") + 1] == "1"
+    assert one[one.index("--mixed_precision") + 1] == "bf16"
+    four = accelerate_flags(4, "bf16")
+    assert four[:5] == ["--multi_gpu", "--num_processes", "4", "--main_process_port", "0"]
+    command = build_command(["train-lang", "--lang", "sw"], 2, True, "no")
+    assert command[1:3] == ["-m", "accelerate.commands.launch"] and "--multi_gpu" in command
+    assert command[-4:] == ["madx.cli", "train-lang", "--lang", "sw"]
+    assert build_command(["evaluate"], 1, False, "no")[1:] == ["-m", "madx.cli", "evaluate"]
+
+
+def test_concurrent_leases_get_distinct_gpus(tmp_path):
+    first, fds1 = lease_gpus(2, tmp_path, total=4)
+    second, fds2 = lease_gpus(1, tmp_path, total=4)
+    third, fds3 = lease_gpus(1, tmp_path, total=4)
+    assert sorted(first + second + third) == [0, 1, 2, 3]
+    with pytest.raises(RuntimeError, match="no 1 free GPUs"):
+        lease_gpus(1, tmp_path, total=4, timeout_s=0.2, poll_s=0.05)
+    for fd in fds2:
+        os.close(fd)  # a finished job frees its GPU (the lock goes with the process, even if it is killed)
+    again, fds4 = lease_gpus(1, tmp_path, total=4, timeout_s=1)
+    assert again == second
+    with pytest.raises(RuntimeError, match="asks for 8 GPUs but the machine has 4"):
+        lease_gpus(8, tmp_path, total=4)
+    for fd in fds1 + fds3 + fds4:
+        os.close(fd)
