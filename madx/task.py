@@ -15,7 +15,7 @@ from torch import nn
 from . import hf
 from .config import TASK_ADAPTER, AdapterConfig
 from .io import load_adapter, replace_dir, save_adapter
-from .labelled import IGNORE, Sentence, check_labels, encode, label_names_of, read_labelled
+from .labelled import IGNORE, check_labels, encode, label_names_of, read_labelled
 from .metrics import TASK_TYPES, main_metric, sequence_metrics
 from .model import activate, add_adapter, count_parameters, task_head, train_adapters
 from .setups import TRAIN_SETUPS

@@ -3,10 +3,8 @@ two jobs building the same corpus cache at once do not corrupt it."""
 
 import json
 import multiprocessing
-import os
 
 import numpy as np
-import pytest
 
 from madx.cli import main as cli
 

@@ -5,13 +5,11 @@ root), the test is skipped and says why. Job status comes from squeue (no accoun
 MinJobAge keeps finished jobs visible). Every daemon started here is stopped at the end.
 """
 
-import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
