@@ -12,11 +12,12 @@ from .labelled import IGNORE
 MASK_PROB = 0.15  # BERT: 15% of tokens are predicted; of those 80% [MASK], 10% random, 10% unchanged
 
 
-def mask_tokens(input_ids: torch.Tensor, tokenizer, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def mask_tokens(input_ids: torch.Tensor, tokenizer, generator: torch.Generator,
+                special_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(masked input_ids, labels with IGNORE where nothing is predicted); deterministic given `generator`."""
-    special = torch.zeros_like(input_ids, dtype=torch.bool)
-    for token_id in set(tokenizer.all_special_ids):
-        special |= input_ids == token_id
+    if special_ids is None:
+        special_ids = torch.tensor(sorted(set(tokenizer.all_special_ids)))
+    special = torch.isin(input_ids, special_ids)
     predict = (torch.rand(input_ids.shape, generator=generator) < MASK_PROB) & ~special
     if not predict.any():  # a tiny batch can draw nothing: predict one real token
         candidates = (~special).nonzero()
@@ -67,12 +68,13 @@ class MLMBatches:
 
         self.blocks = torch.from_numpy(np.ascontiguousarray(blocks)).long()
         self.tokenizer, self.seed = tokenizer, seed
+        self.special_ids = torch.tensor(sorted(set(tokenizer.all_special_ids)))  # never masked
         self.indices = StepIndices(len(blocks), batch_size, seed)
 
     def __call__(self, step: int) -> tuple[dict, int]:
         input_ids = self.blocks[self.indices(step)]  # (B, T)
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
-        masked, labels = mask_tokens(input_ids, self.tokenizer, generator)
+        masked, labels = mask_tokens(input_ids, self.tokenizer, generator, self.special_ids)
         attention_mask = (input_ids != self.tokenizer.pad_token_id).long()
         batch = {"input_ids": masked, "attention_mask": attention_mask, "labels": labels}
         return batch, int((labels != IGNORE).sum())

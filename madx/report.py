@@ -29,12 +29,18 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def _table(task: str, rows: list[dict], source_language: str | None) -> list[str]:
+def _grid(rows: list[dict], source_language: str | None) -> tuple[dict, list, list]:
+    """One task's scores x100 by (lang, setup), the setups present (paper order), languages (source first)."""
     scores = defaultdict(list)
     for r in rows:
         scores[(r["lang"], r["setup"])].append(100 * r["score"])
     setups = [s for s in EVAL_SETUPS if any(k[1] == s for k in scores)]
     langs = sorted({k[0] for k in scores}, key=lambda lang: (lang != source_language, lang))
+    return scores, setups, langs
+
+
+def _table(task: str, rows: list[dict], source_language: str | None) -> list[str]:
+    scores, setups, langs = _grid(rows, source_language)
     metric = rows[0]["metric"]
     n_seeds = max(len(v) for v in scores.values())
     lines = [f"## {task} ({metric} x 100, mean ± std over {n_seeds} seed{'s' if n_seeds > 1 else ''})", "",
@@ -72,12 +78,7 @@ def plot(rows: list[dict], path: Path, source_language: str | None) -> None:
     tasks = sorted({r["task"] for r in rows})
     fig, axes = plt.subplots(len(tasks), 1, figsize=(9, 3.6 * len(tasks)), squeeze=False)
     for ax, task in zip(axes[:, 0], tasks):
-        scores = defaultdict(list)
-        for r in rows:
-            if r["task"] == task:
-                scores[(r["lang"], r["setup"])].append(100 * r["score"])
-        setups = [s for s in EVAL_SETUPS if any(k[1] == s for k in scores)]
-        langs = sorted({k[0] for k in scores}, key=lambda lang: (lang != source_language, lang))
+        scores, setups, langs = _grid([r for r in rows if r["task"] == task], source_language)
         width = 0.8 / max(len(setups), 1)
         for i, setup in enumerate(setups):
             xs = [j + (i - (len(setups) - 1) / 2) * width for j in range(len(langs))]
