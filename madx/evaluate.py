@@ -16,9 +16,19 @@ from .metrics import sequence_metrics
 from .model import activate
 from .setups import EVAL_SETUPS
 from .task import FULL_MODEL_DIR, load_head, predict, read_head_config
-from .train import atomic_write_text
+from .train import HALF_DTYPES, MIXED_PRECISION, atomic_write_text, check_mixed_precision
 
 log = logging.getLogger(__name__)
+
+
+def inference_precision(mixed_precision: str) -> str:
+    """"auto" -> "bf16" on a CUDA GPU with bf16, else "no"; anything else is checked against this machine."""
+    if mixed_precision == "auto":
+        return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+    if mixed_precision not in MIXED_PRECISION:
+        raise ValueError(f"mixed_precision={mixed_precision!r}; use auto or one of {MIXED_PRECISION}")
+    check_mixed_precision(mixed_precision)
+    return mixed_precision
 
 
 def build_eval_model(base_model: str, setup: str, task_dir: Path, label_names: list[str], lang_adapter=None,
@@ -55,10 +65,13 @@ def evaluate(
     seed: int | None = None,
     lang_adapter: str | Path | None = None,
     batch_size: int = 64,
+    mixed_precision: str = "auto",
     trust_remote_code: bool = False,
 ) -> dict:
+    """Evaluate one setup on a test set; mixed_precision "auto" is bf16 on a GPU that has it, fp32 elsewhere."""
     if setup not in EVAL_SETUPS:
         raise ValueError(f"setup {setup!r}; evaluation setups are {EVAL_SETUPS}")
+    precision = inference_precision(mixed_precision)
     task_dir = Path(task_dir)
     head = read_head_config(task_dir)
     task_info = json.loads((task_dir / "task.json").read_text())
@@ -69,13 +82,15 @@ def evaluate(
     examples = encode(tokenizer, sentences, label_names, task_info["max_length"])
     model, used = build_eval_model(base_model, setup, task_dir, label_names, lang_adapter, trust_remote_code)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device)
-    pred = predict(model, examples, label_names, tokenizer.pad_token_id, batch_size=batch_size, device=device)
+    model.to(device=device, dtype=HALF_DTYPES.get(precision))  # inference only: no fp32 master copy needed
+    pred = predict(model, examples, label_names, tokenizer.pad_token_id, batch_size=batch_size, device=device,
+                   mixed_precision=precision)
     truncated = sum(len(e["labels"]) and e["n_words"] > sum(e["first"]) for e in examples)
     result = {
         "task": task, "lang": lang, "setup": setup, "seed": seed, "task_type": task_type,
         **sequence_metrics(task_type, [s.tags for s in sentences], pred),
-        "truncated_sentences": int(truncated), "base_model": base_model, "test_data": str(test_data), **used,
+        "truncated_sentences": int(truncated), "mixed_precision": precision, "base_model": base_model,
+        "test_data": str(test_data), **used,
     }
     atomic_write_text(Path(output), json.dumps(result, indent=2) + "\n")
     log.info("%s %s %s seed %s: %s", task, lang, setup, seed,

@@ -1,4 +1,10 @@
-"""Masked language modelling for language adapters: masking, and a loss computed only where masked."""
+"""Masked language modelling for language adapters: masking, and a loss computed only where masked.
+
+Every sequence has exactly max(1, round(15% of its real tokens)) predicted positions (as BERT's
+own pretraining data did), listed in a (batch, K) index tensor padded to K = round(15% of the
+sequence length). Every shape is then fixed for a run, so `torch.compile` traces one graph with
+no data-dependent op, and the output layer runs only at the predicted positions.
+"""
 
 from __future__ import annotations
 
@@ -12,24 +18,40 @@ from .labelled import IGNORE
 MASK_PROB = 0.15  # BERT: 15% of tokens are predicted; of those 80% [MASK], 10% random, 10% unchanged
 
 
+def predictions_per_sequence(seq_len: int) -> int:
+    """K, the width of the position tensor: the most positions a sequence of seq_len tokens predicts."""
+    return max(1, round(MASK_PROB * seq_len))
+
+
 def mask_tokens(input_ids: torch.Tensor, tokenizer, generator: torch.Generator,
-                special_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(masked input_ids, labels with IGNORE where nothing is predicted); deterministic given `generator`."""
+                special_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(masked input_ids (B, T), positions (B, K), targets (B, K)); deterministic given `generator`.
+
+    Row i predicts k_i = max(1, round(0.15 * n_i)) of its n_i non-special tokens, drawn uniformly
+    without replacement; positions[i, k_i:] are padding (position 0, target IGNORE)."""
     if special_ids is None:
         special_ids = torch.tensor(sorted(set(tokenizer.all_special_ids)))
-    special = torch.isin(input_ids, special_ids)
-    predict = (torch.rand(input_ids.shape, generator=generator) < MASK_PROB) & ~special
-    if not predict.any():  # a tiny batch can draw nothing: predict one real token
-        candidates = (~special).nonzero()
-        predict[tuple(candidates[torch.randint(len(candidates), (1,), generator=generator)][0])] = True
-    labels = torch.where(predict, input_ids, torch.full_like(input_ids, IGNORE))
-    action = torch.rand(input_ids.shape, generator=generator)
-    random_tokens = torch.randint(len(tokenizer), input_ids.shape, generator=generator)
+    batch, seq_len = input_ids.shape
+    special = torch.isin(input_ids, special_ids)  # (B, T); padding included
+    real = (~special).sum(1)  # (B,)
+    counts = torch.clamp(torch.round(MASK_PROB * real.double()).long(), min=1).minimum(real)  # (B,)
+    width = predictions_per_sequence(seq_len)
+    # a random order of each row's real tokens first (specials sort last), then its first k_i, in position order
+    keys = torch.rand(input_ids.shape, generator=generator).masked_fill(special, 2.0)
+    chosen = keys.argsort(dim=1)[:, :width]  # (B, K)
+    valid = torch.arange(width) < counts[:, None]  # (B, K)
+    chosen = torch.where(valid, chosen, seq_len).sort(dim=1).values  # valid positions first, ascending
+    valid = chosen < seq_len
+    positions = torch.where(valid, chosen, 0)
+    targets = torch.where(valid, input_ids.gather(1, positions), IGNORE)
+
+    action = torch.rand(positions.shape, generator=generator)
+    random_tokens = torch.randint(len(tokenizer), positions.shape, generator=generator)
+    replacement = torch.where(action < 0.8, tokenizer.mask_token_id, torch.where(action < 0.9, random_tokens, targets))
     masked = input_ids.clone()
-    masked[predict & (action < 0.8)] = tokenizer.mask_token_id
-    swap = predict & (action >= 0.8) & (action < 0.9)
-    masked[swap] = random_tokens[swap]
-    return masked, labels
+    rows = torch.arange(batch)[:, None].expand_as(positions)
+    masked[rows[valid], positions[valid]] = replacement[valid]
+    return masked, positions, targets
 
 
 def mlm_head(model: nn.Module):
@@ -44,20 +66,20 @@ def mlm_head(model: nn.Module):
 
 
 class MaskedLMObjective(nn.Module):
-    """Summed MLM loss; the output layer runs only at the masked ~15% (no full-vocabulary logits elsewhere)."""
+    """Summed MLM loss; the output layer runs only at the predicted ~15% (no full-vocabulary logits elsewhere)."""
 
     def __init__(self, model: nn.Module, padded: bool = False):
         super().__init__()
         self.model = model
         self.padded = padded  # line-by-line blocks have padding; concatenated blocks never do
 
-    def forward(self, input_ids, attention_mask, labels) -> torch.Tensor:
+    def forward(self, input_ids, attention_mask, positions, targets) -> torch.Tensor:
         # full blocks need no mask, which lets SDPA take its fastest (flash) kernel
         mask = attention_mask if self.padded else None
         hidden = self.model.base_model(input_ids=input_ids, attention_mask=mask).last_hidden_state  # (B, T, h)
-        predict = labels != IGNORE  # (B, T)
-        logits = mlm_head(self.model)(hidden[predict])  # (N, V)
-        return F.cross_entropy(logits.float(), labels[predict], reduction="sum")
+        picked = hidden.gather(1, positions[..., None].expand(-1, -1, hidden.shape[-1]))  # (B, K, h)
+        logits = mlm_head(self.model)(picked.flatten(0, 1))  # (B*K, V)
+        return F.cross_entropy(logits.float(), targets.flatten(), ignore_index=IGNORE, reduction="sum")
 
 
 class MLMBatches:
@@ -74,7 +96,7 @@ class MLMBatches:
     def __call__(self, step: int) -> tuple[dict, int]:
         input_ids = self.blocks[self.indices(step)]  # (B, T)
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
-        masked, labels = mask_tokens(input_ids, self.tokenizer, generator, self.special_ids)
+        masked, positions, targets = mask_tokens(input_ids, self.tokenizer, generator, self.special_ids)
         attention_mask = (input_ids != self.tokenizer.pad_token_id).long()
-        batch = {"input_ids": masked, "attention_mask": attention_mask, "labels": labels}
-        return batch, int((labels != IGNORE).sum())
+        batch = {"input_ids": masked, "attention_mask": attention_mask, "positions": positions, "targets": targets}
+        return batch, int((targets != IGNORE).sum())

@@ -19,7 +19,7 @@ from .labelled import IGNORE, check_labels, encode, label_names_of, read_labelle
 from .metrics import TASK_TYPES, main_metric, sequence_metrics
 from .model import activate, add_adapter, count_parameters, task_head, train_adapters
 from .setups import TRAIN_SETUPS
-from .train import StepIndices, TrainSettings, atomic_write_text, cast_frozen, fit, make_accelerator, settings_dict
+from .train import HALF_DTYPES, StepIndices, TrainSettings, atomic_write_text, cast_frozen, fit, make_accelerator, settings_dict
 
 log = logging.getLogger(__name__)
 HEAD_CONFIG = "head_config.json"
@@ -64,9 +64,13 @@ class TokenBatches:
 
 @torch.no_grad()
 def predict(model: nn.Module, examples: list[dict], label_names: list[str], pad_id: int, batch_size: int = 64,
-            device=None) -> list[list[str]]:
-    """Word-level predictions (first sub-token of each word); words cut off by max_length get 'O'."""
-    device = device or next(model.parameters()).device
+            device=None, mixed_precision: str = "no") -> list[list[str]]:
+    """Word-level predictions (first sub-token of each word); words cut off by max_length get 'O'.
+
+    mixed_precision "bf16"/"fp16" runs the forward under autocast, as training does: needed when the
+    frozen base was cast to half precision while adapters and head stay fp32."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    dtype = HALF_DTYPES.get(mixed_precision)
     was_training = model.training
     model.eval()
     order = sorted(range(len(examples)), key=lambda i: len(examples[i]["input_ids"]))  # length-grouped batches
@@ -74,7 +78,9 @@ def predict(model: nn.Module, examples: list[dict], label_names: list[str], pad_
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
         batch = pad_batch([examples[i] for i in chunk], pad_id)
-        logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            logits = model(input_ids=batch["input_ids"].to(device),
+                           attention_mask=batch["attention_mask"].to(device)).logits
         best = logits.argmax(-1).cpu()
         for row, i in enumerate(chunk):
             first = torch.tensor(examples[i]["first"] + [False] * (best.shape[1] - len(examples[i]["first"])))
@@ -157,7 +163,8 @@ def train_task(
     gold_dev = [s.tags for s in dev_sentences]
 
     def evaluate(step: int) -> dict:
-        pred = predict(model, dev_examples, label_names, tokenizer.pad_token_id, device=accelerator.device)
+        pred = predict(model, dev_examples, label_names, tokenizer.pad_token_id, device=accelerator.device,
+                       mixed_precision=settings.mixed_precision)
         score = sequence_metrics(task_type, gold_dev, pred)[metric]
         best = torch.load(best_file, weights_only=True)["score"] if best_file.exists() else -1.0
         if score > best and accelerator.is_main_process:

@@ -26,6 +26,7 @@ from torch import nn
 
 log = logging.getLogger(__name__)
 MIXED_PRECISION = ("no", "bf16", "fp16")
+HALF_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class TrainingError(RuntimeError):
@@ -95,7 +96,7 @@ def make_accelerator(settings: TrainSettings):
 def cast_frozen(model: nn.Module, mixed_precision: str) -> None:
     """Keep the frozen base in bf16/fp16 under mixed precision: it never updates, so it needs no fp32 copy
     and autocast no per-step cast. Trainable weights (adapters, heads) stay fp32 for the optimizer."""
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mixed_precision)
+    dtype = HALF_DTYPES.get(mixed_precision)
     if dtype is None:
         return
     for module in model.modules():
@@ -325,6 +326,8 @@ def fit(
         log.info("resuming from %s (step %d)", latest, start)
     wrapped, optimizer = accelerator.prepare(objective, optimizer)
     if settings.compile:
+        # every batch has the same shapes (MLM) or few (task): one graph, compiled on the first step
+        log.info("torch.compile: the first step compiles the training graph (a minute or so)")
         wrapped = torch.compile(wrapped)
     world, rank = accelerator.num_processes, accelerator.process_index
     progress = Progress(accelerator, settings.max_steps, start, work_dir / "train_log.jsonl", settings.log_every)

@@ -22,6 +22,7 @@ rule evaluate:
         if input.lang_adapter
         else "",
         remote=("--trust-remote-code" if config.get("trust_remote_code") else ""),
+        precision=mixed_precision(),
     threads: compute("evaluate", "threads")
     resources:
         gpu=compute("evaluate", "gpus"),
@@ -31,4 +32,5 @@ rule evaluate:
         "madx launch --gpus {resources.gpu} --threads {threads} --no-accelerate --"
         " evaluate --base-model {params.base:q} --setup {wildcards.setup} --task-dir {input.task_dir:q}"
         " {params.lang_adapter} --test {params.test:q} --output {output:q} --task {wildcards.task:q}"
-        " --lang {wildcards.lang:q} --seed {wildcards.seed} {params.remote} > {log:q} 2>&1"
+        " --lang {wildcards.lang:q} --seed {wildcards.seed} --mixed-precision {params.precision}"
+        " {params.remote} > {log:q} 2>&1"

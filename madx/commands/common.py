@@ -71,7 +71,8 @@ def add_train_args(parser: argparse.ArgumentParser, defaults: TrainSettings) -> 
     group.add_argument("--log-every", type=int, default=defaults.log_every)
     group.add_argument("--save-every", type=int, default=defaults.save_every, help="checkpoint interval in steps")
     group.add_argument("--keep-checkpoints", action="store_true", help="keep OUTPUT.work/ after finishing")
-    group.add_argument("--compile", action="store_true", help="torch.compile the training step (GPU)")
+    group.add_argument("--compile", action=argparse.BooleanOptionalAction, default=defaults.compile,
+                       help="torch.compile the training step (GPU; the first step spends a minute or so compiling)")
 
 
 def settings_from(args, **extra) -> TrainSettings:

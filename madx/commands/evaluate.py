@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from ..setups import EVAL_SETUPS
+from ..train import MIXED_PRECISION
 from .common import add_model_args, run, setup_logging
 
 
@@ -27,6 +28,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", required=True)
     p.add_argument("--seed", type=int)
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--mixed-precision", default="auto", choices=("auto", *MIXED_PRECISION),
+                   help="auto: bf16 on a GPU that has it (the whole model cast, inference only), fp32 elsewhere")
     return p
 
 
@@ -39,6 +42,6 @@ def main(argv=None) -> int:
 
         evaluate(args.base_model, args.setup, args.task_dir, args.test, args.output, lang=args.lang, task=args.task,
                  seed=args.seed, lang_adapter=args.lang_adapter, batch_size=args.batch_size,
-                 trust_remote_code=args.trust_remote_code)
+                 mixed_precision=args.mixed_precision, trust_remote_code=args.trust_remote_code)
 
     return run(body, args)
