@@ -39,9 +39,16 @@ class AdaptedOutput(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
         r = self.dropout(self.dense(hidden_states))  # (B, T, h)
-        for name in self.state.active:
-            if name in self.adapters:
-                r = self.adapters[name](r, input_tensor, self.LayerNorm)
+        stack = [self.adapters[name] for name in self.state.active if name in self.adapters]
+        if all(adapter.ln_before for adapter in stack):
+            # Pfeiffer adapters (and none): each reads LN(r + x) and adds to r, so carry s = r + x itself;
+            # one add per adapter instead of two, the same function
+            s = r + input_tensor
+            for adapter in stack:
+                s = s + adapter.bottleneck(self.LayerNorm(s))
+            return self.LayerNorm(s)
+        for adapter in stack:
+            r = adapter(r, input_tensor, self.LayerNorm)
         return self.LayerNorm(r + input_tensor)
 
 

@@ -48,9 +48,13 @@ class BottleneckAdapter(nn.Module):
         nn.init.zeros_(self.adapter_down[0].bias)
         _zero_(self.adapter_up)
 
+    def bottleneck(self, z: torch.Tensor) -> torch.Tensor:
+        """A(z) = U(act(D(z)))."""
+        return self.adapter_up(self.adapter_down(z))
+
     def forward(self, r: torch.Tensor, x: torch.Tensor, layer_norm: nn.Module) -> torch.Tensor:
         z = layer_norm(r + x) if self.ln_before else r  # (B, T, h)
-        return self.adapter_up(self.adapter_down(z)) + r
+        return self.bottleneck(z) + r
 
 
 class NICEInvertibleAdapter(nn.Module):
