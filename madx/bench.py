@@ -22,7 +22,7 @@ from .config import LANGUAGE_ADAPTER, TASK_ADAPTER
 from .mlm import MaskedLMObjective, MLMBatches
 from .model import activate, add_adapter, count_parameters, train_adapters
 from .task import TokenBatches, TokenClassificationObjective
-from .train import TrainSettings, cast_frozen, make_accelerator, make_optimizer, optimizer_step, shard
+from .train import PendingLosses, TrainSettings, cast_frozen, make_accelerator, make_optimizer, optimizer_step, shard
 
 PEAK_BF16_FLOPS = 989e12  # H100/H200 SXM dense bf16
 
@@ -129,14 +129,16 @@ def bench_train(shape: Shape, kind: str, batch: int, seq: int, steps: int, warmu
     if compile_:
         wrapped = torch.compile(wrapped)
     wrapped.train()
-    predicted = []
+    predicted, pending = [], PendingLosses()
 
     def step(i):
         global_batch, n_predicted = batches(i)
         predicted.append(n_predicted)
         loss_sum, _ = optimizer_step(wrapped, shard(global_batch, 1, 0, 1), 1.0 / max(n_predicted, 1), accelerator,
                                      settings, params, optimizer)
-        loss_sum.item()  # the training loop reads the loss every step (NaN check, logging): so does the bench
+        pending.add(i, loss_sum, n_predicted, settings.lr)
+        if (i + 1) % settings.log_every == 0:  # the training loop reads losses back at each log line: so does this
+            pending.read()
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()

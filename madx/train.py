@@ -4,6 +4,8 @@ Batches are a pure function of (seed, step): every optimizer step takes the same
 whether it runs on 1 process or N, with or without gradient accumulation, and a resumed run
 continues exactly where a checkpoint left it (RNG states included). Losses are sums over the
 predicted tokens divided by the global count, so N processes compute the same gradient as one.
+Losses stay on the device until a log line, evaluation or checkpoint reads them back (and stops
+on a non-finite one), so the host never waits for the GPU between steps.
 """
 
 from __future__ import annotations
@@ -117,9 +119,11 @@ def optimizer_step(wrapped, micro_batches: list, scale: float, accelerator, sett
     Returns (summed loss on this process, tokens seen)."""
     loss_sum = torch.zeros((), device=accelerator.device)
     tokens = 0
+    cuda = accelerator.device.type == "cuda"
     for i, micro in enumerate(micro_batches):
         tokens += int(micro["attention_mask"].sum())  # on the CPU copy: no device sync
-        micro = {k: v.to(accelerator.device, non_blocking=True) for k, v in micro.items()}
+        # pinned host memory makes the copy truly asynchronous (a pageable one waits for the GPU to drain)
+        micro = {k: (v.pin_memory() if cuda else v).to(accelerator.device, non_blocking=True) for k, v in micro.items()}
         last = i == len(micro_batches) - 1
         with accelerator.no_sync(wrapped) if not last and accelerator.num_processes > 1 else contextlib.nullcontext():
             with accelerator.autocast():
@@ -243,7 +247,7 @@ def _set_rng_state(state: dict) -> None:
 
 
 class Progress:
-    """Main-process progress: a bar with loss, tokens/s and ETA, and train_log.jsonl lines."""
+    """Main-process progress: a bar (on a terminal), and log lines with loss, tokens/s and ETA in train_log.jsonl."""
 
     def __init__(self, accelerator, total: int, start: int, log_path: Path, log_every: int):
         self.main = accelerator.is_main_process
@@ -259,13 +263,18 @@ class Progress:
                             disable=os.environ.get("MADX_NO_PROGRESS") == "1" or not sys.stderr.isatty())
         self.start = start
 
-    def update(self, step: int, loss: float, lr: float, tokens: int, extra: dict | None = None) -> None:
+    def advance(self, tokens: int) -> None:
+        """One optimizer step done (queued on the device; nothing is read back)."""
         self.tokens += tokens
+        if self.main:
+            self.bar.update(1)
+
+    def report(self, step: int, loss: float, lr: float, extra: dict | None = None) -> None:
+        """Step `step`'s loss, once read back; a log line every log_every steps, at the end, and with `extra`."""
         if not self.main:
             return
         now = time.perf_counter()
         rate = self.tokens / max(now - self.window_t0, 1e-9)
-        self.bar.update(1)
         self.bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{rate:,.0f}", lr=f"{lr:.2e}")
         if (step + 1) % self.log_every == 0 or step + 1 == self.total or extra:
             elapsed = now - self.t0
@@ -281,6 +290,35 @@ class Progress:
     def close(self):
         if self.bar is not None:
             self.bar.close()
+
+
+class PendingLosses:
+    """Per-step summed losses left on the device, read back together (one sync) only when needed: the host
+    then runs ahead of the GPU, preparing and queueing the next steps while the current ones compute."""
+
+    def __init__(self, checkpoints: "Checkpoints | None" = None):
+        self.checkpoints = checkpoints  # named in the error, as where to resume from
+        self.steps: list = []  # (step, summed loss tensor, predicted tokens, lr)
+
+    def add(self, step: int, loss_sum: torch.Tensor, n_predicted: int, lr: float) -> None:
+        self.steps.append((step, loss_sum, n_predicted, lr))
+
+    def read(self) -> list[tuple[int, float, float]]:
+        """[(step, mean loss, lr)]; stops training at the first non-finite loss, naming its step."""
+        if not self.steps:
+            return []
+        values = torch.stack([loss for _, loss, _, _ in self.steps]).tolist()
+        out = []
+        for (step, _, n_predicted, lr), value in zip(self.steps, values):
+            loss = value / max(n_predicted, 1)
+            if not math.isfinite(loss):
+                raise TrainingError(
+                    f"loss is {loss} at step {step + 1}; stopped without saving. The last good checkpoint "
+                    f"is {self.checkpoints and self.checkpoints.latest() or 'none'}; lower lr or check the data, then rerun to resume"
+                )
+            out.append((step, loss, lr))
+        self.steps.clear()
+        return out
 
 
 def _duration(seconds: float) -> str:
@@ -332,27 +370,32 @@ def fit(
     world, rank = accelerator.num_processes, accelerator.process_index
     progress = Progress(accelerator, settings.max_steps, start, work_dir / "train_log.jsonl", settings.log_every)
     wrapped.train()
+    pending = PendingLosses(checkpoints)
     try:
         for step in range(start, settings.max_steps):
             batch, n_predicted = global_batch(step)
             scale = world / max(n_predicted, 1)  # DDP averages over processes: this makes it a global token mean
             micro_batches = shard(batch, world, rank, settings.grad_accum)
             loss_sum, tokens = optimizer_step(wrapped, micro_batches, scale, accelerator, settings, params, optimizer)
-            total_loss = accelerator.reduce(loss_sum, reduction="sum").item() / max(n_predicted, 1)
-            if not math.isfinite(total_loss):
-                raise TrainingError(
-                    f"loss is {total_loss} at step {step + 1}; stopped without saving. The last good checkpoint "
-                    f"is {checkpoints.latest() or 'none'}; lower lr or check the data, then rerun to resume"
-                )
+            pending.add(step, accelerator.reduce(loss_sum, reduction="sum"), n_predicted, scheduler.get_last_lr()[0])
             scheduler.step()
-            extra = None
+            progress.advance(tokens * world)
             last = step + 1 == settings.max_steps
-            if evaluate is not None and (last or (settings.eval_every and (step + 1) % settings.eval_every == 0)):
+            evaluating = evaluate is not None and (last or (settings.eval_every and (step + 1) % settings.eval_every == 0))
+            saving = (step + 1) % settings.save_every == 0 and not last
+            if not (last or evaluating or saving or (step + 1) % settings.log_every == 0):
+                continue
+            # read the losses back: never evaluate, checkpoint or finish on a non-finite loss
+            losses = pending.read()
+            for done, loss, lr in losses[:-1]:
+                progress.report(done, loss, lr)
+            extra = None
+            if evaluating:
                 wrapped.eval()
                 extra = evaluate(step + 1)
                 wrapped.train()
-            progress.update(step, total_loss, scheduler.get_last_lr()[0], tokens * world, extra)
-            if (step + 1) % settings.save_every == 0 and not last:
+            progress.report(*losses[-1], extra)
+            if saving:
                 checkpoints.save(step + 1, objective, optimizer, scheduler, accelerator)
     finally:
         progress.close()

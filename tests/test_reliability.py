@@ -26,6 +26,15 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_the_checkpoint(tiny_base,
     assert f"last good checkpoint is {checkpoints[-1]}" in err
     assert not out.exists()
 
+    # losses are read back only every log_every steps: the error still names the first bad step
+    code = cli(["train-lang", "--base-model", str(base), "--lang", "qac", "--corpus", str(data / "corpora/qac.txt"),
+                "--output", str(tmp_path / "la2"), "--seq-len", "48", "--batch-size", "8", "--max-steps", "20",
+                "--lr", "1e30", "--save-every", "15", "--log-every", "15", "--warmup-steps", "0"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f" at step {step};" in err and "last good checkpoint is none" in err, err[-2000:]
+    assert not (tmp_path / "la2.work" / "checkpoints").exists() or not any((tmp_path / "la2.work" / "checkpoints").iterdir())
+
 
 def _build_cache(args):
     base, corpus, cache, seq_len = args
