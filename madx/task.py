@@ -51,14 +51,34 @@ def pad_batch(examples: list[dict], pad_id: int) -> dict:
 
 
 class TokenBatches:
-    """global_batch(step) for `train.fit` over encoded sentences."""
+    """global_batch(step) for `train.fit` over encoded sentences.
 
-    def __init__(self, examples: list[dict], batch_size: int, seed: int, pad_id: int):
-        self.examples, self.pad_id = examples, pad_id
+    group_by_length: the examples of `window` consecutive steps (the same random draw as without it)
+    are sorted by length, cut into batches, and those batches taken in a seeded random order, so a
+    batch holds sentences of similar length and little padding. Still a pure function of (seed, step).
+    """
+
+    def __init__(self, examples: list[dict], batch_size: int, seed: int, pad_id: int, group_by_length: bool = True,
+                 window: int = 50):
+        self.examples, self.pad_id, self.seed = examples, pad_id, seed
+        self.batch_size, self.group_by_length, self.window = batch_size, group_by_length, window
         self.indices = StepIndices(len(examples), batch_size, seed)
+        self._grouped: tuple[int, list] | None = None  # (window index, its batches)
+
+    def step_indices(self, step: int) -> list[int]:
+        if not self.group_by_length:
+            return self.indices(step)
+        w = step // self.window
+        if self._grouped is None or self._grouped[0] != w:
+            drawn = [i for s in range(w * self.window, (w + 1) * self.window) for i in self.indices(s)]
+            drawn.sort(key=lambda i: len(self.examples[i]["input_ids"]))  # stable: ties keep the random draw
+            batches = [drawn[b : b + self.batch_size] for b in range(0, len(drawn), self.batch_size)]
+            order = torch.randperm(len(batches), generator=torch.Generator().manual_seed(self.seed * 7_919 + w))
+            self._grouped = (w, [batches[j] for j in order.tolist()])
+        return self._grouped[1][step % self.window]
 
     def __call__(self, step: int) -> tuple[dict, int]:
-        batch = pad_batch([self.examples[i] for i in self.indices(step)], self.pad_id)
+        batch = pad_batch([self.examples[i] for i in self.step_indices(step)], self.pad_id)
         return batch, int((batch["labels"] != IGNORE).sum())
 
 
@@ -124,6 +144,7 @@ def train_task(
     settings: TrainSettings = TrainSettings(lr=1e-3),
     max_length: int = 128,
     label_all_subtokens: bool = False,
+    group_by_length: bool = True,
     trust_remote_code: bool = False,
 ) -> Path:
     output = Path(output)
@@ -175,9 +196,9 @@ def train_task(
         accelerator.wait_for_everyone()
         return {f"dev_{metric}": round(score, 6)}
 
-    fit(TokenClassificationObjective(model), TokenBatches(train_examples, settings.batch_size, settings.seed,
-                                                          tokenizer.pad_token_id),
-        settings, work_dir, accelerator, evaluate=evaluate)
+    batches = TokenBatches(train_examples, settings.batch_size, settings.seed, tokenizer.pad_token_id,
+                           group_by_length=group_by_length)
+    fit(TokenClassificationObjective(model), batches, settings, work_dir, accelerator, evaluate=evaluate)
     best = torch.load(best_file, weights_only=True)
     params = dict(model.named_parameters())
     with torch.no_grad():
@@ -196,7 +217,8 @@ def train_task(
         atomic_write_text(staging / "task.json", json.dumps({
             "base_model": base_model, "task": task, "setup": setup, "task_type": task_type,
             "lang_adapter": str(lang_adapter) if lang_adapter else None, "train": str(train_data),
-            "dev": str(dev_data), "max_length": max_length, "label_names": label_names,
+            "dev": str(dev_data), "max_length": max_length, "group_by_length": group_by_length,
+            "label_names": label_names,
             f"best_dev_{metric}": best["score"], "best_step": best["step"], "settings": settings_dict(settings),
         }, indent=2) + "\n")
         replace_dir(staging, output)

@@ -34,6 +34,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-length", type=int, default=128, help="sub-tokens per sentence")
     p.add_argument("--label-all-subtokens", action=argparse.BooleanOptionalAction, default=False,
                    help="label every sub-token, not just the first")
+    p.add_argument("--group-by-length", action=argparse.BooleanOptionalAction, default=True,
+                   help="batches of sentences of similar length (less padding), drawn in random order")
     p.add_argument("--eval-every", type=int, default=0, help="dev evaluation interval in steps (0: at the end)")
     add_adapter_args(p, TASK_ADAPTER)
     add_train_args(p, DEFAULTS)
@@ -51,7 +53,8 @@ def main(argv=None) -> int:
             args.base_model, args.task, args.setup, args.train, args.dev, args.output, task_type=args.task_type,
             lang_adapter=args.lang_adapter, adapter_config=adapter_config_from(args),
             settings=settings_from(args, eval_every=args.eval_every), max_length=args.max_length,
-            label_all_subtokens=args.label_all_subtokens, trust_remote_code=args.trust_remote_code,
+            label_all_subtokens=args.label_all_subtokens, group_by_length=args.group_by_length,
+            trust_remote_code=args.trust_remote_code,
         )
 
     return run(body, args)
