@@ -19,7 +19,8 @@ from .labelled import IGNORE, check_labels, encode, label_names_of, read_labelle
 from .metrics import TASK_TYPES, main_metric, sequence_metrics
 from .model import activate, add_adapter, count_parameters, task_head, train_adapters
 from .setups import TRAIN_SETUPS
-from .train import HALF_DTYPES, StepIndices, TrainSettings, atomic_write_text, cast_frozen, fit, make_accelerator, settings_dict
+from .train import (HALF_DTYPES, StepIndices, TrainSettings, atomic_write_text, cast_frozen, fit, make_accelerator,
+                    settings_dict)
 
 log = logging.getLogger(__name__)
 HEAD_CONFIG = "head_config.json"

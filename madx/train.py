@@ -313,8 +313,9 @@ class PendingLosses:
             loss = value / max(n_predicted, 1)
             if not math.isfinite(loss):
                 raise TrainingError(
-                    f"loss is {loss} at step {step + 1}; stopped without saving. The last good checkpoint "
-                    f"is {self.checkpoints and self.checkpoints.latest() or 'none'}; lower lr or check the data, then rerun to resume"
+                    f"loss is {loss} at step {step + 1}; stopped without saving. The last good checkpoint is "
+                    f"{self.checkpoints and self.checkpoints.latest() or 'none'}; lower lr or check the data, "
+                    "then rerun to resume"
                 )
             out.append((step, loss, lr))
         self.steps.clear()
@@ -381,7 +382,8 @@ def fit(
             scheduler.step()
             progress.advance(tokens * world)
             last = step + 1 == settings.max_steps
-            evaluating = evaluate is not None and (last or (settings.eval_every and (step + 1) % settings.eval_every == 0))
+            evaluating = evaluate is not None and (
+                last or (settings.eval_every and (step + 1) % settings.eval_every == 0))
             saving = (step + 1) % settings.save_every == 0 and not last
             if not (last or evaluating or saving or (step + 1) % settings.log_every == 0):
                 continue
