@@ -22,7 +22,8 @@ from .config import LANGUAGE_ADAPTER, TASK_ADAPTER
 from .mlm import MaskedLMObjective, MLMBatches
 from .model import activate, add_adapter, count_parameters, train_adapters
 from .task import TokenBatches, TokenClassificationObjective
-from .train import PendingLosses, TrainSettings, cast_frozen, make_accelerator, make_optimizer, optimizer_step, shard
+from .train import (PendingLosses, TrainSettings, cast_frozen, compiled, make_accelerator, make_optimizer,
+                    optimizer_step, shard)
 
 PEAK_BF16_FLOPS = 989e12  # H100/H200 SXM dense bf16
 
@@ -95,7 +96,7 @@ def _timed(step, steps: int, warmup: int, device) -> float:
     return time.perf_counter() - start
 
 
-def bench_train(shape: Shape, kind: str, batch: int, seq: int, steps: int, warmup: int, compile_: bool,
+def bench_train(shape: Shape, kind: str, batch: int, seq: int, steps: int, warmup: int, compile_: str,
                 mixed_precision: str) -> dict:
     settings = TrainSettings(batch_size=batch, mixed_precision=mixed_precision, lr=1e-4, compile=compile_)
     accelerator = make_accelerator(settings)
@@ -126,8 +127,8 @@ def bench_train(shape: Shape, kind: str, batch: int, seq: int, steps: int, warmu
     params = [p for p in objective.parameters() if p.requires_grad]
     optimizer = make_optimizer(params, settings, device)
     wrapped, optimizer = accelerator.prepare(objective, optimizer)
-    if compile_:
-        wrapped = torch.compile(wrapped)
+    if settings.compile:
+        wrapped = compiled(wrapped, settings.compile)
     wrapped.train()
     predicted, pending = [], PendingLosses()
 
@@ -162,7 +163,7 @@ def _stacked(model):
 
 
 def bench_inference(shape: Shape, batch: int, seq: int, steps: int, warmup: int, mixed_precision: str,
-                    compile_: bool) -> dict:
+                    compile_: str) -> dict:
     """Forward-only tokens/s: bare encoder, the same encoder with Stack(lang, task), the evaluation model."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mixed_precision, torch.float32)
@@ -173,7 +174,7 @@ def bench_inference(shape: Shape, batch: int, seq: int, steps: int, warmup: int,
     for name, model in models.items():
         model = model.to(device=device, dtype=dtype).eval()  # inference: everything in the autocast dtype
         if compile_:
-            model = torch.compile(model)
+            model = compiled(model, compile_)
 
         def forward(_i, model=model):
             with torch.inference_mode():
@@ -186,7 +187,8 @@ def bench_inference(shape: Shape, batch: int, seq: int, steps: int, warmup: int,
     return result
 
 
-def run_bench(shape_name: str, batch: int, seq: int, steps: int, warmup: int, compile_: bool = False) -> dict:
+def run_bench(shape_name: str, batch: int, seq: int, steps: int, warmup: int, compile_: str = "") -> dict:
+    """compile_: "" (eager) or a torch.compile mode, for training and inference alike."""
     shape = SHAPES[shape_name]
     cuda = torch.cuda.is_available()
     mixed_precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "no"
@@ -223,7 +225,8 @@ def table(result: dict) -> str:
          f"({result['inference']['stack_over_bare']:.2f}x bare)"),
     ]
     head = (f"madx bench: {result['shape']} shape, batch {result['batch']} x seq {result['seq']}, "
-            f"{result['mixed_precision']}, {result['device']}, torch {result['torch']}")
+            f"{result['mixed_precision']}, {result['device']}, torch {result['torch']}, "
+            f"{'torch.compile mode ' + result['compile'] if result['compile'] else 'eager'}")
     width = max(len(r[0]) for r in rows)
     return "\n".join([head] + [f"  {name:<{width}}  {value}" for name, value in rows])
 

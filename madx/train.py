@@ -29,6 +29,8 @@ from torch import nn
 log = logging.getLogger(__name__)
 MIXED_PRECISION = ("no", "bf16", "fp16")
 HALF_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+# torch.compile modes; "reduce-overhead" adds CUDA graphs, which fixed-shape MLM batches allow
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 class TrainingError(RuntimeError):
@@ -50,7 +52,7 @@ class TrainSettings:
     save_every: int = 500  # checkpoint interval (steps); a rerun resumes from the last one
     eval_every: int = 0  # task training: evaluate on dev every N steps (0: only at the end)
     keep_checkpoints: bool = False
-    compile: bool = False  # torch.compile the training forward (GPU; the first steps pay for compilation)
+    compile: str = ""  # "" (off) or a torch.compile mode (COMPILE_MODES); True means "default"
 
     def __post_init__(self):
         for key in ("max_steps", "batch_size", "grad_accum", "log_every", "save_every"):
@@ -60,6 +62,10 @@ class TrainSettings:
             raise ValueError(f"mixed_precision={self.mixed_precision!r}; use one of {MIXED_PRECISION}")
         if self.lr <= 0:
             raise ValueError(f"lr={self.lr} must be positive")
+        if isinstance(self.compile, bool) or self.compile is None:
+            object.__setattr__(self, "compile", "default" if self.compile else "")
+        if self.compile and self.compile not in COMPILE_MODES:
+            raise ValueError(f"compile={self.compile!r}; use true, false or one of {COMPILE_MODES}")
 
     def micro_batch_size(self, world_size: int) -> int:
         per = self.batch_size / (world_size * self.grad_accum)
@@ -105,6 +111,11 @@ def cast_frozen(model: nn.Module, mixed_precision: str) -> None:
         for name, param in module.named_parameters(recurse=False):
             if not param.requires_grad and param.is_floating_point():
                 param.data = param.data.to(dtype)
+
+
+def compiled(module: nn.Module, mode: str) -> nn.Module:
+    """torch.compile with one of COMPILE_MODES."""
+    return torch.compile(module, mode=None if mode == "default" else mode)
 
 
 def make_optimizer(params: list, settings: "TrainSettings", device: torch.device):
@@ -366,8 +377,9 @@ def fit(
     wrapped, optimizer = accelerator.prepare(objective, optimizer)
     if settings.compile:
         # every batch has the same shapes (MLM) or few (task): one graph, compiled on the first step
-        log.info("torch.compile: the first step compiles the training graph (a minute or so)")
-        wrapped = torch.compile(wrapped)
+        log.info("torch.compile (mode %s): the first step compiles the training graph (a minute or so)",
+                 settings.compile)
+        wrapped = compiled(wrapped, settings.compile)
     world, rank = accelerator.num_processes, accelerator.process_index
     progress = Progress(accelerator, settings.max_steps, start, work_dir / "train_log.jsonl", settings.log_every)
     wrapped.train()

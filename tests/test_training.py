@@ -16,9 +16,11 @@ from seqeval.metrics import f1_score
 
 import madx
 from madx.cli import main as cli
+from madx.commands.train_lang import parser as train_lang_parser
 from madx.evaluate import build_eval_model
 from madx.labelled import encode, read_labelled
 from madx.task import predict
+from madx.train import TrainSettings
 
 LANG_ARGS = ["--seq-len", "48", "--batch-size", "16", "--lr", "5e-3", "--log-every", "5"]
 
@@ -38,6 +40,17 @@ def test_help_for_every_command(capsys):
         assert exit_.value.code == 0
         assert f"madx {command}" in capsys.readouterr().out
     assert cli(["--help"]) == 0
+
+
+def test_compile_setting_forms():
+    assert TrainSettings(compile=True).compile == "default" and TrainSettings(compile=False).compile == ""
+    assert TrainSettings(compile="reduce-overhead").compile == "reduce-overhead"
+    with pytest.raises(ValueError, match="compile='fast'"):
+        TrainSettings(compile="fast")
+    required = ["--base-model", "b", "--lang", "xx", "--corpus", "c.txt", "--output", "o"]
+    for flags, mode in (([], ""), (["--compile"], "default"), (["--compile", "reduce-overhead"], "reduce-overhead"),
+                        (["--compile", "--no-compile"], "")):
+        assert train_lang_parser().parse_args(required + flags).compile == mode
 
 
 def test_mlm_loss_goes_down(tiny_base, tmp_path):

@@ -98,6 +98,7 @@ def test_lint_is_clean():
     (lambda c: c["tasks"]["ner"].update(languages=["en", "xx"]), "tasks.ner.languages: \\['xx'\\] not under languages"),
     (lambda c: c.update(source_language="de"), "source_language: 'de' is not among languages"),
     (lambda c: c["lang_adapter"].update(reduction_factor=0), "lang_adapter.reduction_factor: 0 is less than"),
+    (lambda c: c["train_lang"].update(compile="fast"), "train_lang.compile: 'fast' is not valid"),
 ])
 def test_invalid_config_fails_before_any_job(tmp_path, edit, message):
     config = demo_config()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .common import add_compile_args
+
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="madx bench", description=__doc__,
@@ -20,7 +22,7 @@ def main(argv=None) -> int:
     p.add_argument("--seq", type=int, default=256)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--compile", action="store_true", help="torch.compile the training step")
+    add_compile_args(p)
     p.add_argument("--output", help="write the figures as JSON here")
     args = p.parse_args(argv)
     from ..bench import dumps, finite, run_bench, table

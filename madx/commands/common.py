@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ..config import AdapterConfig
-from ..train import MIXED_PRECISION, TrainSettings
+from ..train import COMPILE_MODES, MIXED_PRECISION, TrainSettings
 
 
 def is_main_process() -> bool:
@@ -71,8 +71,14 @@ def add_train_args(parser: argparse.ArgumentParser, defaults: TrainSettings) -> 
     group.add_argument("--log-every", type=int, default=defaults.log_every)
     group.add_argument("--save-every", type=int, default=defaults.save_every, help="checkpoint interval in steps")
     group.add_argument("--keep-checkpoints", action="store_true", help="keep OUTPUT.work/ after finishing")
-    group.add_argument("--compile", action=argparse.BooleanOptionalAction, default=defaults.compile,
-                       help="torch.compile the training step (GPU; the first step spends a minute or so compiling)")
+    add_compile_args(group, defaults.compile)
+
+
+def add_compile_args(parser, default: str = "") -> None:
+    parser.add_argument("--compile", nargs="?", const="default", default=default, choices=COMPILE_MODES,
+                        metavar="MODE", help="torch.compile the training step, in MODE (default: 'default'; "
+                        "'reduce-overhead' adds CUDA graphs). GPU; the first step spends a minute or so compiling")
+    parser.add_argument("--no-compile", dest="compile", action="store_const", const="", help="no torch.compile")
 
 
 def settings_from(args, **extra) -> TrainSettings:
