@@ -31,6 +31,7 @@ MIXED_PRECISION = ("no", "bf16", "fp16")
 HALF_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 # torch.compile modes; "reduce-overhead" adds CUDA graphs, which fixed-shape MLM batches allow
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
 
 
 class TrainingError(RuntimeError):
@@ -66,6 +67,10 @@ class TrainSettings:
             object.__setattr__(self, "compile", "default" if self.compile else "")
         if self.compile and self.compile not in COMPILE_MODES:
             raise ValueError(f"compile={self.compile!r}; use true, false or one of {COMPILE_MODES}")
+        if self.compile in CUDA_GRAPH_MODES and self.grad_accum > 1:
+            # a CUDA graph replay reuses its output memory: gradients accumulated across replays would be overwritten
+            raise ValueError(f"compile={self.compile!r} (CUDA graphs) needs grad_accum 1, got {self.grad_accum}; "
+                             "use compile: default, or a smaller batch_size without accumulation")
 
     def micro_batch_size(self, world_size: int) -> int:
         per = self.batch_size / (world_size * self.grad_accum)
@@ -93,12 +98,16 @@ def make_accelerator(settings: TrainSettings):
     from accelerate.utils import DistributedDataParallelKwargs
 
     check_mixed_precision(settings.mixed_precision)
-    return Accelerator(
+    accelerator = Accelerator(
         mixed_precision=settings.mixed_precision,
         # our loss is already normalised for accumulation and processes
         gradient_accumulation_steps=1,
         kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=False)],
     )
+    if settings.compile in CUDA_GRAPH_MODES and accelerator.num_processes > 1:
+        raise TrainingError(f"compile={settings.compile!r} (CUDA graphs) runs on one process, not "
+                            f"{accelerator.num_processes}; use compile: default or max-autotune-no-cudagraphs")
+    return accelerator
 
 
 def cast_frozen(model: nn.Module, mixed_precision: str) -> None:

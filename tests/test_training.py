@@ -47,6 +47,8 @@ def test_compile_setting_forms():
     assert TrainSettings(compile="reduce-overhead").compile == "reduce-overhead"
     with pytest.raises(ValueError, match="compile='fast'"):
         TrainSettings(compile="fast")
+    with pytest.raises(ValueError, match="needs grad_accum 1"):  # CUDA graph replays reuse gradient memory
+        TrainSettings(compile="reduce-overhead", grad_accum=2)
     required = ["--base-model", "b", "--lang", "xx", "--corpus", "c.txt", "--output", "o"]
     for flags, mode in (([], ""), (["--compile"], "default"), (["--compile", "reduce-overhead"], "reduce-overhead"),
                         (["--compile", "--no-compile"], "")):
