@@ -316,6 +316,8 @@ class PendingLosses:
     """Per-step summed losses left on the device, read back together (one sync) only when needed: the host
     then runs ahead of the GPU, preparing and queueing the next steps while the current ones compute."""
 
+    MAX = 256  # read back at least this often, whatever log_every is
+
     def __init__(self, checkpoints: "Checkpoints | None" = None):
         self.checkpoints = checkpoints  # named in the error, as where to resume from
         self.steps: list = []  # (step, summed loss tensor, predicted tokens, lr)
@@ -406,7 +408,8 @@ def fit(
             evaluating = evaluate is not None and (
                 last or (settings.eval_every and (step + 1) % settings.eval_every == 0))
             saving = (step + 1) % settings.save_every == 0 and not last
-            if not (last or evaluating or saving or (step + 1) % settings.log_every == 0):
+            logging_now = (step + 1) % settings.log_every == 0 or len(pending.steps) >= PendingLosses.MAX
+            if not (last or evaluating or saving or logging_now):
                 continue
             # read the losses back: never evaluate, checkpoint or finish on a non-finite loss
             losses = pending.read()
