@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from .corpus import load_blocks, read_lines
-from .io import replace_dir
+from .io import replace_dir, staging_dir
 from .mlm import MaskedLMObjective, MLMBatches
 from .sources import Source
 from .train import TrainSettings, fit, make_accelerator
@@ -74,8 +74,7 @@ def build_base_model(
     import transformers
 
     output = Path(output)
-    staging = output.with_name(f".{output.name}.staging")
-    shutil.rmtree(staging, ignore_errors=True)
+    staging, work_dir = staging_dir(output), output.with_name(output.name + ".work")
     tokenizer = train_tokenizer(tokenizer_corpora, staging, vocab_size=vocab_size)
     config = transformers.XLMRobertaConfig(
         vocab_size=len(tokenizer), hidden_size=shape.hidden_size, num_hidden_layers=shape.num_hidden_layers,
@@ -89,15 +88,15 @@ def build_base_model(
     blocks = load_blocks(tokenizer, sources, shape.max_seq_len, staging / ".cache", line_by_line=shape.line_by_line)
     torch.manual_seed(settings.seed)
     model = transformers.XLMRobertaForMaskedLM(config)
-    fit(MaskedLMObjective(model, padded=shape.line_by_line), MLMBatches(blocks, tokenizer, settings.batch_size, settings.seed), settings,
-        output.with_name(output.name + ".work"), accelerator)
+    fit(MaskedLMObjective(model, padded=shape.line_by_line), MLMBatches(blocks, tokenizer, settings.batch_size, settings.seed),
+        settings, work_dir, accelerator)
     if accelerator.is_main_process:
         shutil.rmtree(staging / ".cache", ignore_errors=True)
         model.save_pretrained(staging)
-        shutil.copy(output.with_name(output.name + ".work") / "train_log.jsonl", staging / "pretrain_log.jsonl")
+        shutil.copy(work_dir / "train_log.jsonl", staging / "pretrain_log.jsonl")
         (staging / "madx_base.json").write_text(json.dumps(
             {"corpora": [str(s) for s in sources], "tokenizer_corpora": [str(c) for c in tokenizer_corpora],
              "shape": asdict(shape), "settings": asdict(settings)}, indent=2) + "\n")
         replace_dir(staging, output)
-        shutil.rmtree(output.with_name(output.name + ".work"), ignore_errors=True)
+        shutil.rmtree(work_dir, ignore_errors=True)
     return output

@@ -22,8 +22,8 @@ from .config import LANGUAGE_ADAPTER, TASK_ADAPTER
 from .mlm import MaskedLMObjective, MLMBatches
 from .model import activate, add_adapter, count_parameters, train_adapters
 from .task import TokenBatches, TokenClassificationObjective
-from .train import (PendingLosses, TrainSettings, cast_frozen, compiled, make_accelerator, make_optimizer,
-                    optimizer_step, shard)
+from .train import (HALF_DTYPES, PendingLosses, TrainSettings, cast_frozen, compiled, make_accelerator,
+                    make_optimizer, optimizer_step, shard)
 
 PEAK_BF16_FLOPS = 989e12  # H100/H200 SXM dense bf16
 
@@ -166,7 +166,7 @@ def bench_inference(shape: Shape, batch: int, seq: int, steps: int, warmup: int,
                     compile_: str) -> dict:
     """Forward-only tokens/s: bare encoder, the same encoder with Stack(lang, task), the evaluation model."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mixed_precision, torch.float32)
+    dtype = HALF_DTYPES.get(mixed_precision, torch.float32)
     ids = torch.randint(5, shape.vocab_size, (batch, seq), device=device)
     torch.manual_seed(0)
     models = {"bare": build(shape, "base"), "stack": _stacked(build(shape, "base")), "eval": _stacked(build(shape, "token"))}

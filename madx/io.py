@@ -62,6 +62,13 @@ def save_adapter(model, name: str, directory: str | os.PathLike, *, model_name: 
     return directory
 
 
+def staging_dir(output: Path) -> Path:
+    """Where `output` is built, emptied of any crashed attempt; `replace_dir` then moves it into place."""
+    staging = output.with_name(f".{output.name}.staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    return staging
+
+
 def replace_dir(tmp: Path, directory: Path) -> None:
     """Move a finished directory into place, replacing an old one only once the new one is complete."""
     if directory.exists():

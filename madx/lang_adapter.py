@@ -13,7 +13,7 @@ from . import hf
 from .config import LANGUAGE_ADAPTER, AdapterConfig
 from .corpus import load_blocks, read_lines
 from .coverage import coverage, warn_if_badly_covered
-from .io import replace_dir, save_adapter
+from .io import replace_dir, save_adapter, staging_dir
 from .mlm import MaskedLMObjective, MLMBatches
 from .model import activate, add_adapter, count_parameters, train_adapters
 from .sources import Source
@@ -68,7 +68,7 @@ def train_language_adapter(
     fit(MaskedLMObjective(model, padded=line_by_line), MLMBatches(blocks, tokenizer, settings.batch_size, settings.seed),
         settings, work_dir, accelerator)
     if accelerator.is_main_process:
-        staging = output.with_name(f".{output.name}.staging")
+        staging = staging_dir(output)
         save_adapter(model, lang, staging, model_name=base_model)
         shutil.copy(work_dir / "train_log.jsonl", staging / "train_log.jsonl")
         (staging / "training.json").write_text(json.dumps({

@@ -39,8 +39,8 @@ def mask_tokens(input_ids: torch.Tensor, tokenizer, generator: torch.Generator,
     # a random order of each row's real tokens first (specials sort last), then its first k_i, in position order
     keys = torch.rand(input_ids.shape, generator=generator).masked_fill(special, 2.0)
     chosen = keys.argsort(dim=1)[:, :width]  # (B, K)
-    valid = torch.arange(width) < counts[:, None]  # (B, K)
-    chosen = torch.where(valid, chosen, seq_len).sort(dim=1).values  # valid positions first, ascending
+    chosen = torch.where(torch.arange(width) < counts[:, None], chosen, seq_len)  # past k_i: seq_len, "none"
+    chosen = chosen.sort(dim=1).values  # the chosen positions first, ascending
     valid = chosen < seq_len
     positions = torch.where(valid, chosen, 0)
     targets = torch.where(valid, input_ids.gather(1, positions), IGNORE)

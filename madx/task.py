@@ -14,7 +14,7 @@ from torch import nn
 
 from . import hf
 from .config import TASK_ADAPTER, AdapterConfig
-from .io import load_adapter, replace_dir, save_adapter
+from .io import load_adapter, replace_dir, save_adapter, staging_dir
 from .labelled import IGNORE, check_labels, encode, label_names_of, read_labelled
 from .metrics import TASK_TYPES, main_metric, sequence_metrics
 from .model import activate, add_adapter, count_parameters, task_head, train_adapters
@@ -206,8 +206,7 @@ def train_task(
         for name, value in best["weights"].items():
             params[name].copy_(value)
     if accelerator.is_main_process:
-        staging = output.with_name(f".{output.name}.staging")
-        shutil.rmtree(staging, ignore_errors=True)
+        staging = staging_dir(output)
         if setup == "full_ft":
             staging.mkdir(parents=True)
             model.save_pretrained(staging / FULL_MODEL_DIR)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 
 from ..train import TrainSettings
-from .common import add_train_args, run, settings_from, setup_logging
+from .common import add_train_args, run, settings_from
 
 DEFAULTS = TrainSettings(max_steps=1000, batch_size=64, lr=5e-4, warmup_steps=100, save_every=500, log_every=50)
 
 
-def main(argv=None) -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="madx build-base", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", nargs="+", required=True, help="pretraining corpora")
@@ -31,16 +31,18 @@ def main(argv=None) -> int:
                    help="pretrain on one sentence per sequence (default) or on concatenated blocks")
     p.add_argument("--log-file")
     add_train_args(p, DEFAULTS)
-    args = p.parse_args(argv)
-    setup_logging(args.log_file)
+    return p
 
-    def body(args):
-        from ..base import TinyEncoder, build_base_model
 
-        shape = TinyEncoder(hidden_size=args.hidden_size, num_hidden_layers=args.num_hidden_layers,
-                            num_attention_heads=args.num_attention_heads, intermediate_size=args.intermediate_size,
-                            max_seq_len=args.max_seq_len, dropout=args.dropout, line_by_line=args.line_by_line)
-        build_base_model(args.corpus, args.tokenizer_corpus, args.output, shape=shape, vocab_size=args.vocab_size,
-                         settings=settings_from(args))
+def _body(args) -> None:
+    from ..base import TinyEncoder, build_base_model
 
-    return run(body, args)
+    shape = TinyEncoder(hidden_size=args.hidden_size, num_hidden_layers=args.num_hidden_layers,
+                        num_attention_heads=args.num_attention_heads, intermediate_size=args.intermediate_size,
+                        max_seq_len=args.max_seq_len, dropout=args.dropout, line_by_line=args.line_by_line)
+    build_base_model(args.corpus, args.tokenizer_corpus, args.output, shape=shape, vocab_size=args.vocab_size,
+                     settings=settings_from(args))
+
+
+def main(argv=None) -> int:
+    return run(parser(), _body, argv)

@@ -90,8 +90,10 @@ def settings_from(args, **extra) -> TrainSettings:
     )
 
 
-def run(main_body, args) -> int:
-    """Run a command body; a user error prints one clear line (no traceback) and exits 2."""
+def run(parser: argparse.ArgumentParser, body, argv=None) -> int:
+    """Parse argv, set up logging, run body(args); a user error prints one clear line (no traceback), exit 2."""
+    args = parser.parse_args(argv)
+    setup_logging(args.log_file)
     from ..config import AdapterConfigError
     from ..hf import ModelLoadError
     from ..io import AdapterLoadError
@@ -102,7 +104,7 @@ def run(main_body, args) -> int:
     user_errors = (AdapterConfigError, AdapterLoadError, DataError, ModelLoadError, TrainingError,
                    UnsupportedModelError, FileNotFoundError, ValueError)
     try:
-        main_body(args)
+        body(args)
     except user_errors as err:
         logging.getLogger("madx").error("%s", err)
         print(f"madx: error: {err}", file=sys.stderr)

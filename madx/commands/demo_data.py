@@ -7,13 +7,12 @@ ner/en.dev.conll, ner/{lang}.test.conll), deterministic from --seed. See madx/de
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 
-from .common import run, setup_logging
+from .common import run
 
 
-def main(argv=None) -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="madx demo-data", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--output", required=True)
@@ -23,19 +22,19 @@ def main(argv=None) -> int:
     p.add_argument("--dev-sentences", type=int, default=500)
     p.add_argument("--test-sentences", type=int, default=800)
     p.add_argument("--log-file")
-    args = p.parse_args(argv)
-    setup_logging(args.log_file)
+    return p
 
-    def body(args):
-        from ..demo import generate
-        from ..io import replace_dir
 
-        out = Path(args.output)
-        staging = out.with_name(f".{out.name}.staging")
-        shutil.rmtree(staging, ignore_errors=True)
-        generate(staging, seed=args.seed, corpus_sentences=args.corpus_sentences,
-                 train_sentences=args.train_sentences, dev_sentences=args.dev_sentences,
-                 test_sentences=args.test_sentences)
-        replace_dir(staging, out)
+def _body(args) -> None:
+    from ..demo import generate
+    from ..io import replace_dir, staging_dir
 
-    return run(body, args)
+    out = Path(args.output)
+    staging = staging_dir(out)
+    generate(staging, seed=args.seed, corpus_sentences=args.corpus_sentences, train_sentences=args.train_sentences,
+             dev_sentences=args.dev_sentences, test_sentences=args.test_sentences)
+    replace_dir(staging, out)
+
+
+def main(argv=None) -> int:
+    return run(parser(), _body, argv)

@@ -12,7 +12,7 @@ import argparse
 
 from ..setups import EVAL_SETUPS
 from ..train import MIXED_PRECISION
-from .common import add_model_args, run, setup_logging
+from .common import add_model_args, run
 
 
 def parser() -> argparse.ArgumentParser:
@@ -33,15 +33,13 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _body(args) -> None:
+    from ..evaluate import evaluate
+
+    evaluate(args.base_model, args.setup, args.task_dir, args.test, args.output, lang=args.lang, task=args.task,
+             seed=args.seed, lang_adapter=args.lang_adapter, batch_size=args.batch_size,
+             mixed_precision=args.mixed_precision, trust_remote_code=args.trust_remote_code)
+
+
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
-    setup_logging(args.log_file)
-
-    def body(args):
-        from ..evaluate import evaluate
-
-        evaluate(args.base_model, args.setup, args.task_dir, args.test, args.output, lang=args.lang, task=args.task,
-                 seed=args.seed, lang_adapter=args.lang_adapter, batch_size=args.batch_size,
-                 mixed_precision=args.mixed_precision, trust_remote_code=args.trust_remote_code)
-
-    return run(body, args)
+    return run(parser(), _body, argv)

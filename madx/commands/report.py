@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import run, setup_logging
+from .common import run
 
 
 def parser() -> argparse.ArgumentParser:
@@ -26,18 +26,16 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _body(args) -> None:
+    from ..report import write_report
+
+    files = []
+    for item in map(Path, args.eval):
+        files += sorted(item.rglob("*.json")) if item.is_dir() else [item]
+    notes = Path(args.notes).read_text() if args.notes else ""
+    write_report(files, args.output, source_language=args.source_language, title=args.title, notes=notes,
+                 adapter_dirs=[Path(d) for d in args.lang_adapters])
+
+
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
-    setup_logging(args.log_file)
-
-    def body(args):
-        from ..report import write_report
-
-        files = []
-        for item in map(Path, args.eval):
-            files += sorted(item.rglob("*.json")) if item.is_dir() else [item]
-        notes = Path(args.notes).read_text() if args.notes else ""
-        write_report(files, args.output, source_language=args.source_language, title=args.title, notes=notes,
-                     adapter_dirs=[Path(d) for d in args.lang_adapters])
-
-    return run(body, args)
+    return run(parser(), _body, argv)

@@ -12,7 +12,7 @@ import argparse
 
 from ..config import LANGUAGE_ADAPTER
 from ..train import TrainSettings
-from .common import add_adapter_args, add_model_args, add_train_args, adapter_config_from, run, settings_from, setup_logging
+from .common import add_adapter_args, add_model_args, add_train_args, adapter_config_from, run, settings_from
 
 DEFAULTS = TrainSettings(max_steps=1000, batch_size=64, lr=1e-4, warmup_steps=0, save_every=500)
 
@@ -36,18 +36,15 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _body(args) -> None:
+    from ..lang_adapter import train_language_adapter
+
+    train_language_adapter(
+        args.base_model, args.lang, args.corpus, args.output, adapter_config=adapter_config_from(args),
+        settings=settings_from(args), seq_len=args.seq_len, max_tokens=args.max_tokens, line_by_line=args.line_by_line,
+        num_proc=args.num_proc, cache_dir=args.cache_dir, trust_remote_code=args.trust_remote_code,
+    )
+
+
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
-    setup_logging(args.log_file)
-
-    def body(args):
-        from ..lang_adapter import train_language_adapter
-
-        train_language_adapter(
-            args.base_model, args.lang, args.corpus, args.output, adapter_config=adapter_config_from(args),
-            settings=settings_from(args), seq_len=args.seq_len, max_tokens=args.max_tokens, line_by_line=args.line_by_line,
-            num_proc=args.num_proc,
-            cache_dir=args.cache_dir, trust_remote_code=args.trust_remote_code,
-        )
-
-    return run(body, args)
+    return run(parser(), _body, argv)

@@ -15,7 +15,7 @@ from ..config import TASK_ADAPTER
 from ..metrics import TASK_TYPES
 from ..setups import TRAIN_SETUPS
 from ..train import TrainSettings
-from .common import add_adapter_args, add_model_args, add_train_args, adapter_config_from, run, settings_from, setup_logging
+from .common import add_adapter_args, add_model_args, add_train_args, adapter_config_from, run, settings_from
 
 DEFAULTS = TrainSettings(max_steps=1000, batch_size=32, lr=1e-4, warmup_steps=0, save_every=500)
 
@@ -42,19 +42,17 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _body(args) -> None:
+    from ..task import train_task
+
+    train_task(
+        args.base_model, args.task, args.setup, args.train, args.dev, args.output, task_type=args.task_type,
+        lang_adapter=args.lang_adapter, adapter_config=adapter_config_from(args),
+        settings=settings_from(args, eval_every=args.eval_every), max_length=args.max_length,
+        label_all_subtokens=args.label_all_subtokens, group_by_length=args.group_by_length,
+        trust_remote_code=args.trust_remote_code,
+    )
+
+
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
-    setup_logging(args.log_file)
-
-    def body(args):
-        from ..task import train_task
-
-        train_task(
-            args.base_model, args.task, args.setup, args.train, args.dev, args.output, task_type=args.task_type,
-            lang_adapter=args.lang_adapter, adapter_config=adapter_config_from(args),
-            settings=settings_from(args, eval_every=args.eval_every), max_length=args.max_length,
-            label_all_subtokens=args.label_all_subtokens, group_by_length=args.group_by_length,
-            trust_remote_code=args.trust_remote_code,
-        )
-
-    return run(body, args)
+    return run(parser(), _body, argv)
