@@ -45,11 +45,30 @@ class AdaptedOutput(nn.Module):
             # one add per adapter instead of two, the same function
             s = r + input_tensor
             for adapter in stack:
-                s = s + adapter.bottleneck(self.LayerNorm(s))
-            return self.LayerNorm(s)
+                s = s + adapter.bottleneck(self.norm(s))
+            return self.norm(s)
         for adapter in stack:
-            r = adapter(r, input_tensor, self.LayerNorm)
-        return self.LayerNorm(r + input_tensor)
+            r = adapter(r, input_tensor, self.norm)
+        return self.norm(r + input_tensor)
+
+    def norm(self, s: torch.Tensor) -> torch.Tensor:
+        """The pretrained LayerNorm, computed in its weights' dtype whatever autocast says.
+
+        CUDA autocast runs layer_norm in fp32 and returns fp32: with the frozen base in bf16, the
+        residual stream between layers would then be fp32 (twice the bytes for every add, dropout and
+        norm, and a cast before every GEMM that reads it). In bf16 it is what a bf16 model computes;
+        the kernel still accumulates its statistics in fp32. An fp32 base is unchanged."""
+        return in_weight_dtype(self.LayerNorm, s)
+
+
+def in_weight_dtype(layer_norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """layer_norm(x) in the dtype of the norm's weights, outside autocast (see AdaptedOutput.norm)."""
+    weight = getattr(layer_norm, "weight", None)
+    dtype = weight.dtype if weight is not None else x.dtype
+    if not torch.is_autocast_enabled(x.device.type):
+        return layer_norm(x.to(dtype))
+    with torch.autocast(x.device.type, enabled=False):
+        return layer_norm(x.to(dtype))
 
 
 @dataclass
@@ -116,7 +135,9 @@ def _wrap(base: nn.Module) -> MadxState:
 
     def embeddings_hook(module, args, output):
         inv = state.first_invertible()
-        return output if inv is None else inv(output)
+        output = output if inv is None else inv(output)
+        # the embeddings' own LayerNorm ran under autocast (fp32 out on CUDA): hand layer 0 the base's dtype
+        return output.to(module.word_embeddings.weight.dtype)
 
     state.hooks.append(base.embeddings.register_forward_hook(embeddings_hook))
     return state

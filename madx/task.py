@@ -88,10 +88,12 @@ def predict(model: nn.Module, examples: list[dict], label_names: list[str], pad_
             device=None, mixed_precision: str = "no") -> list[list[str]]:
     """Word-level predictions (first sub-token of each word); words cut off by max_length get 'O'.
 
-    mixed_precision "bf16"/"fp16" runs the forward under autocast, as training does: needed when the
-    frozen base was cast to half precision while adapters and head stay fp32."""
+    mixed_precision "bf16"/"fp16": a model wholly in that dtype (`madx evaluate` casts it so) runs as it
+    is; one whose frozen base alone was cast (dev evaluation in task training: adapters and head stay
+    fp32) runs under autocast, as training does."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
     dtype = HALF_DTYPES.get(mixed_precision)
+    mixed = dtype is not None and any(p.is_floating_point() and p.dtype != dtype for p in model.parameters())
     was_training = model.training
     model.eval()
     order = sorted(range(len(examples)), key=lambda i: len(examples[i]["input_ids"]))  # length-grouped batches
@@ -99,7 +101,7 @@ def predict(model: nn.Module, examples: list[dict], label_names: list[str], pad_
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
         batch = pad_batch([examples[i] for i in chunk], pad_id)
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+        with torch.autocast(device.type, dtype=dtype, enabled=mixed):
             logits = model(input_ids=batch["input_ids"].to(device),
                            attention_mask=batch["attention_mask"].to(device)).logits
         best = logits.argmax(-1).cpu()
