@@ -13,6 +13,7 @@ import json
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,6 +22,7 @@ import transformers
 from .config import LANGUAGE_ADAPTER, TASK_ADAPTER
 from .mlm import MaskedLMObjective, MLMBatches
 from .model import activate, add_adapter, count_parameters, train_adapters
+from .profiling import describe, profile_steps
 from .task import TokenBatches, TokenClassificationObjective
 from .train import (HALF_DTYPES, PendingLosses, TrainSettings, cast_frozen, compiled, make_accelerator,
                     make_optimizer, optimizer_step, shard)
@@ -96,8 +98,11 @@ def _timed(step, steps: int, warmup: int, device) -> float:
     return time.perf_counter() - start
 
 
+PROFILED_STEPS = 3
+
+
 def bench_train(shape: Shape, kind: str, batch: int, seq: int, steps: int, warmup: int, compile_: str,
-                mixed_precision: str) -> dict:
+                mixed_precision: str, profile_dir: Path | None = None) -> dict:
     settings = TrainSettings(batch_size=batch, mixed_precision=mixed_precision, lr=1e-4, compile=compile_)
     accelerator = make_accelerator(settings)
     device = accelerator.device
@@ -152,6 +157,8 @@ def bench_train(shape: Shape, kind: str, batch: int, seq: int, steps: int, warmu
         share = float(np.mean(predicted)) / (batch * seq)
         result["tflops"] = tok_s * flops_per_token(shape, seq, share) / 1e12
         result["mfu"] = result["tflops"] * 1e12 / PEAK_BF16_FLOPS if device.type == "cuda" else None
+    if profile_dir is not None:  # after the timed steps, so the profiler costs them nothing
+        result["profile"] = profile_steps(step, warmup + steps, PROFILED_STEPS, device, profile_dir / f"{kind}_train.txt")
     return result
 
 
@@ -163,8 +170,9 @@ def _stacked(model):
 
 
 def bench_inference(shape: Shape, batch: int, seq: int, steps: int, warmup: int, mixed_precision: str,
-                    compile_: str) -> dict:
-    """Forward-only tokens/s: bare encoder, the same encoder with Stack(lang, task), the evaluation model."""
+                    compile_: str, profile_dir: Path | None = None) -> dict:
+    """Forward-only tokens/s: bare encoder, the same encoder with Stack(lang, task), the evaluation model,
+    each wholly in the half dtype with no autocast (as `madx evaluate` runs it)."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = HALF_DTYPES.get(mixed_precision, torch.float32)
     ids = torch.randint(5, shape.vocab_size, (batch, seq), device=device)
@@ -181,25 +189,31 @@ def bench_inference(shape: Shape, batch: int, seq: int, steps: int, warmup: int,
                 model(input_ids=ids)
 
         result[f"{name}_infer_tok_s"] = batch * seq * steps / _timed(forward, steps, warmup, device)
+        if profile_dir is not None:
+            result.setdefault("profile", {})[name] = profile_steps(forward, 0, PROFILED_STEPS, device,
+                                                                   profile_dir / f"{name}_inference.txt")
         del model
         _free()
     result["stack_over_bare"] = result["stack_infer_tok_s"] / result["bare_infer_tok_s"]
     return result
 
 
-def run_bench(shape_name: str, batch: int, seq: int, steps: int, warmup: int, compile_: str = "") -> dict:
-    """compile_: "" (eager) or a torch.compile mode, for training and inference alike."""
+def run_bench(shape_name: str, batch: int, seq: int, steps: int, warmup: int, compile_: str = "",
+              profile_dir: str | Path | None = None) -> dict:
+    """compile_: "" (eager) or a torch.compile mode, for training and inference alike; profile_dir: also
+    profile a few steps of each path after its timing (madx.profiling) and write the tables there."""
+    profile_dir = Path(profile_dir) if profile_dir is not None else None
     shape = SHAPES[shape_name]
     cuda = torch.cuda.is_available()
     mixed_precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "no"
     out = {"shape": shape_name, "batch": batch, "seq": seq, "steps": steps, "mixed_precision": mixed_precision,
            "device": torch.cuda.get_device_name() if cuda else "cpu", "torch": torch.__version__,
            "transformers": transformers.__version__, "compile": compile_}
-    out["lang_train"] = bench_train(shape, "lang", batch, seq, steps, warmup, compile_, mixed_precision)
+    out["lang_train"] = bench_train(shape, "lang", batch, seq, steps, warmup, compile_, mixed_precision, profile_dir)
     _free()
-    out["task_train"] = bench_train(shape, "task", batch, seq, steps, warmup, compile_, mixed_precision)
+    out["task_train"] = bench_train(shape, "task", batch, seq, steps, warmup, compile_, mixed_precision, profile_dir)
     _free()
-    out["inference"] = bench_inference(shape, batch, seq, steps, warmup, mixed_precision, compile_)
+    out["inference"] = bench_inference(shape, batch, seq, steps, warmup, mixed_precision, compile_, profile_dir)
     return out
 
 
@@ -228,12 +242,15 @@ def table(result: dict) -> str:
             f"{result['mixed_precision']}, {result['device']}, torch {result['torch']}, "
             f"{'torch.compile mode ' + result['compile'] if result['compile'] else 'eager'}")
     width = max(len(r[0]) for r in rows)
-    return "\n".join([head] + [f"  {name:<{width}}  {value}" for name, value in rows])
+    profiles = [("lang_train", result["lang_train"].get("profile")), ("task_train", result["task_train"].get("profile")),
+                *result["inference"].get("profile", {}).items()]
+    return "\n".join([head] + [f"  {name:<{width}}  {value}" for name, value in rows]
+                     + [describe(name, summary) for name, summary in profiles if summary])
 
 
 def finite(result: dict) -> bool:
     values = [v for section in ("lang_train", "task_train", "inference") for v in result[section].values()
-              if isinstance(v, float)]
+              if isinstance(v, float)]  # the figures; profile summaries are dicts
     return all(math.isfinite(v) and v > 0 for v in values)
 
 

@@ -24,10 +24,12 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=5)
     add_compile_args(p)
     p.add_argument("--output", help="write the figures as JSON here")
+    p.add_argument("--profile", metavar="DIR", help="also profile 3 steps of each path (after its timing) and "
+                   "write the profiler's op tables to DIR; the JSON and table get GPU busy time by kernel kind")
     args = p.parse_args(argv)
     from ..bench import dumps, finite, run_bench, table
 
-    result = run_bench(args.shape, args.batch, args.seq, args.steps, args.warmup, args.compile)
+    result = run_bench(args.shape, args.batch, args.seq, args.steps, args.warmup, args.compile, args.profile)
     print(table(result))
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
