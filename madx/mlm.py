@@ -73,7 +73,7 @@ class MaskedLMObjective(nn.Module):
         self.model = model
         self.padded = padded  # line-by-line blocks have padding; concatenated blocks never do
 
-    def forward(self, input_ids, attention_mask, positions, targets) -> torch.Tensor:
+    def forward(self, input_ids, positions, targets, attention_mask=None) -> torch.Tensor:
         # full blocks need no mask, which lets SDPA take its fastest (flash) kernel
         mask = attention_mask if self.padded else None
         hidden = self.model.base_model(input_ids=input_ids, attention_mask=mask).last_hidden_state  # (B, T, h)

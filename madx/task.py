@@ -20,7 +20,7 @@ from .metrics import TASK_TYPES, main_metric, sequence_metrics
 from .model import activate, add_adapter, count_parameters, task_head, train_adapters
 from .setups import TRAIN_SETUPS
 from .train import (HALF_DTYPES, StepIndices, TrainSettings, atomic_write_text, cast_frozen, fit, make_accelerator,
-                    settings_dict)
+                    settings_dict, without_full_mask)
 
 log = logging.getLogger(__name__)
 HEAD_CONFIG = "head_config.json"
@@ -33,7 +33,7 @@ class TokenClassificationObjective(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids, attention_mask, labels) -> torch.Tensor:
+    def forward(self, input_ids, labels, attention_mask=None) -> torch.Tensor:
         logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, L)
         return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE, reduction="sum")
 
@@ -100,10 +100,9 @@ def predict(model: nn.Module, examples: list[dict], label_names: list[str], pad_
     out: list = [None] * len(examples)
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
-        batch = pad_batch([examples[i] for i in chunk], pad_id)
+        batch = without_full_mask(pad_batch([examples[i] for i in chunk], pad_id))
         with torch.autocast(device.type, dtype=dtype, enabled=mixed):
-            logits = model(input_ids=batch["input_ids"].to(device),
-                           attention_mask=batch["attention_mask"].to(device)).logits
+            logits = model(**{k: v.to(device) for k, v in batch.items() if k != "labels"}).logits
         best = logits.argmax(-1).cpu()
         for row, i in enumerate(chunk):
             first = torch.tensor(examples[i]["first"] + [False] * (best.shape[1] - len(examples[i]["first"])))

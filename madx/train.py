@@ -133,6 +133,18 @@ def make_optimizer(params: list, settings: "TrainSettings", device: torch.device
                              fused=device.type == "cuda")
 
 
+def without_full_mask(batch: dict) -> dict:
+    """The batch without its attention mask when that masks nothing (checked on the host copy: no device sync).
+
+    Hugging Face models skip an all-ones mask themselves in eager mode, but only by reading it on the
+    device, and under torch.compile they build the full (B, 1, T, T) mask from it, which keeps SDPA off
+    its flash kernel. No mask means the same attention."""
+    mask = batch.get("attention_mask")
+    if mask is None or not bool(mask.all()):
+        return batch
+    return {k: v for k, v in batch.items() if k != "attention_mask"}
+
+
 def optimizer_step(wrapped, micro_batches: list, scale: float, accelerator, settings: "TrainSettings",
                    params: list, optimizer) -> tuple[torch.Tensor, int]:
     """Forward/backward over this process's micro-batches (gradient sync on the last), clip, step.
@@ -142,6 +154,7 @@ def optimizer_step(wrapped, micro_batches: list, scale: float, accelerator, sett
     cuda = accelerator.device.type == "cuda"
     for i, micro in enumerate(micro_batches):
         tokens += int(micro["attention_mask"].sum())  # on the CPU copy: no device sync
+        micro = without_full_mask(micro)
         # pinned host memory makes the copy truly asynchronous (a pageable one waits for the GPU to drain)
         micro = {k: (v.pin_memory() if cuda else v).to(accelerator.device, non_blocking=True) for k, v in micro.items()}
         last = i == len(micro_batches) - 1

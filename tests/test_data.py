@@ -6,12 +6,15 @@ import json
 import datasets
 import numpy as np
 import pytest
+import torch
 import transformers
 
 from madx.corpus import build_blocks, load_blocks, read_lines
 from madx.labelled import check_labels, encode, label_names_of, read_labelled
 from madx.sources import DataError, Source
-from madx.task import TokenBatches
+from madx.task import TokenBatches, TokenClassificationObjective, pad_batch
+from madx.train import without_full_mask
+from tiny import tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +137,27 @@ def test_length_grouped_task_batches_hold_the_same_examples_with_less_padding():
     again = TokenBatches(examples, 16, seed=3, pad_id=1)
     for s in reversed(steps):
         assert again.step_indices(s) == grouped.step_indices(s)
+
+
+def test_a_batch_without_padding_runs_without_a_mask():
+    """An all-ones mask is dropped on the host: the same loss, and under torch.compile SDPA gets no mask
+    (Hugging Face builds a full (B, 1, T, T) mask from any mask it is given while tracing)."""
+    rng = np.random.default_rng(0)
+    examples = [{"input_ids": rng.integers(5, 120, size=10).tolist(), "labels": rng.integers(0, 5, size=10).tolist()}
+                for _ in range(4)]
+    full = pad_batch(examples, pad_id=1)
+    bare = without_full_mask(full)
+    assert set(bare) == {"input_ids", "labels"} and bare["input_ids"] is full["input_ids"]
+    padded = pad_batch(examples + [{"input_ids": [5, 6], "labels": [0, 1]}], pad_id=1)
+    assert without_full_mask(padded) is padded
+    objective = TokenClassificationObjective(tiny_model("xlm-roberta", head="token"))
+    torch.testing.assert_close(objective(**bare), objective(**full))
+    masks = []
+
+    def backend(graph_module, example_inputs):
+        masks.extend(node.kwargs.get("attn_mask", node.args[3] if len(node.args) > 3 else None)
+                     for node in graph_module.graph.nodes if "scaled_dot_product" in str(node.target))
+        return graph_module.forward
+
+    torch.compile(objective, backend=backend)(**bare)
+    assert masks and all(mask is None for mask in masks)

@@ -82,7 +82,7 @@ def test_sparse_loss_equals_the_dense_head_loss(model_type, padded):
     labels[torch.arange(6)[:, None].expand_as(positions)[valid], positions[valid]] = targets[valid]
     with torch.no_grad():
         dense = model(input_ids=masked, attention_mask=attention_mask, labels=labels).loss * valid.sum()
-        sparse = MaskedLMObjective(model, padded=padded)(masked, attention_mask, positions, targets)
+        sparse = MaskedLMObjective(model, padded=padded)(masked, positions, targets, attention_mask=attention_mask)
     torch.testing.assert_close(sparse, dense, rtol=1e-5, atol=1e-5)
 
 
