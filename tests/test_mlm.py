@@ -9,8 +9,6 @@ import madx
 from madx.labelled import IGNORE
 from madx.mlm import MaskedLMObjective, MLMBatches, mask_tokens, predictions_per_sequence
 from madx.model import train_adapters
-from madx.task import predict
-from madx.train import cast_frozen
 from test_adapters import randomize
 from tiny import ARCHS, tiny_model
 
@@ -108,27 +106,3 @@ def test_compiled_objective_is_one_graph_for_every_batch():
     assert len(counts) > 1  # the number of predicted tokens did change
     assert counter.frame_count == 1, f"recompiled: {counter.frame_count} graphs"
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in objective.parameters() if p.requires_grad)
-
-
-def test_prediction_with_a_half_precision_frozen_base():
-    """Task training under bf16 keeps the base in bf16 and adapters/head in fp32: dev prediction must run so."""
-    model = tiny_model("xlm-roberta", head="token")
-    madx.add_adapter(model, "ner", madx.TASK_ADAPTER)
-    randomize(model, "ner")
-    madx.activate(model, "ner")
-    train_adapters(model, "ner")
-    rng = np.random.default_rng(0)
-    examples = []
-    for _ in range(16):
-        words = int(rng.integers(2, 10))
-        examples.append({"input_ids": [0, *rng.integers(5, 120, size=words).tolist(), 2],
-                         "first": [False] + [True] * words + [False], "n_words": words,
-                         "labels": [IGNORE] + [0] * words + [IGNORE]})
-    names = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
-    full = predict(model, examples, names, pad_id=1)
-    cast_frozen(model, "bf16")
-    assert next(model.base_model.parameters()).dtype == torch.bfloat16
-    half = predict(model, examples, names, pad_id=1, mixed_precision="bf16")
-    agree = [a == b for x, y in zip(full, half) for a, b in zip(x, y)]
-    assert [len(p) for p in half] == [e["n_words"] for e in examples]
-    assert sum(agree) / len(agree) > 0.8, f"bf16 agrees with fp32 on {sum(agree)} of {len(agree)} words"

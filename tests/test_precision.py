@@ -118,6 +118,7 @@ def test_half_precision_prediction_keeps_a_bf16_stream(cast, cuda_layer_norm_rul
     seen = output_dtypes(model)
     half = predict(model, examples, names, pad_id=1, mixed_precision="bf16")
     assert set(seen.values()) == {torch.bfloat16}
+    assert [len(words) for words in half] == [e["n_words"] for e in examples]
     agree = [a == b for x, y in zip(full, half) for a, b in zip(x, y)]
     assert sum(agree) / len(agree) > 0.8, f"bf16 agrees with fp32 on {sum(agree)} of {len(agree)} words"
 
