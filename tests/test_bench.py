@@ -6,7 +6,7 @@ import math
 import pytest
 
 from madx.cli import main as cli
-from madx.profiling import kernel_kind
+from madx.profiling import describe, kernel_kind, summarize
 
 
 def test_tiny_bench_runs(tmp_path, capsys):
@@ -47,3 +47,39 @@ def test_tiny_bench_runs(tmp_path, capsys):
 ])
 def test_kernel_kinds(name, kind):
     assert kernel_kind(name) == kind
+
+
+def test_kernel_summary():
+    """The GPU side of --profile, on recorded events: per-step kernel counts and milliseconds by kind."""
+    from types import SimpleNamespace
+
+    from torch.autograd import DeviceType
+
+    def event(key, device_type, us, count):
+        return SimpleNamespace(key=key, device_type=device_type, self_device_time_total=us, count=count)
+
+    events = [event("aten::addmm", DeviceType.CPU, 9000.0, 6),  # host ops: not kernels
+              event("nvjet_tst_128x256_64x4_1x2_h_bz_coopA_NTT", DeviceType.CUDA, 6000.0, 6),
+              event("void pytorch_flash::flash_fwd_kernel<...>", DeviceType.CUDA, 1500.0, 3),
+              event("void at::native::vectorized_layer_norm_kernel<c10::BFloat16, float>", DeviceType.CUDA, 600.0, 3)]
+    summary = summarize(events, steps=3, wall=0.012)  # 4 ms per step
+    assert summary["step_ms"] == pytest.approx(4.0)
+    assert summary["kernels_per_step"] == 4
+    assert summary["kernel_ms"] == pytest.approx({"gemm": 2.0, "attention": 0.5, "norm": 0.2})
+    assert list(summary["kernel_ms"]) == ["gemm", "attention", "norm"]  # costliest first
+    assert summary["gpu_busy_ms"] == pytest.approx(2.7) and summary["gpu_busy_share"] == pytest.approx(0.675)
+    assert "4 kernels, GPU busy 68%: gemm 2.00" in describe("lang_train", {**summary, "table": "t.txt"})
+    assert summarize([], steps=2, wall=0.01) == {"step_ms": pytest.approx(5.0)}  # CPU: wall time only
+
+
+def test_a_failed_profile_keeps_the_figures(tmp_path):
+    import torch
+
+    from madx.profiling import profile_steps
+
+    def step(i):
+        raise RuntimeError("CUPTI unavailable")
+
+    summary = profile_steps(step, 0, 2, torch.device("cpu"), tmp_path / "x.txt")
+    assert summary == {"error": "RuntimeError: CUPTI unavailable"}
+    assert describe("lang_train", summary) == "  profile lang_train: failed (RuntimeError: CUPTI unavailable)"
