@@ -122,8 +122,20 @@ def cast_frozen(model: nn.Module, mixed_precision: str) -> None:
                 param.data = param.data.to(dtype)
 
 
+# Before this release, Hugging Face's mask code builds a full (B, 1, T, T) attention mask whenever dynamo
+# traces it, even for no mask at all, which keeps SDPA off its flash kernel in every compiled model.
+COMPILE_MASK_FIX = (5, 24)
+
+
 def compiled(module: nn.Module, mode: str) -> nn.Module:
     """torch.compile with one of COMPILE_MODES."""
+    import transformers
+
+    version = tuple(int(part) for part in transformers.__version__.split(".")[:2] if part.isdigit())
+    if version < COMPILE_MASK_FIX:
+        log.warning("transformers %s builds a full attention mask under torch.compile, so attention runs without "
+                    "flash; install transformers>=%d.%d (madx's requirement) for the fast compiled path",
+                    transformers.__version__, *COMPILE_MASK_FIX)
     return torch.compile(module, mode=None if mode == "default" else mode)
 
 

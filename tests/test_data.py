@@ -161,3 +161,19 @@ def test_a_batch_without_padding_runs_without_a_mask():
 
     torch.compile(objective, backend=backend)(**bare)
     assert masks and all(mask is None for mask in masks)
+
+
+def test_compiling_under_an_old_transformers_warns(monkeypatch, caplog):
+    """transformers < 5.24 materialises the attention mask under torch.compile: say so, don't fail."""
+    import logging
+    import sys
+
+    from madx.train import compiled
+
+    module = torch.nn.Linear(2, 2)
+    with caplog.at_level(logging.WARNING, logger="madx.train"):
+        compiled(module, "default")
+        assert not caplog.records
+        monkeypatch.setattr(sys.modules["transformers"], "__version__", "5.17.0")  # the module compiled() imports
+        compiled(module, "default")
+    assert "transformers 5.17.0 builds a full attention mask" in caplog.text and ">=5.24" in caplog.text
