@@ -207,7 +207,7 @@ def run_bench(shape_name: str, batch: int, seq: int, steps: int, warmup: int, co
     cuda = torch.cuda.is_available()
     mixed_precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "no"
     out = {"shape": shape_name, "batch": batch, "seq": seq, "steps": steps, "mixed_precision": mixed_precision,
-           "device": torch.cuda.get_device_name() if cuda else "cpu", "torch": torch.__version__,
+           "device": device_name(), "torch": torch.__version__,
            "transformers": transformers.__version__, "compile": compile_}
     out["lang_train"] = bench_train(shape, "lang", batch, seq, steps, warmup, compile_, mixed_precision, profile_dir)
     _free()
@@ -256,3 +256,103 @@ def finite(result: dict) -> bool:
 
 def dumps(result: dict) -> str:
     return json.dumps(result, indent=2)
+
+
+# the issue's targets against AdapterHub (../shared/bench/anchor_adapterhub.py), as (at least | at most, value)
+TARGETS = {
+    "lang_over_adapterhub_dense": ("at least", 3.0),
+    "lang_over_adapterhub_masked": ("at least", 1.3),
+    "mfu": ("at least", 0.35),
+    "memory_over_adapterhub": ("at most", 0.5),
+    "stack_over_bare": ("at least", 0.9),
+}
+ANCHOR_KEYS = ("device", "batch", "seq", "adapterhub_lang_dense_tok_s", "adapterhub_lang_sparse_tok_s",
+               "bare_infer_tok_s", "stack_infer_tok_s")
+
+
+def device_name() -> str:
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+
+
+def read_anchor(path: str | Path, batch: int, seq: int) -> dict:
+    """The anchor's JSON, checked before any measurement: its keys, this machine's device, the same batch
+    and sequence length."""
+    path = Path(path)
+    try:
+        anchor = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"--anchor {path}: not a readable JSON file ({error}); give the output of "
+                         "`python anchor_adapterhub.py > anchor.json`") from None
+    missing = [key for key in ANCHOR_KEYS if key not in anchor]
+    if missing:
+        raise ValueError(f"--anchor {path}: no {', '.join(missing)}; is it the output of anchor_adapterhub.py?")
+    if (anchor["batch"], anchor["seq"]) != (batch, seq):
+        raise ValueError(f"--anchor {path} measured batch {anchor['batch']} x seq {anchor['seq']}, this run batch "
+                         f"{batch} x seq {seq}; compare the same shape (anchor: --batch/--seq, --tiny for the tiny shape)")
+    if anchor["device"] != device_name():
+        raise ValueError(f"--anchor {path} ran on {anchor['device']!r}, this machine is {device_name()!r}: "
+                         "ratios only mean something on one machine; run the anchor here, in the same session")
+    return anchor
+
+
+def versus_anchor(result: dict, anchor: dict) -> dict:
+    """madx over AdapterHub, measured on the same machine (read_anchor checks): the ratios the targets are about."""
+    lang, inference = result["lang_train"], result["inference"]
+    out = {
+        "lang_over_adapterhub_dense": lang["tok_s"] / anchor["adapterhub_lang_dense_tok_s"],
+        "lang_over_adapterhub_masked": lang["tok_s"] / anchor["adapterhub_lang_sparse_tok_s"],
+        "stack_over_bare": inference["stack_over_bare"],
+        "adapterhub_stack_over_bare": anchor["stack_infer_tok_s"] / anchor["bare_infer_tok_s"],
+    }
+    if lang.get("mfu") is not None:
+        out["mfu"] = lang["mfu"]
+    if "peak_mem_gb" in lang and anchor.get("adapterhub_peak_mem_gb"):
+        out["memory_over_adapterhub"] = lang["peak_mem_gb"] / anchor["adapterhub_peak_mem_gb"]
+    out["targets_met"] = {key: _met(key, out[key]) for key in TARGETS if key in out}
+    return out
+
+
+def _met(key: str, value: float) -> bool:
+    bound, target = TARGETS[key]
+    return value >= target if bound == "at least" else value <= target
+
+
+def comparison_table(result: dict, anchor: dict, ratios: dict) -> str:
+    """Markdown rows for BENCHMARKS.md: AdapterHub and madx side by side, ratio, target, met."""
+    lang, inference = result["lang_train"], result["inference"]
+
+    def met(key):
+        return ("yes" if ratios["targets_met"][key] else "**no**") if key in ratios["targets_met"] else "–"
+
+    def target(key, unit):
+        bound, value = TARGETS[key]
+        return f"{'≥' if bound == 'at least' else '≤'}{value * 100:.0f}%" if unit == "%" else \
+            f"{'≥' if bound == 'at least' else '≤'}{value:g}x"
+
+    ah_mfu = anchor.get("adapterhub_lang_sparse_tflops", 0) * 1e12 / PEAK_BF16_FLOPS
+    rows = [
+        ("LA training vs dense head, tok/s", f"{anchor['adapterhub_lang_dense_tok_s']:,.0f}", f"{lang['tok_s']:,.0f}",
+         f"{ratios['lang_over_adapterhub_dense']:.2f}x", target("lang_over_adapterhub_dense", "x"),
+         met("lang_over_adapterhub_dense")),
+        ("LA training vs masked-only head, tok/s", f"{anchor['adapterhub_lang_sparse_tok_s']:,.0f}", f"{lang['tok_s']:,.0f}",
+         f"{ratios['lang_over_adapterhub_masked']:.2f}x", target("lang_over_adapterhub_masked", "x"),
+         met("lang_over_adapterhub_masked")),
+        ("LA training MFU", f"{100 * ah_mfu:.1f}% (masked-only)" if "mfu" in ratios else "–",
+         f"{100 * ratios['mfu']:.1f}%" if "mfu" in ratios else "– (CPU)", "", target("mfu", "%"), met("mfu")),
+        ("LA training peak memory", f"{anchor['adapterhub_peak_mem_gb']:.1f} GB" if "memory_over_adapterhub" in ratios
+         else "–", f"{lang['peak_mem_gb']:.1f} GB" if "peak_mem_gb" in lang else "– (CPU)",
+         f"{ratios['memory_over_adapterhub']:.2f}x" if "memory_over_adapterhub" in ratios else "",
+         target("memory_over_adapterhub", "x"), met("memory_over_adapterhub")),
+        ("bare encoder inference, tok/s", f"{anchor['bare_infer_tok_s']:,.0f}", f"{inference['bare_infer_tok_s']:,.0f}",
+         "", "", ""),
+        ("Stack(lang, task) inference, tok/s", f"{anchor['stack_infer_tok_s']:,.0f} "
+         f"({ratios['adapterhub_stack_over_bare']:.2f}x bare)", f"{inference['stack_infer_tok_s']:,.0f} "
+         f"({ratios['stack_over_bare']:.2f}x bare)", "", target("stack_over_bare", "x") + " bare", met("stack_over_bare")),
+    ]
+    lines = ["| what | AdapterHub | madx | madx / AdapterHub | target | met |", "|---|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    if result.get("shape") != "xlmr-base" or result["device"] == "cpu":
+        lines.append("\n(the targets are for the xlmr-base shape, batch 64 x seq 256, bf16 on one H100/H200; "
+                     "elsewhere they are shown for reference only)")
+    return "\n".join(lines)
+

@@ -9,10 +9,20 @@ from madx.cli import main as cli
 from madx.profiling import describe, kernel_kind, summarize
 
 
+def anchor_json(path, **overrides):
+    """An anchor_adapterhub.py output (its keys; the figures made up)."""
+    anchor = {"device": "cpu", "batch": 8, "seq": 32, "adapterhub_lang_dense_tok_s": 1000.0,
+              "adapterhub_lang_sparse_tok_s": 2000.0, "bare_infer_tok_s": 10_000.0, "stack_infer_tok_s": 6000.0,
+              "adapterhub_lang_sparse_tflops": 0.01, **overrides}
+    path.write_text(json.dumps(anchor))
+    return path
+
+
 def test_tiny_bench_runs(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert cli(["bench", "--shape", "tiny", "--batch", "8", "--seq", "32", "--steps", "2", "--warmup", "1",
-                "--output", str(out), "--profile", str(tmp_path / "profile")]) == 0
+                "--output", str(out), "--profile", str(tmp_path / "profile"),
+                "--anchor", str(anchor_json(tmp_path / "anchor.json"))]) == 0
     printed = capsys.readouterr().out
     assert "language-adapter training" in printed and "Stack(lang, task) inference" in printed
     result = json.loads(out.read_text())
@@ -26,6 +36,10 @@ def test_tiny_bench_runs(tmp_path, capsys):
                            "eval_inference.txt"}
     assert "aten::addmm" in tables["lang_train.txt"] and "aten::addmm" in tables["stack_inference.txt"]
     assert result["lang_train"]["profile"]["step_ms"] > 0 and "profile lang_train" in printed
+    # --anchor: side by side, the ratios in the JSON
+    assert result["vs_anchor"]["lang_over_adapterhub_dense"] == pytest.approx(result["lang_train"]["tok_s"] / 1000)
+    assert result["vs_anchor"]["adapterhub_stack_over_bare"] == pytest.approx(0.6)
+    assert "| LA training vs dense head, tok/s | 1,000 |" in printed
 
 
 @pytest.mark.parametrize("name, kind", [
@@ -83,3 +97,53 @@ def test_a_failed_profile_keeps_the_figures(tmp_path):
     summary = profile_steps(step, 0, 2, torch.device("cpu"), tmp_path / "x.txt")
     assert summary == {"error": "RuntimeError: CUPTI unavailable"}
     assert describe("lang_train", summary) == "  profile lang_train: failed (RuntimeError: CUPTI unavailable)"
+
+
+def test_comparison_with_the_anchor():
+    """Ratios and targets on known figures: 3.5x dense (met), 1.2x masked-only (not), 40% MFU, memory 0.25x."""
+    from madx.bench import comparison_table, versus_anchor
+
+    anchor = {"device": "H100", "batch": 64, "seq": 256, "adapterhub_lang_dense_tok_s": 100_000.0,
+              "adapterhub_lang_sparse_tok_s": 291_666.0, "bare_infer_tok_s": 1.5e6, "stack_infer_tok_s": 0.9e6,
+              "adapterhub_peak_mem_gb": 48.0, "adapterhub_lang_sparse_tflops": 113.0}
+    result = {"device": "H100", "shape": "xlmr-base", "lang_train": {"tok_s": 350_000.0, "mfu": 0.40, "peak_mem_gb": 12.0},
+              "inference": {"bare_infer_tok_s": 2e6, "stack_infer_tok_s": 1.7e6, "stack_over_bare": 0.85}}
+    ratios = versus_anchor(result, anchor)
+    assert ratios["lang_over_adapterhub_dense"] == pytest.approx(3.5)
+    assert ratios["lang_over_adapterhub_masked"] == pytest.approx(1.2, abs=1e-4)
+    assert ratios["memory_over_adapterhub"] == pytest.approx(0.25)
+    assert ratios["adapterhub_stack_over_bare"] == pytest.approx(0.6)
+    assert ratios["targets_met"] == {"lang_over_adapterhub_dense": True, "lang_over_adapterhub_masked": False,
+                                     "mfu": True, "memory_over_adapterhub": True, "stack_over_bare": False}
+    table = comparison_table(result, anchor, ratios)
+    assert "| LA training vs dense head, tok/s | 100,000 | 350,000 | 3.50x | ≥3x | yes |" in table
+    assert "| LA training vs masked-only head, tok/s | 291,666 | 350,000 | 1.20x | ≥1.3x | **no** |" in table
+    assert "| LA training MFU | 11.4% (masked-only) | 40.0% |  | ≥35% | yes |" in table
+    assert "| LA training peak memory | 48.0 GB | 12.0 GB | 0.25x | ≤0.5x | yes |" in table
+    assert "| Stack(lang, task) inference, tok/s | 900,000 (0.60x bare) | 1,700,000 (0.85x bare) |  | ≥0.9x bare | **no** |" in table
+    assert "reference only" not in table  # the targets' own shape and device
+    assert "reference only" in comparison_table({**result, "shape": "tiny"}, anchor, ratios)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"seq": 64}, r"measured batch 8 x seq 64, this run batch 8 x seq 32"),
+    ({"device": "NVIDIA H100 80GB HBM3"}, r"ran on 'NVIDIA H100 80GB HBM3', this machine is 'cpu'"),
+    ({"adapterhub_lang_dense_tok_s": None}, r"no adapterhub_lang_dense_tok_s"),
+    (None, r"not a readable JSON file"),
+])
+def test_a_bad_anchor_is_refused_before_measuring(tmp_path, capsys, overrides, message):
+    import re
+
+    path = tmp_path / "anchor.json"
+    if overrides is None:
+        path.write_text("{not json")
+    else:
+        anchor_json(path, **overrides)
+        if None in overrides.values():
+            data = json.loads(path.read_text())
+            path.write_text(json.dumps({k: v for k, v in data.items() if v is not None}))
+    out = tmp_path / "bench.json"
+    assert cli(["bench", "--shape", "tiny", "--batch", "8", "--seq", "32", "--anchor", str(path),
+                "--output", str(out)]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not out.exists()  # refused before any measurement

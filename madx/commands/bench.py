@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import add_compile_args
+from .common import add_compile_args, run
 
 
-def main(argv=None) -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="madx bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shape", default="tiny", choices=("tiny", "xlmr-base", "mbert-base"))
@@ -24,14 +24,31 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=5)
     add_compile_args(p)
     p.add_argument("--output", help="write the figures as JSON here")
+    p.add_argument("--anchor", metavar="JSON", help="the AdapterHub anchor's output from this machine "
+                   "(anchor_adapterhub.py, same --batch/--seq): also print madx and AdapterHub side by side, "
+                   "with the ratios and whether each target is met, and add them to the JSON")
     p.add_argument("--profile", metavar="DIR", help="also profile 3 steps of each path (after its timing) and "
                    "write the profiler's op tables to DIR; the JSON and table get GPU busy time by kernel kind")
-    args = p.parse_args(argv)
-    from ..bench import dumps, finite, run_bench, table
+    p.add_argument("--log-file")
+    return p
 
+
+def _body(args) -> None:
+    from ..bench import comparison_table, dumps, finite, read_anchor, run_bench, table, versus_anchor
+
+    anchor = read_anchor(args.anchor, args.batch, args.seq) if args.anchor else None  # before any measurement
     result = run_bench(args.shape, args.batch, args.seq, args.steps, args.warmup, args.compile, args.profile)
-    print(table(result))
+    if anchor is not None:
+        result["vs_anchor"] = versus_anchor(result, anchor)
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(dumps(result) + "\n")
-    return 0 if finite(result) else 1
+    print(table(result))
+    if anchor is not None:
+        print(comparison_table(result, anchor, result["vs_anchor"]))
+    if not finite(result):
+        raise ValueError("a figure is not a finite positive number (see the table above)")
+
+
+def main(argv=None) -> int:
+    return run(parser(), _body, argv)
