@@ -136,3 +136,50 @@ def test_compiles_to_one_graph_under_autocast(cuda_layer_norm_rule):
         loss.backward()
         assert torch.isfinite(loss)
     assert counter.frame_count == 1, f"recompiled: {counter.frame_count} graphs"
+
+
+@pytest.fixture
+def fresh_accelerate_state():
+    """accelerate keeps one process-wide state and refuses a second precision in it: start and end clean."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
+def test_bf16_language_adapter_training_learns(tiny_base, tmp_path, cuda_layer_norm_rule, fresh_accelerate_state):
+    """The GPU recipe on the CPU: the base held in bf16, CUDA's layer_norm rule, accelerate's bf16 autocast and
+    the training loop's own optimizer step. The MLM loss falls as it does in fp32."""
+    from accelerate import Accelerator
+
+    from madx import hf
+    from madx.corpus import load_blocks
+    from madx.sources import Source
+    from madx.train import TrainSettings, make_optimizer, optimizer_step, shard
+
+    data, base = tiny_base
+    tokenizer, model = hf.load_tokenizer(str(base)), hf.load_mlm_model(str(base))
+    madx.add_adapter(model, "qac", madx.LANGUAGE_ADAPTER)
+    madx.activate(model, "qac")
+    train_adapters(model, "qac")
+    cast_frozen(model, "bf16")
+    blocks = load_blocks(tokenizer, [Source(path=data / "corpora/qac.txt")], 48, tmp_path / "cache")
+    settings = TrainSettings(batch_size=16, lr=5e-3, mixed_precision="bf16")
+    accelerator = Accelerator(mixed_precision="bf16", cpu=True)
+    assert accelerator.mixed_precision == "bf16"
+    objective = MaskedLMObjective(model)
+    params = [p for p in objective.parameters() if p.requires_grad]
+    wrapped, optimizer = accelerator.prepare(objective, make_optimizer(params, settings, accelerator.device))
+    wrapped.train()
+    batches, losses = MLMBatches(blocks, tokenizer, settings.batch_size, seed=0), []
+    seen = output_dtypes(model)
+    for step in range(100):
+        batch, n_predicted = batches(step)
+        loss_sum, _ = optimizer_step(wrapped, shard(batch, 1, 0, 1), 1.0 / n_predicted, accelerator, settings,
+                                     params, optimizer)
+        losses.append(float(loss_sum) / n_predicted)
+    assert set(seen.values()) == {torch.bfloat16}
+    assert all(p.dtype == torch.float32 for p in params)
+    first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
+    assert last < first - 0.3, (first, last)
