@@ -324,30 +324,30 @@ def comparison_table(result: dict, anchor: dict, ratios: dict) -> str:
     def met(key):
         return ("yes" if ratios["targets_met"][key] else "**no**") if key in ratios["targets_met"] else "–"
 
-    def target(key, unit):
+    def target(key):
         bound, value = TARGETS[key]
-        return f"{'≥' if bound == 'at least' else '≤'}{value * 100:.0f}%" if unit == "%" else \
-            f"{'≥' if bound == 'at least' else '≤'}{value:g}x"
+        sign = "≥" if bound == "at least" else "≤"
+        return f"{sign}{value:.0%}" if key == "mfu" else f"{sign}{value:g}x"
 
     ah_mfu = anchor.get("adapterhub_lang_sparse_tflops", 0) * 1e12 / PEAK_BF16_FLOPS
     rows = [
         ("LA training vs dense head, tok/s", f"{anchor['adapterhub_lang_dense_tok_s']:,.0f}", f"{lang['tok_s']:,.0f}",
-         f"{ratios['lang_over_adapterhub_dense']:.2f}x", target("lang_over_adapterhub_dense", "x"),
+         f"{ratios['lang_over_adapterhub_dense']:.2f}x", target("lang_over_adapterhub_dense"),
          met("lang_over_adapterhub_dense")),
         ("LA training vs masked-only head, tok/s", f"{anchor['adapterhub_lang_sparse_tok_s']:,.0f}", f"{lang['tok_s']:,.0f}",
-         f"{ratios['lang_over_adapterhub_masked']:.2f}x", target("lang_over_adapterhub_masked", "x"),
+         f"{ratios['lang_over_adapterhub_masked']:.2f}x", target("lang_over_adapterhub_masked"),
          met("lang_over_adapterhub_masked")),
         ("LA training MFU", f"{100 * ah_mfu:.1f}% (masked-only)" if "mfu" in ratios else "–",
-         f"{100 * ratios['mfu']:.1f}%" if "mfu" in ratios else "– (CPU)", "", target("mfu", "%"), met("mfu")),
+         f"{100 * ratios['mfu']:.1f}%" if "mfu" in ratios else "– (CPU)", "", target("mfu"), met("mfu")),
         ("LA training peak memory", f"{anchor['adapterhub_peak_mem_gb']:.1f} GB" if "memory_over_adapterhub" in ratios
          else "–", f"{lang['peak_mem_gb']:.1f} GB" if "peak_mem_gb" in lang else "– (CPU)",
          f"{ratios['memory_over_adapterhub']:.2f}x" if "memory_over_adapterhub" in ratios else "",
-         target("memory_over_adapterhub", "x"), met("memory_over_adapterhub")),
+         target("memory_over_adapterhub"), met("memory_over_adapterhub")),
         ("bare encoder inference, tok/s", f"{anchor['bare_infer_tok_s']:,.0f}", f"{inference['bare_infer_tok_s']:,.0f}",
          "", "", ""),
         ("Stack(lang, task) inference, tok/s", f"{anchor['stack_infer_tok_s']:,.0f} "
          f"({ratios['adapterhub_stack_over_bare']:.2f}x bare)", f"{inference['stack_infer_tok_s']:,.0f} "
-         f"({ratios['stack_over_bare']:.2f}x bare)", "", target("stack_over_bare", "x") + " bare", met("stack_over_bare")),
+         f"({ratios['stack_over_bare']:.2f}x bare)", "", target("stack_over_bare") + " bare", met("stack_over_bare")),
     ]
     lines = ["| what | AdapterHub | madx | madx / AdapterHub | target | met |", "|---|---|---|---|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
