@@ -22,7 +22,7 @@ import transformers
 from .config import LANGUAGE_ADAPTER, TASK_ADAPTER
 from .mlm import MaskedLMObjective, MLMBatches
 from .model import activate, add_adapter, count_parameters, train_adapters
-from .profiling import describe, profile_steps
+from .profiling import describe, profile_steps, sync
 from .task import TokenBatches, TokenClassificationObjective
 from .train import (HALF_DTYPES, PendingLosses, TrainSettings, cast_frozen, compiled, make_accelerator,
                     make_optimizer, optimizer_step, shard)
@@ -82,19 +82,18 @@ def flops_per_token(shape: Shape, seq: int, predicted_share: float) -> float:
     return 2 * forward + predicted_share * 2 * head  # forward + activation-gradient backward
 
 
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+def device_name() -> str:
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
 
 
 def _timed(step, steps: int, warmup: int, device) -> float:
     for i in range(warmup):
         step(i)
-    _sync(device)
+    sync(device)
     start = time.perf_counter()
     for i in range(warmup, warmup + steps):
         step(i)
-    _sync(device)
+    sync(device)
     return time.perf_counter() - start
 
 
@@ -268,10 +267,6 @@ TARGETS = {
 }
 ANCHOR_KEYS = ("device", "batch", "seq", "adapterhub_lang_dense_tok_s", "adapterhub_lang_sparse_tok_s",
                "bare_infer_tok_s", "stack_infer_tok_s")
-
-
-def device_name() -> str:
-    return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
 
 
 def read_anchor(path: str | Path, batch: int, seq: int) -> dict:

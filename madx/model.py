@@ -10,6 +10,7 @@ wrapper there would fight transformers' weight tying).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 
@@ -65,9 +66,8 @@ def in_weight_dtype(layer_norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """layer_norm(x) in the dtype of the norm's weights, outside autocast (see AdaptedOutput.norm)."""
     weight = getattr(layer_norm, "weight", None)
     dtype = weight.dtype if weight is not None else x.dtype
-    if not torch.is_autocast_enabled(x.device.type):
-        return layer_norm(x.to(dtype))
-    with torch.autocast(x.device.type, enabled=False):
+    autocast = torch.is_autocast_enabled(x.device.type)
+    with torch.autocast(x.device.type, enabled=False) if autocast else contextlib.nullcontext():
         return layer_norm(x.to(dtype))
 
 

@@ -39,7 +39,8 @@ def kernel_kind(name: str) -> str:
     return "other"
 
 
-def _sync(device: torch.device) -> None:
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (timings end here)."""
     if device.type == "cuda":
         torch.cuda.synchronize()
 
@@ -53,12 +54,12 @@ def profile_steps(step, first: int, steps: int, device: torch.device, path: Path
     cuda = device.type == "cuda"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     try:
-        _sync(device)
+        sync(device)
         with profile(activities=activities) as prof:
             start = time.perf_counter()
             for i in range(first, first + steps):
                 step(i)
-            _sync(device)
+            sync(device)
             wall = time.perf_counter() - start
         averages = prof.key_averages()
         path.parent.mkdir(parents=True, exist_ok=True)

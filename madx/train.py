@@ -11,6 +11,7 @@ on a non-finite one), so the host never waits for the GPU between steps.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -127,15 +128,20 @@ def cast_frozen(model: nn.Module, mixed_precision: str) -> None:
 COMPILE_MASK_FIX = (5, 24)
 
 
+@functools.cache
+def _warn_if_mask_unfixed(version: str) -> None:
+    """Once per transformers version, however many modules are compiled."""
+    if tuple(int(part) for part in version.split(".")[:2] if part.isdigit()) < COMPILE_MASK_FIX:
+        log.warning("transformers %s builds a full attention mask under torch.compile, so attention runs without "
+                    "flash; install transformers>=%d.%d (madx's requirement) for the fast compiled path",
+                    version, *COMPILE_MASK_FIX)
+
+
 def compiled(module: nn.Module, mode: str) -> nn.Module:
     """torch.compile with one of COMPILE_MODES."""
     import transformers
 
-    version = tuple(int(part) for part in transformers.__version__.split(".")[:2] if part.isdigit())
-    if version < COMPILE_MASK_FIX:
-        log.warning("transformers %s builds a full attention mask under torch.compile, so attention runs without "
-                    "flash; install transformers>=%d.%d (madx's requirement) for the fast compiled path",
-                    transformers.__version__, *COMPILE_MASK_FIX)
+    _warn_if_mask_unfixed(transformers.__version__)
     return torch.compile(module, mode=None if mode == "default" else mode)
 
 
