@@ -132,6 +132,64 @@ def load_head(model: nn.Module, task_dir: Path) -> None:
     task_head(model).load_state_dict(weights)
 
 
+class BestOnDev:
+    """The dev evaluation `fit` calls: scores the model on the dev set and keeps the trainable weights of the best
+    score so far in `path` (in the work dir, so a resumed run still knows its best); `restore` loads them back."""
+
+    def __init__(self, model: nn.Module, dev_examples: list[dict], gold: list[list[str]], label_names: list[str],
+                 pad_id: int, task_type: str, path: Path, accelerator, mixed_precision: str):
+        self.model, self.dev_examples, self.gold, self.label_names = model, dev_examples, gold, label_names
+        self.pad_id, self.path, self.accelerator, self.mixed_precision = pad_id, path, accelerator, mixed_precision
+        self.task_type, self.metric = task_type, main_metric(task_type)
+
+    def best(self) -> dict:
+        return torch.load(self.path, weights_only=True) if self.path.exists() else {"score": -1.0}
+
+    def __call__(self, step: int) -> dict:
+        pred = predict(self.model, self.dev_examples, self.label_names, self.pad_id, device=self.accelerator.device,
+                       mixed_precision=self.mixed_precision)
+        score = sequence_metrics(self.task_type, self.gold, pred)[self.metric]
+        if score > self.best()["score"] and self.accelerator.is_main_process:
+            weights = {n: p.detach().cpu().clone() for n, p in self.model.named_parameters() if p.requires_grad}
+            tmp = self.path.with_suffix(".tmp")
+            torch.save({"score": score, "step": step, "weights": weights}, tmp)
+            tmp.replace(self.path)
+        self.accelerator.wait_for_everyone()
+        return {f"dev_{self.metric}": round(score, 6)}
+
+    def restore(self) -> dict:
+        """Loads the best weights into the model; returns {"score", "step", "weights"}."""
+        best = self.best()
+        params = dict(self.model.named_parameters())
+        with torch.no_grad():
+            for name, value in best["weights"].items():
+                params[name].copy_(value)
+        return best
+
+
+def check_train_task_args(setup: str, task_type: str, lang_adapter) -> None:
+    if setup not in TRAIN_SETUPS:
+        raise ValueError(f"setup {setup!r}; train-task setups are {TRAIN_SETUPS}")
+    if task_type not in TASK_TYPES:
+        raise ValueError(f"task type {task_type!r}; use one of {TASK_TYPES}")
+    if (setup == "madx") != (lang_adapter is not None):
+        raise ValueError("setup madx needs the source language adapter (lang_adapter); the others take none")
+
+
+def build_task_model(base_model: str, task: str, setup: str, label_names: list[str], lang_adapter, adapter_config,
+                     trust_remote_code: bool) -> nn.Module:
+    """The base with a token-classification head: full_ft trains everything; task_only adds the task adapter;
+    madx stacks it on the source language adapter. Only the task adapter and head train in the adapter setups."""
+    model = hf.load_token_classifier(base_model, label_names, trust_remote_code=trust_remote_code)
+    if setup == "full_ft":
+        return model
+    lang = load_adapter(model, lang_adapter) if setup == "madx" else None
+    add_adapter(model, task, adapter_config)
+    activate(model, *([lang] if lang else []), task)
+    train_adapters(model, task)
+    return model
+
+
 def train_task(
     base_model: str,
     task: str,
@@ -150,12 +208,7 @@ def train_task(
     trust_remote_code: bool = False,
 ) -> Path:
     output = Path(output)
-    if setup not in TRAIN_SETUPS:
-        raise ValueError(f"setup {setup!r}; train-task setups are {TRAIN_SETUPS}")
-    if task_type not in TASK_TYPES:
-        raise ValueError(f"task type {task_type!r}; use one of {TASK_TYPES}")
-    if (setup == "madx") != (lang_adapter is not None):
-        raise ValueError("setup madx needs the source language adapter (lang_adapter); the others take none")
+    check_train_task_args(setup, task_type, lang_adapter)
     config = hf.load_config(base_model, trust_remote_code=trust_remote_code)
     hf.check_sequence_length(config, max_length, base_model, key="max_length")
     train_sentences, hub_names = read_labelled(train_data)
@@ -168,63 +221,46 @@ def train_task(
     dev_examples = encode(tokenizer, dev_sentences, label_names, max_length)
 
     torch.manual_seed(settings.seed)
-    model = hf.load_token_classifier(base_model, label_names, trust_remote_code=trust_remote_code)
-    lang = None
-    if setup == "madx":
-        lang = load_adapter(model, lang_adapter)
-    if setup != "full_ft":
-        add_adapter(model, task, adapter_config)
-        activate(model, *([lang] if lang else []), task)
-        train_adapters(model, task)
-        if accelerator.device.type == "cuda":
-            cast_frozen(model, settings.mixed_precision)
+    model = build_task_model(base_model, task, setup, label_names, lang_adapter, adapter_config, trust_remote_code)
+    if setup != "full_ft" and accelerator.device.type == "cuda":
+        cast_frozen(model, settings.mixed_precision)
     log.info("%s/%s: %s", task, setup, count_parameters(model))
 
     work_dir = output.with_name(output.name + ".work")
-    best_file = work_dir / "best.pt"
-    metric = main_metric(task_type)
-    gold_dev = [s.tags for s in dev_sentences]
-
-    def evaluate(step: int) -> dict:
-        pred = predict(model, dev_examples, label_names, tokenizer.pad_token_id, device=accelerator.device,
-                       mixed_precision=settings.mixed_precision)
-        score = sequence_metrics(task_type, gold_dev, pred)[metric]
-        best = torch.load(best_file, weights_only=True)["score"] if best_file.exists() else -1.0
-        if score > best and accelerator.is_main_process:
-            weights = {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
-            tmp = best_file.with_suffix(".tmp")
-            torch.save({"score": score, "step": step, "weights": weights}, tmp)
-            tmp.replace(best_file)
-        accelerator.wait_for_everyone()
-        return {f"dev_{metric}": round(score, 6)}
-
+    dev = BestOnDev(model, dev_examples, [s.tags for s in dev_sentences], label_names, tokenizer.pad_token_id,
+                    task_type, work_dir / "best.pt", accelerator, settings.mixed_precision)
     batches = TokenBatches(train_examples, settings.batch_size, settings.seed, tokenizer.pad_token_id,
                            group_by_length=group_by_length)
-    fit(TokenClassificationObjective(model), batches, settings, work_dir, accelerator, evaluate=evaluate)
-    best = torch.load(best_file, weights_only=True)
-    params = dict(model.named_parameters())
-    with torch.no_grad():
-        for name, value in best["weights"].items():
-            params[name].copy_(value)
+    fit(TokenClassificationObjective(model), batches, settings, work_dir, accelerator, evaluate=dev)
+    best = dev.restore()
     if accelerator.is_main_process:
-        staging = staging_dir(output)
-        if setup == "full_ft":
-            staging.mkdir(parents=True)
-            model.save_pretrained(staging / FULL_MODEL_DIR)
-        else:
-            save_adapter(model, task, staging, model_name=base_model)
-        save_head(model, staging, label_names, task_type)
-        shutil.copy(work_dir / "train_log.jsonl", staging / "train_log.jsonl")
-        atomic_write_text(staging / "task.json", json.dumps({
+        record = {
             "base_model": base_model, "task": task, "setup": setup, "task_type": task_type,
             "lang_adapter": str(lang_adapter) if lang_adapter else None, "train": str(train_data),
             "dev": str(dev_data), "max_length": max_length, "group_by_length": group_by_length,
-            "label_names": label_names,
-            f"best_dev_{metric}": best["score"], "best_step": best["step"], "settings": settings_dict(settings),
-        }, indent=2) + "\n")
-        replace_dir(staging, output)
+            "label_names": label_names, f"best_dev_{dev.metric}": best["score"], "best_step": best["step"],
+            "settings": settings_dict(settings),
+        }
+        write_task_output(model, task, setup, base_model, label_names, task_type, work_dir, output, record)
         if not settings.keep_checkpoints:
             shutil.rmtree(work_dir, ignore_errors=True)
-        log.info("%s/%s: best dev %s %.4f at step %d -> %s", task, setup, metric, best["score"], best["step"], output)
+        log.info("%s/%s: best dev %s %.4f at step %d -> %s", task, setup, dev.metric, best["score"], best["step"],
+                 output)
     accelerator.wait_for_everyone()
     return output
+
+
+def write_task_output(model: nn.Module, task: str, setup: str, base_model: str, label_names: list[str],
+                      task_type: str, work_dir: Path, output: Path, record: dict) -> None:
+    """Task adapter (or, for full_ft, the whole model), head, train log and task.json, staged then renamed into
+    place, so `output` is either the old result or the whole new one."""
+    staging = staging_dir(output)
+    if setup == "full_ft":
+        staging.mkdir(parents=True)
+        model.save_pretrained(staging / FULL_MODEL_DIR)
+    else:
+        save_adapter(model, task, staging, model_name=base_model)
+    save_head(model, staging, label_names, task_type)
+    shutil.copy(work_dir / "train_log.jsonl", staging / "train_log.jsonl")
+    atomic_write_text(staging / "task.json", json.dumps(record, indent=2) + "\n")
+    replace_dir(staging, output)
