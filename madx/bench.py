@@ -20,6 +20,7 @@ import torch
 import transformers
 
 from .config import LANGUAGE_ADAPTER, TASK_ADAPTER
+from .hf import max_sequence_length
 from .mlm import MaskedLMObjective, MLMBatches
 from .model import activate, add_adapter, count_parameters, train_adapters
 from .profiling import describe, profile_steps, sync
@@ -42,7 +43,7 @@ class Shape:
 
 
 SHAPES = {
-    "tiny": Shape("xlm-roberta", 1000, 64, 2, 4, 128, 130),
+    "tiny": Shape("xlm-roberta", 1000, 64, 2, 4, 128, 514),  # XLM-R's position table: any --seq a GPU shape takes
     "xlmr-base": Shape("xlm-roberta", 250_002, 768, 12, 12, 3072, 514),
     "mbert-base": Shape("bert", 119_547, 768, 12, 12, 3072, 512),
 }
@@ -61,11 +62,29 @@ class _Tokens:
         return self.vocab_size
 
 
+def config_of(shape: Shape):
+    return transformers.AutoConfig.for_model(
+        shape.model_type, vocab_size=shape.vocab_size, hidden_size=shape.hidden_size,
+        num_hidden_layers=shape.num_hidden_layers, num_attention_heads=shape.num_attention_heads,
+        intermediate_size=shape.intermediate_size, max_position_embeddings=shape.max_position_embeddings,
+        attn_implementation="sdpa")
+
+
+def check_request(shape_name: str, batch: int, seq: int, steps: int, warmup: int) -> None:
+    """Clear errors for a run that could not measure anything, before any model is built."""
+    if shape_name not in SHAPES:
+        raise ValueError(f"--shape {shape_name!r}: the shapes are {', '.join(SHAPES)}")
+    for flag, value, least in (("--batch", batch, 1), ("--seq", seq, 2), ("--steps", steps, 1), ("--warmup", warmup, 0)):
+        if value < least:
+            raise ValueError(f"{flag} {value}: must be at least {least}")
+    limit = max_sequence_length(config_of(SHAPES[shape_name]))
+    if seq > limit:
+        raise ValueError(f"--seq {seq} is beyond the {shape_name} shape's position limit of {limit} tokens; "
+                         f"use --seq {limit} or less")
+
+
 def build(shape: Shape, head: str):
-    kwargs = dict(vocab_size=shape.vocab_size, hidden_size=shape.hidden_size, num_hidden_layers=shape.num_hidden_layers,
-                  num_attention_heads=shape.num_attention_heads, intermediate_size=shape.intermediate_size,
-                  max_position_embeddings=shape.max_position_embeddings, attn_implementation="sdpa")
-    config = transformers.AutoConfig.for_model(shape.model_type, **kwargs)
+    config = config_of(shape)
     if head == "mlm":
         return transformers.AutoModelForMaskedLM.from_config(config)
     if head == "token":
@@ -201,6 +220,7 @@ def run_bench(shape_name: str, batch: int, seq: int, steps: int, warmup: int, co
               profile_dir: str | Path | None = None) -> dict:
     """compile_: "" (eager) or a torch.compile mode, for training and inference alike; profile_dir: also
     profile a few steps of each path after its timing (madx.profiling) and write the tables there."""
+    check_request(shape_name, batch, seq, steps, warmup)
     profile_dir = Path(profile_dir) if profile_dir is not None else None
     shape = SHAPES[shape_name]
     cuda = torch.cuda.is_available()
@@ -224,10 +244,14 @@ def _free():
         torch.cuda.empty_cache()
 
 
+def flop_rate(tflops: float) -> str:
+    return f"{tflops:.1f} TFLOP/s" if tflops >= 1 else f"{1000 * tflops:.1f} GFLOP/s"
+
+
 def table(result: dict) -> str:
     rows = [
         ("language-adapter training (MLM, sparse head)", f"{result['lang_train']['tok_s']:,.0f} tok/s"),
-        ("  model FLOP/s", f"{result['lang_train']['tflops']:.1f} TFLOP/s"
+        ("  model FLOP/s", flop_rate(result["lang_train"]["tflops"])
          + (f" ({100 * result['lang_train']['mfu']:.1f}% MFU)" if result["lang_train"].get("mfu") else "")),
         ("  peak memory", f"{result['lang_train']['peak_mem_gb']:.1f} GB" if "peak_mem_gb" in result["lang_train"]
          else "n/a (CPU)"),
@@ -237,8 +261,9 @@ def table(result: dict) -> str:
         ("Stack(lang, task) inference", f"{result['inference']['stack_infer_tok_s']:,.0f} tok/s "
          f"({result['inference']['stack_over_bare']:.2f}x bare)"),
     ]
+    precision = "fp32" if result["mixed_precision"] == "no" else result["mixed_precision"]
     head = (f"madx bench: {result['shape']} shape, batch {result['batch']} x seq {result['seq']}, "
-            f"{result['mixed_precision']}, {result['device']}, torch {result['torch']}, "
+            f"{precision}, {result['device']}, torch {result['torch']}, "
             f"{'torch.compile mode ' + result['compile'] if result['compile'] else 'eager'}")
     width = max(len(r[0]) for r in rows)
     profiles = [("lang_train", result["lang_train"].get("profile")), ("task_train", result["task_train"].get("profile")),

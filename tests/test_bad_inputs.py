@@ -118,6 +118,7 @@ def test_bad_input(env, case, capsys):
     err = capsys.readouterr().err
     assert re.search(message, err), err[-2000:]
     assert "Traceback" not in err
+    assert len(re.findall(message, err)) == 1, err[-2000:]  # said once
     # nothing written (a corpus cache directory may exist; no output does): the check ran before any work
     assert not (env[2] / "out" / "la").exists() and not (env[2] / "out" / "task").exists()
     assert not list((env[2] / "out").glob("*.work")) if (env[2] / "out").exists() else True

@@ -147,3 +147,26 @@ def test_a_bad_anchor_is_refused_before_measuring(tmp_path, capsys, overrides, m
                 "--output", str(out)]) == 2
     assert re.search(message, capsys.readouterr().err)
     assert not out.exists()  # refused before any measurement
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--shape", "xlmr-base", "--seq", "1024"], r"--seq 1024 is beyond the xlmr-base shape's position limit of 512"),
+    (["--shape", "mbert-base", "--seq", "513"], r"--seq 513 is beyond the mbert-base shape's position limit of 512"),
+    (["--steps", "0"], r"--steps 0: must be at least 1"),
+    (["--batch", "0"], r"--batch 0: must be at least 1"),
+])
+def test_a_request_that_cannot_run_is_refused_before_building(tmp_path, capsys, args, message):
+    import re
+
+    out, log = tmp_path / "bench.json", tmp_path / "bench.log"
+    assert cli(["bench", *args, "--output", str(out), "--log-file", str(log)]) == 2
+    err = capsys.readouterr().err
+    assert len(re.findall(message, err)) == 1, err  # one line on the console
+    assert re.search(message, log.read_text())  # and in the log file
+    assert not out.exists()
+
+
+def test_the_tiny_shape_takes_the_gpu_shapes_sequence_length(capsys):
+    """`madx bench` with no arguments (tiny shape, seq 256) runs; its position table once stopped at 128."""
+    assert cli(["bench", "--batch", "2", "--steps", "1", "--warmup", "0"]) == 0
+    assert "batch 2 x seq 256" in capsys.readouterr().out

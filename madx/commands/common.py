@@ -106,7 +106,14 @@ def run(parser: argparse.ArgumentParser, body, argv=None) -> int:
     try:
         body(args)
     except user_errors as err:
-        logging.getLogger("madx").error("%s", err)
         print(f"madx: error: {err}", file=sys.stderr)
+        log_to_files(logging.ERROR, str(err))  # the console has it already
         return 2
     return 0
+
+
+def log_to_files(level: int, message: str) -> None:
+    record = logging.LogRecord("madx", level, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
