@@ -16,6 +16,10 @@ import time
 from pathlib import Path
 
 
+class LaunchError(RuntimeError):
+    """The job cannot get the devices it asks for."""
+
+
 def accelerate_flags(gpus: int, mixed_precision: str = "no") -> list[str]:
     """0 -> one CPU process; 1 -> one GPU; N -> N processes (DDP) on N GPUs."""
     common = ["--num_machines", "1", "--dynamo_backend", "no"]
@@ -39,7 +43,8 @@ def lease_gpus(n: int, lock_dir: Path, total: int, timeout_s: float = 24 * 3600,
     """Hold n GPU locks out of `total`; returns (gpu ids, open lock fds)."""
     lock_dir.mkdir(parents=True, exist_ok=True)
     if n > total:
-        raise RuntimeError(f"this job asks for {n} GPUs but the machine has {total}; lower the rule's gpu resource")
+        raise LaunchError(f"this job asks for {n} GPU(s) but this machine has {total}; set the stage's "
+                          f"compute.<stage>.gpus in the config to at most {total}, or run it where the GPUs are")
     deadline = time.monotonic() + timeout_s
     while True:
         ids, fds = [], []
@@ -57,7 +62,7 @@ def lease_gpus(n: int, lock_dir: Path, total: int, timeout_s: float = 24 * 3600,
         for fd in fds:
             os.close(fd)
         if time.monotonic() > deadline:
-            raise RuntimeError(f"no {n} free GPUs in {timeout_s:.0f}s (locks in {lock_dir})")
+            raise LaunchError(f"no {n} free GPUs in {timeout_s:.0f}s (locks in {lock_dir})")
         time.sleep(poll_s)
 
 

@@ -104,6 +104,8 @@ CASES = {
                                                   r"seq_len=4096 is beyond .* position limit of 48 tokens"),
     "bf16 on a machine without it": (lambda e: lang_args(e, **{"--mixed-precision": "bf16"}),
                                      r"mixed_precision=bf16 needs a CUDA GPU"),
+    "inspect a missing adapter directory": (lambda e: ["inspect", str(e[2] / "no_such_adapter")],
+                                            r"no_such_adapter: adapter directory not found"),
     "dataset column that does not exist": (
         lambda e: lang_args(e, **{"--corpus": f"hub:{e[2] / 'hubdata'}?split=train&column=content"}),
         r"no column 'content'; it has \['text'\]; set column="),

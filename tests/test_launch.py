@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from madx.launch import accelerate_flags, build_command, lease_gpus
+from madx.cli import main as cli
+from madx.launch import LaunchError, accelerate_flags, build_command, lease_gpus
 
 
 def test_accelerate_flags_follow_the_gpu_count():
@@ -25,13 +26,21 @@ def test_concurrent_leases_get_distinct_gpus(tmp_path):
     second, fds2 = lease_gpus(1, tmp_path, total=4)
     third, fds3 = lease_gpus(1, tmp_path, total=4)
     assert sorted(first + second + third) == [0, 1, 2, 3]
-    with pytest.raises(RuntimeError, match="no 1 free GPUs"):
+    with pytest.raises(LaunchError, match="no 1 free GPUs"):
         lease_gpus(1, tmp_path, total=4, timeout_s=0.2, poll_s=0.05)
     for fd in fds2:
         os.close(fd)  # a finished job frees its GPU (the lock goes with the process, even if it is killed)
     again, fds4 = lease_gpus(1, tmp_path, total=4, timeout_s=1)
     assert again == second
-    with pytest.raises(RuntimeError, match="asks for 8 GPUs but the machine has 4"):
+    with pytest.raises(LaunchError, match=r"asks for 8 GPU\(s\) but this machine has 4; set .*gpus .* at most 4"):
         lease_gpus(8, tmp_path, total=4)
     for fd in fds1 + fds3 + fds4:
         os.close(fd)
+
+
+def test_a_job_asking_for_gpus_a_machine_lacks_gets_one_clear_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr("madx.launch.visible_gpu_count", lambda: 0)  # what a machine without nvidia-smi reports
+    assert cli(["launch", "--gpus", "1", "--lock-dir", str(tmp_path), "--", "inspect", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "madx: error: this job asks for 1 GPU(s) but this machine has 0" in err and "Traceback" not in err

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import argparse
-import sys
+
+from .common import run
 
 
-def main(argv=None) -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="madx check-config", description=__doc__)
     p.add_argument("config")
     p.add_argument("--no-file-check", action="store_true", help="do not require local data files to exist")
-    args = p.parse_args(argv)
-    from ..experiment import ConfigError, load_experiment_file
+    p.add_argument("--log-file")
+    return p
 
-    try:
-        exp = load_experiment_file(args.config, check_files=not args.no_file_check)
-    except ConfigError as err:
-        print(f"madx: error: {err}", file=sys.stderr)
-        return 2
+
+def _body(args) -> None:
+    from ..experiment import load_experiment_file
+
+    exp = load_experiment_file(args.config, check_files=not args.no_file_check)
     print(f"{args.config}: ok — {len(exp.languages)} languages, {len(exp.tasks)} task(s), seeds {exp.seeds}, "
           f"setups {exp.setups}; {len(exp.lang_adapters_to_train())} language adapters to train, "
           f"{len(exp.eval_targets())} evaluations")
-    return 0
+
+
+def main(argv=None) -> int:
+    return run(parser(), _body, argv)

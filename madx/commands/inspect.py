@@ -6,13 +6,19 @@ import argparse
 import json
 from pathlib import Path
 
-from ..io import read_adapter_config, read_adapter_weights
+from .common import run
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="madx inspect", description=__doc__)
-    parser.add_argument("adapter_dir", type=Path, help="an AdapterHub adapter directory")
-    args = parser.parse_args(argv)
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="madx inspect", description=__doc__)
+    p.add_argument("adapter_dir", type=Path, help="an AdapterHub adapter directory")
+    p.add_argument("--log-file")
+    return p
+
+
+def _body(args) -> None:
+    from ..io import read_adapter_config, read_adapter_weights
+
     meta, config = read_adapter_config(args.adapter_dir)
     file, tensors = read_adapter_weights(args.adapter_dir)
     summary = {
@@ -24,4 +30,7 @@ def main(argv=None) -> int:
         "parameters": sum(t.numel() for t in tensors.values()),
     }
     print(json.dumps(summary, indent=2, default=list))
-    return 0
+
+
+def main(argv=None) -> int:
+    return run(parser(), _body, argv)

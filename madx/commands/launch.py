@@ -26,7 +26,11 @@ def main(argv=None) -> int:
     command = argv[split + 1:]
     if not command:
         p.error("give the madx command after --")
-    from ..launch import launch
+    from ..launch import LaunchError, launch
 
-    return launch(command, gpus=args.gpus, threads=args.threads, use_accelerate=not args.no_accelerate,
-                  mixed_precision=args.mixed_precision, lock_dir=args.lock_dir)
+    try:
+        return launch(command, gpus=args.gpus, threads=args.threads, use_accelerate=not args.no_accelerate,
+                      mixed_precision=args.mixed_precision, lock_dir=args.lock_dir)
+    except LaunchError as err:
+        print(f"madx: error: {err}", file=sys.stderr)
+        return 2
