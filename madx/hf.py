@@ -16,7 +16,15 @@ class ModelLoadError(ValueError):
     pass
 
 
+def looks_like_a_path(name: str) -> bool:
+    """A hub id is 'name' or 'namespace/name'; absolute, ./ and ../ names, and deeper ones, are local paths."""
+    return name.startswith(("/", "./", "../", "~")) or name.count("/") > 1
+
+
 def load_config(base_model: str, *, trust_remote_code: bool = False):
+    if looks_like_a_path(base_model) and not Path(base_model).exists():
+        raise ModelLoadError(f"base_model {base_model!r}: no such local directory; give a model directory "
+                             "(config.json and weights) or a hub id such as xlm-roberta-base")
     try:
         config = transformers.AutoConfig.from_pretrained(base_model, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as err:

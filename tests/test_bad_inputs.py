@@ -56,6 +56,11 @@ def task_args(env, **overrides):
     return ["train-task", *[x for kv in args.items() for x in kv]]
 
 
+def empty_dir(path):
+    path.mkdir(exist_ok=True)
+    return str(path)
+
+
 def write(root, name, content, mode="w"):
     path = root / name
     path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
@@ -104,6 +109,13 @@ CASES = {
                                                   r"seq_len=4096 is beyond .* position limit of 48 tokens"),
     "bf16 on a machine without it": (lambda e: lang_args(e, **{"--mixed-precision": "bf16"}),
                                      r"mixed_precision=bf16 needs a CUDA GPU"),
+    "base model path that does not exist": (lambda e: lang_args(e, **{"--base-model": str(e[2] / "no_model")}),
+                                            r"base_model '.*/no_model': no such local directory"),
+    "base model directory without a config": (lambda e: lang_args(e, **{"--base-model": str(e[2])}),
+                                              r"cannot load its config .*; give a local directory with config.json"),
+    "report of a directory without results": (lambda e: ["report", "--eval", empty_dir(e[2] / "evals"), "--output",
+                                                        str(e[2] / "rep")],
+                                     r"no evaluation JSON files there; run madx evaluate first"),
     "inspect a missing adapter directory": (lambda e: ["inspect", str(e[2] / "no_such_adapter")],
                                             r"no_such_adapter: adapter directory not found"),
     "dataset column that does not exist": (
