@@ -261,10 +261,10 @@ class ParameterCount:
     def base(self) -> int:
         return self.total - sum(self.adapters.values())
 
-    def __str__(self) -> str:
-        lines = [f"trainable {self.trainable:,} of {self.total:,} ({100 * self.trainable / max(self.total, 1):.2f}%)"]
-        lines += [f"adapter {n}: {c:,} ({100 * c / max(self.base, 1):.2f}% of base)" for n, c in self.adapters.items()]
-        return "\n".join(lines)
+    def __str__(self) -> str:  # one line: it goes into logs
+        parts = [f"trainable {self.trainable:,} of {self.total:,} ({100 * self.trainable / max(self.total, 1):.2f}%)"]
+        parts += [f"adapter {n} {c:,} ({100 * c / max(self.base, 1):.2f}% of the base)" for n, c in self.adapters.items()]
+        return "; ".join(parts)
 
 
 def count_parameters(model: nn.Module) -> ParameterCount:

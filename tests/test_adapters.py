@@ -206,6 +206,7 @@ def test_count_parameters_xlmr_base_language_adapter():
     assert 270e6 < count.base < 280e6
     assert 0.02 < count.adapters["sw"] / count.base < 0.035  # about 3% of the base, as in the paper
     assert count.total == count.base + count.adapters["sw"]
+    assert str(count) == ("trainable 7,387,776 of 285,682,962 (2.59%); adapter sw 7,387,776 (2.65% of the base)")
 
 
 def test_unsupported_model_lists_supported():
