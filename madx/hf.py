@@ -62,18 +62,13 @@ def load_tokenizer(base_model: str, *, trust_remote_code: bool = False):
 
 
 def _quiet_from_pretrained(cls, base_model, **kwargs):
-    # "newly initialized" classifier warnings are expected for a fresh task head; the weight-loading bar
-    # (a second or two) would only clutter the job's log
+    # "newly initialized" classifier warnings are expected for a fresh task head
     level = transformers.logging.get_verbosity()
-    bars = transformers.utils.logging.is_progress_bar_enabled()
     transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
     try:
         return cls.from_pretrained(base_model, **kwargs)
     finally:
         transformers.logging.set_verbosity(level)
-        if bars:
-            transformers.utils.logging.enable_progress_bar()
 
 
 def load_mlm_model(base_model: str, *, trust_remote_code: bool = False):

@@ -297,6 +297,11 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state(state["cuda"])
 
 
+def progress_bars_on() -> bool:
+    """Live bars only on a terminal (a job's log gets the periodic log lines instead), unless MADX_NO_PROGRESS=1."""
+    return os.environ.get("MADX_NO_PROGRESS") != "1" and sys.stderr.isatty()
+
+
 class Progress:
     """Main-process progress: a bar (on a terminal), and log lines with loss, tokens/s and ETA in train_log.jsonl."""
 
@@ -311,7 +316,7 @@ class Progress:
             _truncate_log(log_path, start)
             # a live bar on a terminal; in a log file, the periodic log lines below say the same, once
             self.bar = tqdm(total=total, initial=start, desc="train", dynamic_ncols=True,
-                            disable=os.environ.get("MADX_NO_PROGRESS") == "1" or not sys.stderr.isatty())
+                            disable=not progress_bars_on())
         self.start = start
 
     def advance(self, tokens: int) -> None:

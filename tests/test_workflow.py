@@ -145,6 +145,8 @@ def test_reduced_demo_interrupted_resumed_then_add_a_language(tmp_path):
     evaluation = json.loads((results / "eval/ner/qac/seed1/madx.json").read_text())
     assert evaluation["stack"] == ["qac", "ner"] and evaluation["n_sentences"] == 60
     assert (tmp_path / "logs/train_lang/qac.log").read_text().count("step ") >= 2
+    for log in (tmp_path / "logs").rglob("*.log"):  # log lines, no progress bars (loading, saving, training)
+        assert "it/s]" not in log.read_text() and "\r" not in log.read_text(), log
     assert (results / "report/results.png").stat().st_size > 1000
     assert not list(results.rglob("*.work"))  # no checkpoints left once outputs are in place
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ..config import AdapterConfig
-from ..train import COMPILE_MODES, MIXED_PRECISION, TrainSettings
+from ..train import COMPILE_MODES, MIXED_PRECISION, TrainSettings, progress_bars_on
 
 
 def is_main_process() -> bool:
@@ -27,6 +27,19 @@ def setup_logging(log_file: str | None) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("datasets", "transformers", "accelerate", "urllib3", "filelock", "fsspec"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not progress_bars_on():
+        quiet_library_progress_bars()
+
+
+def quiet_library_progress_bars() -> None:
+    """No loading/saving/mapping bars from transformers and datasets: in a job's log each is a long line of
+    carriage returns. The variables act when the libraries are imported (the commands import them later)."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    if "transformers" in sys.modules:
+        sys.modules["transformers"].utils.logging.disable_progress_bar()
+    if "datasets" in sys.modules:
+        sys.modules["datasets"].disable_progress_bars()
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
