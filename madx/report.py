@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -14,6 +15,8 @@ from .train import atomic_write_text
 
 CSV_FIELDS = ("task", "lang", "setup", "seed", "metric", "score", "precision", "recall", "f1", "accuracy",
               "n_sentences", "n_tokens")
+
+log = logging.getLogger(__name__)
 
 
 def collect(eval_files: list[Path]) -> list[dict]:
@@ -141,4 +144,6 @@ def write_report(eval_files: list[Path], out_dir: str | Path, *, source_language
         lines += [notes.rstrip(), ""]
     plot(rows, out_dir / "results.png", source_language)
     atomic_write_text(out_dir / "report.md", "\n".join(lines))
+    log.info("report of %d results (%s) -> %s", len(rows), ", ".join(sorted({r["task"] for r in rows})),
+             out_dir / "report.md")
     return out_dir

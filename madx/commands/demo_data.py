@@ -7,6 +7,7 @@ ner/en.dev.conll, ner/{lang}.test.conll), deterministic from --seed. See madx/de
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 from .common import run
@@ -26,7 +27,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _body(args) -> None:
-    from ..demo import generate
+    from ..demo import LANGUAGES, generate
     from ..io import replace_dir, staging_dir
 
     out = Path(args.output)
@@ -34,6 +35,10 @@ def _body(args) -> None:
     generate(staging, seed=args.seed, corpus_sentences=args.corpus_sentences, train_sentences=args.train_sentences,
              dev_sentences=args.dev_sentences, test_sentences=args.test_sentences)
     replace_dir(staging, out)
+    logging.getLogger("madx.demo").info(
+        "wrote %s: corpora of %d sentences for %d languages, %d/%d English NER train/dev and %d test sentences "
+        "per language (see its README.md)", out, args.corpus_sentences, len(LANGUAGES), args.train_sentences,
+        args.dev_sentences, args.test_sentences)
 
 
 def main(argv=None) -> int:
