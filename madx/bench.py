@@ -119,32 +119,32 @@ def _timed(step, steps: int, warmup: int, device) -> float:
 PROFILED_STEPS = 3
 
 
+def training_setup(shape: Shape, kind: str, batch: int, seq: int):
+    """(model, objective, global_batch maker) on random tokens: an MLM language adapter ("lang") or a task
+    adapter on Stack(lang, task) ("task"), made as `madx train-lang` / `train-task` make them."""
+    rng, tokens = np.random.default_rng(0), _Tokens(shape.vocab_size)
+    n = max(4 * batch, 256)  # distinct sequences to draw batches from
+    if kind == "lang":
+        model = build(shape, "mlm")
+        add_adapter(model, "lang", LANGUAGE_ADAPTER)
+        activate(model, "lang")
+        train_adapters(model, "lang")
+        blocks = rng.integers(5, shape.vocab_size, size=(n, seq), dtype=np.int32)
+        return model, MaskedLMObjective(model), MLMBatches(blocks, tokens, batch, seed=0)
+    model = _stacked(build(shape, "token"))
+    train_adapters(model, "task")
+    examples = [{"input_ids": rng.integers(5, shape.vocab_size, size=seq).tolist(),
+                 "labels": rng.integers(0, 7, size=seq).tolist()} for _ in range(n)]
+    return model, TokenClassificationObjective(model), TokenBatches(examples, batch, seed=0, pad_id=tokens.pad_token_id)
+
+
 def bench_train(shape: Shape, kind: str, batch: int, seq: int, steps: int, warmup: int, compile_: str,
                 mixed_precision: str, profile_dir: Path | None = None) -> dict:
     settings = TrainSettings(batch_size=batch, mixed_precision=mixed_precision, lr=1e-4, compile=compile_)
     accelerator = make_accelerator(settings)
     device = accelerator.device
     torch.manual_seed(0)
-    tokens = _Tokens(shape.vocab_size)
-    rng = np.random.default_rng(0)
-    if kind == "lang":
-        model = build(shape, "mlm")
-        add_adapter(model, "lang", LANGUAGE_ADAPTER)
-        activate(model, "lang")
-        train_adapters(model, "lang")
-        objective = MaskedLMObjective(model)
-        blocks = rng.integers(5, shape.vocab_size, size=(max(4 * batch, 256), seq), dtype=np.int32)
-        batches = MLMBatches(blocks, tokens, batch, seed=0)
-    else:
-        model = build(shape, "token")
-        add_adapter(model, "lang", LANGUAGE_ADAPTER)
-        add_adapter(model, "task", TASK_ADAPTER)
-        activate(model, "lang", "task")
-        train_adapters(model, "task")
-        objective = TokenClassificationObjective(model)
-        examples = [{"input_ids": rng.integers(5, shape.vocab_size, size=seq).tolist(),
-                     "labels": rng.integers(0, 7, size=seq).tolist()} for _ in range(max(4 * batch, 256))]
-        batches = TokenBatches(examples, batch, seed=0, pad_id=tokens.pad_token_id)
+    model, objective, batches = training_setup(shape, kind, batch, seq)
     if device.type == "cuda":
         cast_frozen(model, mixed_precision)
     params = [p for p in objective.parameters() if p.requires_grad]
