@@ -5,6 +5,7 @@ Everything here runs before Snakemake builds the DAG, so a typo costs seconds, n
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -133,6 +134,29 @@ def _check_local(spec: str, key: str, where: str, config: dict) -> None:
         raise ConfigError(f"{where}: {key}: file {spec!r} is empty")
 
 
+def _check_ready_adapter(path: str, base_model: str, key: str, where: str) -> None:
+    """A ready language adapter: a readable AdapterHub config, a weights file, and (when the base model is a
+    local directory already) the base model's hidden size and model type. The weights load at job time."""
+    from .io import CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME, AdapterLoadError, read_adapter_config
+
+    try:
+        meta, _ = read_adapter_config(path)
+    except AdapterLoadError as err:
+        raise ConfigError(f"{where}: {key}: {err}") from None
+    if not any((Path(path) / name).is_file() for name in (WEIGHTS_NAME, LEGACY_WEIGHTS_NAME)):
+        raise ConfigError(f"{where}: {key}: {path!r} has {CONFIG_NAME} but no weights ({WEIGHTS_NAME} or "
+                          f"{LEGACY_WEIGHTS_NAME}); copy the whole adapter directory")
+    base_config = Path(base_model) / "config.json"
+    if not base_config.is_file():  # a hub id, or a base model the workflow builds: checked when the job loads it
+        return
+    base = json.loads(base_config.read_text())
+    for field_name in ("model_type", "hidden_size"):
+        made_for, has = meta.get(field_name), base.get(field_name)
+        if made_for is not None and has is not None and made_for != has:
+            raise ConfigError(f"{where}: {key}: {path!r} was made for {field_name} {made_for!r}, base_model "
+                              f"{base_model!r} has {has!r}; use a language adapter trained on this base model")
+
+
 def load_experiment(config: dict, where: str = "config", *, check_files: bool = True) -> Experiment:
     _schema_errors(config, where)
     source = config["source_language"]
@@ -147,9 +171,8 @@ def load_experiment(config: dict, where: str = "config", *, check_files: bool = 
         if check_files:
             for spec in specs:
                 _check_local(spec, f"languages.{lang}.corpus", where, config)
-            if entry.get("adapter") and not (Path(entry["adapter"]) / "adapter_config.json").is_file():
-                raise ConfigError(f"{where}: languages.{lang}.adapter: {entry['adapter']!r} is not an adapter "
-                                  "directory (no adapter_config.json)")
+            if entry.get("adapter"):
+                _check_ready_adapter(entry["adapter"], config["base_model"], f"languages.{lang}.adapter", where)
         languages[lang] = {"corpus": specs, "adapter": entry.get("adapter"), "max_tokens": entry.get("max_tokens")}
     if source not in languages:
         raise ConfigError(f"{where}: source_language: {source!r} is not among languages ({', '.join(languages)})")

@@ -56,6 +56,12 @@ def task_args(env, **overrides):
     return ["train-task", *[x for kv in args.items() for x in kv]]
 
 
+def adapter_config_only(path, adapter):
+    path.mkdir(exist_ok=True)
+    shutil.copy(adapter / "adapter_config.json", path)
+    return str(path)
+
+
 def empty_dir(path):
     path.mkdir(exist_ok=True)
     return str(path)
@@ -99,6 +105,14 @@ CASES = {
         lambda e: ["check-config", config_file(e, lambda c: c["languages"].update(
             qxx={"corpus": str(e[0] / "corpora/qac.txt")}))],
         r"tasks.ner.test \(qxx\): file '.*qxx.test.conll' not found"),
+    "ready language adapter made for another base model": (
+        lambda e: ["check-config", config_file(e, lambda c: c["languages"].update(
+            qac={"adapter": str(e[2] / "foreign_adapter")}))],
+        r"languages.qac.adapter: '.*foreign_adapter' was made for hidden_size 32, base_model '.*' has 64"),
+    "ready language adapter without weights": (
+        lambda e: ["check-config", config_file(e, lambda c: c["languages"].update(
+            qac={"adapter": adapter_config_only(e[2] / "no_weights", e[2] / "foreign_adapter")}))],
+        r"languages.qac.adapter: '.*no_weights' has adapter_config.json but no weights"),
     "adapter made for another base model": (
         lambda e: task_args(e, **{"--setup": "madx", "--lang-adapter": str(e[2] / "foreign_adapter")}),
         r"foreign_adapter/adapter_config.json: adapter was made for hidden size 32, the model has 64"),

@@ -159,3 +159,33 @@ def test_reduced_demo_interrupted_resumed_then_add_a_language(tmp_path):
     config_file = write_config(tmp_path, demo_config(("en", "qac"), results=root))
     proc = run(["-n", "--configfile", str(config_file), "--directory", str(tmp_path)], cwd=tmp_path)
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_ready_language_adapters_replace_training(tmp_path):
+    """`languages.<lang>.adapter`: a ready (e.g. AdapterHub) language adapter is used as it is, for a target
+    language and for the source language, and no language adapter is trained for either."""
+    import madx
+    from tiny import tiny_model
+
+    ready = {}
+    for lang in ("en", "qac"):
+        ready[lang] = tmp_path / "hub adapters" / lang  # a space: the path must reach the commands quoted
+        model = tiny_model()
+        madx.add_adapter(model, lang, madx.LANGUAGE_ADAPTER)
+        madx.save_adapter(model, lang, ready[lang])
+    config = demo_config(("en", "qaa", "qac"))
+    config["languages"]["en"] = {"adapter": str(ready["en"])}
+    config["languages"]["qac"] = {"adapter": str(ready["qac"])}
+    proc = run(["-n", "-p", "--configfile", str(write_config(tmp_path, config)), "--directory", str(tmp_path)],
+               cwd=tmp_path)
+    counts = job_counts(proc.stdout)
+    assert counts["train_lang_adapter"] == 1 and "wildcards: lang=qaa" in proc.stdout  # only qaa is trained
+    assert counts["evaluate"] == 3 * len(config["seeds"]) * len(config["setups"])
+    quoted = {lang: f"--lang-adapter '{path}'" for lang, path in ready.items()}
+    commands = [line for line in proc.stdout.splitlines() if line.startswith("Shell command: madx launch")]
+    madx_task = [c for c in commands if " train-task " in c and "--setup madx" in c]
+    assert madx_task and all(quoted["en"] in c for c in madx_task)  # the source LA under the task adapter
+    qac_madx = [c for c in commands if " evaluate " in c and "--lang qac" in c and "--setup madx" in c]
+    assert qac_madx and all(quoted["qac"] in c for c in qac_madx)  # swapped in for zero-shot transfer
+    source_la = [c for c in commands if " evaluate " in c and "--lang qac" in c and "--setup source_la" in c]
+    assert source_la and all(quoted["en"] in c for c in source_la)
