@@ -137,7 +137,8 @@ def _check_local(spec: str, key: str, where: str, config: dict) -> None:
 def _check_ready_adapter(path: str, base_model: str, key: str, where: str) -> None:
     """A ready language adapter: a readable AdapterHub config, a weights file, and (when the base model is a
     local directory already) the base model's hidden size and model type. The weights load at job time."""
-    from .io import CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME, AdapterLoadError, read_adapter_config
+    from .io import (CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME, AdapterLoadError, made_for_mismatch,
+                     read_adapter_config)
 
     try:
         meta, _ = read_adapter_config(path)
@@ -149,12 +150,11 @@ def _check_ready_adapter(path: str, base_model: str, key: str, where: str) -> No
     base_config = Path(base_model) / "config.json"
     if not base_config.is_file():  # a hub id, or a base model the workflow builds: checked when the job loads it
         return
-    base = json.loads(base_config.read_text())
-    for field_name in ("model_type", "hidden_size"):
-        made_for, has = meta.get(field_name), base.get(field_name)
-        if made_for is not None and has is not None and made_for != has:
-            raise ConfigError(f"{where}: {key}: {path!r} was made for {field_name} {made_for!r}, base_model "
-                              f"{base_model!r} has {has!r}; use a language adapter trained on this base model")
+    mismatch = made_for_mismatch(meta, json.loads(base_config.read_text()))
+    if mismatch is not None:
+        field_name, made_for, has = mismatch
+        raise ConfigError(f"{where}: {key}: {path!r} was made for {field_name} {made_for!r}, base_model "
+                          f"{base_model!r} has {has!r}; use a language adapter trained on this base model")
 
 
 def load_experiment(config: dict, where: str = "config", *, check_files: bool = True) -> Experiment:

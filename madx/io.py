@@ -115,18 +115,27 @@ def read_adapter_weights(directory: Path) -> tuple[Path, dict]:
     raise AdapterLoadError(f"{directory}: no {WEIGHTS_NAME} (or legacy {LEGACY_WEIGHTS_NAME}) weights file")
 
 
+MADE_FOR = ("hidden_size", "model_type")  # what an adapter's config says about the base model it was made for
+
+
+def made_for_mismatch(meta: dict, base: dict) -> tuple[str, object, object] | None:
+    """(key, the adapter's value, the base model's) for the first of MADE_FOR on which they disagree, or None."""
+    for key in MADE_FOR:
+        made_for, has = meta.get(key), base.get(key)
+        if made_for is not None and has is not None and made_for != has:
+            return key, made_for, has
+    return None
+
+
 def _check_meta(meta: dict, model, where: Path) -> None:
-    hidden = meta.get("hidden_size")
-    if hidden is not None and hidden != model.config.hidden_size:
-        raise AdapterLoadError(
-            f"{where}: adapter was made for hidden size {hidden}, the model has {model.config.hidden_size}; "
-            "load it into the base model it was trained on"
-        )
-    model_type = meta.get("model_type")
-    if model_type is not None and model_type != model.config.model_type:
-        raise AdapterLoadError(
-            f"{where}: adapter was made for model type {model_type!r}, the model is {model.config.model_type!r}"
-        )
+    mismatch = made_for_mismatch(meta, {key: getattr(model.config, key) for key in MADE_FOR})
+    if mismatch is None:
+        return
+    key, made_for, has = mismatch
+    if key == "hidden_size":
+        raise AdapterLoadError(f"{where}: adapter was made for hidden size {made_for}, the model has {has}; "
+                               "load it into the base model it was trained on")
+    raise AdapterLoadError(f"{where}: adapter was made for model type {made_for!r}, the model is {has!r}")
 
 
 def _renamed(state_dict: dict, file: Path, n_layers: int) -> tuple[dict, str]:

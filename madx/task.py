@@ -141,19 +141,23 @@ class BestOnDev:
         self.model, self.dev_examples, self.gold, self.label_names = model, dev_examples, gold, label_names
         self.pad_id, self.path, self.accelerator, self.mixed_precision = pad_id, path, accelerator, mixed_precision
         self.task_type, self.metric = task_type, main_metric(task_type)
+        # a resumed run starts from the best it had saved; every process scores alike, so each keeps it in memory
+        self.best_score = self.best()["score"] if path.exists() else -1.0
 
     def best(self) -> dict:
-        return torch.load(self.path, weights_only=True) if self.path.exists() else {"score": -1.0}
+        return torch.load(self.path, weights_only=True)
 
     def __call__(self, step: int) -> dict:
         pred = predict(self.model, self.dev_examples, self.label_names, self.pad_id, device=self.accelerator.device,
                        mixed_precision=self.mixed_precision)
         score = sequence_metrics(self.task_type, self.gold, pred)[self.metric]
-        if score > self.best()["score"] and self.accelerator.is_main_process:
-            weights = {n: p.detach().cpu().clone() for n, p in self.model.named_parameters() if p.requires_grad}
-            tmp = self.path.with_suffix(".tmp")
-            torch.save({"score": score, "step": step, "weights": weights}, tmp)
-            tmp.replace(self.path)
+        if score > self.best_score:
+            self.best_score = score
+            if self.accelerator.is_main_process:
+                weights = {n: p.detach().cpu().clone() for n, p in self.model.named_parameters() if p.requires_grad}
+                tmp = self.path.with_suffix(".tmp")
+                torch.save({"score": score, "step": step, "weights": weights}, tmp)
+                tmp.replace(self.path)
         self.accelerator.wait_for_everyone()
         return {f"dev_{self.metric}": round(score, 6)}
 

@@ -34,9 +34,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _body(args) -> None:
-    from ..bench import check_request, comparison_table, dumps, finite, read_anchor, run_bench, table, versus_anchor
+    from ..bench import comparison_table, dumps, finite, read_anchor, run_bench, table, versus_anchor
 
-    check_request(args.shape, args.batch, args.seq, args.steps, args.warmup)
     anchor = read_anchor(args.anchor, args.batch, args.seq) if args.anchor else None  # before any measurement
     result = run_bench(args.shape, args.batch, args.seq, args.steps, args.warmup, args.compile, args.profile)
     if anchor is not None:

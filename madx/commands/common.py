@@ -119,14 +119,15 @@ def run(parser: argparse.ArgumentParser, body, argv=None) -> int:
     try:
         body(args)
     except user_errors as err:
-        print(f"madx: error: {err}", file=sys.stderr)
-        log_to_files(logging.ERROR, str(err))  # the console has it already
-        return 2
+        return user_error(err)
     return 0
 
 
-def log_to_files(level: int, message: str) -> None:
-    record = logging.LogRecord("madx", level, __file__, 0, message, None, None)
+def user_error(err: Exception) -> int:
+    """One line on the console and in the log file, if any (no traceback); the exit status of a user error."""
+    print(f"madx: error: {err}", file=sys.stderr)
+    record = logging.LogRecord("madx", logging.ERROR, __file__, 0, str(err), None, None)
     for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.FileHandler):
+        if isinstance(handler, logging.FileHandler):  # the console has it already
             handler.handle(record)
+    return 2

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .common import user_error
+
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -32,5 +34,4 @@ def main(argv=None) -> int:
         return launch(command, gpus=args.gpus, threads=args.threads, use_accelerate=not args.no_accelerate,
                       mixed_precision=args.mixed_precision, lock_dir=args.lock_dir)
     except LaunchError as err:
-        print(f"madx: error: {err}", file=sys.stderr)
-        return 2
+        return user_error(err)
