@@ -7,7 +7,12 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "configs/config.yaml"
+# The demo's config only when no --configfile is given: a given config is the whole experiment (Snakemake
+# would otherwise merge it over this file, and the demo's languages and settings would leak into it).
+if not workflow.overwrite_configfiles:
+
+    configfile: "configs/config.yaml"
+
 
 
 include: "workflows/common.smk"
@@ -18,7 +23,10 @@ include: "workflows/evaluate.smk"
 include: "workflows/report.smk"
 
 
+# Every evaluation as well as the report: a configured result that cannot be made is then an error naming it,
+# never an old report taken as up to date.
 rule all:
     input:
-        get_report_outputs(),
+        EXP.eval_outputs(),
+        PATHS.report_outputs(),
     default_target: True

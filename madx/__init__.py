@@ -14,12 +14,13 @@ from .model import (  # noqa: E402
     add_adapter,
     count_parameters,
     delete_adapter,
+    remove_adapters,
     train_adapters,
 )
 
 __all__ = [
     "AdapterConfig", "AdapterConfigError", "AdapterLoadError", "LANGUAGE_ADAPTER", "ParameterCount",
     "SUPPORTED_MODEL_TYPES", "TASK_ADAPTER", "UnsupportedModelError", "activate", "active_adapters",
-    "adapter_config", "add_adapter", "count_parameters", "delete_adapter", "load_adapter", "save_adapter",
-    "train_adapters",
+    "adapter_config", "add_adapter", "count_parameters", "delete_adapter", "load_adapter", "remove_adapters",
+    "save_adapter", "train_adapters",
 ]

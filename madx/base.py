@@ -7,30 +7,22 @@ import json
 import logging
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
+from .accelerator import make_accelerator
 from .corpus import load_blocks, read_lines
-from .io import replace_dir, staging_dir
+from .files import replace_dir, staging_dir, write_text
 from .mlm import MaskedLMObjective, MLMBatches
+from .settings import PretrainSettings
+from .shapes import TinyEncoder
 from .sources import Source
-from .train import TrainSettings, fit, make_accelerator
+from .train import fit
 
 log = logging.getLogger(__name__)
 SPECIAL_PIECES = ["<s>", "<pad>", "</s>", "<unk>"]  # XLM-R's first ids: cls=0, pad=1, sep=2, unk=3
-
-
-@dataclass(frozen=True)
-class TinyEncoder:
-    hidden_size: int = 128
-    num_hidden_layers: int = 4
-    num_attention_heads: int = 4
-    intermediate_size: int = 512
-    max_seq_len: int = 64
-    dropout: float = 0.1  # hidden and attention dropout of the encoder
-    line_by_line: bool = True  # pretrain on single sentences (as the task sees them), not concatenated blocks
 
 
 def train_tokenizer(corpora: list, out_dir: str | Path, vocab_size: int = 1000):
@@ -67,15 +59,14 @@ def build_base_model(
     output: str | Path,
     *,
     shape: TinyEncoder = TinyEncoder(),
-    vocab_size: int = 1000,
-    settings: TrainSettings = TrainSettings(max_steps=1000, batch_size=64, lr=5e-4, warmup_steps=100),
+    settings: PretrainSettings = PretrainSettings(),
 ) -> Path:
     """Tokenizer on `tokenizer_corpora`, encoder pretrained (all weights) with MLM on `corpora`; saved to output."""
     import transformers
 
     output = Path(output)
     staging, work_dir = staging_dir(output), output.with_name(output.name + ".work")
-    tokenizer = train_tokenizer(tokenizer_corpora, staging, vocab_size=vocab_size)
+    tokenizer = train_tokenizer(tokenizer_corpora, staging, vocab_size=shape.vocab_size)
     config = transformers.XLMRobertaConfig(
         vocab_size=len(tokenizer), hidden_size=shape.hidden_size, num_hidden_layers=shape.num_hidden_layers,
         num_attention_heads=shape.num_attention_heads, intermediate_size=shape.intermediate_size,
@@ -94,7 +85,7 @@ def build_base_model(
         shutil.rmtree(staging / ".cache", ignore_errors=True)
         model.save_pretrained(staging)
         shutil.copy(work_dir / "train_log.jsonl", staging / "pretrain_log.jsonl")
-        (staging / "madx_base.json").write_text(json.dumps(
+        write_text(staging / "madx_base.json", json.dumps(
             {"corpora": [str(s) for s in sources], "tokenizer_corpora": [str(c) for c in tokenizer_corpora],
              "shape": asdict(shape), "settings": asdict(settings)}, indent=2) + "\n")
         replace_dir(staging, output)

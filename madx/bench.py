@@ -12,41 +12,26 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import transformers
 
+from .accelerator import HALF_DTYPES, cast_frozen, compiled, make_accelerator, make_optimizer
+from .batching import shard
 from .config import LANGUAGE_ADAPTER, TASK_ADAPTER
+from .shapes import SHAPES, Shape
 from .hf import max_sequence_length
 from .mlm import MaskedLMObjective, MLMBatches
 from .model import activate, add_adapter, count_parameters, train_adapters
 from .profiling import describe, profile_steps, sync
+from .progress import PendingLosses
+from .settings import TrainSettings
 from .task import TokenBatches, TokenClassificationObjective
-from .train import (HALF_DTYPES, PendingLosses, TrainSettings, cast_frozen, compiled, make_accelerator,
-                    make_optimizer, optimizer_step, shard)
+from .train import optimizer_step
 
 PEAK_BF16_FLOPS = 989e12  # H100/H200 SXM dense bf16
-
-
-@dataclass(frozen=True)
-class Shape:
-    model_type: str
-    vocab_size: int
-    hidden_size: int
-    num_hidden_layers: int
-    num_attention_heads: int
-    intermediate_size: int
-    max_position_embeddings: int
-
-
-SHAPES = {
-    "tiny": Shape("xlm-roberta", 1000, 64, 2, 4, 128, 514),  # XLM-R's position table: any --seq a GPU shape takes
-    "xlmr-base": Shape("xlm-roberta", 250_002, 768, 12, 12, 3072, 514),
-    "mbert-base": Shape("bert", 119_547, 768, 12, 12, 3072, 512),
-}
 
 
 class _Tokens:

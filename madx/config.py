@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from .settings import option
 
 ARCHITECTURES = ("pfeiffer", "houlsby")
 NON_LINEARITIES = ("relu", "gelu", "gelu_new", "swish")
@@ -52,12 +54,14 @@ class AdapterConfigError(ValueError):
 
 @dataclass(frozen=True)
 class AdapterConfig:
-    architecture: str = "pfeiffer"  # "pfeiffer" (seq_bn, after the FFN) or "houlsby" (double_seq_bn)
-    reduction_factor: float = 16  # bottleneck width = hidden_size // reduction_factor
-    non_linearity: str = "relu"  # "relu", "gelu", "swish" ("gelu_new": tanh GELU of legacy adapters)
-    invertible: bool = False  # NICE invertible adapter on the embeddings (MAD-X language adapters)
-    inv_reduction_factor: float = 2  # bottleneck of the invertible adapter's F and G
-    leave_out: tuple[int, ...] = field(default=())  # layers without adapters (MAD-X 2.0 drops the last)
+    architecture: str = option("pfeiffer", "pfeiffer (AdapterHub seq_bn: after the FFN) or houlsby (double_seq_bn: "
+                               "also after attention)", choices=ARCHITECTURES)
+    reduction_factor: float = option(16, "bottleneck width = hidden_size // reduction_factor")
+    non_linearity: str = option("relu", "the bottleneck's activation (gelu_new: tanh GELU of legacy adapters)",
+                                choices=NON_LINEARITIES)
+    invertible: bool = option(False, "NICE invertible adapter on the embeddings (MAD-X language adapters)")
+    inv_reduction_factor: float = option(2, "bottleneck of the invertible adapter's F and G")
+    leave_out: tuple[int, ...] = option((), "layers without adapters (MAD-X 2.0 leaves out the last)")
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
@@ -72,6 +76,8 @@ class AdapterConfig:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise AdapterConfigError(f"{key}={value!r} must be a positive number")
+            if isinstance(value, float) and value.is_integer():  # 16.0 from a command line is AdapterHub's 16
+                object.__setattr__(self, key, int(value))
         leave_out = self.leave_out
         if isinstance(leave_out, int) or not all(
             isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in leave_out

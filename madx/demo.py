@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import itertools
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+
+from .files import write_text
+from .settings import option
 
 # Function and content words of the shared grammar, by part of speech.
 WORDS = {
@@ -73,21 +76,46 @@ CYRILLIC = {"a": "а", "b": "б", "c": "ц", "d": "д", "e": "е", "f": "ф", "g
             "u": "у", "v": "в", "w": "в", "x": "кс", "y": "ы", "z": "з"}
 
 
+WORD_ORDERS = ("SVO", "SOV")
+SCRIPTS = ("latin", "cyrillic")
+
+
 @dataclass(frozen=True)
 class DemoLanguage:
+    """One synthetic language: a line of the config's `demo.languages` (`qae: {word_order: SOV, seen: true}`)."""
+
     code: str
-    word_order: str  # "SVO" or "SOV"
-    script: str  # "latin" or "cyrillic"
-    in_base: bool  # seen by the demo base model's pretraining
+    word_order: str = option("SVO", "SOV puts the verb last in each clause", choices=WORD_ORDERS)
+    script: str = option("latin", "cyrillic transliterates every word letter by letter", choices=SCRIPTS)
+    seen: bool = option(False, "the base model is pretrained on its corpus")
+    tokenizer: bool | None = option(None, "the base model's tokenizer is trained on its corpus (default: seen)")
+
+    def __post_init__(self):
+        if self.word_order not in WORD_ORDERS:
+            raise ValueError(f"{self.code}: word_order={self.word_order!r}; use one of {WORD_ORDERS}")
+        if self.script not in SCRIPTS:
+            raise ValueError(f"{self.code}: script={self.script!r}; use one of {SCRIPTS}")
+        if self.tokenizer is None:
+            object.__setattr__(self, "tokenizer", self.seen)
 
 
-LANGUAGES = (
-    DemoLanguage("en", "SVO", "latin", True),
-    DemoLanguage("qaa", "SVO", "latin", True),
-    DemoLanguage("qab", "SOV", "latin", True),
-    DemoLanguage("qac", "SVO", "latin", False),
-    DemoLanguage("qad", "SOV", "cyrillic", False),
-)
+@dataclass(frozen=True)
+class DemoData:
+    """How much of the benchmark to write: the config's `demo` size keys and `madx demo-data`'s options."""
+
+    seed: int = option(0, "seed of the lexicons and sentences")
+    corpus_sentences: int = option(20000, "unlabelled sentences per language")
+    train_sentences: int = option(3000, "labelled training sentences per language")
+    dev_sentences: int = option(500, "labelled dev sentences per language")
+    test_sentences: int = option(800, "labelled test sentences per language")
+
+    def __post_init__(self):
+        for f in fields(self):
+            if f.name != "seed" and getattr(self, f.name) < 10:
+                raise ValueError(f"{f.name}={getattr(self, f.name)} must be at least 10")
+
+
+SPLITS = ("train", "dev", "test")
 
 
 def transliterate(text: str) -> str:
@@ -181,14 +209,11 @@ def entity_pools(split: str) -> dict:
 
 
 def write_conll(path: Path, sentences) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        for tokens, tags in sentences:
-            f.writelines(f"{t}\t{g}\n" for t, g in zip(tokens, tags))
-            f.write("\n")
+    text = "".join("".join(f"{t}\t{g}\n" for t, g in zip(tokens, tags)) + "\n" for tokens, tags in sentences)
+    write_text(path, text)
 
 
-def describe(languages=LANGUAGES) -> str:
+def describe(languages) -> str:
     """The demo's languages, for the report."""
     lines = ["## The demo languages", "",
              "Synthetic languages from one grammar (madx/demo.py); entity names are shared, and the test "
@@ -196,37 +221,44 @@ def describe(languages=LANGUAGES) -> str:
              "| language | word order | script | seen by the base model |", "|---|---|---|---|"]
     for lang in languages:
         lines.append(f"| {lang.code} | {lang.word_order} | {lang.script} | "
-                     f"{'yes' if lang.in_base else '**no**'} |")
+                     f"{'yes' if lang.seen else '**no**'} |")
     lines += ["", "A Cyrillic language unseen by the base model is a new *script* for it: its pieces are in the "
-              "tokenizer's vocabulary (which saw every corpus), so none are unknown, but their embeddings were "
+              "tokenizer's vocabulary (which saw its corpus), so none are unknown, but their embeddings were "
               "never trained. Adapters on a frozen base cannot repair that (MAD-X's known limit; Pfeiffer et al. "
-              "2021, \"UNKs Everywhere\", learn new embeddings for it), so every setup fails there; the Latin-script "
-              "unseen language shows what a language adapter does."]
+              "2021, \"UNKs Everywhere\", learn new embeddings for it), so every setup fails there; an unseen "
+              "Latin-script language shows what a language adapter does."]
     return "\n".join(lines) + "\n"
 
 
-def generate(out_dir: str | Path, *, seed: int = 0, corpus_sentences: int = 20000, train_sentences: int = 3000,
-             dev_sentences: int = 500, test_sentences: int = 800, languages=LANGUAGES) -> dict:
-    """Write corpora/{lang}.txt, ner/{en}.train.conll, ner/en.dev.conll, ner/{lang}.test.conll."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "README.md").write_text(describe(languages))
-    written = {}
+def corpus_path(out_dir: Path, code: str) -> Path:
+    return Path(out_dir) / "corpora" / f"{code}.txt"
+
+
+def task_path(out_dir: Path, code: str, split: str) -> Path:
+    return Path(out_dir) / "ner" / f"{code}.{split}.conll"
+
+
+def generate_language(out_dir: str | Path, language: DemoLanguage, data: DemoData = DemoData()) -> list[Path]:
+    """One language's files, each written whole or not at all: corpora/{code}.txt (unlabelled) and
+    ner/{code}.{train,dev,test}.conll. They depend on the seed and this language alone, so adding a language
+    leaves every other language's files as they were."""
+    gen = Generator(language, data.seed)
+    rng = random.Random(f"{data.seed}:{language.code}:corpus")
+    corpus = [" ".join(gen.sentence(rng, entity_pools("train"))[0]) for _ in range(data.corpus_sentences)]
+    written = [write_text(corpus_path(out_dir, language.code), "\n".join(corpus) + "\n")]
+    rng = random.Random(f"{data.seed}:{language.code}:test")
+    test = [gen.sentence(rng, entity_pools("test")) for _ in range(data.test_sentences)]
+    write_conll(task_path(out_dir, language.code, "test"), test)
+    rng = random.Random(f"{data.seed}:{language.code}:train")
+    train = [gen.sentence(rng, entity_pools("train")) for _ in range(data.train_sentences)]
+    dev = [gen.sentence(rng, entity_pools("train")) for _ in range(data.dev_sentences)]
+    write_conll(task_path(out_dir, language.code, "train"), train)
+    write_conll(task_path(out_dir, language.code, "dev"), dev)
+    return written + [task_path(out_dir, language.code, split) for split in SPLITS]
+
+
+def generate(out_dir: str | Path, languages, data: DemoData = DemoData()) -> None:
+    """Every language's files and README.md (the language table)."""
     for language in languages:
-        gen = Generator(language, seed)
-        rng = random.Random(f"{seed}:{language.code}:corpus")
-        corpus = [" ".join(gen.sentence(rng, entity_pools("train"))[0]) for _ in range(corpus_sentences)]
-        path = out_dir / "corpora" / f"{language.code}.txt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(corpus) + "\n", encoding="utf-8")
-        written[f"corpus/{language.code}"] = path
-        rng = random.Random(f"{seed}:{language.code}:test")
-        test = [gen.sentence(rng, entity_pools("test")) for _ in range(test_sentences)]
-        write_conll(out_dir / "ner" / f"{language.code}.test.conll", test)
-        if language.code == languages[0].code:  # the source language has labelled training data
-            rng = random.Random(f"{seed}:{language.code}:train")
-            write_conll(out_dir / "ner" / f"{language.code}.train.conll",
-                        [gen.sentence(rng, entity_pools("train")) for _ in range(train_sentences)])
-            write_conll(out_dir / "ner" / f"{language.code}.dev.conll",
-                        [gen.sentence(rng, entity_pools("train")) for _ in range(dev_sentences)])
-    return written
+        generate_language(out_dir, language, data)
+    write_text(Path(out_dir) / "README.md", describe(languages))

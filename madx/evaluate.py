@@ -14,9 +14,11 @@ from .io import load_adapter
 from .labelled import check_labels, encode, read_labelled
 from .metrics import sequence_metrics
 from .model import activate
-from .setups import EVAL_SETUPS
+from .setups import EVAL_LANG_ADAPTER, EVAL_SETUPS
 from .task import FULL_MODEL_DIR, load_head, predict, read_head_config
-from .train import HALF_DTYPES, MIXED_PRECISION, atomic_write_text, check_mixed_precision
+from .accelerator import HALF_DTYPES, check_mixed_precision
+from .files import write_text
+from .settings import MIXED_PRECISION
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,7 @@ def build_eval_model(base_model: str, setup: str, task_dir: Path, label_names: l
     load_head(model, task_dir)
     used = {}
     stack = []
-    if setup in ("madx", "source_la"):
+    if EVAL_LANG_ADAPTER[setup] is not None:
         if lang_adapter is None:
             raise ValueError(f"setup {setup} needs a language adapter")
         stack.append(load_adapter(model, lang_adapter))
@@ -92,7 +94,7 @@ def evaluate(
         "truncated_sentences": int(truncated), "mixed_precision": precision, "base_model": base_model,
         "test_data": str(test_data), **used,
     }
-    atomic_write_text(Path(output), json.dumps(result, indent=2) + "\n")
+    write_text(Path(output), json.dumps(result, indent=2) + "\n")
     log.info("%s %s %s seed %s: %s", task, lang, setup, seed,
              {k: round(v, 4) for k, v in result.items() if k in ("f1", "precision", "recall", "accuracy")})
     return result

@@ -1,11 +1,15 @@
 """The experiment config the workflow runs: schema check, then meaning checks, each error naming its key.
 
-Everything here runs before Snakemake builds the DAG, so a typo costs seconds, not a GPU day.
+Everything here runs before Snakemake builds the DAG, so a typo costs seconds, not a GPU day. The
+Experiment also owns every path the workflow writes (`Paths`) and every default it applies: the
+.smk files ask it, and never read the raw config.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -13,10 +17,29 @@ from urllib.parse import urlencode
 import yaml
 
 from .config import AdapterConfig, AdapterConfigError
-from .setups import EVAL_SETUPS, TRAINED_BY
+from .demo import SPLITS, DemoData, DemoLanguage
+from .metrics import TASK_TYPES
+from .settings import MIXED_PRECISION, LangTraining, PretrainSettings, TaskTraining
+from .setups import EVAL_SETUPS, TRAIN_LANG_ADAPTER, TRAINED_BY, lang_adapter_for
+from .shapes import TinyEncoder
 
-SCHEMA = Path(__file__).resolve().parent.parent / "workflows" / "schemas" / "config.schema.yaml"
-DEFAULT_SETUPS = list(EVAL_SETUPS)
+SCHEMA = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
+# Config sections checked against a dataclass: (section, dataclass, fields that come from elsewhere in the config)
+SECTIONS = {
+    "lang_adapter": (AdapterConfig, ()),
+    "task_adapter": (AdapterConfig, ()),
+    "train_lang": (LangTraining, ("mixed_precision", "eval_every")),  # compute.mixed_precision
+    "train_task": (TaskTraining, ("mixed_precision", "seed")),  # seeds: one task training per seed
+    "full_ft": (TaskTraining, ("mixed_precision", "seed")),
+}
+PRETRAIN_SKIP = ("mixed_precision", "eval_every")
+# Resources per workflow stage when compute.<stage> does not say
+RESOURCE_DEFAULTS = {
+    "train_lang": dict(gpus=0, threads=1, mem_mb=8000, runtime=24 * 60),
+    "train_task": dict(gpus=0, threads=1, mem_mb=8000, runtime=6 * 60),
+    "evaluate": dict(gpus=0, threads=1, mem_mb=4000, runtime=60),
+    "demo": dict(gpus=0, threads=2, mem_mb=4000, runtime=60),
+}
 
 
 class ConfigError(ValueError):
@@ -38,11 +61,54 @@ def load_yaml(path: str | Path) -> dict:
     return data
 
 
+# ---- the schema: the YAML file's layout, with madx's own dataclasses and enumerations filled in
+
+_JSON_TYPES = {"bool": "boolean", "int": "integer", "float": "number", "str": "string"}
+
+
+def field_schema(f: dataclasses.Field) -> dict:
+    """The JSON schema of one settings field, from its annotation and metadata (help, choices)."""
+    annotation = str(f.type)
+    if f.name == "compile":
+        out = {"oneOf": [{"type": "boolean"}, {"enum": list(f.metadata["choices"])}]}
+    elif "choices" in f.metadata:
+        out = {"enum": list(f.metadata["choices"])}
+    elif annotation.startswith("tuple"):
+        out = {"type": "array", "items": {"type": "integer", "minimum": 0}}
+    else:
+        out = {"type": _JSON_TYPES[annotation.split("|")[0].strip()]}
+    if "help" in f.metadata:
+        out["description"] = f.metadata["help"]
+    return out
+
+
+def dataclass_schema(cls, skip=()) -> dict:
+    return {"type": "object", "additionalProperties": False,
+            "properties": {f.name: field_schema(f) for f in dataclasses.fields(cls) if f.init and f.name not in skip}}
+
+
+def config_schema() -> dict:
+    schema = yaml.safe_load(SCHEMA.read_text())
+    defs = schema["$defs"]
+    defs["adapter"] = dataclass_schema(AdapterConfig)
+    for section in ("train_lang", "train_task"):
+        cls, skip = SECTIONS[section]
+        defs["lang_training" if section == "train_lang" else "task_training"] = dataclass_schema(cls, skip)
+    defs["pretraining"] = dataclass_schema(PretrainSettings, PRETRAIN_SKIP)
+    defs["demo_language"] = dataclass_schema(DemoLanguage, ("code",))
+    defs["task_type"] = {"enum": list(TASK_TYPES)}
+    defs["setup"] = {"enum": list(EVAL_SETUPS)}
+    defs["mixed_precision"] = {"enum": list(MIXED_PRECISION)}
+    demo = schema["properties"]["demo"]["properties"]
+    for cls in (DemoData, TinyEncoder):
+        demo.update(dataclass_schema(cls)["properties"])
+    return schema
+
+
 def _schema_errors(config: dict, where: str) -> None:
     import jsonschema
 
-    schema = yaml.safe_load(SCHEMA.read_text())
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = jsonschema.Draft202012Validator(config_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if not errors:
         return
@@ -53,17 +119,96 @@ def _schema_errors(config: dict, where: str) -> None:
         extra = sorted(set(err.instance) - set(allowed)) if isinstance(err.instance, dict) else []
         hint = f"; allowed keys here: {', '.join(allowed)}" if allowed else ""
         raise ConfigError(f"{where}: {key}: unknown key {', '.join(map(repr, extra))}{hint}")
-    if err.validator == "required":
-        raise ConfigError(f"{where}: {key}: {err.message}")
     raise ConfigError(f"{where}: {key}: {err.message}")
 
 
-def source_spec(value, key: str, where: str) -> str:
+def source_spec(value) -> str:
     """A config data source (path string or {hub: ...} mapping) as a madx source string."""
     if isinstance(value, str):
         return value
     options = {k: value[k] for k in ("config", "split", "column", "revision") if k in value}
     return f"hub:{value['hub']}" + (f"?{urlencode(options, safe='{}')}" if options else "")
+
+
+# ---- where everything goes
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Every path the workflow writes. Called with wildcard names ("{lang}") it gives the rules' patterns,
+    with values the files themselves: one format string each."""
+
+    results: str = "results"
+
+    def lang_adapter(self, lang="{lang}") -> str:
+        return f"{self.results}/adapters/lang/{lang}"
+
+    def corpus_cache(self) -> str:
+        return f"{self.results}/corpora"
+
+    def task(self, task="{task}", setup="{setup}", seed="{seed}") -> str:
+        return f"{self.results}/tasks/{task}/{setup}/seed{seed}"
+
+    def evaluation(self, task="{task}", lang="{lang}", setup="{setup}", seed="{seed}") -> str:
+        return f"{self.results}/eval/{task}/{lang}/seed{seed}/{setup}.json"
+
+    def report(self, name: str = "") -> str:
+        return f"{self.results}/report/{name}".rstrip("/")
+
+    def report_outputs(self) -> list[str]:
+        return [self.report(name) for name in ("report.md", "results.csv", "results.png")]
+
+    def benchmark(self, *parts: str) -> str:
+        """Snakemake's per-job time and memory."""
+        return f"{self.results}/benchmarks/{'/'.join(parts)}.tsv"
+
+    @staticmethod
+    def log(*parts: str) -> str:
+        """A job's log (relative to where Snakemake runs, as `logs/` always is)."""
+        return f"logs/{'/'.join(parts)}.log"
+
+    def demo_data(self) -> str:
+        return f"{self.results}/demo/data"
+
+    def demo_base_model(self) -> str:
+        return f"{self.results}/demo/base_model"
+
+    def demo_corpus(self, lang="{lang}") -> str:
+        return f"{self.demo_data()}/corpora/{lang}.txt"
+
+    def demo_task_file(self, lang="{lang}", split="{split}") -> str:
+        return f"{self.demo_data()}/ner/{lang}.{split}.conll"
+
+    def demo_readme(self) -> str:
+        return f"{self.demo_data()}/README.md"
+
+
+@dataclass(frozen=True)
+class Demo:
+    """The offline demo's part of the config: the benchmark it writes and the base model it builds."""
+
+    data: DemoData
+    shape: TinyEncoder
+    pretrain: dict  # PretrainSettings keys the config sets
+    languages: tuple  # DemoLanguage, in config order
+
+    def language(self, code: str) -> DemoLanguage:
+        return next(lang for lang in self.languages if lang.code == code)
+
+    def language_spec(self, code: str, flags: bool = False) -> str:
+        """CODE:WORD_ORDER:SCRIPT[:seen][:tokenizer], the form `madx demo-data --language` reads; without flags,
+        only what the language's data depends on."""
+        language = self.language(code)
+        spec = [language.code, language.word_order, language.script]
+        if flags:
+            spec += [name for name in ("seen", "tokenizer") if getattr(language, name)]
+        return ":".join(spec)
+
+    def seen(self) -> list[str]:
+        return [lang.code for lang in self.languages if lang.seen]
+
+    def tokenizer_languages(self) -> list[str]:
+        return [lang.code for lang in self.languages if lang.tokenizer]
 
 
 @dataclass(frozen=True)
@@ -72,10 +217,28 @@ class Experiment:
     where: str
     languages: dict = field(default_factory=dict)  # lang -> {"corpus": [spec], "adapter": path|None, ...}
     tasks: dict = field(default_factory=dict)  # task -> {"type", "train", "dev", "test", "languages"}
+    demo: Demo | None = None
+
+    @property
+    def paths(self) -> Paths:
+        return Paths(self.config.get("results", "results"))
 
     @property
     def results(self) -> str:
-        return self.config.get("results", "results")
+        return self.paths.results
+
+    @property
+    def base_model(self) -> str:
+        return self.config["base_model"]
+
+    @property
+    def builds_base_model(self) -> bool:
+        """The demo builds its base model when the config points at where it goes."""
+        return self.demo is not None and self.base_model == self.paths.demo_base_model()
+
+    @property
+    def trust_remote_code(self) -> bool:
+        return self.config.get("trust_remote_code", False)
 
     @property
     def source_language(self) -> str:
@@ -87,14 +250,39 @@ class Experiment:
 
     @property
     def setups(self) -> list:
-        return self.config.get("setups", DEFAULT_SETUPS)
+        return self.config.get("setups", list(EVAL_SETUPS))
 
     @property
-    def demo(self) -> dict | None:
-        return self.config.get("demo")
+    def mixed_precision(self) -> str:
+        return self.config.get("compute", {}).get("mixed_precision", "no")
+
+    def compute(self, stage: str, key: str):
+        return self.config.get("compute", {}).get(stage, {}).get(key, RESOURCE_DEFAULTS[stage][key])
+
+    def section(self, *names: str) -> dict:
+        """Config sections merged in order (later wins): the keys the config sets, for the commands' options."""
+        merged = {}
+        for name in names:
+            merged.update(self.config.get(name, {}))
+        return merged
 
     def lang_adapter_dir(self, lang: str) -> str:
-        return self.languages[lang]["adapter"] or f"{self.results}/adapters/lang/{lang}"
+        return self.languages[lang]["adapter"] or self.paths.lang_adapter(lang)
+
+    def task_dir(self, task: str, setup: str, seed) -> str:
+        """The task training `setup` evaluates (source_la uses madx's)."""
+        return self.paths.task(task, TRAINED_BY[setup], seed)
+
+    def task_data(self, task: str, split: str, lang: str) -> str:
+        return self.tasks[task][split].replace("{lang}", lang)
+
+    def train_lang_adapter(self, setup: str) -> str | None:
+        """The language adapter a setup's task adapter is trained on (the source's), or None."""
+        return self.lang_adapter_dir(self.source_language) if TRAIN_LANG_ADAPTER[TRAINED_BY[setup]] else None
+
+    def eval_lang_adapter(self, setup: str, lang: str) -> str | None:
+        adapter_lang = lang_adapter_for(setup, self.source_language, lang)
+        return self.lang_adapter_dir(adapter_lang) if adapter_lang else None
 
     def trained_setups(self) -> list:
         return sorted({TRAINED_BY[s] for s in self.setups})
@@ -104,32 +292,54 @@ class Experiment:
         return [(task, lang, setup, seed) for task, spec in self.tasks.items() for lang in spec["languages"]
                 for setup in self.setups for seed in self.seeds]
 
+    def eval_outputs(self) -> list[str]:
+        return [self.paths.evaluation(*target) for target in self.eval_targets()]
+
+    def lang_adapters_needed(self) -> list:
+        """Languages whose adapter some setup uses: the source's for training, the targets' for evaluation."""
+        needed = set()
+        for setup in self.setups:
+            if TRAIN_LANG_ADAPTER[TRAINED_BY[setup]]:
+                needed.add(self.source_language)
+            needed |= {lang_adapter_for(setup, self.source_language, lang) for spec in self.tasks.values()
+                       for lang in spec["languages"]} - {None}
+        return sorted(needed)
+
     def lang_adapters_to_train(self) -> list:
-        needed = {self.source_language} if {"madx", "source_la"} & set(self.setups) else set()
-        if "madx" in self.setups:
-            needed |= {lang for spec in self.tasks.values() for lang in spec["languages"]}
-        return sorted(lang for lang in needed if not self.languages[lang]["adapter"])
+        return [lang for lang in self.lang_adapters_needed() if not self.languages[lang]["adapter"]]
+
+    def demo_outputs(self) -> set[str]:
+        """The files the demo writes (none without a demo)."""
+        if self.demo is None:
+            return set()
+        out = {self.paths.demo_readme()}
+        for lang in self.demo.languages:
+            out.add(self.paths.demo_corpus(lang.code))
+            out |= {self.paths.demo_task_file(lang.code, split) for split in SPLITS}
+        return {os.path.normpath(p) for p in out}
 
 
-def _check_adapter_section(config: dict, key: str, where: str) -> None:
+# ---- checks
+
+
+def _check_section(config: dict, key: str, where: str, cls, **extra) -> None:
+    values = {k: tuple(v) if k == "leave_out" else v for k, v in config.get(key, {}).items()}
     try:
-        AdapterConfig(**{k: tuple(v) if k == "leave_out" else v for k, v in config.get(key, {}).items()})
-    except AdapterConfigError as err:
+        cls(**values, **extra)
+    except (AdapterConfigError, ValueError, TypeError) as err:
         raise ConfigError(f"{where}: {key}: {err}") from None
 
 
-def _produced_by_workflow(path: str, config: dict) -> bool:
-    """Files the workflow itself makes (the demo's data) need not exist before it runs."""
-    results = config.get("results", "results")
-    return config.get("demo") is not None and Path(path).parts[:2] == (results, "demo")
-
-
-def _check_local(spec: str, key: str, where: str, config: dict) -> None:
-    if spec.startswith("hub:") or _produced_by_workflow(spec, config):
+def _check_local(spec: str, key: str, where: str, made: set[str]) -> None:
+    if spec.startswith("hub:") or os.path.normpath(spec) in made:
         return
     path = Path(spec)
     if not path.exists():
-        raise ConfigError(f"{where}: {key}: file {spec!r} not found; fix the path or use a hub source ({{hub: ID}})")
+        hint = ""
+        if made and Path(spec).parent.as_posix() in {Path(p).parent.as_posix() for p in made}:
+            hint = " (the demo makes files there only for its languages: add the language to demo.languages)"
+        raise ConfigError(f"{where}: {key}: file {spec!r} not found{hint}; fix the path or use a hub source "
+                          "({hub: ID})")
     if path.is_file() and path.stat().st_size == 0:
         raise ConfigError(f"{where}: {key}: file {spec!r} is empty")
 
@@ -157,23 +367,58 @@ def _check_ready_adapter(path: str, base_model: str, key: str, where: str) -> No
                           f"{base_model!r} has {has!r}; use a language adapter trained on this base model")
 
 
-def load_experiment(config: dict, where: str = "config", *, check_files: bool = True) -> Experiment:
-    _schema_errors(config, where)
-    source = config["source_language"]
+def _load_demo(config: dict, where: str) -> Demo | None:
+    demo = config.get("demo")
+    if demo is None:
+        return None
+    languages = demo.get("languages")
+    if not languages:
+        raise ConfigError(f"{where}: demo.languages: missing; list the synthetic languages, e.g. "
+                          "en: {seen: true}")
+    parsed = []
+    for code, entry in languages.items():
+        try:
+            parsed.append(DemoLanguage(code, **(entry or {})))
+        except ValueError as err:
+            raise ConfigError(f"{where}: demo.languages.{code}: {err}") from None
+    if not any(lang.seen for lang in parsed):
+        raise ConfigError(f"{where}: demo.languages: no language is seen by the base model; set seen: true on one")
+    built = {}
+    for cls in (DemoData, TinyEncoder):
+        names = {f.name for f in dataclasses.fields(cls)}
+        try:
+            built[cls] = cls(**{k: v for k, v in demo.items() if k in names})
+        except ValueError as err:
+            raise ConfigError(f"{where}: demo: {err}") from None
+    _check_section(demo, "pretrain", f"{where}: demo", PretrainSettings)
+    return Demo(data=built[DemoData], shape=built[TinyEncoder], pretrain=dict(demo.get("pretrain", {})),
+                languages=tuple(parsed))
+
+
+def _load_languages(config: dict, where: str, demo: Demo | None, paths: Paths) -> dict:
+    entries = dict(config.get("languages") or {})
+    for lang in demo.languages if demo else ():
+        entries.setdefault(lang.code, {"corpus": paths.demo_corpus(lang.code)})
+    if not entries:
+        raise ConfigError(f"{where}: languages: missing; give each language a corpus (or a ready adapter)")
     languages = {}
-    for lang, entry in config["languages"].items():
+    for lang, entry in entries.items():
         corpus = entry.get("corpus")
         corpus = corpus if isinstance(corpus, list) else [corpus] if corpus is not None else []
-        specs = [source_spec(c, f"languages.{lang}.corpus", where) for c in corpus]
+        specs = [source_spec(c) for c in corpus]
         if not specs and not entry.get("adapter"):
             raise ConfigError(f"{where}: languages.{lang}: needs a corpus (to train its language adapter) or "
                               "adapter: a ready language adapter directory")
-        if check_files:
-            for spec in specs:
-                _check_local(spec, f"languages.{lang}.corpus", where, config)
-            if entry.get("adapter"):
-                _check_ready_adapter(entry["adapter"], config["base_model"], f"languages.{lang}.adapter", where)
         languages[lang] = {"corpus": specs, "adapter": entry.get("adapter"), "max_tokens": entry.get("max_tokens")}
+    return languages
+
+
+def load_experiment(config: dict, where: str = "config", *, check_files: bool = True) -> Experiment:
+    _schema_errors(config, where)
+    paths = Paths(config.get("results", "results"))
+    demo = _load_demo(config, where)
+    languages = _load_languages(config, where, demo, paths)
+    source = config["source_language"]
     if source not in languages:
         raise ConfigError(f"{where}: source_language: {source!r} is not among languages ({', '.join(languages)})")
     tasks = {}
@@ -183,17 +428,32 @@ def load_experiment(config: dict, where: str = "config", *, check_files: bool = 
         if unknown:
             raise ConfigError(f"{where}: tasks.{task}.languages: {unknown} not under languages; add an entry "
                               "for each (a corpus or an adapter)")
-        spec = {"type": entry["type"], "languages": targets}
-        for split in ("train", "dev", "test"):
-            spec[split] = source_spec(entry[split], f"tasks.{task}.{split}", where)
-        if check_files:
-            for split, langs in (("train", [source]), ("dev", [source]), ("test", targets)):
-                for lang in langs:
-                    _check_local(spec[split].replace("{lang}", lang), f"tasks.{task}.{split} ({lang})", where, config)
-        tasks[task] = spec
-    for key in ("lang_adapter", "task_adapter"):
-        _check_adapter_section(config, key, where)
-    return Experiment(config=config, where=where, languages=languages, tasks=tasks)
+        tasks[task] = {"type": entry["type"], "languages": targets,
+                       **{split: source_spec(entry[split]) for split in SPLITS}}
+    for key, (cls, skip) in SECTIONS.items():
+        base = config.get("train_task", {}) if key == "full_ft" else {}
+        _check_section({key: {**base, **config.get(key, {})}}, key, where, cls)
+    exp = Experiment(config=config, where=where, languages=languages, tasks=tasks, demo=demo)
+    if check_files:
+        _check_files(exp)
+    return exp
+
+
+def _check_files(exp: Experiment) -> None:
+    """Every local file a job will read exists, or the workflow makes it: checked for exactly the languages,
+    tasks and splits the experiment runs, so no configured result can silently never appear."""
+    made = exp.demo_outputs()
+    for lang in exp.lang_adapters_to_train():
+        for spec in exp.languages[lang]["corpus"]:
+            _check_local(spec, f"languages.{lang}.corpus", exp.where, made)
+    for lang, entry in exp.languages.items():
+        if entry["adapter"]:
+            _check_ready_adapter(entry["adapter"], exp.base_model, f"languages.{lang}.adapter", exp.where)
+    source = exp.source_language
+    for task, spec in exp.tasks.items():
+        for split, langs in (("train", [source]), ("dev", [source]), ("test", spec["languages"])):
+            for lang in langs:
+                _check_local(exp.task_data(task, split, lang), f"tasks.{task}.{split} ({lang})", exp.where, made)
 
 
 def load_experiment_file(path: str | Path, **kwargs) -> Experiment:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -20,6 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from . import __version__
 from .config import AdapterConfig, AdapterConfigError
+from .files import staged_dir, write_text, write_with
 from .model import add_adapter, adapter_config, adapter_modules, delete_adapter, madx_state, num_layers
 
 CONFIG_NAME = "adapter_config.json"
@@ -34,6 +33,13 @@ class AdapterLoadError(ValueError):
 
 def save_adapter(model, name: str, directory: str | os.PathLike, *, model_name: str | None = None) -> Path:
     """Write adapter `name` as an AdapterHub directory; the directory appears complete or not at all."""
+    with staged_dir(directory) as staging:
+        write_adapter_files(model, name, staging, model_name=model_name)
+    return Path(directory)
+
+
+def write_adapter_files(model, name: str, directory: Path, *, model_name: str | None = None) -> None:
+    """adapter_config.json and adapter.safetensors into `directory` (an output being staged: see files.staged_dir)."""
     config = adapter_config(model, name)
     prefix = model.base_model_prefix + "."  # AdapterHub writes it for bare encoders too
     tensors = {
@@ -50,35 +56,8 @@ def save_adapter(model, name: str, directory: str | os.PathLike, *, model_name: 
         "name": name,
         "version": f"madx.{__version__}",
     }
-    directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
-        (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n")
-        save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
-        replace_dir(tmp, directory)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return directory
-
-
-def staging_dir(output: Path) -> Path:
-    """Where `output` is built, emptied of any crashed attempt; `replace_dir` then moves it into place."""
-    staging = output.with_name(f".{output.name}.staging")
-    shutil.rmtree(staging, ignore_errors=True)
-    return staging
-
-
-def replace_dir(tmp: Path, directory: Path) -> None:
-    """Move a finished directory into place, replacing an old one only once the new one is complete."""
-    if directory.exists():
-        old = directory.with_name(f".{directory.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(directory, old)
-        os.replace(tmp, directory)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, directory)
+    write_text(directory / CONFIG_NAME, json.dumps(meta, indent=2) + "\n")
+    write_with(directory / WEIGHTS_NAME, lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt"}))
 
 
 def read_adapter_config(directory: str | os.PathLike) -> tuple[dict, AdapterConfig]:

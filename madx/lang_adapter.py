@@ -13,11 +13,14 @@ from . import hf
 from .config import LANGUAGE_ADAPTER, AdapterConfig
 from .corpus import load_blocks, read_lines
 from .coverage import coverage, warn_if_badly_covered
-from .io import replace_dir, save_adapter, staging_dir
+from .files import staged_dir, write_text
+from .io import write_adapter_files
 from .mlm import MaskedLMObjective, MLMBatches
 from .model import activate, add_adapter, count_parameters, train_adapters
 from .sources import Source
-from .train import TrainSettings, cast_frozen, fit, make_accelerator, settings_dict
+from .accelerator import cast_frozen, make_accelerator
+from .settings import LangTraining
+from .train import fit, settings_dict
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +32,7 @@ def train_language_adapter(
     output: str | Path,
     *,
     adapter_config: AdapterConfig = LANGUAGE_ADAPTER,
-    settings: TrainSettings = TrainSettings(),
-    seq_len: int = 256,
-    max_tokens: int | None = None,
-    line_by_line: bool = False,
-    num_proc: int = 1,
+    settings: LangTraining = LangTraining(),
     cache_dir: str | Path | None = None,
     trust_remote_code: bool = False,
 ) -> Path:
@@ -42,14 +41,14 @@ def train_language_adapter(
     for source in sources:
         source.check_exists()
     config = hf.load_config(base_model, trust_remote_code=trust_remote_code)
-    hf.check_sequence_length(config, seq_len, base_model)
+    hf.check_sequence_length(config, settings.seq_len, base_model)
     accelerator = make_accelerator(settings)
     tokenizer = hf.load_tokenizer(base_model, trust_remote_code=trust_remote_code)
     cache_dir = Path(cache_dir) if cache_dir else output.parent / ".corpus-cache"
     with accelerator.main_process_first():  # the main process tokenizes; the others read its cache
-        blocks = load_blocks(tokenizer, sources, seq_len, cache_dir, max_tokens=max_tokens, line_by_line=line_by_line,
-                             num_proc=num_proc)
-    log.info("%s: %d blocks of %d tokens (%s tokens)", lang, len(blocks), seq_len, f"{blocks.size:,}")
+        blocks = load_blocks(tokenizer, sources, settings.seq_len, cache_dir, max_tokens=settings.max_tokens,
+                             line_by_line=settings.line_by_line, num_proc=settings.num_proc)
+    log.info("%s: %d blocks of %d tokens (%s tokens)", lang, len(blocks), settings.seq_len, f"{blocks.size:,}")
     stats = coverage(tokenizer, (line for source in sources for line in read_lines(source)))
     log.info("%s: %.2f%% unknown tokens, %.2f sub-words per word under the base tokenizer", lang,
              100 * stats["unk_rate"], stats["subwords_per_word"])
@@ -65,17 +64,17 @@ def train_language_adapter(
     log.info("language adapter %s: %s", lang, count_parameters(model))
 
     work_dir = output.with_name(output.name + ".work")
-    fit(MaskedLMObjective(model, padded=line_by_line), MLMBatches(blocks, tokenizer, settings.batch_size, settings.seed),
+    fit(MaskedLMObjective(model, padded=settings.line_by_line), MLMBatches(blocks, tokenizer, settings.batch_size, settings.seed),
         settings, work_dir, accelerator)
     if accelerator.is_main_process:
-        staging = staging_dir(output)
-        save_adapter(model, lang, staging, model_name=base_model)
-        shutil.copy(work_dir / "train_log.jsonl", staging / "train_log.jsonl")
-        (staging / "training.json").write_text(json.dumps({
-            "base_model": base_model, "lang": lang, "corpus": [str(s) for s in sources], "seq_len": seq_len, "line_by_line": line_by_line,
-            "blocks": len(blocks), "coverage": stats, "settings": settings_dict(settings), "world_size": accelerator.num_processes,
-        }, indent=2) + "\n")
-        replace_dir(staging, output)
+        with staged_dir(output) as staging:
+            write_adapter_files(model, lang, staging, model_name=base_model)
+            shutil.copy(work_dir / "train_log.jsonl", staging / "train_log.jsonl")
+            write_text(staging / "training.json", json.dumps({
+                "base_model": base_model, "lang": lang, "corpus": [str(s) for s in sources],
+                "seq_len": settings.seq_len, "line_by_line": settings.line_by_line, "blocks": len(blocks),
+                "coverage": stats, "settings": settings_dict(settings), "world_size": accelerator.num_processes,
+            }, indent=2) + "\n")
         if not settings.keep_checkpoints:
             shutil.rmtree(work_dir, ignore_errors=True)
         log.info("saved language adapter %s -> %s", lang, output)

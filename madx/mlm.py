@@ -86,7 +86,7 @@ class MLMBatches:
     """global_batch(step) for `train.fit`: a shuffled slice of the corpus blocks, masked with a per-step seed."""
 
     def __init__(self, blocks: np.ndarray, tokenizer, batch_size: int, seed: int):
-        from .train import StepIndices
+        from .batching import StepIndices
 
         self.blocks = torch.from_numpy(np.ascontiguousarray(blocks)).long()
         self.tokenizer, self.seed = tokenizer, seed

@@ -73,7 +73,7 @@ def in_weight_dtype(layer_norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class MadxState:
-    """What madx added to one base model; kept so every change can be undone."""
+    """What madx added to one base model; kept so that `remove_adapters` can undo every change."""
 
     configs: dict = field(default_factory=dict)  # name -> AdapterConfig
     active: tuple = ()  # the Stack: first = language adapter
@@ -81,6 +81,7 @@ class MadxState:
     invertible: nn.ModuleDict | None = None
     originals: list = field(default_factory=list)  # (parent, attribute, original module)
     hooks: list = field(default_factory=list)
+    hooked: list = field(default_factory=list)  # modules flagged as carrying the inverse hook
 
     def first_invertible(self) -> NICEInvertibleAdapter | None:
         if self.active and self.active[0] in self.invertible:
@@ -143,18 +144,57 @@ def _wrap(base: nn.Module) -> MadxState:
     return state
 
 
-def _hook_output_embeddings(model: nn.Module, state: MadxState) -> None:
+def vocab_projection(model: nn.Module) -> tuple[nn.Module, str] | None:
+    """Where the hidden states meet the projection onto the vocabulary, for the invertible adapter's inverse:
+    (module, "input") when that module is the projection (its input is projected), or (module, "output") when
+    the projection is no module call and this module computes what is projected. None without an MLM head."""
+    lm_predictions = getattr(model, "lm_predictions", None)
+    if lm_predictions is not None:
+        # DeBERTa-v2/v3 with legacy=False: dense -> act -> LayerNorm -> @ word_embeddings.T + bias, in one
+        # forward; get_output_embeddings() there is the dense transform, *before* the head's own transform
+        return lm_predictions.lm_head.LayerNorm, "output"
     get_output = getattr(model, "get_output_embeddings", None)
     output_embeddings = get_output() if get_output else None
-    if output_embeddings is None or getattr(output_embeddings, "_madx_inverse_hooked", False):
+    return (output_embeddings, "input") if output_embeddings is not None else None
+
+
+def _hook_output_embeddings(model: nn.Module, state: MadxState) -> None:
+    """The first active invertible adapter's inverse, right before the projection onto the vocabulary."""
+    where = vocab_projection(model)
+    if where is None or getattr(where[0], "_madx_inverse_hooked", False):
         return
+    module, side = where
 
     def inverse_hook(module, args):
         inv = state.first_invertible()
         return args if inv is None else (inv.inverse(args[0]), *args[1:])
 
-    state.hooks.append(output_embeddings.register_forward_pre_hook(inverse_hook))
-    output_embeddings._madx_inverse_hooked = True
+    def inverse_output_hook(module, args, output):
+        inv = state.first_invertible()
+        return output if inv is None else inv.inverse(output)
+
+    if side == "input":
+        state.hooks.append(module.register_forward_pre_hook(inverse_hook))
+    else:
+        state.hooks.append(module.register_forward_hook(inverse_output_hook))
+    module._madx_inverse_hooked = True
+    state.hooked.append(module)
+
+
+def remove_adapters(model: nn.Module) -> None:
+    """Undo everything madx did to `model`: the original output blocks back in every layer, the hooks and the
+    invertible adapters gone. Afterwards the model's modules, state dict and outputs are the untouched model's."""
+    base = base_model(model)
+    state = base.__dict__.pop("_madx", None)
+    if state is None:
+        return
+    for parent, attr, original in state.originals:
+        setattr(parent, attr, original)
+    for hook in state.hooks:
+        hook.remove()
+    for module in state.hooked:
+        del module._madx_inverse_hooked
+    del base.invertible_adapters
 
 
 def add_adapter(model: nn.Module, name: str, config: AdapterConfig | None = None) -> None:

@@ -11,7 +11,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from .setups import EVAL_SETUPS
-from .train import atomic_write_text
+from .files import write_text, write_with
 
 CSV_FIELDS = ("task", "lang", "setup", "seed", "metric", "score", "precision", "recall", "f1", "accuracy",
               "n_sentences", "n_tokens")
@@ -92,10 +92,8 @@ def plot(rows: list[dict], path: Path, source_language: str | None) -> None:
         ax.set_title(f"{task}: zero-shot transfer from {source_language or 'the source'}")
         ax.legend(ncols=len(setups), fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     plt.close(fig)
-    tmp.replace(path)
 
 
 def coverage_section(adapter_dirs: list[Path]) -> list[str]:
@@ -132,7 +130,7 @@ def write_report(eval_files: list[Path], out_dir: str | Path, *, source_language
     writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write_text(out_dir / "results.csv", buffer.getvalue())
+    write_text(out_dir / "results.csv", buffer.getvalue())
     lines = [f"# {title}", "", "Zero-shot cross-lingual transfer. Setups: madx = target language adapter + task "
              "adapter; source_la = source language adapter kept (no swap); task_only = task adapter without "
              "language adapters; full_ft = the base model fine-tuned. Best setup per row in bold.", ""]
@@ -143,7 +141,7 @@ def write_report(eval_files: list[Path], out_dir: str | Path, *, source_language
     if notes:
         lines += [notes.rstrip(), ""]
     plot(rows, out_dir / "results.png", source_language)
-    atomic_write_text(out_dir / "report.md", "\n".join(lines))
+    write_text(out_dir / "report.md", "\n".join(lines))
     log.info("report of %d results (%s) -> %s", len(rows), ", ".join(sorted({r["task"] for r in rows})),
              out_dir / "report.md")
     return out_dir

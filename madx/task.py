@@ -14,13 +14,16 @@ from torch import nn
 
 from . import hf
 from .config import TASK_ADAPTER, AdapterConfig
-from .io import load_adapter, replace_dir, save_adapter, staging_dir
+from .io import load_adapter, write_adapter_files
 from .labelled import IGNORE, check_labels, encode, label_names_of, read_labelled
 from .metrics import TASK_TYPES, main_metric, sequence_metrics
 from .model import activate, add_adapter, count_parameters, task_head, train_adapters
-from .setups import TRAIN_SETUPS
-from .train import (HALF_DTYPES, StepIndices, TrainSettings, atomic_write_text, cast_frozen, fit, make_accelerator,
-                    settings_dict, without_full_mask)
+from .setups import TRAIN_LANG_ADAPTER, TRAIN_SETUPS
+from .accelerator import HALF_DTYPES, cast_frozen, make_accelerator
+from .batching import StepIndices, without_full_mask
+from .files import staged_dir, write_text, write_with
+from .settings import TaskTraining
+from .train import fit, settings_dict
 
 log = logging.getLogger(__name__)
 HEAD_CONFIG = "head_config.json"
@@ -114,8 +117,9 @@ def predict(model: nn.Module, examples: list[dict], label_names: list[str], pad_
 
 def save_head(model: nn.Module, directory: Path, label_names: list[str], task_type: str) -> None:
     head = task_head(model)
-    save_file({k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}, str(directory / HEAD_WEIGHTS))
-    (directory / HEAD_CONFIG).write_text(json.dumps(
+    weights = {k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
+    write_with(directory / HEAD_WEIGHTS, lambda tmp: save_file(weights, str(tmp)))
+    write_text(directory / HEAD_CONFIG, json.dumps(
         {"task_type": task_type, "label_names": label_names, "num_labels": len(label_names),
          "model_type": model.config.model_type, "hidden_size": model.config.hidden_size}, indent=2) + "\n")
 
@@ -155,9 +159,7 @@ class BestOnDev:
             self.best_score = score
             if self.accelerator.is_main_process:
                 weights = {n: p.detach().cpu().clone() for n, p in self.model.named_parameters() if p.requires_grad}
-                tmp = self.path.with_suffix(".tmp")
-                torch.save({"score": score, "step": step, "weights": weights}, tmp)
-                tmp.replace(self.path)
+                write_with(self.path, lambda tmp: torch.save({"score": score, "step": step, "weights": weights}, tmp))
         self.accelerator.wait_for_everyone()
         return {f"dev_{self.metric}": round(score, 6)}
 
@@ -176,8 +178,10 @@ def check_train_task_args(setup: str, task_type: str, lang_adapter) -> None:
         raise ValueError(f"setup {setup!r}; train-task setups are {TRAIN_SETUPS}")
     if task_type not in TASK_TYPES:
         raise ValueError(f"task type {task_type!r}; use one of {TASK_TYPES}")
-    if (setup == "madx") != (lang_adapter is not None):
-        raise ValueError("setup madx needs the source language adapter (lang_adapter); the others take none")
+    if (TRAIN_LANG_ADAPTER[setup] is not None) != (lang_adapter is not None):
+        raise ValueError(f"setup {setup} {'needs' if TRAIN_LANG_ADAPTER[setup] else 'takes no'} language adapter "
+                         "(lang_adapter); setups trained on the source language adapter: "
+                         f"{[s for s, role in TRAIN_LANG_ADAPTER.items() if role]}")
 
 
 def build_task_model(base_model: str, task: str, setup: str, label_names: list[str], lang_adapter, adapter_config,
@@ -187,7 +191,7 @@ def build_task_model(base_model: str, task: str, setup: str, label_names: list[s
     model = hf.load_token_classifier(base_model, label_names, trust_remote_code=trust_remote_code)
     if setup == "full_ft":
         return model
-    lang = load_adapter(model, lang_adapter) if setup == "madx" else None
+    lang = load_adapter(model, lang_adapter) if lang_adapter is not None else None
     add_adapter(model, task, adapter_config)
     activate(model, *([lang] if lang else []), task)
     train_adapters(model, task)
@@ -205,24 +209,22 @@ def train_task(
     task_type: str = "ner",
     lang_adapter: str | Path | None = None,
     adapter_config: AdapterConfig = TASK_ADAPTER,
-    settings: TrainSettings = TrainSettings(lr=1e-3),
-    max_length: int = 128,
-    label_all_subtokens: bool = False,
-    group_by_length: bool = True,
+    settings: TaskTraining = TaskTraining(),
     trust_remote_code: bool = False,
 ) -> Path:
     output = Path(output)
     check_train_task_args(setup, task_type, lang_adapter)
     config = hf.load_config(base_model, trust_remote_code=trust_remote_code)
-    hf.check_sequence_length(config, max_length, base_model, key="max_length")
+    hf.check_sequence_length(config, settings.max_length, base_model, key="max_length")
     train_sentences, hub_names = read_labelled(train_data)
     dev_sentences, _ = read_labelled(dev_data)
     label_names = label_names_of(train_sentences, hub_names)
     check_labels(dev_sentences, label_names)
     accelerator = make_accelerator(settings)
     tokenizer = hf.load_tokenizer(base_model, trust_remote_code=trust_remote_code)
-    train_examples = encode(tokenizer, train_sentences, label_names, max_length, label_all_subtokens)
-    dev_examples = encode(tokenizer, dev_sentences, label_names, max_length)
+    train_examples = encode(tokenizer, train_sentences, label_names, settings.max_length,
+                            settings.label_all_subtokens)
+    dev_examples = encode(tokenizer, dev_sentences, label_names, settings.max_length)
 
     torch.manual_seed(settings.seed)
     model = build_task_model(base_model, task, setup, label_names, lang_adapter, adapter_config, trust_remote_code)
@@ -234,14 +236,15 @@ def train_task(
     dev = BestOnDev(model, dev_examples, [s.tags for s in dev_sentences], label_names, tokenizer.pad_token_id,
                     task_type, work_dir / "best.pt", accelerator, settings.mixed_precision)
     batches = TokenBatches(train_examples, settings.batch_size, settings.seed, tokenizer.pad_token_id,
-                           group_by_length=group_by_length)
+                           group_by_length=settings.group_by_length)
     fit(TokenClassificationObjective(model), batches, settings, work_dir, accelerator, evaluate=dev)
     best = dev.restore()
+    accelerator.wait_for_everyone()  # every process has read the best weights before the work dir goes
     if accelerator.is_main_process:
         record = {
             "base_model": base_model, "task": task, "setup": setup, "task_type": task_type,
             "lang_adapter": str(lang_adapter) if lang_adapter else None, "train": str(train_data),
-            "dev": str(dev_data), "max_length": max_length, "group_by_length": group_by_length,
+            "dev": str(dev_data), "max_length": settings.max_length, "group_by_length": settings.group_by_length,
             "label_names": label_names, f"best_dev_{dev.metric}": best["score"], "best_step": best["step"],
             "settings": settings_dict(settings),
         }
@@ -258,13 +261,11 @@ def write_task_output(model: nn.Module, task: str, setup: str, base_model: str, 
                       task_type: str, work_dir: Path, output: Path, record: dict) -> None:
     """Task adapter (or, for full_ft, the whole model), head, train log and task.json, staged then renamed into
     place, so `output` is either the old result or the whole new one."""
-    staging = staging_dir(output)
-    if setup == "full_ft":
-        staging.mkdir(parents=True)
-        model.save_pretrained(staging / FULL_MODEL_DIR)
-    else:
-        save_adapter(model, task, staging, model_name=base_model)
-    save_head(model, staging, label_names, task_type)
-    shutil.copy(work_dir / "train_log.jsonl", staging / "train_log.jsonl")
-    atomic_write_text(staging / "task.json", json.dumps(record, indent=2) + "\n")
-    replace_dir(staging, output)
+    with staged_dir(output) as staging:
+        if setup == "full_ft":
+            model.save_pretrained(staging / FULL_MODEL_DIR)
+        else:
+            write_adapter_files(model, task, staging, model_name=base_model)
+        save_head(model, staging, label_names, task_type)
+        shutil.copy(work_dir / "train_log.jsonl", staging / "train_log.jsonl")
+        write_text(staging / "task.json", json.dumps(record, indent=2) + "\n")

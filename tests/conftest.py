@@ -36,18 +36,29 @@ def adapterhub_python() -> str:
     return str(python)
 
 
+def demo_languages():
+    """The shipped demo's languages (configs/config.yaml)."""
+    import yaml
+    from madx.demo import DemoLanguage
+
+    config = yaml.safe_load((REPO / "configs" / "config.yaml").read_text())
+    return [DemoLanguage(code, **entry) for code, entry in config["demo"]["languages"].items()]
+
+
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory):
     """A tiny demo benchmark and base model, built by madx itself (a few seconds): (data dir, base model dir)."""
     from madx import base, demo
-    from madx.train import TrainSettings
+    from madx.settings import TrainSettings
 
     os.environ.setdefault("MADX_NO_PROGRESS", "1")
     root = tmp_path_factory.mktemp("tiny")
-    demo.generate(root, corpus_sentences=1500, train_sentences=400, dev_sentences=100, test_sentences=100)
-    corpora = [root / "corpora" / f"{lang.code}.txt" for lang in demo.LANGUAGES]
+    languages = demo_languages()
+    demo.generate(root, languages, demo.DemoData(corpus_sentences=1500, train_sentences=400, dev_sentences=100,
+                                                 test_sentences=100))
+    corpora = [root / "corpora" / f"{lang.code}.txt" for lang in languages]
     base.build_base_model(
-        corpora[:3], corpora, root / "base",
+        [c for c, lang in zip(corpora, languages) if lang.seen], corpora, root / "base",
         shape=base.TinyEncoder(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256,
                                max_seq_len=48),
         settings=TrainSettings(max_steps=600, batch_size=32, lr=2e-3, warmup_steps=30, log_every=100),

@@ -62,16 +62,20 @@ def test_nice_inverse_is_exact():
     assert (inv(inv.inverse(x)) - x).abs().max() < 1e-12
 
 
-def _layer0_reference(model, stack, x):
-    """AdapterHub's formulas for layer 0's FFN output block, written out by hand."""
+def _layer0_reference(model, stack, x, arch):
+    """AdapterHub's formulas for layer 0's FFN output block, written out by hand from the architecture's
+    definition (not from madx's own flags): seq_bn (Pfeiffer) has original_ln_before=True, so each adapter reads
+    LN(r + x); double_seq_bn (Houlsby) has original_ln_before=False, so it reads r. A(z) = U(relu(D(z)))."""
     layer = model.base_model.encoder.layer[0]
     out = layer.output
     h = layer.intermediate(x)
     r = out.dense(h)
     for name in stack:
         a = out.adapters[name]
-        z = out.LayerNorm(r + x) if a.ln_before else r
-        r = a.adapter_up(a.adapter_down[1](a.adapter_down[0](z))) + r
+        z = out.LayerNorm(r + x) if arch == "pfeiffer" else r
+        down, up = a.adapter_down[0], a.adapter_up
+        r = torch.nn.functional.linear(torch.relu(torch.nn.functional.linear(z, down.weight, down.bias)), up.weight,
+                                       up.bias) + r
     return out.LayerNorm(r + x)
 
 
@@ -87,7 +91,7 @@ def test_stack_matches_adapterhub_formula(arch):
     for stack in (("la",), ("la", "ta"), ("ta", "la")):
         madx.activate(model, *stack)
         got = model.base_model.encoder.layer[0].output(h, x)
-        torch.testing.assert_close(got, _layer0_reference(model, stack, x), rtol=0, atol=1e-6)
+        torch.testing.assert_close(got, _layer0_reference(model, stack, x, arch), rtol=0, atol=1e-6)
 
 
 def test_invertible_adapter_of_first_adapter_only():
@@ -113,6 +117,63 @@ def test_invertible_adapter_of_first_adapter_only():
         transformed = head.layer_norm(transformers.activations.gelu(head.dense(hidden)))
     hook.remove()
     torch.testing.assert_close(seen["x"], inv.inverse(transformed), rtol=0, atol=1e-6)
+
+
+def _head_by_hand(model, hidden):
+    """Each MLM head written out with functional ops (no module call, so no madx hook runs): the transformed
+    hidden states, and the vocabulary projection's weight and bias."""
+    F = torch.nn.functional
+
+    def transform(dense, norm):
+        x = F.gelu(F.linear(hidden, dense.weight, dense.bias))
+        return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+
+    if getattr(model, "lm_predictions", None) is not None:  # DeBERTa-v2 legacy=False
+        head = model.lm_predictions.lm_head
+        return transform(head.dense, head.LayerNorm), model.base_model.embeddings.word_embeddings.weight, head.bias
+    if getattr(model, "lm_head", None) is not None:  # RoBERTa, XLM-R
+        head = model.lm_head
+        return transform(head.dense, head.layer_norm), head.decoder.weight, head.decoder.bias
+    head = model.cls.predictions  # BERT, DeBERTa-v2 legacy
+    return transform(head.transform.dense, head.transform.LayerNorm), head.decoder.weight, head.decoder.bias
+
+
+@pytest.mark.parametrize("model_type", ARCHS)
+def test_inverse_right_before_the_vocabulary_projection(model_type):
+    """logits = inverse(head transform(h)) @ E.T + b, for every MLM head (DeBERTa-v2's legacy=False included)."""
+    model = tiny_model(model_type)
+    madx.add_adapter(model, "la", madx.LANGUAGE_ADAPTER)
+    randomize(model, "la")
+    madx.activate(model, "la")
+    inv = model.base_model.invertible_adapters["la"]
+    with torch.no_grad():
+        hidden = model.base_model(input_ids=IDS, attention_mask=MASK).last_hidden_state
+        transformed, weight, bias = _head_by_hand(model, hidden)
+        expected = inv.inverse(transformed) @ weight.T + bias
+        assert not torch.allclose(inv.inverse(transformed), transformed, atol=1e-3)  # the inverse does something
+    torch.testing.assert_close(logits(model), expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("model_type", ARCHS)
+def test_remove_adapters_restores_the_untouched_model(model_type):
+    untouched = tiny_model(model_type)
+    model = tiny_model(model_type)
+    model.load_state_dict(untouched.state_dict())
+    madx.add_adapter(model, "la", madx.LANGUAGE_ADAPTER)
+    madx.add_adapter(model, "ta", madx.AdapterConfig(architecture="houlsby"))
+    randomize(model, "la")
+    randomize(model, "ta")
+    madx.activate(model, "la", "ta")
+    assert not torch.allclose(logits(model), logits(untouched), atol=1e-3)
+    madx.remove_adapters(model)
+    assert list(model.state_dict()) == list(untouched.state_dict())
+    assert all(torch.equal(v, untouched.state_dict()[k]) for k, v in model.state_dict().items())
+    assert [type(m) for m in model.modules()] == [type(m) for m in untouched.modules()]
+    assert torch.equal(logits(model), logits(untouched))
+    madx.add_adapter(model, "la", madx.LANGUAGE_ADAPTER)  # and it can be adapted again, from scratch
+    randomize(model, "la")
+    madx.activate(model, "la")
+    assert not torch.allclose(logits(model), logits(untouched), atol=1e-3)
 
 
 @pytest.mark.parametrize("model_type", ARCHS)

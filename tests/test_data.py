@@ -13,7 +13,7 @@ from madx.corpus import build_blocks, load_blocks, read_lines
 from madx.labelled import check_labels, encode, label_names_of, read_labelled
 from madx.sources import DataError, Source
 from madx.task import TokenBatches, TokenClassificationObjective, pad_batch
-from madx.train import without_full_mask
+from madx.batching import without_full_mask
 from tiny import tiny_model
 
 
@@ -168,10 +168,10 @@ def test_compiling_under_an_old_transformers_warns(monkeypatch, caplog):
     import logging
     import sys
 
-    from madx.train import compiled
+    from madx.accelerator import compiled
 
     module = torch.nn.Linear(2, 2)
-    with caplog.at_level(logging.WARNING, logger="madx.train"):
+    with caplog.at_level(logging.WARNING, logger="madx.accelerator"):
         compiled(module, "default")
         assert not caplog.records
         monkeypatch.setattr(sys.modules["transformers"], "__version__", "5.17.0")  # the module compiled() imports

@@ -13,7 +13,7 @@ import madx
 from madx.mlm import MaskedLMObjective, MLMBatches
 from madx.model import madx_state, task_head, train_adapters
 from madx.task import predict
-from madx.train import cast_frozen
+from madx.accelerator import cast_frozen
 from test_adapters import randomize
 from test_mlm import Tokens, line_blocks
 from tiny import ARCHS, tiny_model
@@ -156,7 +156,10 @@ def test_bf16_language_adapter_training_learns(tiny_base, tmp_path, cuda_layer_n
     from madx import hf
     from madx.corpus import load_blocks
     from madx.sources import Source
-    from madx.train import TrainSettings, make_optimizer, optimizer_step, shard
+    from madx.accelerator import make_optimizer
+    from madx.batching import shard
+    from madx.settings import TrainSettings
+    from madx.train import optimizer_step
 
     data, base = tiny_base
     tokenizer, model = hf.load_tokenizer(str(base)), hf.load_mlm_model(str(base))

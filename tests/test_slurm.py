@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from test_workflow import REPO, SNAKEMAKE, demo_config, write_config
+from test_workflow import REPO, SNAKEMAKE, clone, demo_config, write_config
 
 SLURM_CONF = """\
 ClusterName=madx
@@ -124,13 +124,13 @@ def test_reduced_demo_through_slurm_equals_a_local_run(slurm, tmp_path):
     # an adapter setup and the full fine-tuning one: both kinds of task output go through Slurm (the other two
     # setups add jobs of the same rules, and minutes)
     config["setups"] = ["madx", "full_ft"]
-    local, cluster = tmp_path / "local", tmp_path / "cluster"
+    # two clones of the repository, each run from its root as the README does
+    local, cluster = clone(tmp_path / "local"), clone(tmp_path / "cluster")
     for d in (local, cluster):
-        d.mkdir()
-        write_config(d, config)
+        write_config(d, config, "reduced.yaml")
     env = dict(env, MADX_NO_PROGRESS="1")
-    proc = subprocess.run([*SNAKEMAKE, "--cores", "2", "--configfile", str(local / "config.yaml"),
-                           "--directory", str(local)], cwd=local, env=env, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run([*SNAKEMAKE, "--cores", "2", "--configfile", "reduced.yaml"], cwd=local, env=env,
+                          capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     # the demo's data and base model are given, as a real run's would be: Slurm runs the MAD-X stages
     # (each round of jobs waits for the plugin's status checks, which back off by 10 s per empty check)
@@ -148,9 +148,8 @@ def test_reduced_demo_through_slurm_equals_a_local_run(slurm, tmp_path):
                     "seconds-between-status-checks": 2, "latency-wait": 5})
     (tmp_path / "profile").mkdir()
     (tmp_path / "profile" / "config.yaml").write_text(yaml.safe_dump(profile))
-    proc = subprocess.run([*SNAKEMAKE, "--profile", str(tmp_path / "profile"), "--configfile",
-                           str(cluster / "config.yaml"), "--directory", str(cluster)], cwd=cluster, env=env,
-                          capture_output=True, text=True, timeout=1500)
+    proc = subprocess.run([*SNAKEMAKE, "--profile", str(tmp_path / "profile"), "--configfile", "reduced.yaml"],
+                          cwd=cluster, env=env, capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
 
     log_dir = cluster / ".snakemake" / "slurm_logs"

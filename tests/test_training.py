@@ -20,7 +20,7 @@ from madx.commands.train_lang import parser as train_lang_parser
 from madx.evaluate import build_eval_model
 from madx.labelled import encode, read_labelled
 from madx.task import predict
-from madx.train import TrainSettings
+from madx.settings import TrainSettings
 
 LANG_ARGS = ["--seq-len", "48", "--batch-size", "16", "--lr", "5e-3", "--log-every", "5"]
 
@@ -122,6 +122,65 @@ def test_two_process_ddp_matches_one_process(tiny_base, tmp_path):
         torch.testing.assert_close(b[key], a[key], rtol=1e-4, atol=1e-5)
     log1, log2 = read_log(tmp_path / "one"), read_log(tmp_path / "two")
     for r1, r2 in zip(log1, log2):
+        assert r1["loss"] == pytest.approx(r2["loss"], rel=1e-4)
+
+
+def _train_task(data, base, out, steps, extra=()):
+    return [sys.executable, "-m", "madx.cli", "train-task", "--base-model", str(base), "--task", "ner", "--setup",
+            "task_only", "--train", str(data / "ner/en.train.conll"), "--dev", str(data / "ner/en.dev.conll"),
+            "--output", str(out), "--max-length", "48", "--max-steps", str(steps), "--batch-size", "16", "--lr",
+            "5e-3", "--eval-every", "10", "--log-every", "5", *extra]
+
+
+def _same_task_output(a, b):
+    for name in ("adapter.safetensors", "head.safetensors"):
+        wa, wb = load_file(str(a / name)), load_file(str(b / name))
+        assert wa.keys() == wb.keys()
+        for key in wa:
+            torch.testing.assert_close(wb[key], wa[key], rtol=1e-4, atol=1e-5)
+    ta, tb = (json.loads((d / "task.json").read_text()) for d in (a, b))
+    assert (tb["best_dev_f1"], tb["best_step"]) == pytest.approx((ta["best_dev_f1"], ta["best_step"]), abs=1e-6)
+
+
+def test_killed_task_training_resumes_to_the_same_task_adapter(tiny_base, tmp_path):
+    """Killed after a checkpoint and run again: the same adapter, head, best dev score and step as a run that
+    was never interrupted (the best weights so far live in the work directory)."""
+    data, base = tiny_base
+    env = dict(os.environ, MADX_NO_PROGRESS="1")
+    subprocess.run(_train_task(data, base, tmp_path / "straight", 40), check=True, env=env, capture_output=True)
+    out = tmp_path / "resumed"
+    proc = subprocess.Popen(_train_task(data, base, out, 40, ["--save-every", "20"]), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = tmp_path / "resumed.work" / "checkpoints" / "step-0000020" / "complete"
+    deadline = time.time() + 120
+    while not checkpoint.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert checkpoint.exists() and not out.exists(), "the kill must land mid-run"
+    subprocess.run(_train_task(data, base, out, 40, ["--save-every", "20"]), check=True, env=env, capture_output=True)
+    _same_task_output(tmp_path / "straight", out)
+    assert [r["step"] for r in read_log(out)] == [r["step"] for r in read_log(tmp_path / "straight")]
+
+
+def test_task_training_on_two_processes_matches_one(tiny_base, tmp_path):
+    data, base = tiny_base
+    base = shutil.copytree(base, tmp_path / "base")  # without dropout, whose draws differ by process count
+    config = json.loads((base / "config.json").read_text())
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (base / "config.json").write_text(json.dumps(config))
+    env = dict(os.environ, MADX_NO_PROGRESS="1", ACCELERATE_USE_CPU="1", OMP_NUM_THREADS="1")
+    subprocess.run(_train_task(data, base, tmp_path / "one", 20), check=True, env=env, capture_output=True)
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0"]
+    proc = subprocess.run([*launch, *_train_task(data, base, tmp_path / "two", 20)[1:]], env=env, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    head = load_file(str(tmp_path / "one" / "head.safetensors"))
+    assert max(v.abs().max() for v in load_file(str(tmp_path / "one" / "adapter.safetensors")).values()) > 1e-3
+    assert head  # the head trained too (it is in the comparison)
+    _same_task_output(tmp_path / "one", tmp_path / "two")
+    for r1, r2 in zip(read_log(tmp_path / "one"), read_log(tmp_path / "two")):
         assert r1["loss"] == pytest.approx(r2["loss"], rel=1e-4)
 
 

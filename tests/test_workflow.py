@@ -1,9 +1,11 @@
-"""The Snakemake workflow: dry runs of every shipped config, lint, config errors, a reduced demo end to end,
-and adding a language to a finished run."""
+"""The Snakemake workflow, run the way the README runs it: `snakemake ...` from the root of a clone (a copy of
+the repository's files, no --directory). Dry runs of every shipped config, lint, config errors, a reduced
+demo end to end, adding a language to a finished run."""
 
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +16,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
+SNAKEMAKE = [str(Path(sys.executable).with_name("snakemake"))]  # the command the README gives
 
 # The default demo, shrunk to run in about a minute on 2 CPU cores.
 REDUCED = {
@@ -27,6 +29,23 @@ REDUCED = {
                    "log_every": 10},
     "seeds": [1],
 }
+
+
+def clone(dest: Path) -> Path:
+    """The repository's files as a fresh clone has them (tracked, or new and not ignored): no results, no logs."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        if (REPO / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, dest / name)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory) -> Path:
+    """One clone for the tests that only dry-run (they write nothing into it)."""
+    return clone(tmp_path_factory.mktemp("clone"))
 
 
 def run(args, cwd, check=True, **kwargs):
@@ -43,17 +62,18 @@ def job_counts(output: str) -> dict:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
 
 
-def write_config(directory: Path, config: dict) -> Path:
-    path = directory / "config.yaml"
+def write_config(directory: Path, config: dict, name: str = "config.yaml") -> Path:
+    path = directory / name
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
 
 def demo_config(languages=("en", "qac"), results="results") -> dict:
+    """The shipped demo config, reduced, with only these demo languages."""
     config = yaml.safe_load((REPO / "configs" / "config.yaml").read_text())
     for key, value in REDUCED.items():
         config[key] = {**config[key], **value} if isinstance(value, dict) and key in config else value
-    config["languages"] = {lang: config["languages"][lang] for lang in languages}
+    config["demo"]["languages"] = {lang: config["demo"]["languages"][lang] for lang in languages}
     if results != "results":  # move every output path under another root
         text = yaml.safe_dump(config).replace("results/", "RESULTS_ROOT/")
         config = yaml.safe_load(text)
@@ -62,16 +82,28 @@ def demo_config(languages=("en", "qac"), results="results") -> dict:
     return config
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "xlmr-wikiann.yaml"])
-def test_dry_run_of_every_shipped_config(name, tmp_path):
-    proc = run(["-n", "--configfile", str(REPO / "configs" / name), "--directory", str(tmp_path)], cwd=REPO)
+def test_dry_run_of_the_demo_from_the_root(checkout):
+    """`snakemake -n`, no --configfile: the demo (configs/config.yaml), every one of its languages."""
+    proc = run(["-n"], cwd=checkout)
     counts = job_counts(proc.stdout)
-    config = yaml.safe_load((REPO / "configs" / name).read_text())
-    n_lang = len(config["languages"])
-    assert counts["evaluate"] == n_lang * len(config["seeds"]) * len(config["setups"])
-    assert counts["train_lang_adapter"] == n_lang
-    assert counts["train_task"] == 3 * len(config["seeds"])
-    assert counts["report"] == 1
+    config = yaml.safe_load((REPO / "configs" / "config.yaml").read_text())
+    n_lang, runs = len(config["demo"]["languages"]), len(config["seeds"]) * len(config["setups"])
+    assert counts == {"demo_language": n_lang, "demo_readme": 1, "demo_base_model": 1, "train_lang_adapter": n_lang,
+                      "train_task": 3 * len(config["seeds"]), "evaluate": n_lang * runs, "report": 1, "all": 1}
+
+
+def test_a_given_config_is_the_whole_config(checkout):
+    """`--configfile configs/xlmr-wikiann.yaml` runs that file alone: none of the demo's languages, settings or
+    rules are merged into it, and the report names it."""
+    proc = run(["-n", "-p", "--configfile", "configs/xlmr-wikiann.yaml"], cwd=checkout)
+    counts = job_counts(proc.stdout)
+    config = yaml.safe_load((REPO / "configs" / "xlmr-wikiann.yaml").read_text())
+    n_lang, runs = len(config["languages"]), len(config["seeds"]) * len(config["setups"])
+    assert counts == {"train_lang_adapter": n_lang, "train_task": 3 * len(config["seeds"]),
+                      "evaluate": n_lang * runs, "report": 1, "all": 1}
+    assert "madx results: configs/xlmr-wikiann.yaml" in proc.stdout
+    assert "--line-by-line" not in proc.stdout and "results/demo" not in proc.stdout  # the demo's settings
+    assert "wildcards: lang=qaa" not in proc.stdout
 
 
 # Justified exclusion: madx rules run the `madx` CLI of the environment the project installs (pip, with
@@ -79,35 +111,61 @@ def test_dry_run_of_every_shipped_config(name, tmp_path):
 ALLOWED_LINTS = ("Specify a conda environment or container for each rule.",)
 
 
-def test_lint_is_clean():
-    proc = run(["--lint", "--directory", str(REPO)], cwd=REPO, check=False)
+def test_lint_is_clean(checkout):
+    proc = run(["--lint"], cwd=checkout, check=False)
     found = re.findall(r"^    \* (.+):$", proc.stdout + proc.stderr, re.M)
     assert [lint for lint in found if lint not in ALLOWED_LINTS] == [], proc.stdout + proc.stderr
-    assert len(found) == 6  # the allowed one, once per rule
+    assert len(found) == 7  # the allowed one, once per rule
 
 
 @pytest.mark.parametrize("edit,message", [
     (lambda c: c.update(bogus=1), "unknown key 'bogus'"),
-    (lambda c: c["languages"]["qac"].update(corpuss="x.txt"), "languages.qac: unknown key 'corpuss'"),
+    (lambda c: c.update(languages={"xx": {"corpuss": "x.txt"}}), "languages.xx: unknown key 'corpuss'"),
+    (lambda c: c["demo"]["languages"]["qac"].update(order="SOV"), "demo.languages.qac: unknown key 'order'"),
+    (lambda c: c["demo"]["languages"]["qac"].update(script="greek"), "demo.languages.qac.script: 'greek' is not one"),
     (lambda c: c["tasks"]["ner"].update(type="qa"), "tasks.ner.type: 'qa' is not one of"),
-    (lambda c: c["languages"].update(zz={}), "languages.zz: needs a corpus"),
+    (lambda c: c.update(languages={"zz": {}}), "languages.zz: needs a corpus"),
     (lambda c: c.update(seeds=[1, 1]), "seeds: \\[1, 1\\] has non-unique elements"),
     (lambda c: c.update(seeds="1"), "seeds: '1' is not of type 'array'"),
-    (lambda c: c["languages"]["qac"].update(corpus="missing/corpus.txt"),
-     "languages.qac.corpus: file 'missing/corpus.txt' not found"),
+    (lambda c: c.update(languages={"qae": {"corpus": "missing/corpus.txt"}}),
+     "languages.qae.corpus: file 'missing/corpus.txt' not found"),
     (lambda c: c["tasks"]["ner"].update(languages=["en", "xx"]), "tasks.ner.languages: \\['xx'\\] not under languages"),
     (lambda c: c.update(source_language="de"), "source_language: 'de' is not among languages"),
-    (lambda c: c["lang_adapter"].update(reduction_factor=0), "lang_adapter.reduction_factor: 0 is less than"),
+    (lambda c: c["lang_adapter"].update(reduction_factor=0), "lang_adapter: reduction_factor=0 must be a positive"),
     (lambda c: c["train_lang"].update(compile="fast"), "train_lang.compile: 'fast' is not valid"),
+    (lambda c: c["train_lang"].update(max_steps=0), "train_lang: max_steps=0 must be at least 1"),
+    (lambda c: c["full_ft"].update(lr=-1.0), "full_ft: lr=-1.0 must be positive"),
+    (lambda c: c["train_task"].update(seed=3), "train_task: unknown key 'seed'"),
+    # the issue's case: a language whose data the demo does not make (it is not one of demo.languages)
+    (lambda c: c.update(languages={"qae": {"corpus": "results/demo/data/corpora/qae.txt"}}),
+     "languages.qae.corpus: file 'results/demo/data/corpora/qae.txt' not found \\(the demo makes files there only "
+     "for its languages: add the language to demo.languages\\)"),
+    (lambda c: c.update(languages={"qae": {"adapter": "{ADAPTER}"}}),
+     "tasks.ner.test \\(qae\\): file 'results/demo/data/ner/qae.test.conll' not found"),
 ])
-def test_invalid_config_fails_before_any_job(tmp_path, edit, message):
+def test_invalid_config_fails_before_any_job(checkout, tmp_path, edit, message, ready_adapter):
     config = demo_config()
     edit(config)
-    proc = run(["-n", "--configfile", str(write_config(tmp_path, config)), "--directory", str(tmp_path)],
-               cwd=tmp_path, check=False)
+    text = yaml.safe_dump(config).replace("{ADAPTER}", str(ready_adapter))
+    (tmp_path / "config.yaml").write_text(text)
+    proc = run(["-n", "--configfile", str(tmp_path / "config.yaml")], cwd=checkout, check=False)
     assert proc.returncode != 0
     assert re.search(message, proc.stdout + proc.stderr), proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert not (tmp_path / "results").exists()
+    assert f"invalid config: {tmp_path / 'config.yaml'}:" in proc.stdout + proc.stderr  # names the file given
+    assert not (checkout / "results").exists()
+
+
+@pytest.fixture(scope="module")
+def ready_adapter(tmp_path_factory) -> Path:
+    """A language adapter directory (AdapterHub format) for a tiny model."""
+    import madx
+    from tiny import tiny_model
+
+    path = tmp_path_factory.mktemp("adapter") / "qae"
+    model = tiny_model()
+    madx.add_adapter(model, "qae", madx.LANGUAGE_ADAPTER)
+    madx.save_adapter(model, "qae", path)
+    return path
 
 
 def mtimes(directory: Path) -> dict:
@@ -117,12 +175,13 @@ def mtimes(directory: Path) -> dict:
 def test_reduced_demo_interrupted_resumed_then_add_a_language(tmp_path):
     # an output root with a space and shell metacharacters: every path must reach the commands quoted
     root = "res ults;$x"
-    results = tmp_path / root
-    config_file = write_config(tmp_path, demo_config(("en", "qac"), results=root))
-    args = ["--cores", "2", "--configfile", str(config_file), "--directory", str(tmp_path)]
+    repo = clone(tmp_path / "clone")
+    results = repo / root
+    config_file = write_config(repo, demo_config(("en", "qac"), results=root), "reduced.yaml")
+    args = ["--cores", "2", "--configfile", "reduced.yaml"]
 
     # interrupt the whole run once the first language adapter's job is finished (its benchmark is written last)
-    proc = subprocess.Popen([*SNAKEMAKE, *args], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    proc = subprocess.Popen([*SNAKEMAKE, *args], cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env=dict(os.environ, MADX_NO_PROGRESS="1"))
     finished = results / "benchmarks/train_lang/en.tsv"
     deadline = time.time() + 600
@@ -131,33 +190,43 @@ def test_reduced_demo_interrupted_resumed_then_add_a_language(tmp_path):
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=120)
     assert finished.exists() and not (results / "report").exists(), "the interrupt must land mid-run"
-    kept = {**mtimes(results / "demo/base_model"), **mtimes(results / "adapters/lang/en")}
+    kept = {**mtimes(results / "demo"), **mtimes(results / "adapters/lang/en")}
 
     # the same command again (with --rerun-incomplete: the interrupted jobs' outputs are redone, never trusted)
-    run([*args, "--rerun-incomplete"], cwd=tmp_path, timeout=900)
+    run([*args, "--rerun-incomplete"], cwd=repo, timeout=900)
     assert {p: p.stat().st_mtime_ns for p in kept} == kept  # finished jobs were not redone
     report = (results / "report" / "report.md").read_text()
+    assert report.startswith("# madx results: reduced.yaml")
     for setup in ("madx", "source_la", "task_only", "full_ft"):
         assert setup in report
     assert "| en (source) |" in report and "| qac |" in report and "avg (targets)" in report
-    assert "seen by the base model" in report  # the demo's language table is in the report
+    assert "| qac | SVO | latin | **no** |" in report  # the demo's language table is in the report
     assert "## Tokenizer coverage" in report and "| qac | 0.0% |" in report
     evaluation = json.loads((results / "eval/ner/qac/seed1/madx.json").read_text())
     assert evaluation["stack"] == ["qac", "ner"] and evaluation["n_sentences"] == 60
-    assert (tmp_path / "logs/train_lang/qac.log").read_text().count("step ") >= 2
-    for log in (tmp_path / "logs").rglob("*.log"):  # log lines, no progress bars (loading, saving, training)
+    assert (repo / "logs/train_lang/qac.log").read_text().count("step ") >= 2
+    for log in (repo / "logs").rglob("*.log"):  # log lines, no progress bars (loading, saving, training)
         assert "it/s]" not in log.read_text() and "\r" not in log.read_text(), log
     assert (results / "report/results.png").stat().st_size > 1000
-    assert not list(results.rglob("*.work"))  # no checkpoints left once outputs are in place
+    assert not list(results.rglob("*.work")) and not list(results.rglob(".*.staging"))  # nothing half-made left
 
-    # adding a language schedules only its language adapter, its evaluations and the report
-    config_file = write_config(tmp_path, demo_config(("en", "qac", "qab"), results=root))
-    proc = run(["-n", "--configfile", str(config_file), "--directory", str(tmp_path)], cwd=tmp_path)
-    assert job_counts(proc.stdout) == {"train_lang_adapter": 1, "evaluate": 4, "report": 1, "all": 1}
-    assert "wildcards: lang=qab" in proc.stdout
+    # adding a demo language is one line: its data, its language adapter, its evaluations and the report;
+    # the base model, the other languages' data and every finished result stay
+    config = demo_config(("en", "qac"), results=root)
+    config["demo"]["languages"]["qae"] = {"word_order": "SOV", "script": "latin"}
+    write_config(repo, config, "reduced.yaml")
+    proc = run(["-n", *args], cwd=repo)
+    assert job_counts(proc.stdout) == {"demo_language": 1, "demo_readme": 1, "train_lang_adapter": 1, "evaluate": 4,
+                                       "report": 1, "all": 1}
+    assert "wildcards: lang=qae" in proc.stdout
+    redone = lambda p: "report" in p.parts or p.stem == "report" or p.name == "README.md"  # noqa: E731
+    done = {p: t for p, t in mtimes(results).items() if not redone(p)}
+    run(args, cwd=repo, timeout=600)
+    assert {p: p.stat().st_mtime_ns for p in done} == done
+    assert "| qae |" in (results / "report" / "report.md").read_text()
+    assert json.loads((results / "eval/ner/qae/seed1/madx.json").read_text())["stack"] == ["qae", "ner"]
     # and a finished run has nothing to do
-    config_file = write_config(tmp_path, demo_config(("en", "qac"), results=root))
-    proc = run(["-n", "--configfile", str(config_file), "--directory", str(tmp_path)], cwd=tmp_path)
+    proc = run(["-n", *args], cwd=repo)
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
@@ -167,6 +236,7 @@ def test_ready_language_adapters_replace_training(tmp_path):
     import madx
     from tiny import tiny_model
 
+    repo = clone(tmp_path / "clone")
     ready = {}
     for lang in ("en", "qac"):
         ready[lang] = tmp_path / "hub adapters" / lang  # a space: the path must reach the commands quoted
@@ -174,10 +244,9 @@ def test_ready_language_adapters_replace_training(tmp_path):
         madx.add_adapter(model, lang, madx.LANGUAGE_ADAPTER)
         madx.save_adapter(model, lang, ready[lang])
     config = demo_config(("en", "qaa", "qac"))
-    config["languages"]["en"] = {"adapter": str(ready["en"])}
-    config["languages"]["qac"] = {"adapter": str(ready["qac"])}
-    proc = run(["-n", "-p", "--configfile", str(write_config(tmp_path, config)), "--directory", str(tmp_path)],
-               cwd=tmp_path)
+    config["languages"] = {"en": {"adapter": str(ready["en"])}, "qac": {"adapter": str(ready["qac"])}}
+    write_config(repo, config, "ready.yaml")
+    proc = run(["-n", "-p", "--configfile", "ready.yaml"], cwd=repo)
     counts = job_counts(proc.stdout)
     assert counts["train_lang_adapter"] == 1 and "wildcards: lang=qaa" in proc.stdout  # only qaa is trained
     assert counts["evaluate"] == 3 * len(config["seeds"]) * len(config["setups"])

@@ -12,6 +12,10 @@ ARCHS = {
     "xlm-roberta": (transformers.XLMRobertaConfig, dict(pad_token_id=1)),
     "deberta-v2": (transformers.DebertaV2Config, dict(pad_token_id=0, relative_attention=True, position_buckets=8,
                                                     pos_att_type=["p2c", "c2p"], max_relative_positions=16)),
+    # DeBERTa-v2/v3's newer MLM head (legacy=False): the vocabulary projection is a matmul inside the head
+    "deberta-v2-new-head": (transformers.DebertaV2Config, dict(pad_token_id=0, relative_attention=True, position_buckets=8,
+                                                             pos_att_type=["p2c", "c2p"], max_relative_positions=16,
+                                                             legacy=False)),
 }
 
 

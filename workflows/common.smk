@@ -1,26 +1,28 @@
-# Helpers for every stage: the validated experiment, paths, and command-line pieces.
-# The config is checked (schema, then meaning) here, before Snakemake builds the DAG.
+# Helpers for every stage. The config is checked (schema, then meaning) here, before Snakemake builds the DAG;
+# from then on the Experiment (madx/experiment.py) says every path, default and setting: no rule reads the raw
+# config or spells a path.
+import re
 import shlex
 
 from madx.experiment import ConfigError, load_experiment
-from madx.setups import TRAINED_BY
+from madx.setups import EVAL_SETUPS, TRAIN_SETUPS
 
-CONFIG_FILE = workflow.configfiles[-1] if workflow.configfiles else "config"
+
+
+def shown_path(path):
+    """A path as the user gave it: relative to where Snakemake runs when it lies below it."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
+CONFIG_FILE = ", ".join(shown_path(str(f)) for f in workflow.configfiles) or "config"
 try:
     EXP = load_experiment(config, CONFIG_FILE)
 except ConfigError as err:
     raise WorkflowError(f"invalid config: {err}") from None
 
-RESULTS = EXP.results
-BASE_MODEL = config["base_model"]
-DEMO_BASE = f"{RESULTS}/demo/base_model"
-DEMO_DATA = f"{RESULTS}/demo/data"
-RESOURCE_DEFAULTS = {
-    "train_lang": dict(gpus=0, threads=1, mem_mb=8000, runtime=24 * 60),
-    "train_task": dict(gpus=0, threads=1, mem_mb=8000, runtime=6 * 60),
-    "evaluate": dict(gpus=0, threads=1, mem_mb=4000, runtime=60),
-    "demo": dict(gpus=0, threads=2, mem_mb=4000, runtime=60),
-}
+PATHS = EXP.paths
+REMOTE_CODE = "--trust-remote-code" if EXP.trust_remote_code else ""
 
 
 wildcard_constraints:
@@ -29,12 +31,9 @@ wildcard_constraints:
     seed=r"\d+",
 
 
-def compute(stage, key):
-    return config.get("compute", {}).get(stage, {}).get(key, RESOURCE_DEFAULTS[stage][key])
-
-
-def mixed_precision():
-    return config.get("compute", {}).get("mixed_precision", "no")
+def one_of(names):
+    """A wildcard constraint that matches exactly these names."""
+    return "|".join(map(re.escape, names))
 
 
 def options(values, keys=None):
@@ -54,14 +53,6 @@ def options(values, keys=None):
     return shlex.join(args)
 
 
-def cli_args(*sections, keys=None):
-    """Config sections merged in order (later wins), as command-line options."""
-    merged = {}
-    for section in sections:
-        merged.update(config.get(section, {}))
-    return options(merged, keys)
-
-
 def local_files(specs):
     """The local files among data sources (hub sources have no file to wait for)."""
     return [s for s in specs if not s.startswith("hub:")]
@@ -69,58 +60,30 @@ def local_files(specs):
 
 def get_base_model_input(wildcards=None):
     """The demo's base model is built by the workflow; a local base directory is tracked; a hub id is not."""
-    if EXP.demo is not None and BASE_MODEL == DEMO_BASE:
-        return [DEMO_BASE]
-    return [BASE_MODEL] if os.path.exists(BASE_MODEL) else []
-
-
-def get_lang_adapter(lang):
-    return EXP.lang_adapter_dir(lang)
-
-
-def get_task_dir(task, setup, seed):
-    return f"{RESULTS}/tasks/{task}/{TRAINED_BY[setup]}/seed{seed}"
-
-
-def task_data(task, split, lang):
-    return EXP.tasks[task][split].replace("{lang}", lang)
-
-
-def get_report_outputs():
-    return [f"{RESULTS}/report/{name}" for name in ("report.md", "results.csv", "results.png")]
-
-
-def get_eval_outputs():
-    return [f"{RESULTS}/eval/{task}/{lang}/seed{seed}/{setup}.json" for task, lang, setup, seed in EXP.eval_targets()]
+    if EXP.builds_base_model:
+        return [EXP.base_model]
+    return [EXP.base_model] if os.path.exists(EXP.base_model) else []
 
 
 def get_task_inputs(wildcards):
     source = EXP.source_language
-    files = local_files([task_data(wildcards.task, split, source) for split in ("train", "dev")])
-    if wildcards.setup == "madx":
-        files.append(get_lang_adapter(source))
-    return files + get_base_model_input()
+    files = local_files([EXP.task_data(wildcards.task, split, source) for split in ("train", "dev")])
+    lang_adapter = EXP.train_lang_adapter(wildcards.setup)
+    return files + ([lang_adapter] if lang_adapter else []) + get_base_model_input()
 
 
 def get_task_options(wildcards):
     spec = EXP.tasks[wildcards.task]
     sections = ("train_task", "full_ft") if wildcards.setup == "full_ft" else ("train_task",)
-    args = [
-        "--task-type",
-        spec["type"],
-        "--train",
-        task_data(wildcards.task, "train", EXP.source_language),
-        "--dev",
-        task_data(wildcards.task, "dev", EXP.source_language),
-    ]
-    if wildcards.setup == "madx":
-        args.extend(["--lang-adapter", get_lang_adapter(EXP.source_language)])
-    return " ".join([shlex.join(args), cli_args(*sections), cli_args("task_adapter")])
+    args = ["--task-type", spec["type"]]
+    for split in ("train", "dev"):
+        args += [f"--{split}", EXP.task_data(wildcards.task, split, EXP.source_language)]
+    lang_adapter = EXP.train_lang_adapter(wildcards.setup)
+    if lang_adapter:
+        args += ["--lang-adapter", lang_adapter]
+    return " ".join([shlex.join(args), options(EXP.section(*sections)), options(EXP.section("task_adapter"))])
 
 
 def get_eval_lang_adapter(wildcards):
-    if wildcards.setup == "madx":
-        return [get_lang_adapter(wildcards.lang)]
-    if wildcards.setup == "source_la":
-        return [get_lang_adapter(EXP.source_language)]
-    return []
+    lang_adapter = EXP.eval_lang_adapter(wildcards.setup, wildcards.lang)
+    return [lang_adapter] if lang_adapter else []

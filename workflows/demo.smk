@@ -1,55 +1,67 @@
-# The offline demo: a synthetic benchmark and a small base model, both made here (no network).
-from madx.demo import LANGUAGES as DEMO_LANGUAGES
+# The offline demo: a synthetic benchmark (one job per language) and a small base model, both made here (no
+# network). Its languages are the config's demo.languages: adding a line there adds a language.
+import dataclasses
 
-DEMO = EXP.demo or {}
+if EXP.demo is not None:
+    DEMO = EXP.demo
 
+    rule demo_language:
+        output:
+            corpus=PATHS.demo_corpus(),
+            tasks=[PATHS.demo_task_file(split=split) for split in ("train", "dev", "test")],
+        log:
+            PATHS.log("demo", "data", "{lang}"),
+        benchmark:
+            PATHS.benchmark("demo", "data", "{lang}")
+        wildcard_constraints:
+            lang=one_of(lang.code for lang in DEMO.languages),
+        params:
+            out=lambda w, output: os.path.dirname(os.path.dirname(output.corpus)),
+            language=lambda w: DEMO.language_spec(w.lang),  # what its data depends on
+            sizes=options(dataclasses.asdict(DEMO.data)),
+        threads: 1
+        resources:
+            gpu=0,
+            mem_mb=EXP.compute("demo", "mem_mb"),
+            runtime=EXP.compute("demo", "runtime"),
+        shell:
+            "madx demo-data --output {params.out:q} --language {params.language:q} {params.sizes} > {log:q} 2>&1"
 
-rule demo_data:
-    output:
-        corpora=expand(f"{DEMO_DATA}/corpora/{{lang}}.txt", lang=[l.code for l in DEMO_LANGUAGES]),
-        train=f"{DEMO_DATA}/ner/en.train.conll",
-        dev=f"{DEMO_DATA}/ner/en.dev.conll",
-        test=expand(f"{DEMO_DATA}/ner/{{lang}}.test.conll", lang=[l.code for l in DEMO_LANGUAGES]),
-        readme=f"{DEMO_DATA}/README.md",
-    log:
-        "logs/demo/data.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/demo/data.tsv"
-    params:
-        out=lambda w, output: os.path.dirname(output.readme),
-        seed=DEMO.get("seed", 0),
-        sizes=options(DEMO, keys=("corpus_sentences", "train_sentences", "dev_sentences", "test_sentences")),
-    threads: 1
-    resources:
-        gpu=0,
-        mem_mb=compute("demo", "mem_mb"),
-        runtime=compute("demo", "runtime"),
-    shell:
-        "madx demo-data --output {params.out:q} --seed {params.seed} {params.sizes} > {log:q} 2>&1"
+    rule demo_readme:
+        output:
+            PATHS.demo_readme(),
+        log:
+            PATHS.log("demo", "readme"),
+        params:
+            out=lambda w, output: os.path.dirname(output[0]),
+            languages=[DEMO.language_spec(lang.code, flags=True) for lang in DEMO.languages],
+        threads: 1
+        resources:
+            gpu=0,
+            mem_mb=1000,
+            runtime=5,
+        shell:
+            "madx demo-data --readme --output {params.out:q} --language {params.languages:q} > {log:q} 2>&1"
 
-
-rule demo_base_model:
-    input:
-        corpora=rules.demo_data.output.corpora,
-    output:
-        directory(DEMO_BASE),
-    log:
-        "logs/demo/base_model.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/demo/base_model.tsv"
-    params:
-        seen=expand(f"{DEMO_DATA}/corpora/{{lang}}.txt", lang=DEMO.get("base_languages", [l.code for l in DEMO_LANGUAGES if l.in_base])),
-        shape=options(
-            DEMO,
-            keys=("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-                  "max_seq_len", "dropout"),
-        ),
-        train=options(DEMO.get("pretrain", {})),
-    threads: compute("demo", "threads")
-    resources:
-        gpu=compute("demo", "gpus"),
-        mem_mb=compute("demo", "mem_mb"),
-        runtime=compute("demo", "runtime"),
-    shell:
-        "madx launch --gpus {resources.gpu} --threads {threads} -- build-base --corpus {params.seen:q}"
-        " --tokenizer-corpus {input.corpora:q} --output {output:q} {params.shape} {params.train} > {log:q} 2>&1"
+    rule demo_base_model:
+        input:
+            corpora=[PATHS.demo_corpus(lang) for lang in dict.fromkeys(DEMO.tokenizer_languages() + DEMO.seen())],
+        output:
+            directory(PATHS.demo_base_model()),
+        log:
+            PATHS.log("demo", "base_model"),
+        benchmark:
+            PATHS.benchmark("demo", "base_model")
+        params:
+            seen=[PATHS.demo_corpus(lang) for lang in DEMO.seen()],
+            tokenizer=[PATHS.demo_corpus(lang) for lang in DEMO.tokenizer_languages()],
+            shape=options(dataclasses.asdict(DEMO.shape)),
+            train=options(DEMO.pretrain),
+        threads: EXP.compute("demo", "threads")
+        resources:
+            gpu=EXP.compute("demo", "gpus"),
+            mem_mb=EXP.compute("demo", "mem_mb"),
+            runtime=EXP.compute("demo", "runtime"),
+        shell:
+            "madx launch --gpus {resources.gpu} --threads {threads} -- build-base --corpus {params.seen:q}"
+            " --tokenizer-corpus {params.tokenizer:q} --output {output:q} {params.shape} {params.train} > {log:q} 2>&1"

@@ -3,31 +3,31 @@
 
 rule evaluate:
     input:
-        task_dir=lambda w: get_task_dir(w.task, w.setup, w.seed),
+        task_dir=lambda w: EXP.task_dir(w.task, w.setup, w.seed),
         lang_adapter=get_eval_lang_adapter,
-        test=lambda w: local_files([task_data(w.task, "test", w.lang)]),
+        test=lambda w: local_files([EXP.task_data(w.task, "test", w.lang)]),
         base=get_base_model_input,
     output:
-        f"{RESULTS}/eval/{{task}}/{{lang}}/seed{{seed}}/{{setup}}.json",
+        PATHS.evaluation(),
     log:
-        "logs/evaluate/{task}/{lang}/seed{seed}/{setup}.log",
+        PATHS.log("evaluate", "{task}", "{lang}", "seed{seed}", "{setup}"),
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate/{{task}}/{{lang}}/seed{{seed}}/{{setup}}.tsv"
+        PATHS.benchmark("evaluate", "{task}", "{lang}", "seed{seed}", "{setup}")
     wildcard_constraints:
-        setup="madx|source_la|task_only|full_ft",
+        setup=one_of(EVAL_SETUPS),
     params:
-        base=BASE_MODEL,
-        test=lambda w: task_data(w.task, "test", w.lang),
+        base=EXP.base_model,
+        test=lambda w: EXP.task_data(w.task, "test", w.lang),
         lang_adapter=lambda w, input: shlex.join(["--lang-adapter", *input.lang_adapter])
         if input.lang_adapter
         else "",
-        remote=("--trust-remote-code" if config.get("trust_remote_code") else ""),
-        precision=mixed_precision(),
-    threads: compute("evaluate", "threads")
+        remote=REMOTE_CODE,
+        precision=EXP.mixed_precision,
+    threads: EXP.compute("evaluate", "threads")
     resources:
-        gpu=compute("evaluate", "gpus"),
-        mem_mb=compute("evaluate", "mem_mb"),
-        runtime=compute("evaluate", "runtime"),
+        gpu=EXP.compute("evaluate", "gpus"),
+        mem_mb=EXP.compute("evaluate", "mem_mb"),
+        runtime=EXP.compute("evaluate", "runtime"),
     shell:
         "madx launch --gpus {resources.gpu} --threads {threads} --no-accelerate --"
         " evaluate --base-model {params.base:q} --setup {wildcards.setup} --task-dir {input.task_dir:q}"

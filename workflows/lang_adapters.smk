@@ -6,27 +6,27 @@ rule train_lang_adapter:
         corpus=lambda w: local_files(EXP.languages[w.lang]["corpus"]),
         base=get_base_model_input,
     output:
-        directory(f"{RESULTS}/adapters/lang/{{lang}}"),
+        directory(PATHS.lang_adapter()),
     log:
-        "logs/train_lang/{lang}.log",
+        PATHS.log("train_lang", "{lang}"),
     benchmark:
-        f"{RESULTS}/benchmarks/train_lang/{{lang}}.tsv"
+        PATHS.benchmark("train_lang", "{lang}")
     params:
-        base=BASE_MODEL,
+        base=EXP.base_model,
         corpus=lambda w: EXP.languages[w.lang]["corpus"],
         max_tokens=lambda w: options({"max_tokens": EXP.languages[w.lang]["max_tokens"]})
         if EXP.languages[w.lang]["max_tokens"]
         else "",
-        adapter=cli_args("lang_adapter"),
-        train=cli_args("train_lang"),
-        remote=("--trust-remote-code" if config.get("trust_remote_code") else ""),
-        precision=mixed_precision(),
-        cache=f"{RESULTS}/corpora",
-    threads: compute("train_lang", "threads")
+        adapter=options(EXP.section("lang_adapter")),
+        train=options(EXP.section("train_lang")),
+        remote=REMOTE_CODE,
+        precision=EXP.mixed_precision,
+        cache=PATHS.corpus_cache(),
+    threads: EXP.compute("train_lang", "threads")
     resources:
-        gpu=compute("train_lang", "gpus"),
-        mem_mb=compute("train_lang", "mem_mb"),
-        runtime=compute("train_lang", "runtime"),
+        gpu=EXP.compute("train_lang", "gpus"),
+        mem_mb=EXP.compute("train_lang", "mem_mb"),
+        runtime=EXP.compute("train_lang", "runtime"),
     shell:
         "madx launch --gpus {resources.gpu} --threads {threads} --mixed-precision {params.precision} --"
         " train-lang --base-model {params.base:q} --lang {wildcards.lang:q} --corpus {params.corpus:q}"

@@ -3,15 +3,15 @@
 
 rule report:
     input:
-        evals=get_eval_outputs(),
-        notes=[f"{DEMO_DATA}/README.md"] if EXP.demo is not None else [],
-        lang_adapters=[f"{RESULTS}/adapters/lang/{lang}" for lang in EXP.lang_adapters_to_train()],
+        evals=EXP.eval_outputs(),
+        notes=[PATHS.demo_readme()] if EXP.demo is not None else [],
+        lang_adapters=[PATHS.lang_adapter(lang) for lang in EXP.lang_adapters_to_train()],
     output:
-        get_report_outputs(),
+        PATHS.report_outputs(),
     log:
-        "logs/report.log",
+        PATHS.log("report"),
     benchmark:
-        f"{RESULTS}/benchmarks/report.tsv"
+        PATHS.benchmark("report")
     params:
         out=lambda w, output: os.path.dirname(output[0]),
         source=EXP.source_language,

@@ -6,23 +6,23 @@ rule train_task:
     input:
         get_task_inputs,
     output:
-        directory(f"{RESULTS}/tasks/{{task}}/{{setup}}/seed{{seed}}"),
+        directory(PATHS.task()),
     log:
-        "logs/train_task/{task}/{setup}/seed{seed}.log",
+        PATHS.log("train_task", "{task}", "{setup}", "seed{seed}"),
     benchmark:
-        f"{RESULTS}/benchmarks/train_task/{{task}}/{{setup}}/seed{{seed}}.tsv"
+        PATHS.benchmark("train_task", "{task}", "{setup}", "seed{seed}")
     wildcard_constraints:
-        setup="madx|task_only|full_ft",
+        setup=one_of(TRAIN_SETUPS),
     params:
-        base=BASE_MODEL,
+        base=EXP.base_model,
         options=get_task_options,
-        remote=("--trust-remote-code" if config.get("trust_remote_code") else ""),
-        precision=mixed_precision(),
-    threads: compute("train_task", "threads")
+        remote=REMOTE_CODE,
+        precision=EXP.mixed_precision,
+    threads: EXP.compute("train_task", "threads")
     resources:
-        gpu=compute("train_task", "gpus"),
-        mem_mb=compute("train_task", "mem_mb"),
-        runtime=compute("train_task", "runtime"),
+        gpu=EXP.compute("train_task", "gpus"),
+        mem_mb=EXP.compute("train_task", "mem_mb"),
+        runtime=EXP.compute("train_task", "runtime"),
     shell:
         "madx launch --gpus {resources.gpu} --threads {threads} --mixed-precision {params.precision} --"
         " train-task --base-model {params.base:q} --task {wildcards.task:q} --setup {wildcards.setup}"

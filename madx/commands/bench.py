@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..shapes import SHAPES
 from .common import add_compile_args, run
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="madx bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--shape", default="tiny", choices=("tiny", "xlmr-base", "mbert-base"))
+    p.add_argument("--shape", default="tiny", choices=tuple(SHAPES))
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--seq", type=int, default=256)
     p.add_argument("--steps", type=int, default=20)

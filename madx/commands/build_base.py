@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..train import TrainSettings
-from .common import add_train_args, run, settings_from
-
-DEFAULTS = TrainSettings(max_steps=1000, batch_size=64, lr=5e-4, warmup_steps=100, save_every=500, log_every=50)
+from ..shapes import TinyEncoder
+from ..settings import PretrainSettings
+from .common import add_dataclass_args, dataclass_from, run
 
 
 def parser() -> argparse.ArgumentParser:
@@ -20,28 +19,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", nargs="+", required=True, help="pretraining corpora")
     p.add_argument("--tokenizer-corpus", nargs="+", required=True, help="corpora the tokenizer is trained on")
     p.add_argument("--output", required=True)
-    p.add_argument("--vocab-size", type=int, default=1000)
-    p.add_argument("--hidden-size", type=int, default=128)
-    p.add_argument("--num-hidden-layers", type=int, default=4)
-    p.add_argument("--num-attention-heads", type=int, default=4)
-    p.add_argument("--intermediate-size", type=int, default=512)
-    p.add_argument("--max-seq-len", type=int, default=64)
-    p.add_argument("--dropout", type=float, default=0.1)
-    p.add_argument("--line-by-line", action=argparse.BooleanOptionalAction, default=True,
-                   help="pretrain on one sentence per sequence (default) or on concatenated blocks")
     p.add_argument("--log-file")
-    add_train_args(p, DEFAULTS)
+    add_dataclass_args(p, TinyEncoder(), title="shape")
+    add_dataclass_args(p, PretrainSettings(), title="training", skip=("eval_every",))
     return p
 
 
 def _body(args) -> None:
-    from ..base import TinyEncoder, build_base_model
+    from ..base import build_base_model
 
-    shape = TinyEncoder(hidden_size=args.hidden_size, num_hidden_layers=args.num_hidden_layers,
-                        num_attention_heads=args.num_attention_heads, intermediate_size=args.intermediate_size,
-                        max_seq_len=args.max_seq_len, dropout=args.dropout, line_by_line=args.line_by_line)
-    build_base_model(args.corpus, args.tokenizer_corpus, args.output, shape=shape, vocab_size=args.vocab_size,
-                     settings=settings_from(args))
+    build_base_model(args.corpus, args.tokenizer_corpus, args.output, shape=dataclass_from(TinyEncoder, args),
+                     settings=dataclass_from(PretrainSettings, args))
 
 
 def main(argv=None) -> int:

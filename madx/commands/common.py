@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
 from pathlib import Path
 
-from ..config import AdapterConfig
-from ..train import COMPILE_MODES, MIXED_PRECISION, TrainSettings, progress_bars_on
+from ..progress import progress_bars_on
+from ..settings import COMPILE_MODES
 
 
 def is_main_process() -> bool:
@@ -49,42 +50,38 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-file", help="also write the log here")
 
 
-def add_adapter_args(parser: argparse.ArgumentParser, defaults: AdapterConfig) -> None:
-    group = parser.add_argument_group("adapter")
-    group.add_argument("--architecture", default=defaults.architecture, choices=("pfeiffer", "houlsby"))
-    group.add_argument("--reduction-factor", type=float, default=defaults.reduction_factor)
-    group.add_argument("--non-linearity", default=defaults.non_linearity, choices=("relu", "gelu", "swish"))
-    group.add_argument("--invertible", action=argparse.BooleanOptionalAction, default=defaults.invertible,
-                       help="NICE invertible adapter on the embeddings")
-    group.add_argument("--inv-reduction-factor", type=float, default=defaults.inv_reduction_factor)
-    group.add_argument("--leave-out", type=int, nargs="*", default=list(defaults.leave_out),
-                       help="layer indices without adapters (MAD-X 2.0 leaves out the last)")
+def add_dataclass_args(parser, defaults, *, title: str, skip: tuple = ()) -> None:
+    """One option per field of the dataclass `defaults`, with its default, type, choices and help (the field's
+    metadata): the command's options and the library's defaults are then the same by construction."""
+    group = parser.add_argument_group(title)
+    for f in dataclasses.fields(defaults):
+        if f.name in skip:
+            continue
+        default, flag = getattr(defaults, f.name), "--" + f.name.replace("_", "-")
+        help_text, choices = f.metadata.get("help"), f.metadata.get("choices")
+        if f.name == "compile":
+            add_compile_args(group, default)
+        elif isinstance(default, bool):
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+        elif isinstance(default, tuple):
+            group.add_argument(flag, type=int, nargs="*", default=list(default), help=help_text)
+        else:
+            group.add_argument(flag, type=_field_type(f, default), default=default, choices=choices, help=help_text)
 
 
-def adapter_config_from(args) -> AdapterConfig:
-    rf = args.reduction_factor
-    return AdapterConfig(
-        architecture=args.architecture, reduction_factor=int(rf) if rf == int(rf) else rf,
-        non_linearity=args.non_linearity, invertible=args.invertible,
-        inv_reduction_factor=args.inv_reduction_factor, leave_out=tuple(args.leave_out),
-    )
+def _field_type(f, default):
+    if default is not None:
+        return type(default) if not isinstance(default, int) or "float" not in str(f.type) else float
+    return int if "int" in str(f.type) else str
 
 
-def add_train_args(parser: argparse.ArgumentParser, defaults: TrainSettings) -> None:
-    group = parser.add_argument_group("training")
-    group.add_argument("--max-steps", type=int, default=defaults.max_steps)
-    group.add_argument("--batch-size", type=int, default=defaults.batch_size,
-                       help="global batch per optimizer step (split over processes and --grad-accum)")
-    group.add_argument("--grad-accum", type=int, default=defaults.grad_accum)
-    group.add_argument("--lr", type=float, default=defaults.lr)
-    group.add_argument("--warmup-steps", type=int, default=defaults.warmup_steps)
-    group.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
-    group.add_argument("--seed", type=int, default=defaults.seed)
-    group.add_argument("--mixed-precision", default=defaults.mixed_precision, choices=MIXED_PRECISION)
-    group.add_argument("--log-every", type=int, default=defaults.log_every)
-    group.add_argument("--save-every", type=int, default=defaults.save_every, help="checkpoint interval in steps")
-    group.add_argument("--keep-checkpoints", action="store_true", help="keep OUTPUT.work/ after finishing")
-    add_compile_args(group, defaults.compile)
+def dataclass_from(cls, args, **extra):
+    """The dataclass `cls` from parsed options (add_dataclass_args), plus `extra` fields."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
+    values.update(extra)
+    if "leave_out" in values:
+        values["leave_out"] = tuple(values["leave_out"])
+    return cls(**values)
 
 
 def add_compile_args(parser, default: str = "") -> None:
@@ -92,15 +89,6 @@ def add_compile_args(parser, default: str = "") -> None:
                         metavar="MODE", help="torch.compile the training step, in MODE (default: 'default'; "
                         "'reduce-overhead' adds CUDA graphs). GPU; the first step spends a minute or so compiling")
     parser.add_argument("--no-compile", dest="compile", action="store_const", const="", help="no torch.compile")
-
-
-def settings_from(args, **extra) -> TrainSettings:
-    return TrainSettings(
-        max_steps=args.max_steps, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
-        warmup_steps=args.warmup_steps, weight_decay=args.weight_decay, seed=args.seed,
-        mixed_precision=args.mixed_precision, log_every=args.log_every, save_every=args.save_every,
-        keep_checkpoints=args.keep_checkpoints, compile=args.compile, **extra,
-    )
 
 
 def run(parser: argparse.ArgumentParser, body, argv=None) -> int:
@@ -112,7 +100,7 @@ def run(parser: argparse.ArgumentParser, body, argv=None) -> int:
     from ..io import AdapterLoadError
     from ..model import UnsupportedModelError
     from ..sources import DataError
-    from ..train import TrainingError
+    from ..accelerator import TrainingError
 
     user_errors = (AdapterConfigError, AdapterLoadError, DataError, ModelLoadError, TrainingError,
                    UnsupportedModelError, FileNotFoundError, ValueError)

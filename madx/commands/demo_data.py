@@ -1,44 +1,60 @@
-"""madx demo-data: write the offline demo's synthetic multilingual NER benchmark.
+"""madx demo-data: write the offline demo's synthetic multilingual NER benchmark, one language at a time.
 
-Corpora (corpora/{lang}.txt) for every language and CoNLL NER files (ner/en.train.conll,
-ner/en.dev.conll, ner/{lang}.test.conll), deterministic from --seed. See madx/demo.py.
+For each --language CODE:WORD_ORDER:SCRIPT[:seen][:tokenizer] (e.g. qad:SOV:cyrillic): an unlabelled
+corpus (corpora/CODE.txt) and CoNLL NER files (ner/CODE.{train,dev,test}.conll), deterministic from
+--seed and the language alone. With --readme, only README.md: the table of the given languages.
+See madx/demo.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 
-from .common import run
+from ..demo import DemoData, DemoLanguage
+from .common import add_dataclass_args, dataclass_from, run
+
+
+def parse_language(text: str) -> DemoLanguage:
+    """CODE:WORD_ORDER:SCRIPT[:seen][:tokenizer], the form the workflow passes."""
+    code, *rest = text.split(":")
+    flags = set(rest[2:])
+    unknown = flags - {"seen", "tokenizer"}
+    if len(rest) < 2 or unknown:
+        raise argparse.ArgumentTypeError(f"{text!r}: use CODE:WORD_ORDER:SCRIPT[:seen][:tokenizer], e.g. qad:SOV:cyrillic")
+    try:
+        return DemoLanguage(code, rest[0], rest[1], seen="seen" in flags, tokenizer="tokenizer" in flags)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="madx demo-data", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--output", required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--corpus-sentences", type=int, default=20000)
-    p.add_argument("--train-sentences", type=int, default=3000)
-    p.add_argument("--dev-sentences", type=int, default=500)
-    p.add_argument("--test-sentences", type=int, default=800)
+    p.add_argument("--output", required=True, help="the demo's data directory")
+    p.add_argument("--language", nargs="+", required=True, type=parse_language, metavar="CODE:ORDER:SCRIPT")
+    p.add_argument("--readme", action="store_true", help="write only README.md, the table of these languages")
     p.add_argument("--log-file")
+    add_dataclass_args(p, DemoData(), title="sizes")
     return p
 
 
 def _body(args) -> None:
-    from ..demo import LANGUAGES, generate
-    from ..io import replace_dir, staging_dir
+    from pathlib import Path
 
-    out = Path(args.output)
-    staging = staging_dir(out)
-    generate(staging, seed=args.seed, corpus_sentences=args.corpus_sentences, train_sentences=args.train_sentences,
-             dev_sentences=args.dev_sentences, test_sentences=args.test_sentences)
-    replace_dir(staging, out)
-    logging.getLogger("madx.demo").info(
-        "wrote %s: corpora of %d sentences for %d languages, %d/%d English NER train/dev and %d test sentences "
-        "per language (see its README.md)", out, args.corpus_sentences, len(LANGUAGES), args.train_sentences,
-        args.dev_sentences, args.test_sentences)
+    from ..demo import describe, generate_language
+    from ..files import write_text
+
+    log = logging.getLogger("madx.demo")
+    if args.readme:
+        log.info("wrote %s", write_text(Path(args.output) / "README.md", describe(args.language)))
+        return
+    data = dataclass_from(DemoData, args)
+    for language in args.language:
+        generate_language(args.output, language, data)
+        log.info("wrote %s: %s (%s, %s), %d unlabelled and %d/%d/%d NER train/dev/test sentences", args.output,
+                 language.code, language.word_order, language.script, data.corpus_sentences, data.train_sentences,
+                 data.dev_sentences, data.test_sentences)
 
 
 def main(argv=None) -> int:

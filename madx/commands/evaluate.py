@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from ..setups import EVAL_SETUPS
-from ..train import MIXED_PRECISION
+from ..settings import MIXED_PRECISION
 from .common import add_model_args, run
 
 

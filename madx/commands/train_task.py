@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import TASK_ADAPTER
+from ..config import TASK_ADAPTER, AdapterConfig
 from ..metrics import TASK_TYPES
+from ..settings import TaskTraining
 from ..setups import TRAIN_SETUPS
-from ..train import TrainSettings
-from .common import add_adapter_args, add_model_args, add_train_args, adapter_config_from, run, settings_from
-
-DEFAULTS = TrainSettings(max_steps=1000, batch_size=32, lr=1e-4, warmup_steps=0, save_every=500)
+from .common import add_dataclass_args, add_model_args, dataclass_from, run
 
 
 def parser() -> argparse.ArgumentParser:
@@ -31,14 +29,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--train", required=True, help="CoNLL / JSONL file or hub:ID?config=..&split=train")
     p.add_argument("--dev", required=True, help="source-language dev set, same forms as --train")
     p.add_argument("--output", required=True)
-    p.add_argument("--max-length", type=int, default=128, help="sub-tokens per sentence")
-    p.add_argument("--label-all-subtokens", action=argparse.BooleanOptionalAction, default=False,
-                   help="label every sub-token, not just the first")
-    p.add_argument("--group-by-length", action=argparse.BooleanOptionalAction, default=True,
-                   help="batches of sentences of similar length (less padding), drawn in random order")
-    p.add_argument("--eval-every", type=int, default=0, help="dev evaluation interval in steps (0: at the end)")
-    add_adapter_args(p, TASK_ADAPTER)
-    add_train_args(p, DEFAULTS)
+    add_dataclass_args(p, TASK_ADAPTER, title="adapter")
+    add_dataclass_args(p, TaskTraining(), title="training")
     return p
 
 
@@ -47,10 +39,8 @@ def _body(args) -> None:
 
     train_task(
         args.base_model, args.task, args.setup, args.train, args.dev, args.output, task_type=args.task_type,
-        lang_adapter=args.lang_adapter, adapter_config=adapter_config_from(args),
-        settings=settings_from(args, eval_every=args.eval_every), max_length=args.max_length,
-        label_all_subtokens=args.label_all_subtokens, group_by_length=args.group_by_length,
-        trust_remote_code=args.trust_remote_code,
+        lang_adapter=args.lang_adapter, adapter_config=dataclass_from(AdapterConfig, args),
+        settings=dataclass_from(TaskTraining, args), trust_remote_code=args.trust_remote_code,
     )
 
 

@@ -1,0 +1,111 @@
+"""Training settings: every default and every allowed value in one place.
+
+The library's functions take these dataclasses, the commands build their options from them
+(commands/common.py), and the experiment config's sections are checked against them
+(experiment.py), so a default is written once. A field's `help` is its documentation in all three.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MIXED_PRECISION = ("no", "bf16", "fp16")
+# torch.compile modes; "reduce-overhead" adds CUDA graphs, which fixed-shape MLM batches allow
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
+
+
+def option(default, help: str, **metadata):
+    """A settings field with its documentation (command-line help, config schema description)."""
+    return field(default=default, metadata={"help": help, **metadata})
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    max_steps: int = option(1000, "optimizer steps")
+    batch_size: int = option(32, "global batch per optimizer step: all processes and accumulation steps together")
+    grad_accum: int = option(1, "micro-batches per optimizer step on each process")
+    lr: float = option(1e-4, "peak learning rate (AdamW)")
+    warmup_steps: int = option(0, "linear warm-up steps, then linear decay to 0")
+    weight_decay: float = option(0.0, "AdamW weight decay")
+    max_grad_norm: float = option(1.0, "gradient clipping norm (0: no clipping)")
+    seed: int = option(42, "seed of initialisation, batches and masking")
+    mixed_precision: str = option("no", "frozen base and autocast in bf16/fp16 (GPU), or no", choices=MIXED_PRECISION)
+    log_every: int = option(10, "a log line (loss, tokens/s, ETA) every N steps")
+    save_every: int = option(500, "checkpoint interval in steps; a rerun resumes from the last checkpoint")
+    eval_every: int = option(0, "task training: dev evaluation every N steps (0: only at the end)")
+    keep_checkpoints: bool = option(False, "keep OUTPUT.work/ (checkpoints) after finishing")
+    compile: str = option("", "torch.compile the training step: true, false or a mode ('reduce-overhead' adds CUDA "
+                          "graphs); GPU, the first step spends a minute or so compiling", choices=COMPILE_MODES)
+
+    def __post_init__(self):
+        for key in ("max_steps", "batch_size", "grad_accum", "log_every", "save_every"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key}={getattr(self, key)} must be at least 1")
+        for key in ("warmup_steps", "weight_decay", "max_grad_norm", "eval_every"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key}={getattr(self, key)} must not be negative")
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ValueError(f"mixed_precision={self.mixed_precision!r}; use one of {MIXED_PRECISION}")
+        if self.lr <= 0:
+            raise ValueError(f"lr={self.lr} must be positive")
+        if isinstance(self.compile, bool) or self.compile is None:
+            object.__setattr__(self, "compile", "default" if self.compile else "")
+        if self.compile and self.compile not in COMPILE_MODES:
+            raise ValueError(f"compile={self.compile!r}; use true, false or one of {COMPILE_MODES}")
+        if self.compile in CUDA_GRAPH_MODES and self.grad_accum > 1:
+            # a CUDA graph replay reuses its output memory: gradients accumulated across replays would be overwritten
+            raise ValueError(f"compile={self.compile!r} (CUDA graphs) needs grad_accum 1, got {self.grad_accum}; "
+                             "use compile: default, or a smaller batch_size without accumulation")
+
+    def micro_batch_size(self, world_size: int) -> int:
+        per = self.batch_size / (world_size * self.grad_accum)
+        if per != int(per):
+            raise ValueError(
+                f"batch_size={self.batch_size} does not split over {world_size} process(es) x grad_accum="
+                f"{self.grad_accum}; make it a multiple of {world_size * self.grad_accum}"
+            )
+        return int(per)
+
+
+@dataclass(frozen=True)
+class LangTraining(TrainSettings):
+    """A language adapter's MLM training: `madx train-lang` and the config's `train_lang`."""
+
+    batch_size: int = option(64, "global batch per optimizer step: all processes and accumulation steps together")
+    seq_len: int = option(256, "tokens per sequence")
+    max_tokens: int | None = option(None, "use at most this many corpus tokens")
+    line_by_line: bool = option(False, "one corpus line per sequence (padded) instead of concatenated blocks")
+    num_proc: int = option(1, "processes that tokenize the corpus (once; then cached)")
+
+    def __post_init__(self):
+        super().__post_init__()
+        for key in ("seq_len", "num_proc"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key}={getattr(self, key)} must be at least 1")
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise ValueError(f"max_tokens={self.max_tokens} must be at least 1")
+
+
+@dataclass(frozen=True)
+class TaskTraining(TrainSettings):
+    """Task-adapter (or full fine-tuning) training: `madx train-task` and the config's `train_task`."""
+
+    max_length: int = option(128, "sub-tokens per sentence")
+    label_all_subtokens: bool = option(False, "label every sub-token, not just the first of each word")
+    group_by_length: bool = option(True, "batches of sentences of similar length (less padding), in random order")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.max_length < 2:
+            raise ValueError(f"max_length={self.max_length} must be at least 2")
+
+
+@dataclass(frozen=True)
+class PretrainSettings(TrainSettings):
+    """The demo base model's MLM pretraining: `madx build-base` and the config's `demo.pretrain`."""
+
+    batch_size: int = option(64, "global batch per optimizer step")
+    lr: float = option(5e-4, "peak learning rate (AdamW)")
+    warmup_steps: int = option(100, "linear warm-up steps, then linear decay to 0")
+    log_every: int = option(50, "a log line (loss, tokens/s, ETA) every N steps")
