@@ -224,10 +224,6 @@ class Experiment:
         return Paths(self.config.get("results", "results"))
 
     @property
-    def results(self) -> str:
-        return self.paths.results
-
-    @property
     def base_model(self) -> str:
         return self.config["base_model"]
 
@@ -283,9 +279,6 @@ class Experiment:
     def eval_lang_adapter(self, setup: str, lang: str) -> str | None:
         adapter_lang = lang_adapter_for(setup, self.source_language, lang)
         return self.lang_adapter_dir(adapter_lang) if adapter_lang else None
-
-    def trained_setups(self) -> list:
-        return sorted({TRAINED_BY[s] for s in self.setups})
 
     def eval_targets(self) -> list:
         """(task, lang, setup, seed) of every evaluation the experiment runs."""

@@ -75,6 +75,36 @@ def _train_lang(base, corpus, out, steps, extra=()):
             "--corpus", str(corpus), "--output", str(out), "--max-steps", str(steps), *LANG_ARGS, *extra]
 
 
+def kill_after_checkpoint_and_rerun(command, out, step, env):
+    """Run `command` (writing `out`), SIGKILL it once its step-`step` checkpoint is complete, run it again."""
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = out.with_name(out.name + ".work") / "checkpoints" / f"step-{step:07d}" / "complete"
+    deadline = time.time() + 120
+    while not checkpoint.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert checkpoint.exists() and not out.exists(), "the kill must land mid-run"
+    subprocess.run(command, check=True, env=env, capture_output=True)
+
+
+def on_two_processes(command, env):
+    """`command` (a `python -m madx.cli ...` list) under accelerate on 2 CPU processes."""
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0"]
+    proc = subprocess.run([*launch, *command[1:]], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def without_dropout(base, tmp_path):
+    """A copy of the base model without dropout, whose draws differ between one process and two by construction."""
+    base = shutil.copytree(base, tmp_path / "base")
+    config = json.loads((base / "config.json").read_text())
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (base / "config.json").write_text(json.dumps(config))
+    return base
+
+
 def test_killed_run_resumes_to_the_same_adapter(tiny_base, tmp_path):
     data, base = tiny_base
     corpus = data / "corpora/qad.txt"
@@ -82,17 +112,7 @@ def test_killed_run_resumes_to_the_same_adapter(tiny_base, tmp_path):
     subprocess.run(_train_lang(base, corpus, tmp_path / "straight", 40), check=True, env=env, capture_output=True)
     # same run, SIGKILLed after its step-20 checkpoint, then started again
     out = tmp_path / "resumed"
-    proc = subprocess.Popen(_train_lang(base, corpus, out, 40, ["--save-every", "10"]), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoint = tmp_path / "resumed.work" / "checkpoints" / "step-0000020" / "complete"
-    deadline = time.time() + 120
-    while not checkpoint.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert checkpoint.exists() and not out.exists(), "the kill must land mid-run"
-    subprocess.run(_train_lang(base, corpus, out, 40, ["--save-every", "10"]), check=True, env=env,
-                   capture_output=True)
+    kill_after_checkpoint_and_rerun(_train_lang(base, corpus, out, 40, ["--save-every", "10"]), out, 20, env)
     a, b = weights(tmp_path / "straight"), weights(out)
     assert a.keys() == b.keys()
     for key in a:
@@ -103,18 +123,10 @@ def test_killed_run_resumes_to_the_same_adapter(tiny_base, tmp_path):
 def test_two_process_ddp_matches_one_process(tiny_base, tmp_path):
     data, base = tiny_base
     corpus = data / "corpora/qab.txt"
-    # dropout draws differ between one process and two by construction: compare without it
-    base = shutil.copytree(base, tmp_path / "base")
-    config = json.loads((base / "config.json").read_text())
-    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    (base / "config.json").write_text(json.dumps(config))
+    base = without_dropout(base, tmp_path)
     env = dict(os.environ, MADX_NO_PROGRESS="1", ACCELERATE_USE_CPU="1", OMP_NUM_THREADS="1")
     subprocess.run(_train_lang(base, corpus, tmp_path / "one", 15), check=True, env=env, capture_output=True)
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0"]
-    proc = subprocess.run([*launch, *_train_lang(base, corpus, tmp_path / "two", 15)[1:]], env=env,
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    on_two_processes(_train_lang(base, corpus, tmp_path / "two", 15), env)
     assert json.loads((tmp_path / "two" / "training.json").read_text())["world_size"] == 2
     a, b = weights(tmp_path / "one"), weights(tmp_path / "two")
     assert max(a[k].abs().max() for k in a if "adapter_up" in k) > 1e-3  # trained away from the zero init
@@ -149,36 +161,18 @@ def test_killed_task_training_resumes_to_the_same_task_adapter(tiny_base, tmp_pa
     env = dict(os.environ, MADX_NO_PROGRESS="1")
     subprocess.run(_train_task(data, base, tmp_path / "straight", 40), check=True, env=env, capture_output=True)
     out = tmp_path / "resumed"
-    proc = subprocess.Popen(_train_task(data, base, out, 40, ["--save-every", "20"]), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoint = tmp_path / "resumed.work" / "checkpoints" / "step-0000020" / "complete"
-    deadline = time.time() + 120
-    while not checkpoint.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert checkpoint.exists() and not out.exists(), "the kill must land mid-run"
-    subprocess.run(_train_task(data, base, out, 40, ["--save-every", "20"]), check=True, env=env, capture_output=True)
+    kill_after_checkpoint_and_rerun(_train_task(data, base, out, 40, ["--save-every", "20"]), out, 20, env)
     _same_task_output(tmp_path / "straight", out)
     assert [r["step"] for r in read_log(out)] == [r["step"] for r in read_log(tmp_path / "straight")]
 
 
 def test_task_training_on_two_processes_matches_one(tiny_base, tmp_path):
     data, base = tiny_base
-    base = shutil.copytree(base, tmp_path / "base")  # without dropout, whose draws differ by process count
-    config = json.loads((base / "config.json").read_text())
-    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    (base / "config.json").write_text(json.dumps(config))
+    base = without_dropout(base, tmp_path)
     env = dict(os.environ, MADX_NO_PROGRESS="1", ACCELERATE_USE_CPU="1", OMP_NUM_THREADS="1")
     subprocess.run(_train_task(data, base, tmp_path / "one", 20), check=True, env=env, capture_output=True)
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0"]
-    proc = subprocess.run([*launch, *_train_task(data, base, tmp_path / "two", 20)[1:]], env=env, capture_output=True,
-                          text=True)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    head = load_file(str(tmp_path / "one" / "head.safetensors"))
-    assert max(v.abs().max() for v in load_file(str(tmp_path / "one" / "adapter.safetensors")).values()) > 1e-3
-    assert head  # the head trained too (it is in the comparison)
+    on_two_processes(_train_task(data, base, tmp_path / "two", 20), env)
+    assert max(v.abs().max() for k, v in weights(tmp_path / "one").items() if "adapter_up" in k) > 1e-3
     _same_task_output(tmp_path / "one", tmp_path / "two")
     for r1, r2 in zip(read_log(tmp_path / "one"), read_log(tmp_path / "two")):
         assert r1["loss"] == pytest.approx(r2["loss"], rel=1e-4)
