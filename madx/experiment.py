@@ -162,10 +162,11 @@ class Paths:
         """Snakemake's per-job time and memory."""
         return f"{self.results}/benchmarks/{'/'.join(parts)}.tsv"
 
-    @staticmethod
-    def log(*parts: str) -> str:
-        """A job's log (relative to where Snakemake runs, as `logs/` always is)."""
-        return f"logs/{'/'.join(parts)}.log"
+    def log(self, *parts: str) -> str:
+        """A job's log, under `logs/` where Snakemake runs; a run with its own results folder keeps its logs apart
+        too (results/xlmr-wikiann -> logs/xlmr-wikiann/), so two configs never write each other's logs."""
+        root = "logs" if self.results == "results" else f"logs/{Path(self.results).name}"
+        return f"{root}/{'/'.join(parts)}.log"
 
     def demo_data(self) -> str:
         return f"{self.results}/demo/data"
@@ -261,6 +262,13 @@ class Experiment:
         for name in names:
             merged.update(self.config.get(name, {}))
         return merged
+
+    def lang_training(self, lang: str) -> dict:
+        """The train_lang keys the config sets for `lang`'s language adapter: the global `train_lang`, then the
+        language's own (`languages.<lang>.train_lang`, e.g. fewer steps for a small corpus)."""
+        entry = self.languages[lang]
+        own = {**entry["train_lang"], **({"max_tokens": entry["max_tokens"]} if entry["max_tokens"] else {})}
+        return {**self.config.get("train_lang", {}), **own}
 
     def lang_adapter_dir(self, lang: str) -> str:
         return self.languages[lang]["adapter"] or self.paths.lang_adapter(lang)
@@ -390,8 +398,8 @@ def _load_demo(config: dict, where: str) -> Demo | None:
 
 def _load_languages(config: dict, where: str, demo: Demo | None, paths: Paths) -> dict:
     entries = dict(config.get("languages") or {})
-    for lang in demo.languages if demo else ():
-        entries.setdefault(lang.code, {"corpus": paths.demo_corpus(lang.code)})
+    for lang in demo.languages if demo else ():  # a demo language's corpus is its demo corpus unless given
+        entries[lang.code] = {"corpus": paths.demo_corpus(lang.code), **entries.get(lang.code, {})}
     if not entries:
         raise ConfigError(f"{where}: languages: missing; give each language a corpus (or a ready adapter)")
     languages = {}
@@ -402,7 +410,13 @@ def _load_languages(config: dict, where: str, demo: Demo | None, paths: Paths) -
         if not specs and not entry.get("adapter"):
             raise ConfigError(f"{where}: languages.{lang}: needs a corpus (to train its language adapter) or "
                               "adapter: a ready language adapter directory")
-        languages[lang] = {"corpus": specs, "adapter": entry.get("adapter"), "max_tokens": entry.get("max_tokens")}
+        own = entry.get("train_lang", {})
+        if "max_tokens" in own and entry.get("max_tokens"):
+            raise ConfigError(f"{where}: languages.{lang}: max_tokens is given twice (also under train_lang); keep one")
+        _check_section({"train_lang": {**config.get("train_lang", {}), **own}}, "train_lang",
+                       f"{where}: languages.{lang}", LangTraining)
+        languages[lang] = {"corpus": specs, "adapter": entry.get("adapter"), "max_tokens": entry.get("max_tokens"),
+                           "train_lang": own}
     return languages
 
 

@@ -14,11 +14,8 @@ rule train_lang_adapter:
     params:
         base=EXP.base_model,
         corpus=lambda w: EXP.languages[w.lang]["corpus"],
-        max_tokens=lambda w: options({"max_tokens": EXP.languages[w.lang]["max_tokens"]})
-        if EXP.languages[w.lang]["max_tokens"]
-        else "",
         adapter=options(EXP.section("lang_adapter")),
-        train=options(EXP.section("train_lang")),
+        train=lambda w: options(EXP.lang_training(w.lang)),
         remote=REMOTE_CODE,
         precision=EXP.mixed_precision,
         cache=PATHS.corpus_cache(),
@@ -31,4 +28,4 @@ rule train_lang_adapter:
         "madx launch --gpus {resources.gpu} --threads {threads} --mixed-precision {params.precision} --"
         " train-lang --base-model {params.base:q} --lang {wildcards.lang:q} --corpus {params.corpus:q}"
         " --output {output:q} --cache-dir {params.cache:q} --mixed-precision {params.precision}"
-        " {params.adapter} {params.train} {params.max_tokens} {params.remote} > {log:q} 2>&1"
+        " {params.adapter} {params.train} {params.remote} > {log:q} 2>&1"
