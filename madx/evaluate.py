@@ -64,6 +64,7 @@ def evaluate(
     *,
     lang: str,
     task: str,
+    source: str | None = None,
     seed: int | None = None,
     lang_adapter: str | Path | None = None,
     batch_size: int = 64,
@@ -89,12 +90,12 @@ def evaluate(
                    mixed_precision=precision)
     truncated = sum(len(e["labels"]) and e["n_words"] > sum(e["first"]) for e in examples)
     result = {
-        "task": task, "lang": lang, "setup": setup, "seed": seed, "task_type": task_type,
+        "task": task, "source": source, "lang": lang, "setup": setup, "seed": seed, "task_type": task_type,
         **sequence_metrics(task_type, [s.tags for s in sentences], pred),
         "truncated_sentences": int(truncated), "mixed_precision": precision, "base_model": base_model,
         "test_data": str(test_data), **used,
     }
     write_text(Path(output), json.dumps(result, indent=2) + "\n")
-    log.info("%s %s %s seed %s: %s", task, lang, setup, seed,
+    log.info("%s %s->%s %s seed %s: %s", task, source or "?", lang, setup, seed,
              {k: round(v, 4) for k, v in result.items() if k in ("f1", "precision", "recall", "accuracy")})
     return result

@@ -146,17 +146,18 @@ class Paths:
     def corpus_cache(self) -> str:
         return f"{self.results}/corpora"
 
-    def task(self, task="{task}", setup="{setup}", seed="{seed}") -> str:
-        return f"{self.results}/tasks/{task}/{setup}/seed{seed}"
+    def task(self, task="{task}", source="{source}", setup="{setup}", seed="{seed}") -> str:
+        return f"{self.results}/tasks/{task}/{source}/{setup}/seed{seed}"
 
-    def evaluation(self, task="{task}", lang="{lang}", setup="{setup}", seed="{seed}") -> str:
-        return f"{self.results}/eval/{task}/{lang}/seed{seed}/{setup}.json"
+    def evaluation(self, task="{task}", source="{source}", lang="{lang}", setup="{setup}", seed="{seed}") -> str:
+        """Zero-shot transfer of `task` from `source` to `lang`."""
+        return f"{self.results}/eval/{task}/{source}/{lang}/seed{seed}/{setup}.json"
 
     def report(self, name: str = "") -> str:
         return f"{self.results}/report/{name}".rstrip("/")
 
     def report_outputs(self) -> list[str]:
-        return [self.report(name) for name in ("report.md", "results.csv", "results.png")]
+        return [self.report(name) for name in ("report.md", "results.csv", "per_type.csv", "results.png")]
 
     def benchmark(self, *parts: str) -> str:
         """Snakemake's per-job time and memory."""
@@ -238,8 +239,12 @@ class Experiment:
         return self.config.get("trust_remote_code", False)
 
     @property
-    def source_language(self) -> str:
-        return self.config["source_language"]
+    def sources(self) -> list[str]:
+        """The source languages: `source_languages` (a list, or all), or the one `source_language`."""
+        if "source_languages" not in self.config:
+            return [self.config["source_language"]]
+        given = self.config["source_languages"]
+        return list(self.languages) if given == "all" else list(given)
 
     @property
     def seeds(self) -> list:
@@ -273,25 +278,26 @@ class Experiment:
     def lang_adapter_dir(self, lang: str) -> str:
         return self.languages[lang]["adapter"] or self.paths.lang_adapter(lang)
 
-    def task_dir(self, task: str, setup: str, seed) -> str:
+    def task_dir(self, task: str, source: str, setup: str, seed) -> str:
         """The task training `setup` evaluates (source_la uses madx's)."""
-        return self.paths.task(task, TRAINED_BY[setup], seed)
+        return self.paths.task(task, source, TRAINED_BY[setup], seed)
 
     def task_data(self, task: str, split: str, lang: str) -> str:
         return self.tasks[task][split].replace("{lang}", lang)
 
-    def train_lang_adapter(self, setup: str) -> str | None:
+    def train_lang_adapter(self, setup: str, source: str) -> str | None:
         """The language adapter a setup's task adapter is trained on (the source's), or None."""
-        return self.lang_adapter_dir(self.source_language) if TRAIN_LANG_ADAPTER[TRAINED_BY[setup]] else None
+        return self.lang_adapter_dir(source) if TRAIN_LANG_ADAPTER[TRAINED_BY[setup]] else None
 
-    def eval_lang_adapter(self, setup: str, lang: str) -> str | None:
-        adapter_lang = lang_adapter_for(setup, self.source_language, lang)
+    def eval_lang_adapter(self, setup: str, source: str, lang: str) -> str | None:
+        adapter_lang = lang_adapter_for(setup, source, lang)
         return self.lang_adapter_dir(adapter_lang) if adapter_lang else None
 
     def eval_targets(self) -> list:
-        """(task, lang, setup, seed) of every evaluation the experiment runs."""
-        return [(task, lang, setup, seed) for task, spec in self.tasks.items() for lang in spec["languages"]
-                for setup in self.setups for seed in self.seeds]
+        """(task, source, target, setup, seed) of every evaluation the experiment runs: each source to every
+        language of the task (itself too, when listed: the in-language score)."""
+        return [(task, source, lang, setup, seed) for task, spec in self.tasks.items() for source in self.sources
+                for lang in spec["languages"] for setup in self.setups for seed in self.seeds]
 
     def eval_outputs(self) -> list[str]:
         return [self.paths.evaluation(*target) for target in self.eval_targets()]
@@ -301,8 +307,8 @@ class Experiment:
         needed = set()
         for setup in self.setups:
             if TRAIN_LANG_ADAPTER[TRAINED_BY[setup]]:
-                needed.add(self.source_language)
-            needed |= {lang_adapter_for(setup, self.source_language, lang) for spec in self.tasks.values()
+                needed |= set(self.sources)
+            needed |= {lang_adapter_for(setup, source, lang) for spec in self.tasks.values() for source in self.sources
                        for lang in spec["languages"]} - {None}
         return sorted(needed)
 
@@ -420,14 +426,26 @@ def _load_languages(config: dict, where: str, demo: Demo | None, paths: Paths) -
     return languages
 
 
+def _load_sources(config: dict, where: str, languages: dict) -> list[str]:
+    if ("source_language" in config) == ("source_languages" in config):
+        raise ConfigError(f"{where}: give either source_language (one) or source_languages (a list, or all)")
+    if "source_language" in config:
+        key, sources = "source_language", [config["source_language"]]
+    else:
+        key, given = "source_languages", config["source_languages"]
+        sources = list(languages) if given == "all" else given
+    unknown = [s for s in sources if s not in languages]
+    if unknown:
+        raise ConfigError(f"{where}: {key}: {', '.join(map(repr, unknown))} not among languages ({', '.join(languages)})")
+    return sources
+
+
 def load_experiment(config: dict, where: str = "config", *, check_files: bool = True) -> Experiment:
     _schema_errors(config, where)
     paths = Paths(config.get("results", "results"))
     demo = _load_demo(config, where)
     languages = _load_languages(config, where, demo, paths)
-    source = config["source_language"]
-    if source not in languages:
-        raise ConfigError(f"{where}: source_language: {source!r} is not among languages ({', '.join(languages)})")
+    _load_sources(config, where, languages)
     tasks = {}
     for task, entry in config["tasks"].items():
         targets = list(languages) if entry.get("languages", "all") == "all" else entry["languages"]
@@ -456,9 +474,8 @@ def _check_files(exp: Experiment) -> None:
     for lang, entry in exp.languages.items():
         if entry["adapter"]:
             _check_ready_adapter(entry["adapter"], exp.base_model, f"languages.{lang}.adapter", exp.where)
-    source = exp.source_language
     for task, spec in exp.tasks.items():
-        for split, langs in (("train", [source]), ("dev", [source]), ("test", spec["languages"])):
+        for split, langs in (("train", exp.sources), ("dev", exp.sources), ("test", spec["languages"])):
             for lang in langs:
                 _check_local(exp.task_data(task, split, lang), f"tasks.{task}.{split} ({lang})", exp.where, made)
 

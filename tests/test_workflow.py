@@ -2,6 +2,7 @@
 the repository's files, no --directory). Dry runs of every shipped config, lint, config errors, a reduced
 demo end to end, adding a language to a finished run."""
 
+import csv
 import json
 import os
 import re
@@ -133,7 +134,8 @@ def test_lint_is_clean(checkout):
     (lambda c: c.update(languages={"qae": {"corpus": "missing/corpus.txt"}}),
      "languages.qae.corpus: file 'missing/corpus.txt' not found"),
     (lambda c: c["tasks"]["ner"].update(languages=["en", "xx"]), "tasks.ner.languages: \\['xx'\\] not under languages"),
-    (lambda c: c.update(source_language="de"), "source_language: 'de' is not among languages"),
+    (lambda c: c.update(source_language="de"), "source_language: 'de' not among languages"),
+    (lambda c: c.update(source_languages=["en", "xx"]), "give either source_language \\(one\\) or source_languages"),
     (lambda c: c["lang_adapter"].update(reduction_factor=0), "lang_adapter: reduction_factor=0 must be a positive"),
     (lambda c: c["train_lang"].update(compile="fast"), "train_lang.compile: 'fast' is not valid"),
     (lambda c: c["train_lang"].update(max_steps=0), "train_lang: max_steps=0 must be at least 1"),
@@ -176,8 +178,7 @@ def ready_adapter(tmp_path_factory) -> Path:
 
 
 def interrupt(proc, timeout=120):
-    """Ctrl-C, pressed again every 3 s until Snakemake stops: one SIGINT that lands while it is finishing a job
-    can go unheeded (seen once in CI: the run then went on to the end)."""
+    """Ctrl-C, pressed again every 3 s until Snakemake stops."""
     deadline = time.time() + timeout
     while proc.poll() is None and time.time() < deadline:
         proc.send_signal(signal.SIGINT)
@@ -201,8 +202,11 @@ def test_reduced_demo_interrupted_resumed_then_add_a_language(tmp_path):
     args = ["--cores", "2", "--configfile", "reduced.yaml"]
 
     # interrupt the whole run once the first language adapter's job is finished (its benchmark is written last)
+    # Ctrl-C must reach Snakemake even when the tests run in the background, where a shell starts them with
+    # SIGINT ignored (and a Python started so never installs its KeyboardInterrupt handler)
     proc = subprocess.Popen([*SNAKEMAKE, *args], cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=dict(os.environ, MADX_NO_PROGRESS="1"))
+                            env=dict(os.environ, MADX_NO_PROGRESS="1"),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     finished = results / "benchmarks/train_lang/en.tsv"
     deadline = time.time() + 600
     while not finished.exists() and proc.poll() is None and time.time() < deadline:
@@ -221,8 +225,8 @@ def test_reduced_demo_interrupted_resumed_then_add_a_language(tmp_path):
     assert "| en (source) |" in report and "| qac |" in report and "avg (targets)" in report
     assert "| qac | SVO | latin | **no** |" in report  # the demo's language table is in the report
     assert "## Tokenizer coverage" in report and "| qac | 0.0% |" in report
-    evaluation = json.loads((results / "eval/ner/qac/seed1/madx.json").read_text())
-    assert evaluation["stack"] == ["qac", "ner"] and evaluation["n_sentences"] == 60
+    evaluation = json.loads((results / "eval/ner/en/qac/seed1/madx.json").read_text())
+    assert evaluation["stack"] == ["qac", "ner"] and evaluation["n_sentences"] == 60 and evaluation["source"] == "en"
     assert (repo / "logs" / root / "train_lang/qac.log").read_text().count("step ") >= 2  # the run's own logs
     for log in (repo / "logs").rglob("*.log"):  # log lines, no progress bars (loading, saving, training)
         assert "it/s]" not in log.read_text() and "\r" not in log.read_text(), log
@@ -253,10 +257,29 @@ def test_reduced_demo_interrupted_resumed_then_add_a_language(tmp_path):
     run(args, cwd=repo, timeout=600)
     assert {p: p.stat().st_mtime_ns for p in done} == done
     assert "| qae |" in (results / "report" / "report.md").read_text()
-    assert json.loads((results / "eval/ner/qae/seed1/madx.json").read_text())["stack"] == ["qae", "ner"]
+    assert json.loads((results / "eval/ner/en/qae/seed1/madx.json").read_text())["stack"] == ["qae", "ner"]
     # and a finished run has nothing to do
     proc = run(["-n", *args], cwd=repo)
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+    # a second source language: its task training (on its own language adapter) and its evaluations, nothing else
+    del config["source_language"]
+    config["source_languages"] = ["en", "qac"]
+    write_config(repo, config, "reduced.yaml")
+    proc = run(["-n", *args], cwd=repo)
+    assert job_counts(proc.stdout) == {"train_task": 3, "evaluate": 3 * 4, "report": 1, "all": 1}
+    done = {p: t for p, t in mtimes(results).items() if not redone(p)}
+    run(args, cwd=repo, timeout=600)
+    assert {p: p.stat().st_mtime_ns for p in done} == done
+    assert json.loads((results / "eval/ner/qac/en/seed1/madx.json").read_text())["stack"] == ["en", "ner"]
+    task = json.loads((results / "tasks/ner/qac/madx/seed1/task.json").read_text())
+    assert task["lang_adapter"].endswith("adapters/lang/qac") and task["train"].endswith("qac.train.conll")
+    report = (results / "report" / "report.md").read_text()
+    assert "## ner: mean over source languages (f1 x 100, mean ± std over" in report
+    assert "## ner: madx, source x target" in report and "| qac |" in report
+    assert "## ner from en" in report and "## ner from qac" in report
+    rows = list(csv.DictReader(open(results / "report" / "results.csv")))
+    assert {(r["source"], r["lang"]) for r in rows} == {(s, t) for s in ("en", "qac") for t in ("en", "qac", "qae")}
 
 
 def test_ready_language_adapters_replace_training(tmp_path):

@@ -27,6 +27,7 @@ REMOTE_CODE = "--trust-remote-code" if EXP.trust_remote_code else ""
 
 wildcard_constraints:
     lang=r"[A-Za-z0-9_\-]+",
+    source=r"[A-Za-z0-9_\-]+",
     task=r"[A-Za-z0-9_\-]+",
     seed=r"\d+",
 
@@ -66,9 +67,8 @@ def get_base_model_input(wildcards=None):
 
 
 def get_task_inputs(wildcards):
-    source = EXP.source_language
-    files = local_files([EXP.task_data(wildcards.task, split, source) for split in ("train", "dev")])
-    lang_adapter = EXP.train_lang_adapter(wildcards.setup)
+    files = local_files([EXP.task_data(wildcards.task, split, wildcards.source) for split in ("train", "dev")])
+    lang_adapter = EXP.train_lang_adapter(wildcards.setup, wildcards.source)
     return files + ([lang_adapter] if lang_adapter else []) + get_base_model_input()
 
 
@@ -77,13 +77,13 @@ def get_task_options(wildcards):
     sections = ("train_task", "full_ft") if wildcards.setup == "full_ft" else ("train_task",)
     args = ["--task-type", spec["type"]]
     for split in ("train", "dev"):
-        args += [f"--{split}", EXP.task_data(wildcards.task, split, EXP.source_language)]
-    lang_adapter = EXP.train_lang_adapter(wildcards.setup)
+        args += [f"--{split}", EXP.task_data(wildcards.task, split, wildcards.source)]
+    lang_adapter = EXP.train_lang_adapter(wildcards.setup, wildcards.source)
     if lang_adapter:
         args += ["--lang-adapter", lang_adapter]
     return " ".join([shlex.join(args), options(EXP.section(*sections)), options(EXP.section("task_adapter"))])
 
 
 def get_eval_lang_adapter(wildcards):
-    lang_adapter = EXP.eval_lang_adapter(wildcards.setup, wildcards.lang)
+    lang_adapter = EXP.eval_lang_adapter(wildcards.setup, wildcards.source, wildcards.lang)
     return [lang_adapter] if lang_adapter else []

@@ -14,7 +14,6 @@ rule report:
         PATHS.benchmark("report")
     params:
         out=lambda w, output: os.path.dirname(output[0]),
-        source=EXP.source_language,
         title=f"madx results: {CONFIG_FILE}",
         notes=lambda w, input: shlex.join(["--notes", *input.notes]) if input.notes else "",
     threads: 1
@@ -23,5 +22,5 @@ rule report:
         mem_mb=2000,
         runtime=10,
     shell:
-        "madx report --eval {input.evals:q} --output {params.out:q} --source-language {params.source:q}"
+        "madx report --eval {input.evals:q} --output {params.out:q}"
         " --title {params.title:q} --lang-adapters {input.lang_adapters:q} {params.notes} > {log:q} 2>&1"

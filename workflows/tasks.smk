@@ -1,4 +1,4 @@
-# Task training on the source language: the madx task adapter (on the source language adapter),
+# Task training on each source language: the madx task adapter (on the source language adapter),
 # the task_only adapter and the full fine-tuning baseline, once per seed.
 
 
@@ -8,9 +8,9 @@ rule train_task:
     output:
         directory(PATHS.task()),
     log:
-        PATHS.log("train_task", "{task}", "{setup}", "seed{seed}"),
+        PATHS.log("train_task", "{task}", "{source}", "{setup}", "seed{seed}"),
     benchmark:
-        PATHS.benchmark("train_task", "{task}", "{setup}", "seed{seed}")
+        PATHS.benchmark("train_task", "{task}", "{source}", "{setup}", "seed{seed}")
     wildcard_constraints:
         setup=one_of(TRAIN_SETUPS),
     params:

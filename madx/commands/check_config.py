@@ -19,9 +19,9 @@ def _body(args) -> None:
     from ..experiment import load_experiment_file
 
     exp = load_experiment_file(args.config, check_files=not args.no_file_check)
-    print(f"{args.config}: ok — {len(exp.languages)} languages, {len(exp.tasks)} task(s), seeds {exp.seeds}, "
-          f"setups {exp.setups}; {len(exp.lang_adapters_to_train())} language adapters to train, "
-          f"{len(exp.eval_targets())} evaluations")
+    print(f"{args.config}: ok — {len(exp.languages)} languages, {len(exp.tasks)} task(s), source(s) "
+          f"{', '.join(exp.sources)}, seeds {exp.seeds}, setups {exp.setups}; {len(exp.lang_adapters_to_train())} "
+          f"language adapters to train, {len(exp.eval_targets())} evaluations")
 
 
 def main(argv=None) -> int:

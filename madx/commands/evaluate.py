@@ -25,7 +25,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--test", required=True, help="target test set: CoNLL / JSONL file or hub:...")
     p.add_argument("--output", required=True, help="metrics JSON to write")
     p.add_argument("--task", required=True)
-    p.add_argument("--lang", required=True)
+    p.add_argument("--source", help="the source language the task was trained on (for the record and the report)")
+    p.add_argument("--lang", required=True, help="the target language of the test set")
     p.add_argument("--seed", type=int)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--mixed-precision", default="auto", choices=("auto", *MIXED_PRECISION),
@@ -37,7 +38,7 @@ def _body(args) -> None:
     from ..evaluate import evaluate
 
     evaluate(args.base_model, args.setup, args.task_dir, args.test, args.output, lang=args.lang, task=args.task,
-             seed=args.seed, lang_adapter=args.lang_adapter, batch_size=args.batch_size,
+             source=args.source, seed=args.seed, lang_adapter=args.lang_adapter, batch_size=args.batch_size,
              mixed_precision=args.mixed_precision, trust_remote_code=args.trust_remote_code)
 
 

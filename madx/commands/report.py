@@ -1,4 +1,4 @@
-"""madx report: gather evaluation JSONs into results.csv, report.md and results.png.
+"""madx report: gather evaluation JSONs into report.md, results.csv, per_type.csv and results.png.
 
 report.md has, per task, mean ± std over seeds per language and the average over target
 languages, as in the MAD-X paper's tables, with the best setup per row in bold.
