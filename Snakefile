@@ -28,5 +28,5 @@ include: "workflows/report.smk"
 rule all:
     input:
         EXP.eval_outputs(),
-        PATHS.report_outputs(),
+        PATHS.report_outputs().values(),
     default_target: True

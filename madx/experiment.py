@@ -156,8 +156,10 @@ class Paths:
     def report(self, name: str = "") -> str:
         return f"{self.results}/report/{name}".rstrip("/")
 
-    def report_outputs(self) -> list[str]:
-        return [self.report(name) for name in ("report.md", "results.csv", "per_type.csv", "results.png")]
+    def report_outputs(self) -> dict[str, str]:
+        """The report's files, by name: report.md and the tables and plot it is made of."""
+        return {name.replace(".", "_"): self.report(name)
+                for name in ("report.md", "results.csv", "per_type.csv", "coverage.csv", "results.png")}
 
     def benchmark(self, *parts: str) -> str:
         """Snakemake's per-job time and memory."""

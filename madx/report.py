@@ -174,10 +174,8 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def coverage_section(adapter_dirs: list[Path]) -> list[str]:
-    """Tokenizer coverage per language, from each trained language adapter's training.json."""
-    from .coverage import UNK_WARNING
-
+def coverage_rows(adapter_dirs: list[Path]) -> list[tuple[str, dict]]:
+    """(language, coverage stats) from each trained language adapter's training.json."""
     rows = []
     for directory in adapter_dirs:
         info_file = Path(directory) / "training.json"
@@ -185,13 +183,20 @@ def coverage_section(adapter_dirs: list[Path]) -> list[str]:
             info = json.loads(info_file.read_text())
             if "coverage" in info:
                 rows.append((info["lang"], info["coverage"]))
+    return sorted(rows)
+
+
+def coverage_section(rows: list[tuple[str, dict]]) -> list[str]:
+    """Tokenizer coverage per language."""
+    from .coverage import UNK_WARNING
+
     if not rows:
         return []
     lines = ["## Tokenizer coverage", "",
              f"Share of unknown tokens and sub-words per word under the base tokenizer (a sample of each corpus). "
              f"Above {100 * UNK_WARNING:.0f}% unknown, a language's script is badly covered: MAD-X cannot fix that.", "",
              "| language | unknown tokens | sub-words per word | |", "|---|---|---|---|"]
-    for lang, stats in sorted(rows):
+    for lang, stats in rows:
         flag = "**badly covered script**" if stats["unk_rate"] > UNK_WARNING else ""
         lines.append(f"| {lang} | {100 * stats['unk_rate']:.1f}% | {stats['subwords_per_word']:.2f} | {flag} |")
     return lines + [""]
@@ -222,7 +227,11 @@ def write_report(eval_files: list[Path], out_dir: str | Path, *, source_language
         setups = [s for s in EVAL_SETUPS if any(r["setup"] == s for r in task_rows)]
         lines += per_type_section(task, task_rows, setups[0])
     lines += ["![results](results.png)", ""]
-    lines += coverage_section(list(adapter_dirs))
+    coverage = coverage_rows(list(adapter_dirs))
+    lines += coverage_section(coverage)
+    write_text(out_dir / "coverage.csv", _csv([{"lang": lang, "unk_rate": stats["unk_rate"],
+                                                "subwords_per_word": stats["subwords_per_word"]}
+                                               for lang, stats in coverage], ("lang", "unk_rate", "subwords_per_word")))
     if notes:
         lines += [notes.rstrip(), ""]
     plot(rows, out_dir / "results.png")

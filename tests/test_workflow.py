@@ -232,6 +232,12 @@ def test_reduced_demo_interrupted_resumed_then_add_a_language(tmp_path):
         assert "it/s]" not in log.read_text() and "\r" not in log.read_text(), log
     assert (results / "report/results.png").stat().st_size > 1000
     assert not list(results.rglob("*.work")) and not list(results.rglob(".*.staging"))  # nothing half-made left
+    # Snakemake's own HTML report of the run: the tables, the plot and their captions
+    run(["--report", "report.html", "--configfile", "reduced.yaml"], cwd=repo)
+    html = (repo / "report.html").read_text()
+    for name in ("results.csv", "per_type.csv", "coverage.csv", "results.png", "report.md"):
+        assert name in html, name
+    assert "Zero-shot transfer per target language and setup" in html  # a caption
 
     # a language's own budget (languages.<lang>.train_lang) retrains that language's adapter alone
     config = demo_config(("en", "qac"), results=root)

@@ -1,4 +1,5 @@
-# The report: results.csv, report.md (the MAD-X paper's table layout) and a plot.
+# The report: report.md (the MAD-X paper's table layout), its tables as CSV and a plot; `snakemake --report
+# report.html` makes Snakemake's HTML report of them.
 
 
 rule report:
@@ -7,13 +8,18 @@ rule report:
         notes=[PATHS.demo_readme()] if EXP.demo is not None else [],
         lang_adapters=[PATHS.lang_adapter(lang) for lang in EXP.lang_adapters_to_train()],
     output:
-        PATHS.report_outputs(),
+        # report(): the files `snakemake --report report.html` shows, with their captions
+        md=report(PATHS.report_outputs()["report_md"], caption="report/report_md.rst", category="Report"),
+        csv=report(PATHS.report_outputs()["results_csv"], caption="report/results_table.rst", category="Results"),
+        per_type=report(PATHS.report_outputs()["per_type_csv"], caption="report/per_type.rst", category="Results"),
+        coverage=report(PATHS.report_outputs()["coverage_csv"], caption="report/coverage.rst", category="Languages"),
+        png=report(PATHS.report_outputs()["results_png"], caption="report/results_plot.rst", category="Results"),
     log:
         PATHS.log("report"),
     benchmark:
         PATHS.benchmark("report")
     params:
-        out=lambda w, output: os.path.dirname(output[0]),
+        out=lambda w, output: os.path.dirname(output.md),
         title=f"madx results: {CONFIG_FILE}",
         notes=lambda w, input: shlex.join(["--notes", *input.notes]) if input.notes else "",
     threads: 1
