@@ -159,7 +159,8 @@ class Paths:
     def report_outputs(self) -> dict[str, str]:
         """The report's files, by name: report.md and the tables and plot it is made of."""
         return {name.replace(".", "_"): self.report(name)
-                for name in ("report.md", "results.csv", "per_type.csv", "coverage.csv", "results.png")}
+                for name in ("report.md", "results.csv", "per_type.csv", "coverage.csv", "results.png", "matrix.png",
+                             "lang_adapters.png")}
 
     def benchmark(self, *parts: str) -> str:
         """Snakemake's per-job time and memory."""

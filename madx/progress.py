@@ -10,11 +10,15 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from .accelerator import TrainingError
 from .files import write_text
+
+if TYPE_CHECKING:
+    from .checkpoints import Checkpoints
 
 log = logging.getLogger(__name__)
 

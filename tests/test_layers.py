@@ -8,8 +8,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "madx"
 LAYERS = [
     ("foundations", {"settings", "files", "setups", "sources", "metrics", "locks", "batching", "checkpoints",
                      "coverage", "profiling", "launch"}),
-    ("types and data", {"config", "shapes", "accelerator", "demo", "labelled", "corpus"}),
-    ("adapter modules, progress", {"modules", "progress"}),
+    ("types and data", {"config", "shapes", "accelerator", "demo", "labelled", "corpus", "scores"}),
+    ("adapter modules, progress, figures", {"modules", "progress", "plots"}),
     ("adapters in a model", {"model"}),
     ("loading and saving, objectives", {"hf", "io", "mlm"}),
     ("the training loop", {"train"}),

@@ -39,7 +39,8 @@ def test_several_sources_mean_matrix_and_per_source_tables(tmp_path):
     assert "## ner from de" in report
     rows = list(csv.DictReader(open(tmp_path / "report" / "results.csv")))
     assert len(rows) == 12 and {r["source"] for r in rows} == {"en", "de"}
-    assert (tmp_path / "report" / "results.png").stat().st_size > 1000
+    for figure in ("results.png", "matrix.png", "lang_adapters.png"):
+        assert (tmp_path / "report" / figure).stat().st_size > 1000, figure
     # F1 per entity type: per_type.csv, and madx's mean over sources and seeds per target in the report
     per_type = list(csv.DictReader(open(tmp_path / "report" / "per_type.csv")))
     assert len(per_type) == 12 * 2 and {r["type"] for r in per_type} == {"PER", "LOC"}

@@ -198,7 +198,7 @@ def test_reduced_demo_interrupted_resumed_then_add_a_language(tmp_path):
     root = "res ults;$x"
     repo = clone(tmp_path / "clone")
     results = repo / root
-    config_file = write_config(repo, demo_config(("en", "qac"), results=root), "reduced.yaml")
+    write_config(repo, demo_config(("en", "qac"), results=root), "reduced.yaml")
     args = ["--cores", "2", "--configfile", "reduced.yaml"]
 
     # interrupt the whole run once the first language adapter's job is finished (its benchmark is written last)
@@ -235,7 +235,8 @@ def test_reduced_demo_interrupted_resumed_then_add_a_language(tmp_path):
     # Snakemake's own HTML report of the run: the tables, the plot and their captions
     run(["--report", "report.html", "--configfile", "reduced.yaml"], cwd=repo)
     html = (repo / "report.html").read_text()
-    for name in ("results.csv", "per_type.csv", "coverage.csv", "results.png", "report.md"):
+    for name in ("results.csv", "per_type.csv", "coverage.csv", "results.png", "matrix.png", "lang_adapters.png",
+                 "report.md"):
         assert name in html, name
     assert "Zero-shot transfer per target language and setup" in html  # a caption
 

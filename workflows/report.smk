@@ -14,6 +14,9 @@ rule report:
         per_type=report(PATHS.report_outputs()["per_type_csv"], caption="report/per_type.rst", category="Results"),
         coverage=report(PATHS.report_outputs()["coverage_csv"], caption="report/coverage.rst", category="Languages"),
         png=report(PATHS.report_outputs()["results_png"], caption="report/results_plot.rst", category="Results"),
+        matrix=report(PATHS.report_outputs()["matrix_png"], caption="report/matrix.rst", category="Results"),
+        curves=report(PATHS.report_outputs()["lang_adapters_png"], caption="report/lang_adapters.rst",
+                      category="Languages"),
     log:
         PATHS.log("report"),
     benchmark:

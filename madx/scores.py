@@ -1,0 +1,91 @@
+"""The numbers behind the report: evaluation results as rows, and the means the tables and plots show."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from .setups import EVAL_SETUPS
+
+CSV_FIELDS = ("task", "source", "lang", "setup", "seed", "metric", "score", "precision", "recall", "f1", "accuracy",
+              "n_sentences", "n_tokens")
+PER_TYPE_FIELDS = ("task", "source", "lang", "setup", "seed", "type", "f1", "support")
+
+
+def collect(eval_files: list[Path], source_language: str | None = None) -> list[dict]:
+    """One row per evaluation JSON; `source_language` stands in for results that do not name their source."""
+    rows = []
+    for path in sorted(eval_files):
+        result = json.loads(Path(path).read_text())
+        metric = "accuracy" if result.get("task_type") == "pos" else "f1"
+        row = {**{k: result.get(k) for k in CSV_FIELDS}, "metric": metric, "score": result[metric]}
+        row["source"] = row["source"] or source_language
+        row["per_type"] = result.get("per_type") or {}
+        rows.append(row)
+    return rows
+
+
+def sources_of(rows: list[dict]) -> list:
+    return list(dict.fromkeys(r["source"] for r in rows))
+
+
+def mean_over_sources(rows: list[dict]) -> list[dict]:
+    """Per (target, setup, source) the mean over seeds, for every source other than the target: the rows of the
+    MAD-X paper's Table 2 layout (a target's score is its mean over the other source languages)."""
+    seeds = defaultdict(list)
+    for r in rows:
+        if r["source"] != r["lang"]:
+            seeds[(r["lang"], r["setup"], r["source"])].append(r["score"])
+    return [{"lang": lang, "setup": setup, "source": source, "score": statistics.fmean(values), "metric": rows[0]["metric"]}
+            for (lang, setup, source), values in seeds.items()]
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def grid(rows: list[dict], source_language: str | None) -> tuple[dict, list, list]:
+    """One task's scores x100 by (lang, setup), the setups present (paper order), languages (source first)."""
+    scores = defaultdict(list)
+    for r in rows:
+        scores[(r["lang"], r["setup"])].append(100 * r["score"])
+    setups = [s for s in EVAL_SETUPS if any(k[1] == s for k in scores)]
+    langs = sorted({k[0] for k in scores}, key=lambda lang: (lang != source_language, lang))
+    return scores, setups, langs
+
+
+def matrix_scores(rows: list[dict], setup: str) -> tuple[list, list, dict]:
+    """One setup's source x target matrix (the MAD-X paper's Figure 3): (sources, targets with the sources first,
+    {(source, target): mean over seeds x 100})."""
+    seeds = defaultdict(list)
+    for r in rows:
+        if r["setup"] == setup:
+            seeds[(r["source"], r["lang"])].append(100 * r["score"])
+    sources = sources_of(rows)
+    targets = sorted({t for _, t in seeds}, key=lambda t: (t not in sources, sources.index(t) if t in sources else 0, t))
+    return sources, targets, {key: statistics.fmean(values) for key, values in seeds.items()}
+
+
+def main_setup(rows: list[dict]) -> str:
+    """The first setup present, in the paper's order (madx when it ran)."""
+    return next(s for s in EVAL_SETUPS if any(r["setup"] == s for r in rows))
+
+
+def per_type_rows(rows: list[dict]) -> list[dict]:
+    """One row per (evaluation, entity type): NER's F1 per type."""
+    return [{**{k: r[k] for k in PER_TYPE_FIELDS[:5]}, "type": name, "f1": stats["f1"], "support": stats["support"]}
+            for r in rows for name, stats in sorted(r["per_type"].items())]
+
+
+def coverage_rows(adapter_dirs: list[Path]) -> list[tuple[str, dict]]:
+    """(language, coverage stats) from each trained language adapter's training.json."""
+    rows = []
+    for directory in adapter_dirs:
+        info_file = Path(directory) / "training.json"
+        if info_file.is_file():
+            info = json.loads(info_file.read_text())
+            if "coverage" in info:
+                rows.append((info["lang"], info["coverage"]))
+    return sorted(rows)
