@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from .corpus import load_blocks, read_lines
 from .coverage import coverage, warn_if_badly_covered
 from .files import staged_dir, write_text
 from .io import write_adapter_files
-from .mlm import MaskedLMObjective, MLMBatches
+from .mlm import MaskedLMObjective, MLMBatches, heldout_loss, split_heldout
 from .model import activate, add_adapter, count_parameters, train_adapters
 from .sources import Source
 from .accelerator import cast_frozen, make_accelerator
@@ -48,7 +49,9 @@ def train_language_adapter(
     with accelerator.main_process_first():  # the main process tokenizes; the others read its cache
         blocks = load_blocks(tokenizer, sources, settings.seq_len, cache_dir, max_tokens=settings.max_tokens,
                              line_by_line=settings.line_by_line, num_proc=settings.num_proc)
-    log.info("%s: %d blocks of %d tokens (%s tokens)", lang, len(blocks), settings.seq_len, f"{blocks.size:,}")
+    blocks, heldout = split_heldout(blocks)
+    log.info("%s: %d blocks of %d tokens (%s tokens), %d more held out", lang, len(blocks), settings.seq_len,
+             f"{blocks.size:,}", len(heldout))
     stats = coverage(tokenizer, (line for source in sources for line in read_lines(source)))
     log.info("%s: %.2f%% unknown tokens, %.2f sub-words per word under the base tokenizer", lang,
              100 * stats["unk_rate"], stats["subwords_per_word"])
@@ -64,8 +67,9 @@ def train_language_adapter(
     log.info("language adapter %s: %s", lang, count_parameters(model))
 
     work_dir = output.with_name(output.name + ".work")
-    fit(MaskedLMObjective(model, padded=settings.line_by_line), MLMBatches(blocks, tokenizer, settings.batch_size, settings.seed),
-        settings, work_dir, accelerator)
+    objective = MaskedLMObjective(model, padded=settings.line_by_line)
+    fit(objective, MLMBatches(blocks, tokenizer, settings.batch_size, settings.seed), settings, work_dir, accelerator)
+    heldout_stats = measure_heldout(objective, model, lang, heldout, tokenizer, settings, accelerator)
     if accelerator.is_main_process:
         with staged_dir(output) as staging:
             write_adapter_files(model, lang, staging, model_name=base_model)
@@ -73,10 +77,30 @@ def train_language_adapter(
             write_text(staging / "training.json", json.dumps({
                 "base_model": base_model, "lang": lang, "corpus": [str(s) for s in sources],
                 "seq_len": settings.seq_len, "line_by_line": settings.line_by_line, "blocks": len(blocks),
-                "coverage": stats, "settings": settings_dict(settings), "world_size": accelerator.num_processes,
+                "coverage": stats, "heldout": heldout_stats, "settings": settings_dict(settings),
+                "world_size": accelerator.num_processes,
             }, indent=2) + "\n")
         if not settings.keep_checkpoints:
             shutil.rmtree(work_dir, ignore_errors=True)
         log.info("saved language adapter %s -> %s", lang, output)
     accelerator.wait_for_everyone()
     return output
+
+
+def measure_heldout(objective, model, lang: str, heldout, tokenizer, settings: LangTraining, accelerator) -> dict | None:
+    """MLM loss and perplexity on the held-out blocks, with the trained adapter and with the bare base model:
+    the diagnostic that says whether a language adapter learned anything. Main process only."""
+    if not len(heldout) or not accelerator.is_main_process:
+        return None
+    measure = dict(tokenizer=tokenizer, batch_size=settings.batch_size, seed=settings.seed,
+                   device=accelerator.device, autocast=accelerator.autocast)
+    loss = heldout_loss(objective, heldout, **measure)
+    activate(model)  # no adapter: the base model alone, on the same masked blocks
+    base = heldout_loss(objective, heldout, **measure)
+    activate(model, lang)
+    stats = {"blocks": len(heldout), "loss": round(loss, 6), "perplexity": round(math.exp(loss), 4),
+             "base_loss": round(base, 6), "base_perplexity": round(math.exp(base), 4)}
+    log.info("%s: held-out MLM perplexity %.2f with the adapter, %.2f for the base model (%d blocks)", lang,
+             stats["perplexity"], stats["base_perplexity"], len(heldout))
+    return stats
+

@@ -100,3 +100,41 @@ class MLMBatches:
         attention_mask = (input_ids != self.tokenizer.pad_token_id).long()
         batch = {"input_ids": masked, "attention_mask": attention_mask, "positions": positions, "targets": targets}
         return batch, int((targets != IGNORE).sum())
+
+
+HELDOUT_SHARE = 0.01  # of a language's blocks, kept out of training to measure the adapter on
+HELDOUT_MAX = 2000
+
+
+def split_heldout(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(training blocks, held-out blocks): the last 1% (at most HELDOUT_MAX, none below 100 blocks), so the
+    language adapter's MLM loss can be measured on text it never trained on."""
+    n = len(blocks) // int(1 / HELDOUT_SHARE) if len(blocks) >= 100 else 0
+    n = min(n, HELDOUT_MAX)
+    return (blocks[: len(blocks) - n], blocks[len(blocks) - n:]) if n else (blocks, blocks[:0])
+
+
+@torch.no_grad()
+def heldout_loss(objective: "MaskedLMObjective", blocks: np.ndarray, tokenizer, *, batch_size: int = 64,
+                 seed: int = 0, device=None, autocast=None) -> float:
+    """Mean MLM loss per predicted token on `blocks`, each masked once with a fixed seed (the same positions
+    and replacements whatever model is measured, so two models' losses compare)."""
+    import contextlib
+
+    device = device or next(objective.parameters()).device
+    special_ids = torch.tensor(sorted(set(tokenizer.all_special_ids)))
+    generator = torch.Generator().manual_seed(seed)
+    was_training = objective.training
+    objective.eval()
+    total, count = 0.0, 0
+    for start in range(0, len(blocks), batch_size):
+        input_ids = torch.from_numpy(np.ascontiguousarray(blocks[start : start + batch_size])).long()
+        masked, positions, targets = mask_tokens(input_ids, tokenizer, generator, special_ids)
+        mask = (input_ids != tokenizer.pad_token_id).long()
+        batch = {"input_ids": masked, "positions": positions, "targets": targets, "attention_mask": mask}
+        with autocast() if autocast is not None else contextlib.nullcontext():
+            total += float(objective(**{k: v.to(device) for k, v in batch.items()}))
+        count += int((targets != IGNORE).sum())
+    objective.train(was_training)
+    return total / max(count, 1)
+

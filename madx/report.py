@@ -11,8 +11,8 @@ from pathlib import Path
 
 from .files import write_text
 from .plots import plot_loss_curves, plot_matrix, plot_transfer
-from .scores import (CSV_FIELDS, PER_TYPE_FIELDS, collect, coverage_rows, grid, main_setup, matrix_scores,
-                     mean_over_sources, mean_std, per_type_rows, sources_of)
+from .scores import (CSV_FIELDS, PER_TYPE_FIELDS, collect, coverage_rows, grid, heldout_rows, main_setup,
+                     matrix_scores, mean_over_sources, mean_std, per_type_rows, sources_of)
 
 FIGURES = ("results.png", "matrix.png", "lang_adapters.png")
 
@@ -104,6 +104,20 @@ def coverage_section(rows: list[tuple[str, dict]]) -> list[str]:
     return lines + [""]
 
 
+def heldout_section(rows: list[tuple[str, dict]]) -> list[str]:
+    """Each language adapter's MLM perplexity on held-out text of its language, next to the base model's."""
+    if not rows:
+        return []
+    lines = ["## Language adapters: held-out MLM perplexity", "",
+             "Masked language modelling perplexity on 1% of each corpus kept out of training (the same masked "
+             "tokens for both): the base model alone, and with the language adapter. An adapter that does not "
+             "lower it learned little.", "",
+             "| language | base model | with its adapter | held-out blocks |", "|---|---|---|---|"]
+    for lang, stats in rows:
+        lines.append(f"| {lang} | {stats['base_perplexity']:.2f} | {stats['perplexity']:.2f} | {stats['blocks']} |")
+    return lines + [""]
+
+
 def write_report(eval_files: list[Path], out_dir: str | Path, *, source_language: str | None = None,
                  title: str = "madx results", notes: str = "", adapter_dirs: list[Path] = ()) -> Path:
     out_dir = Path(out_dir)
@@ -132,6 +146,7 @@ def write_report(eval_files: list[Path], out_dir: str | Path, *, source_language
         lines += ["![language adapters: MLM loss](lang_adapters.png)", ""]
     coverage = coverage_rows(list(adapter_dirs))
     lines += coverage_section(coverage)
+    lines += heldout_section(heldout_rows(list(adapter_dirs)))
     write_text(out_dir / "coverage.csv", _csv([{"lang": lang, "unk_rate": stats["unk_rate"],
                                                 "subwords_per_word": stats["subwords_per_word"]}
                                                for lang, stats in coverage], ("lang", "unk_rate", "subwords_per_word")))

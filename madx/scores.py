@@ -89,3 +89,16 @@ def coverage_rows(adapter_dirs: list[Path]) -> list[tuple[str, dict]]:
             if "coverage" in info:
                 rows.append((info["lang"], info["coverage"]))
     return sorted(rows)
+
+
+def heldout_rows(adapter_dirs: list[Path]) -> list[tuple[str, dict]]:
+    """(language, held-out MLM loss and perplexity, with the adapter and for the base) from training.json."""
+    rows = []
+    for directory in adapter_dirs:
+        info_file = Path(directory) / "training.json"
+        if info_file.is_file():
+            info = json.loads(info_file.read_text())
+            if info.get("heldout"):
+                rows.append((info["lang"], info["heldout"]))
+    return sorted(rows)
+

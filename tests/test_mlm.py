@@ -106,3 +106,38 @@ def test_compiled_objective_is_one_graph_for_every_batch():
     assert len(counts) > 1  # the number of predicted tokens did change
     assert counter.frame_count == 1, f"recompiled: {counter.frame_count} graphs"
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in objective.parameters() if p.requires_grad)
+
+
+def test_heldout_split_sizes():
+    from madx.mlm import split_heldout
+
+    for n, held in ((99, 0), (100, 1), (6000, 60), (250_000, 2000)):
+        train, heldout = split_heldout(np.arange(n)[:, None])
+        assert (len(train), len(heldout)) == (n - held, held)
+        assert np.array_equal(np.concatenate([train, heldout]), np.arange(n)[:, None])  # disjoint, nothing lost
+
+
+def test_heldout_loss_is_the_mean_over_predicted_tokens_with_fixed_masks():
+    """The held-out loss by hand: every block masked once from one seeded generator, the summed loss over the
+    predicted tokens divided by their count; the same masks for any model, so the adapter and the base compare."""
+    from madx.mlm import heldout_loss
+
+    model = tiny_model("xlm-roberta")
+    madx.add_adapter(model, "xx", madx.LANGUAGE_ADAPTER)
+    randomize(model, "xx")
+    madx.activate(model, "xx")
+    tokens, blocks = Tokens(), line_blocks(10, 24, seed=3)
+    objective = MaskedLMObjective(model, padded=True)
+    got = heldout_loss(objective, blocks, tokens, batch_size=4, seed=5)
+    generator, total, count = torch.Generator().manual_seed(5), 0.0, 0
+    with torch.no_grad():
+        for start in range(0, 10, 4):
+            ids = torch.from_numpy(blocks[start : start + 4]).long()
+            masked, positions, targets = mask_tokens(ids, tokens, generator)
+            total += float(objective(masked, positions, targets, attention_mask=(ids != 1).long()))
+            count += int((targets != IGNORE).sum())
+    assert got == pytest.approx(total / count, rel=1e-6)
+    madx.activate(model)
+    base = heldout_loss(objective, blocks, tokens, batch_size=4, seed=5)
+    assert base != pytest.approx(got, rel=1e-3)  # the adapter changes the loss on the very same masks
+    assert heldout_loss(objective, blocks, tokens, batch_size=4, seed=5) == base  # and it is deterministic

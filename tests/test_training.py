@@ -67,6 +67,9 @@ def test_mlm_loss_goes_down(tiny_base, tmp_path):
     assert last < first - 0.3, (first, last)
     config = json.loads((out / "adapter_config.json").read_text())
     assert config["config"]["inv_adapter"] == "nice" and config["config"]["reduction_factor"] == 2
+    # the held-out diagnostic: 1% of the blocks never trained on, where the adapter must beat the bare base model
+    heldout = json.loads((out / "training.json").read_text())["heldout"]
+    assert heldout["blocks"] >= 1 and heldout["perplexity"] < heldout["base_perplexity"], heldout
     assert not (tmp_path / "qac.work").exists()  # checkpoints removed once the adapter is in place
 
 
