@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from .files import write_text
+
 log = logging.getLogger(__name__)
 
 # first match wins: attention before GEMM (memory-efficient attention kernels are CUTLASS ones)
@@ -62,9 +64,8 @@ def profile_steps(step, first: int, steps: int, device: torch.device, path: Path
             sync(device)
             wall = time.perf_counter() - start
         averages = prof.key_averages()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(averages.table(sort_by="self_device_time_total" if cuda else "self_cpu_time_total",
-                                       row_limit=40) + "\n")
+        write_text(path, averages.table(sort_by="self_device_time_total" if cuda else "self_cpu_time_total",
+                                        row_limit=40) + "\n")
     except Exception as error:  # noqa: BLE001 - a diagnostic must not cost the measurement
         log.warning("profiling for %s failed: %s", path.name, error)
         return {"error": f"{type(error).__name__}: {error}"}

@@ -7,8 +7,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "madx"
 LAYERS = [
     ("foundations", {"settings", "files", "setups", "sources", "metrics", "locks", "batching", "checkpoints",
-                     "coverage", "profiling", "launch"}),
-    ("types and data", {"config", "shapes", "accelerator", "demo", "labelled", "corpus", "scores"}),
+                     "coverage", "launch"}),
+    ("types and data", {"config", "shapes", "accelerator", "demo", "labelled", "corpus", "scores", "profiling"}),
     ("adapter modules, progress, figures", {"modules", "progress", "plots"}),
     ("adapters in a model", {"model"}),
     ("loading and saving, objectives", {"hf", "io", "mlm"}),

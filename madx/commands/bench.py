@@ -9,7 +9,6 @@ bare encoder.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from ..shapes import SHAPES
 from .common import add_compile_args, run
@@ -36,14 +35,14 @@ def parser() -> argparse.ArgumentParser:
 
 def _body(args) -> None:
     from ..bench import comparison_table, dumps, finite, read_anchor, run_bench, table, versus_anchor
+    from ..files import write_text
 
     anchor = read_anchor(args.anchor, args.batch, args.seq) if args.anchor else None  # before any measurement
     result = run_bench(args.shape, args.batch, args.seq, args.steps, args.warmup, args.compile, args.profile)
     if anchor is not None:
         result["vs_anchor"] = versus_anchor(result, anchor)
     if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(dumps(result) + "\n")
+        write_text(args.output, dumps(result) + "\n")
     print(table(result))
     if anchor is not None:
         print(comparison_table(result, anchor, result["vs_anchor"]))
