@@ -17,9 +17,9 @@ from urllib.parse import urlencode
 import yaml
 
 from .config import AdapterConfig, AdapterConfigError
-from .demo import SPLITS, DemoData, DemoLanguage
+from .demo import SPLITS, DemoData, DemoLanguage, corpus_path, task_path
 from .metrics import TASK_TYPES
-from .settings import MIXED_PRECISION, LangTraining, PretrainSettings, TaskTraining
+from .settings import MIXED_PRECISION, field_type, LangTraining, PretrainSettings, TaskTraining
 from .setups import EVAL_SETUPS, TRAIN_LANG_ADAPTER, TRAINED_BY, lang_adapter_for
 from .shapes import TinyEncoder
 
@@ -76,7 +76,7 @@ def field_schema(f: dataclasses.Field) -> dict:
     elif annotation.startswith("tuple"):
         out = {"type": "array", "items": {"type": "integer", "minimum": 0}}
     else:
-        out = {"type": _JSON_TYPES[annotation.split("|")[0].strip()]}
+        out = {"type": _JSON_TYPES[field_type(f)]}
     if "help" in f.metadata:
         out["description"] = f.metadata["help"]
     return out
@@ -179,10 +179,10 @@ class Paths:
         return f"{self.results}/demo/base_model"
 
     def demo_corpus(self, lang="{lang}") -> str:
-        return f"{self.demo_data()}/corpora/{lang}.txt"
+        return str(corpus_path(self.demo_data(), lang))  # the layout madx/demo.py writes
 
     def demo_task_file(self, lang="{lang}", split="{split}") -> str:
-        return f"{self.demo_data()}/ner/{lang}.{split}.conll"
+        return str(task_path(self.demo_data(), lang, split))
 
     def demo_readme(self) -> str:
         return f"{self.demo_data()}/README.md"
@@ -222,6 +222,7 @@ class Experiment:
     where: str
     languages: dict = field(default_factory=dict)  # lang -> {"corpus": [spec], "adapter": path|None, ...}
     tasks: dict = field(default_factory=dict)  # task -> {"type", "train", "dev", "test", "languages"}
+    sources: list = field(default_factory=list)  # source_languages (all: every language), or [source_language]
     demo: Demo | None = None
 
     @property
@@ -240,14 +241,6 @@ class Experiment:
     @property
     def trust_remote_code(self) -> bool:
         return self.config.get("trust_remote_code", False)
-
-    @property
-    def sources(self) -> list[str]:
-        """The source languages: `source_languages` (a list, or all), or the one `source_language`."""
-        if "source_languages" not in self.config:
-            return [self.config["source_language"]]
-        given = self.config["source_languages"]
-        return list(self.languages) if given == "all" else list(given)
 
     @property
     def seeds(self) -> list:
@@ -448,7 +441,7 @@ def load_experiment(config: dict, where: str = "config", *, check_files: bool = 
     paths = Paths(config.get("results", "results"))
     demo = _load_demo(config, where)
     languages = _load_languages(config, where, demo, paths)
-    _load_sources(config, where, languages)
+    sources = _load_sources(config, where, languages)
     tasks = {}
     for task, entry in config["tasks"].items():
         targets = list(languages) if entry.get("languages", "all") == "all" else entry["languages"]
@@ -461,7 +454,7 @@ def load_experiment(config: dict, where: str = "config", *, check_files: bool = 
     for key, (cls, skip) in SECTIONS.items():
         base = config.get("train_task", {}) if key == "full_ft" else {}
         _check_section({key: {**base, **config.get(key, {})}}, key, where, cls)
-    exp = Experiment(config=config, where=where, languages=languages, tasks=tasks, demo=demo)
+    exp = Experiment(config=config, where=where, languages=languages, tasks=tasks, sources=sources, demo=demo)
     if check_files:
         _check_files(exp)
     return exp

@@ -81,7 +81,7 @@ class MadxState:
     invertible: nn.ModuleDict | None = None
     originals: list = field(default_factory=list)  # (parent, attribute, original module)
     hooks: list = field(default_factory=list)
-    hooked: list = field(default_factory=list)  # modules flagged as carrying the inverse hook
+    hooked: list = field(default_factory=list)  # modules carrying the inverse hook
 
     def first_invertible(self) -> NICEInvertibleAdapter | None:
         if self.active and self.active[0] in self.invertible:
@@ -161,7 +161,7 @@ def vocab_projection(model: nn.Module) -> tuple[nn.Module, str] | None:
 def _hook_output_embeddings(model: nn.Module, state: MadxState) -> None:
     """The first active invertible adapter's inverse, right before the projection onto the vocabulary."""
     where = vocab_projection(model)
-    if where is None or getattr(where[0], "_madx_inverse_hooked", False):
+    if where is None or any(module is where[0] for module in state.hooked):
         return
     module, side = where
 
@@ -177,7 +177,6 @@ def _hook_output_embeddings(model: nn.Module, state: MadxState) -> None:
         state.hooks.append(module.register_forward_pre_hook(inverse_hook))
     else:
         state.hooks.append(module.register_forward_hook(inverse_output_hook))
-    module._madx_inverse_hooked = True
     state.hooked.append(module)
 
 
@@ -192,8 +191,6 @@ def remove_adapters(model: nn.Module) -> None:
         setattr(parent, attr, original)
     for hook in state.hooks:
         hook.remove()
-    for module in state.hooked:
-        del module._madx_inverse_hooked
     del base.invertible_adapters
 
 

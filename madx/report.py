@@ -11,8 +11,8 @@ from pathlib import Path
 
 from .files import write_text
 from .plots import plot_loss_curves, plot_matrix, plot_transfer
-from .scores import (CSV_FIELDS, PER_TYPE_FIELDS, collect, coverage_rows, grid, heldout_rows, main_setup,
-                     matrix_scores, mean_over_sources, mean_std, per_type_rows, sources_of)
+from .scores import (CSV_FIELDS, PER_TYPE_FIELDS, adapter_records, collect, grid, main_setup, matrix_scores,
+                     mean_over_sources, mean_std, per_type_rows, sources_of)
 
 FIGURES = ("results.png", "matrix.png", "lang_adapters.png")
 
@@ -144,9 +144,9 @@ def write_report(eval_files: list[Path], out_dir: str | Path, *, source_language
     lines += ["![results](results.png)", "", "![source x target](matrix.png)", ""]
     if adapter_dirs:
         lines += ["![language adapters: MLM loss](lang_adapters.png)", ""]
-    coverage = coverage_rows(list(adapter_dirs))
+    coverage = adapter_records(list(adapter_dirs), "coverage")
     lines += coverage_section(coverage)
-    lines += heldout_section(heldout_rows(list(adapter_dirs)))
+    lines += heldout_section(adapter_records(list(adapter_dirs), "heldout"))
     write_text(out_dir / "coverage.csv", _csv([{"lang": lang, "unk_rate": stats["unk_rate"],
                                                 "subwords_per_word": stats["subwords_per_word"]}
                                                for lang, stats in coverage], ("lang", "unk_rate", "subwords_per_word")))

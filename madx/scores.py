@@ -79,26 +79,14 @@ def per_type_rows(rows: list[dict]) -> list[dict]:
             for r in rows for name, stats in sorted(r["per_type"].items())]
 
 
-def coverage_rows(adapter_dirs: list[Path]) -> list[tuple[str, dict]]:
-    """(language, coverage stats) from each trained language adapter's training.json."""
+def adapter_records(adapter_dirs: list[Path], key: str) -> list[tuple[str, dict]]:
+    """(language, training.json[key]) of each trained language adapter that recorded it ("coverage": the base
+    tokenizer's coverage; "heldout": held-out MLM loss and perplexity with the adapter and for the base)."""
     rows = []
     for directory in adapter_dirs:
         info_file = Path(directory) / "training.json"
         if info_file.is_file():
             info = json.loads(info_file.read_text())
-            if "coverage" in info:
-                rows.append((info["lang"], info["coverage"]))
+            if info.get(key):
+                rows.append((info["lang"], info[key]))
     return sorted(rows)
-
-
-def heldout_rows(adapter_dirs: list[Path]) -> list[tuple[str, dict]]:
-    """(language, held-out MLM loss and perplexity, with the adapter and for the base) from training.json."""
-    rows = []
-    for directory in adapter_dirs:
-        info_file = Path(directory) / "training.json"
-        if info_file.is_file():
-            info = json.loads(info_file.read_text())
-            if info.get("heldout"):
-                rows.append((info["lang"], info["heldout"]))
-    return sorted(rows)
-

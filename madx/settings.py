@@ -15,6 +15,11 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
 
 
+def field_type(f) -> str:
+    """The base type name of a settings field ("int | None" -> "int"), for its option and its schema entry."""
+    return str(f.type).split("|")[0].strip()
+
+
 def option(default, help: str, **metadata):
     """A settings field with its documentation (command-line help, config schema description)."""
     return field(default=default, metadata={"help": help, **metadata})

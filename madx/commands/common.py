@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from ..progress import progress_bars_on
-from ..settings import COMPILE_MODES
+from ..settings import COMPILE_MODES, field_type
 
 
 def is_main_process() -> bool:
@@ -66,13 +66,7 @@ def add_dataclass_args(parser, defaults, *, title: str, skip: tuple = ()) -> Non
         elif isinstance(default, tuple):
             group.add_argument(flag, type=int, nargs="*", default=list(default), help=help_text)
         else:
-            group.add_argument(flag, type=_field_type(f, default), default=default, choices=choices, help=help_text)
-
-
-def _field_type(f, default):
-    if default is not None:
-        return type(default) if not isinstance(default, int) or "float" not in str(f.type) else float
-    return int if "int" in str(f.type) else str
+            group.add_argument(flag, type={"int": int, "float": float, "str": str}[field_type(f)], default=default, choices=choices, help=help_text)
 
 
 def dataclass_from(cls, args, **extra):
