@@ -1,26 +1,56 @@
-"""Zero-shot evaluation of one (task, language, setup, seed) on a target test set."""
+"""Zero-shot evaluation: every (setup, seed) of one (task, source, target) in one process.
+
+The base model is loaded once; each run swaps its language adapter, task adapter and head in memory
+(full_ft loads its own fine-tuned model). Each run's result is its own JSON file, stamped with a
+fingerprint of everything the number depends on (the weights' and the test data's bytes, the
+precision, madx's version): a run whose file carries the current fingerprint is reused, never redone,
+so a rerun after adding a seed or retraining one language adapter computes only what changed.
+"""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import logging
+import time
+from dataclasses import dataclass
+from itertools import count
 from pathlib import Path
 
 import torch
 import transformers
 
-from . import hf
-from .io import load_adapter
-from .labelled import check_labels, encode, read_labelled
-from .metrics import sequence_metrics
-from .model import activate
-from .setups import EVAL_LANG_ADAPTER, EVAL_SETUPS
-from .task import FULL_MODEL_DIR, load_head, predict, read_head_config
+from . import __version__, hf
 from .accelerator import HALF_DTYPES, check_mixed_precision
 from .files import write_text
+from .io import load_adapter, read_adapter_config
+from .labelled import check_labels, encode, read_labelled
+from .metrics import sequence_metrics
+from .model import activate, delete_adapter, madx_state
 from .settings import MIXED_PRECISION
+from .setups import EVAL_LANG_ADAPTER, EVAL_SETUPS
+from .task import FULL_MODEL_DIR, load_head, predict, read_head_config
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One evaluation: a setup's trained task (and the language adapter under it) on the test set."""
+
+    setup: str
+    seed: int | None
+    task_dir: Path
+    lang_adapter: Path | None
+    output: Path  # this run's result JSON
+
+    def __post_init__(self):
+        if self.setup not in EVAL_SETUPS:
+            raise ValueError(f"setup {self.setup!r}; evaluation setups are {EVAL_SETUPS}")
+        if (EVAL_LANG_ADAPTER[self.setup] is None) != (self.lang_adapter is None):
+            need = "needs a language adapter" if self.lang_adapter is None else "takes no language adapter"
+            raise ValueError(f"setup {self.setup} (seed {self.seed}) {need}")
 
 
 def inference_precision(mixed_precision: str) -> str:
@@ -33,69 +63,188 @@ def inference_precision(mixed_precision: str) -> str:
     return mixed_precision
 
 
+# ---- what a result depends on
+
+
+def content_digest(path: Path) -> str:
+    """sha256 of a file's bytes, or of a directory's files (relative names and bytes, in sorted order)."""
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    listing = tuple((str(f.relative_to(path) if path.is_dir() else f.name), str(f), f.stat().st_size,
+                     f.stat().st_mtime_ns) for f in files)
+    return _digest(listing)  # read once per process for the same files, sizes and times
+
+
+@functools.lru_cache(maxsize=None)
+def _digest(listing: tuple) -> str:
+    digest = hashlib.sha256()
+    for name, file, _, _ in listing:
+        digest.update(name.encode() + b"\0")
+        with open(file, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _digest_or_name(spec: str) -> str:
+    """A local file or directory: its bytes; a hub id or hub: spec: the name itself."""
+    path = Path(spec)
+    return content_digest(path.resolve()) if not str(spec).startswith("hub:") and path.exists() else str(spec)
+
+
+def fingerprint(run: Run, base_model: str, test_data: str, precision: str, batch_size: int) -> str:
+    parts = {
+        "madx": __version__, "setup": run.setup, "base_model": _digest_or_name(base_model),
+        "task_dir": content_digest(Path(run.task_dir).resolve()),
+        "lang_adapter": content_digest(Path(run.lang_adapter).resolve()) if run.lang_adapter else None,
+        "test": _digest_or_name(str(test_data)), "precision": precision, "batch_size": batch_size,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _finished(run: Run, key: str) -> dict | None:
+    """The run's result if its file exists and was computed from exactly these inputs."""
+    try:
+        result = json.loads(Path(run.output).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return result if result.get("fingerprint") == key else None
+
+
+# ---- models
+
+
 def build_eval_model(base_model: str, setup: str, task_dir: Path, label_names: list[str], lang_adapter=None,
                      trust_remote_code: bool = False):
-    """The model a setup evaluates, and which adapters it stacks (for the record)."""
-    if setup == "full_ft":
-        model = transformers.AutoModelForTokenClassification.from_pretrained(task_dir / FULL_MODEL_DIR)
-        return model, {"full_model": str(task_dir / FULL_MODEL_DIR)}
-    model = hf.load_token_classifier(base_model, label_names, trust_remote_code=trust_remote_code)
-    load_head(model, task_dir)
-    used = {}
-    stack = []
-    if EVAL_LANG_ADAPTER[setup] is not None:
-        if lang_adapter is None:
-            raise ValueError(f"setup {setup} needs a language adapter")
-        stack.append(load_adapter(model, lang_adapter))
-        used["lang_adapter"] = str(lang_adapter)
-    stack.append(load_adapter(model, task_dir))
-    used["task_adapter"] = str(task_dir)
-    used["stack"] = stack
-    activate(model, *stack)
-    return model, used
+    """The model one setup evaluates, built alone (a fresh base model), and which adapters it stacks."""
+    models = EvalModels(base_model, trust_remote_code, torch.device("cpu"), None)
+    run = Run(setup, None, Path(task_dir), Path(lang_adapter) if lang_adapter else None, Path("-"))
+    return models.model_for(run, label_names)
 
 
-def evaluate(
+class EvalModels:
+    """The base model with a token-classification head, loaded once and kept (per label set) on the device in the
+    evaluation dtype; language adapters loaded once and kept; a run's task adapter and head swapped in."""
+
+    def __init__(self, base_model: str, trust_remote_code: bool, device: torch.device, dtype):
+        self.base_model, self.trust_remote_code, self.device, self.dtype = base_model, trust_remote_code, device, dtype
+        self.shared: dict[tuple, torch.nn.Module] = {}  # label names -> the base model with a head
+        self.lang_names: dict[tuple, str] = {}  # (label names, lang adapter dir) -> its name in that model
+        self.task_name: str | None = None
+
+    def _model(self, label_names: list[str]) -> torch.nn.Module:
+        key = tuple(label_names)
+        if key not in self.shared:
+            model = hf.load_token_classifier(self.base_model, label_names, trust_remote_code=self.trust_remote_code)
+            self.shared[key] = model.to(device=self.device, dtype=self.dtype).eval()  # inference only: no fp32 copy
+        return self.shared[key]
+
+    def model_for(self, run: Run, label_names: list[str]) -> tuple[torch.nn.Module, dict]:
+        """The model for `run`, ready to predict, and what it stacks (for the record)."""
+        if run.setup == "full_ft":
+            model = transformers.AutoModelForTokenClassification.from_pretrained(run.task_dir / FULL_MODEL_DIR)
+            return model.to(device=self.device, dtype=self.dtype).eval(), {"full_model": str(run.task_dir / FULL_MODEL_DIR)}
+        model = self._model(label_names)
+        self.release(model)
+        load_head(model, run.task_dir)
+        stack, used = [], {}
+        if run.lang_adapter is not None:
+            key = (tuple(label_names), str(Path(run.lang_adapter).resolve()))
+            if key not in self.lang_names:
+                self.lang_names[key] = _load_named(model, run.lang_adapter)
+            stack.append(self.lang_names[key])
+            used["lang_adapter"] = str(run.lang_adapter)
+        self.task_name = _load_named(model, run.task_dir)
+        stack.append(self.task_name)
+        used.update(task_adapter=str(run.task_dir), stack=stack)
+        activate(model, *stack)
+        return model, used
+
+    def release(self, model: torch.nn.Module) -> None:
+        """Take the last run's task adapter out (language adapters stay for the next runs)."""
+        if self.task_name is not None:
+            delete_adapter(model, self.task_name)
+            self.task_name = None
+
+
+def _load_named(model, directory: Path) -> str:
+    """Load an adapter under its own name, or that name with a number when the model already has one by it."""
+    meta, _ = read_adapter_config(directory)
+    name = meta.get("name")
+    taken = madx_state(model).configs
+    if name and name in taken:
+        name = next(f"{name}_{i}" for i in count(2) if f"{name}_{i}" not in taken)
+    return load_adapter(model, directory, name=name)
+
+
+# ---- evaluation
+
+
+def evaluate_runs(
     base_model: str,
-    setup: str,
-    task_dir: str | Path,
+    runs: list[Run],
     test_data,
-    output: str | Path,
     *,
     lang: str,
     task: str,
     source: str | None = None,
-    seed: int | None = None,
-    lang_adapter: str | Path | None = None,
+    summary: str | Path | None = None,
     batch_size: int = 64,
     mixed_precision: str = "auto",
     trust_remote_code: bool = False,
-) -> dict:
-    """Evaluate one setup on a test set; mixed_precision "auto" is bf16 on a GPU that has it, fp32 elsewhere."""
-    if setup not in EVAL_SETUPS:
-        raise ValueError(f"setup {setup!r}; evaluation setups are {EVAL_SETUPS}")
+) -> list[dict]:
+    """Evaluate every run on one test set (one target language); mixed_precision "auto" is bf16 on a GPU that has
+    it, fp32 elsewhere. Writes each run's JSON and, with `summary`, one JSON of all of them (the workflow's output).
+    """
+    if not runs:
+        raise ValueError("no runs to evaluate")
     precision = inference_precision(mixed_precision)
-    task_dir = Path(task_dir)
-    head = read_head_config(task_dir)
-    task_info = json.loads((task_dir / "task.json").read_text())
-    label_names, task_type = head["label_names"], head["task_type"]
-    sentences, _ = read_labelled(test_data)
-    check_labels(sentences, label_names)
-    tokenizer = hf.load_tokenizer(base_model, trust_remote_code=trust_remote_code)
-    examples = encode(tokenizer, sentences, label_names, task_info["max_length"])
-    model, used = build_eval_model(base_model, setup, task_dir, label_names, lang_adapter, trust_remote_code)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device=device, dtype=HALF_DTYPES.get(precision))  # inference only: no fp32 master copy needed
-    pred = predict(model, examples, label_names, tokenizer.pad_token_id, batch_size=batch_size, device=device,
-                   mixed_precision=precision)
-    truncated = sum(len(e["labels"]) and e["n_words"] > sum(e["first"]) for e in examples)
-    result = {
-        "task": task, "source": source, "lang": lang, "setup": setup, "seed": seed, "task_type": task_type,
-        **sequence_metrics(task_type, [s.tags for s in sentences], pred),
-        "truncated_sentences": int(truncated), "mixed_precision": precision, "base_model": base_model,
-        "test_data": str(test_data), **used,
-    }
-    write_text(Path(output), json.dumps(result, indent=2) + "\n")
-    log.info("%s %s->%s %s seed %s: %s", task, source or "?", lang, setup, seed,
-             {k: round(v, 4) for k, v in result.items() if k in ("f1", "precision", "recall", "accuracy")})
+    keys = [fingerprint(run, base_model, str(test_data), precision, batch_size) for run in runs]
+    results = [_finished(run, key) for run, key in zip(runs, keys)]
+    todo = [i for i, result in enumerate(results) if result is None]
+    for i, run in enumerate(runs):
+        if results[i] is not None:
+            log.info("%s seed %s: finished before with these exact inputs (%s): kept", run.setup, run.seed, run.output)
+    log.info("%s %s->%s: %d runs, %d to compute", task, source or "?", lang, len(runs), len(todo))
+    if todo:
+        sentences, _ = read_labelled(test_data)
+        tokenizer = hf.load_tokenizer(base_model, trust_remote_code=trust_remote_code)
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        models = EvalModels(base_model, trust_remote_code, device, HALF_DTYPES.get(precision))
+        encoded = {}
+        for n, i in enumerate(todo, 1):
+            run, start = runs[i], time.perf_counter()
+            head = read_head_config(run.task_dir)
+            max_length = json.loads((Path(run.task_dir) / "task.json").read_text())["max_length"]
+            label_names, task_type = head["label_names"], head["task_type"]
+            if (tuple(label_names), max_length) not in encoded:
+                check_labels(sentences, label_names)
+                encoded[tuple(label_names), max_length] = encode(tokenizer, sentences, label_names, max_length)
+            examples = encoded[tuple(label_names), max_length]
+            model, used = models.model_for(run, label_names)
+            pred = predict(model, examples, label_names, tokenizer.pad_token_id, batch_size=batch_size, device=device,
+                           mixed_precision=precision)
+            truncated = sum(len(e["labels"]) and e["n_words"] > sum(e["first"]) for e in examples)
+            results[i] = {
+                "task": task, "source": source, "lang": lang, "setup": run.setup, "seed": run.seed,
+                "task_type": task_type, **sequence_metrics(task_type, [s.tags for s in sentences], pred),
+                "truncated_sentences": int(truncated), "mixed_precision": precision, "base_model": base_model,
+                "test_data": str(test_data), **used, "fingerprint": keys[i],
+            }
+            write_text(Path(run.output), json.dumps(results[i], indent=2) + "\n")
+            log.info("[%d/%d] %s %s->%s %s seed %s: %s (%.1f s)", n, len(todo), task, source or "?", lang, run.setup,
+                     run.seed, {k: round(v, 4) for k, v in results[i].items()
+                                if k in ("f1", "precision", "recall", "accuracy")}, time.perf_counter() - start)
+    if summary is not None:
+        write_text(Path(summary), json.dumps({"task": task, "source": source, "lang": lang, "results": results},
+                                             indent=2) + "\n")
+    return results
+
+
+def evaluate(base_model: str, setup: str, task_dir: str | Path, test_data, output: str | Path, *, lang: str, task: str,
+             source: str | None = None, seed: int | None = None, lang_adapter: str | Path | None = None,
+             batch_size: int = 64, mixed_precision: str = "auto", trust_remote_code: bool = False) -> dict:
+    """Evaluate one setup on a test set (evaluate_runs with one run)."""
+    run = Run(setup, seed, Path(task_dir), Path(lang_adapter) if lang_adapter else None, Path(output))
+    [result] = evaluate_runs(base_model, [run], test_data, lang=lang, task=task, source=source, batch_size=batch_size,
+                             mixed_precision=mixed_precision, trust_remote_code=trust_remote_code)
     return result

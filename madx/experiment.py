@@ -153,6 +153,11 @@ class Paths:
         """Zero-shot transfer of `task` from `source` to `lang`."""
         return f"{self.results}/eval/{task}/{source}/{lang}/seed{seed}/{setup}.json"
 
+    def evaluations(self, task="{task}", source="{source}", lang="{lang}") -> str:
+        """Every (setup, seed) of one (task, source, target): the evaluation job's output (each run also has its
+        own file, `evaluation()`, which a rerun of the job keeps when its inputs did not change)."""
+        return f"{self.results}/eval/{task}/{source}/{lang}/results.json"
+
     def report(self, name: str = "") -> str:
         return f"{self.results}/report/{name}".rstrip("/")
 
@@ -292,11 +297,20 @@ class Experiment:
     def eval_targets(self) -> list:
         """(task, source, target, setup, seed) of every evaluation the experiment runs: each source to every
         language of the task (itself too, when listed: the in-language score)."""
-        return [(task, source, lang, setup, seed) for task, spec in self.tasks.items() for source in self.sources
-                for lang in spec["languages"] for setup in self.setups for seed in self.seeds]
+        return [(task, source, lang, setup, seed) for task, source, lang in self.eval_jobs()
+                for setup, seed in self.eval_runs(task, source, lang)]
+
+    def eval_runs(self, task: str, source: str, lang: str) -> list:
+        """(setup, seed) of every evaluation of `task` from `source` on `lang`: one evaluation job's runs."""
+        return [(setup, seed) for setup in self.setups for seed in self.seeds]
+
+    def eval_jobs(self) -> list:
+        """(task, source, target) of every evaluation job: each source to every language of the task."""
+        return [(task, source, lang) for task, spec in self.tasks.items() for source in self.sources
+                for lang in spec["languages"]]
 
     def eval_outputs(self) -> list[str]:
-        return [self.paths.evaluation(*target) for target in self.eval_targets()]
+        return [self.paths.evaluations(*job) for job in self.eval_jobs()]
 
     def lang_adapters_needed(self) -> list:
         """Languages whose adapter some setup uses: the source's for training, the targets' for evaluation."""

@@ -15,15 +15,21 @@ PER_TYPE_FIELDS = ("task", "source", "lang", "setup", "seed", "type", "f1", "sup
 
 
 def collect(eval_files: list[Path], source_language: str | None = None) -> list[dict]:
-    """One row per evaluation JSON; `source_language` stands in for results that do not name their source."""
-    rows = []
+    """One row per evaluation: a run's JSON, or every run listed in an evaluation job's JSON ("results"); a run
+    found in both counts once. `source_language` stands in for results that do not name their source."""
+    rows, seen = [], set()
     for path in sorted(eval_files):
-        result = json.loads(Path(path).read_text())
-        metric = "accuracy" if result.get("task_type") == "pos" else "f1"
-        row = {**{k: result.get(k) for k in CSV_FIELDS}, "metric": metric, "score": result[metric]}
-        row["source"] = row["source"] or source_language
-        row["per_type"] = result.get("per_type") or {}
-        rows.append(row)
+        content = json.loads(Path(path).read_text())
+        for result in content["results"] if "results" in content else [content]:
+            key = tuple(result.get(k) for k in ("task", "source", "lang", "setup", "seed"))
+            if key in seen:
+                continue
+            seen.add(key)
+            metric = "accuracy" if result.get("task_type") == "pos" else "f1"
+            row = {**{k: result.get(k) for k in CSV_FIELDS}, "metric": metric, "score": result[metric]}
+            row["source"] = row["source"] or source_language
+            row["per_type"] = result.get("per_type") or {}
+            rows.append(row)
     return rows
 
 

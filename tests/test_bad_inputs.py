@@ -83,6 +83,12 @@ def demo_config(env):
                               "dev": str(data / "ner/{lang}.dev.conll"), "test": str(data / "ner/{lang}.test.conll")}}}
 
 
+def eval_args(env, *args):
+    data, base, root = env
+    return ["evaluate", "--base-model", str(base), "--test", str(data / "ner/en.test.conll"), "--task", "ner",
+            "--lang", "en", "--output", str(root / "out" / "eval.json"), *args]
+
+
 def config_file(env, edit):
     config = demo_config(env)
     edit(config)
@@ -131,6 +137,15 @@ CASES = {
     "report of a directory without results": (lambda e: ["report", "--eval", empty_dir(e[2] / "evals"), "--output",
                                                         str(e[2] / "rep")],
                                      r"no evaluation JSON files there; run madx evaluate first"),
+    "evaluation run with a malformed --run": (
+        lambda e: eval_args(e, "--run", "madx", "one", str(e[2] / "task"), "--each", "{setup}-{seed}.json"),
+        r"--run madx one .*: expected SETUP SEED TASK_DIR \[LANG_ADAPTER\] with SETUP one of"),
+    "evaluation runs without a per-run result pattern": (
+        lambda e: eval_args(e, "--run", "task_only", "1", str(e[2] / "task")),
+        r"--each None: with --run, give each run's result path with \{setup\} and \{seed\}"),
+    "madx evaluation without its language adapter": (
+        lambda e: eval_args(e, "--run", "madx", "1", str(e[2] / "task"), "--each", "{setup}-{seed}.json"),
+        r"setup madx \(seed 1\) needs a language adapter"),
     "inspect a missing adapter directory": (lambda e: ["inspect", str(e[2] / "no_such_adapter")],
                                             r"no_such_adapter: adapter directory not found"),
     "dataset column that does not exist": (

@@ -162,5 +162,5 @@ def test_reduced_demo_through_slurm_equals_a_local_run(slurm, tmp_path):
     completed = [comment for _, state, comment in jobs if state == "COMPLETED"]  # comment: rule_<name>[_wildcards...]
     count = lambda rule: sum(c == rule or c.startswith(rule + "_wildcards") for c in completed)  # noqa: E731
     assert (count("rule_evaluate"), count("rule_train_task"), count("rule_train_lang_adapter"), count("rule_report")) \
-        == (4, 2, 2, 1), jobs
+        == (2, 2, 2, 1), jobs
     assert (cluster / "results/report/results.csv").read_text() == (local / "results/report/results.csv").read_text()

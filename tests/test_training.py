@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from seqeval.metrics import f1_score
 
 import madx
@@ -228,6 +228,58 @@ def test_evaluate_equals_seqeval_on_the_same_predictions(trained_task, tmp_path)
     assert result["stack"] == ["en", "ner"] and result["lang_adapter"] == str(out / "la_en")
     assert set(result["per_type"]) == {"PER", "LOC", "ORG"}
     assert result["f1"] > 0.5  # the source language's own test set, with disjoint entity names
+
+
+def _perturbed_copy(adapter_dir: Path, out: Path, scale: float) -> Path:
+    """A copy of a language adapter with every weight scaled: another adapter, with the same name."""
+    shutil.copytree(adapter_dir, out, dirs_exist_ok=True)
+    tensors = {k: v * scale for k, v in weights(adapter_dir).items()}
+    save_file(tensors, str(out / "adapter.safetensors"))
+    return out
+
+
+def test_one_job_evaluates_every_run_as_separate_jobs_would(trained_task, tmp_path):
+    """Every (setup, seed) of a target in one process, the base model loaded once and the adapters swapped:
+    each result equals the one of a model built for that run alone (exactly); a rerun keeps every finished
+    result whose inputs are unchanged and recomputes exactly the run whose language adapter changed."""
+    from madx.evaluate import Run, evaluate_runs
+    from madx.metrics import sequence_metrics
+
+    data, base, out = trained_task
+    test = data / "ner/qaa.test.conll"
+    la_qaa = _perturbed_copy(out / "la_en", tmp_path / "la_qaa", 1.5)  # named "en" too: the second loaded is "en_2"
+    each = str(tmp_path / "eval/seed{seed}/{setup}.json")
+    plan = [("madx", 1, la_qaa), ("source_la", 1, out / "la_en"), ("task_only", 1, None), ("madx", 2, la_qaa)]
+    runs = [Run(setup, seed, out / "ner", la, Path(each.format(setup=setup, seed=seed))) for setup, seed, la in plan]
+    results = evaluate_runs(str(base), runs, test, lang="qaa", task="ner", source="en",
+                            summary=tmp_path / "eval/results.json")
+
+    sentences, _ = read_labelled(test)
+    labels = json.loads((out / "ner" / "head_config.json").read_text())["label_names"]
+    tokenizer = madx.hf.load_tokenizer(str(base))
+    examples = encode(tokenizer, sentences, labels, 48)
+    alone = {}
+    for setup, seed, la in plan:
+        model, used = build_eval_model(str(base), setup, out / "ner", labels, la)
+        pred = predict(model, examples, labels, tokenizer.pad_token_id)
+        alone[setup, seed] = sequence_metrics("ner", [s.tags for s in sentences], pred)
+    for result in results:
+        expected = alone[result["setup"], result["seed"]]
+        assert {k: result[k] for k in expected} == expected, result["setup"]
+    assert results[0]["stack"] == ["en", "ner"] and results[1]["stack"] == ["en_2", "ner"]
+    assert results[2]["stack"] == ["ner"]
+    assert results[0]["f1"] != results[1]["f1"]  # the two language adapters really differ
+    summary = json.loads((tmp_path / "eval/results.json").read_text())
+    assert summary["results"] == results and summary["lang"] == "qaa"
+
+    files = {run.output: run.output.stat().st_mtime_ns for run in runs}
+    evaluate_runs(str(base), runs, test, lang="qaa", task="ner", source="en")
+    assert {f: f.stat().st_mtime_ns for f in files} == files  # nothing redone
+    _perturbed_copy(out / "la_en", la_qaa, 0.5)  # the target's language adapter retrained
+    again = evaluate_runs(str(base), runs, test, lang="qaa", task="ner", source="en")
+    changed = {run.setup + str(run.seed) for run in runs if run.output.stat().st_mtime_ns != files[run.output]}
+    assert changed == {"madx1", "madx2"}  # the runs that stack it, nothing else
+    assert again[1:3] == results[1:3] and again[0]["fingerprint"] != results[0]["fingerprint"]
 
 
 def test_report_tables_and_plot(tmp_path):

@@ -88,9 +88,9 @@ def test_dry_run_of_the_demo_from_the_root(checkout):
     proc = run(["-n"], cwd=checkout)
     counts = job_counts(proc.stdout)
     config = yaml.safe_load((REPO / "configs" / "config.yaml").read_text())
-    n_lang, runs = len(config["demo"]["languages"]), len(config["seeds"]) * len(config["setups"])
+    n_lang = len(config["demo"]["languages"])  # one evaluation job per target: every setup and seed in it
     assert counts == {"demo_language": n_lang, "demo_readme": 1, "demo_base_model": 1, "train_lang_adapter": n_lang,
-                      "train_task": 3 * len(config["seeds"]), "evaluate": n_lang * runs, "report": 1, "all": 1}
+                      "train_task": 3 * len(config["seeds"]), "evaluate": n_lang, "report": 1, "all": 1}
 
 
 def test_a_given_config_is_the_whole_config(checkout):
@@ -99,9 +99,10 @@ def test_a_given_config_is_the_whole_config(checkout):
     proc = run(["-n", "-p", "--configfile", "configs/xlmr-wikiann.yaml"], cwd=checkout)
     counts = job_counts(proc.stdout)
     config = yaml.safe_load((REPO / "configs" / "xlmr-wikiann.yaml").read_text())
-    n_lang, runs = len(config["languages"]), len(config["seeds"]) * len(config["setups"])
-    assert counts == {"train_lang_adapter": n_lang, "train_task": 3 * len(config["seeds"]),
-                      "evaluate": n_lang * runs, "report": 1, "all": 1}
+    n_lang = len(config["languages"])  # the paper's Table 2: every language a source and a target
+    assert config["source_languages"] == "all"
+    assert counts == {"train_lang_adapter": n_lang, "train_task": n_lang * 3 * len(config["seeds"]),
+                      "evaluate": n_lang * n_lang, "report": 1, "all": 1}
     assert "madx results: configs/xlmr-wikiann.yaml" in proc.stdout
     assert "--line-by-line" not in proc.stdout and "results/demo" not in proc.stdout  # the demo's settings
     # its own results folder and logs: the demo's run and this one never touch each other's files
@@ -254,23 +255,13 @@ def test_reduced_demo_interrupted_resumed_then_add_a_language(tmp_path):
         assert name in html, name
     assert "Zero-shot transfer per target language and setup" in html  # a caption
 
-    # a language's own budget (languages.<lang>.train_lang) retrains that language's adapter alone
-    config = demo_config(("en", "qac"), results=root)
-    config["languages"] = {"qac": {"train_lang": {"max_steps": 7}}}
-    write_config(repo, config, "reduced.yaml")
-    proc = run(["-n", "-p", *args], cwd=repo)
-    # (qac's adapter serves one evaluation: madx on qac; source_la stacks en's)
-    assert job_counts(proc.stdout) == {"train_lang_adapter": 1, "evaluate": 1, "report": 1, "all": 1}
-    [command] = [line for line in proc.stdout.splitlines() if " train-lang " in line]
-    assert "--lang qac" in command and "--max-steps 7" in command and "--seq-len 32" in command  # over the global
-
     # adding a demo language is one line: its data, its language adapter, its evaluations and the report;
     # the base model, the other languages' data and every finished result stay
     config = demo_config(("en", "qac"), results=root)
     config["demo"]["languages"]["qae"] = {"word_order": "SOV", "script": "latin"}
     write_config(repo, config, "reduced.yaml")
     proc = run(["-n", *args], cwd=repo)
-    assert job_counts(proc.stdout) == {"demo_language": 1, "demo_readme": 1, "train_lang_adapter": 1, "evaluate": 4,
+    assert job_counts(proc.stdout) == {"demo_language": 1, "demo_readme": 1, "train_lang_adapter": 1, "evaluate": 1,
                                        "report": 1, "all": 1}
     assert "wildcards: lang=qae" in proc.stdout
     redone = lambda p: "report" in p.parts or p.stem == "report" or p.name == "README.md"  # noqa: E731
@@ -279,6 +270,7 @@ def test_reduced_demo_interrupted_resumed_then_add_a_language(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in done} == done
     assert "| qae |" in (results / "report" / "report.md").read_text()
     assert json.loads((results / "eval/ner/en/qae/seed1/madx.json").read_text())["stack"] == ["qae", "ner"]
+    assert len(json.loads((results / "eval/ner/en/qae/results.json").read_text())["results"]) == 4
     # and a finished run has nothing to do
     proc = run(["-n", *args], cwd=repo)
     assert "Nothing to be done" in proc.stdout + proc.stderr
@@ -288,7 +280,7 @@ def test_reduced_demo_interrupted_resumed_then_add_a_language(tmp_path):
     config["source_languages"] = ["en", "qac"]
     write_config(repo, config, "reduced.yaml")
     proc = run(["-n", *args], cwd=repo)
-    assert job_counts(proc.stdout) == {"train_task": 3, "evaluate": 3 * 4, "report": 1, "all": 1}
+    assert job_counts(proc.stdout) == {"train_task": 3, "evaluate": 3, "report": 1, "all": 1}
     done = {p: t for p, t in mtimes(results).items() if not redone(p)}
     run(args, cwd=repo, timeout=600)
     assert {p: p.stat().st_mtime_ns for p in done} == done
@@ -301,6 +293,20 @@ def test_reduced_demo_interrupted_resumed_then_add_a_language(tmp_path):
     assert "## ner from en" in report and "## ner from qac" in report
     rows = list(csv.DictReader(open(results / "report" / "results.csv")))
     assert {(r["source"], r["lang"]) for r in rows} == {(s, t) for s in ("en", "qac") for t in ("en", "qac", "qae")}
+
+    # a language's own budget (languages.<lang>.train_lang) retrains that language's adapter alone, and the
+    # evaluation jobs that stack it recompute only the runs that use it (madx on qae, from each source)
+    config["languages"] = {"qae": {"train_lang": {"max_steps": 7}}}
+    write_config(repo, config, "reduced.yaml")
+    proc = run(["-n", "-p", *args], cwd=repo)
+    assert job_counts(proc.stdout) == {"train_lang_adapter": 1, "evaluate": 2, "report": 1, "all": 1}
+    [command] = [line for line in proc.stdout.splitlines() if " train-lang " in line]
+    assert "--lang qae" in command and "--max-steps 7" in command and "--seq-len 32" in command  # over the global
+    runs = {p: p.stat().st_mtime_ns for p in results.glob("eval/ner/*/qae/seed1/*.json")}
+    assert len(runs) == 2 * 4
+    run(args, cwd=repo, timeout=600)
+    recomputed = {p.parts[-4] + ":" + p.stem for p, t in runs.items() if p.stat().st_mtime_ns != t}
+    assert recomputed == {"en:madx", "qac:madx"}
 
 
 def test_ready_language_adapters_replace_training(tmp_path):
@@ -322,12 +328,12 @@ def test_ready_language_adapters_replace_training(tmp_path):
     proc = run(["-n", "-p", "--configfile", "ready.yaml"], cwd=repo)
     counts = job_counts(proc.stdout)
     assert counts["train_lang_adapter"] == 1 and "wildcards: lang=qaa" in proc.stdout  # only qaa is trained
-    assert counts["evaluate"] == 3 * len(config["seeds"]) * len(config["setups"])
+    assert counts["evaluate"] == 3  # a job per target language, every setup and seed in it
     quoted = {lang: f"--lang-adapter '{path}'" for lang, path in ready.items()}
     commands = [line for line in proc.stdout.splitlines() if line.startswith("Shell command: madx launch")]
     madx_task = [c for c in commands if " train-task " in c and "--setup madx" in c]
     assert madx_task and all(quoted["en"] in c for c in madx_task)  # the source LA under the task adapter
-    qac_madx = [c for c in commands if " evaluate " in c and "--lang qac" in c and "--setup madx" in c]
-    assert qac_madx and all(quoted["qac"] in c for c in qac_madx)  # swapped in for zero-shot transfer
-    source_la = [c for c in commands if " evaluate " in c and "--lang qac" in c and "--setup source_la" in c]
-    assert source_la and all(quoted["en"] in c for c in source_la)
+    [qac_eval] = [c for c in commands if " evaluate " in c and "--lang qac" in c]
+    for seed in config["seeds"]:  # swapped in for zero-shot transfer; the source's kept for source_la
+        assert f"--run madx {seed} results/tasks/ner/en/madx/seed{seed} '{ready['qac']}'" in qac_eval
+        assert f"--run source_la {seed} results/tasks/ner/en/madx/seed{seed} '{ready['en']}'" in qac_eval

@@ -84,6 +84,8 @@ def get_task_options(wildcards):
     return " ".join([shlex.join(args), options(EXP.section(*sections)), options(EXP.section("task_adapter"))])
 
 
-def get_eval_lang_adapter(wildcards):
-    lang_adapter = EXP.eval_lang_adapter(wildcards.setup, wildcards.source, wildcards.lang)
-    return [lang_adapter] if lang_adapter else []
+def get_eval_runs(wildcards):
+    """(setup, seed, task dir, language adapter or None) of each run of this job."""
+    return [(setup, seed, EXP.task_dir(wildcards.task, wildcards.source, setup, seed),
+             EXP.eval_lang_adapter(setup, wildcards.source, wildcards.lang))
+            for setup, seed in EXP.eval_runs(wildcards.task, wildcards.source, wildcards.lang)]

@@ -1,26 +1,27 @@
-# Zero-shot evaluation: every (task, source, target language, setup, seed).
+# Zero-shot evaluation: one job per (task, source, target language). It loads the base model once and swaps in
+# each (setup, seed)'s adapters and head; a run whose inputs did not change since it finished is kept, not redone
+# (madx/evaluate.py), so adding a seed or retraining one language adapter computes only what changed.
 
 
 rule evaluate:
     input:
-        task_dir=lambda w: EXP.task_dir(w.task, w.source, w.setup, w.seed),
-        lang_adapter=get_eval_lang_adapter,
+        task_dirs=lambda w: list(dict.fromkeys(run[2] for run in get_eval_runs(w))),
+        lang_adapters=lambda w: list(dict.fromkeys(run[3] for run in get_eval_runs(w) if run[3])),
         test=lambda w: local_files([EXP.task_data(w.task, "test", w.lang)]),
         base=get_base_model_input,
     output:
-        PATHS.evaluation(),
+        PATHS.evaluations(),
     log:
-        PATHS.log("evaluate", "{task}", "{source}", "{lang}", "seed{seed}", "{setup}"),
+        PATHS.log("evaluate", "{task}", "{source}", "{lang}"),
     benchmark:
-        PATHS.benchmark("evaluate", "{task}", "{source}", "{lang}", "seed{seed}", "{setup}")
-    wildcard_constraints:
-        setup=one_of(EVAL_SETUPS),
+        PATHS.benchmark("evaluate", "{task}", "{source}", "{lang}")
     params:
         base=EXP.base_model,
         test=lambda w: EXP.task_data(w.task, "test", w.lang),
-        lang_adapter=lambda w, input: shlex.join(["--lang-adapter", *input.lang_adapter])
-        if input.lang_adapter
-        else "",
+        # --run SETUP SEED TASK_DIR [LANG_ADAPTER], once per run; the runs are part of the job's definition
+        runs=lambda w: " ".join("--run " + shlex.join(str(part) for part in run if part is not None)
+                                for run in get_eval_runs(w)),
+        each=lambda w: PATHS.evaluation(w.task, w.source, w.lang, "{setup}", "{seed}"),
         remote=REMOTE_CODE,
         precision=EXP.mixed_precision,
     threads: EXP.compute("evaluate", "threads")
@@ -30,8 +31,6 @@ rule evaluate:
         runtime=EXP.compute("evaluate", "runtime"),
     shell:
         "madx launch --gpus {resources.gpu} --threads {threads} --no-accelerate --"
-        " evaluate --base-model {params.base:q} --setup {wildcards.setup} --task-dir {input.task_dir:q}"
-        " {params.lang_adapter} --test {params.test:q} --output {output:q} --task {wildcards.task:q}"
-        " --source {wildcards.source:q} --lang {wildcards.lang:q} --seed {wildcards.seed}"
-        " --mixed-precision {params.precision}"
-        " {params.remote} > {log:q} 2>&1"
+        " evaluate --base-model {params.base:q} {params.runs} --each {params.each:q} --test {params.test:q}"
+        " --output {output:q} --task {wildcards.task:q} --source {wildcards.source:q} --lang {wildcards.lang:q}"
+        " --mixed-precision {params.precision} {params.remote} > {log:q} 2>&1"

@@ -1,14 +1,20 @@
-"""madx evaluate: zero-shot evaluation of a trained task on a target-language test set.
+"""madx evaluate: zero-shot evaluation of trained tasks on a target-language test set.
 
 Setups: madx (target language adapter + task adapter), source_la (the source language adapter
-kept: no swap), task_only (task adapter alone), full_ft (the fine-tuned base). Writes a JSON
-file with seqeval micro precision/recall/F1 and per-type F1 (NER) or accuracy (POS), sentence
-and token counts, and exactly which adapters were stacked.
+kept: no swap), task_only (task adapter alone), full_ft (the fine-tuned base). Each result is a
+JSON file with seqeval micro precision/recall/F1 and per-type F1 (NER) or accuracy (POS),
+sentence and token counts, and exactly which adapters were stacked.
+
+One run:   --setup madx --seed 1 --task-dir DIR --lang-adapter LA --output result.json
+Many runs: --run madx 1 DIR LA --run task_only 1 DIR2 ... --each 'eval/seed{seed}/{setup}.json'
+           --output all.json   (the base model loaded once; runs already finished with the same
+           inputs are kept, not redone; all.json lists every run's result)
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..setups import EVAL_SETUPS
 from ..settings import MIXED_PRECISION
@@ -19,27 +25,56 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="madx evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_args(p)
-    p.add_argument("--setup", required=True, choices=EVAL_SETUPS)
-    p.add_argument("--task-dir", required=True, help="madx train-task output for this setup")
-    p.add_argument("--lang-adapter", help="language adapter to stack under the task adapter (madx, source_la)")
+    p.add_argument("--setup", choices=EVAL_SETUPS, help="one run: its setup")
+    p.add_argument("--task-dir", help="one run: the madx train-task output for this setup")
+    p.add_argument("--lang-adapter", help="one run: language adapter under the task adapter (madx, source_la)")
+    p.add_argument("--seed", type=int, help="one run: the task training's seed (for the record)")
+    p.add_argument("--run", nargs="+", action="append", metavar="SETUP SEED TASK_DIR [LANG_ADAPTER]",
+                   help="many runs: one per option, evaluated with the base model loaded once")
+    p.add_argument("--each", help="many runs: each run's result JSON, a pattern with {setup} and {seed}")
     p.add_argument("--test", required=True, help="target test set: CoNLL / JSONL file or hub:...")
-    p.add_argument("--output", required=True, help="metrics JSON to write")
+    p.add_argument("--output", required=True, help="the result JSON (one run), or the JSON of all runs (--run)")
     p.add_argument("--task", required=True)
     p.add_argument("--source", help="the source language the task was trained on (for the record and the report)")
     p.add_argument("--lang", required=True, help="the target language of the test set")
-    p.add_argument("--seed", type=int)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--mixed-precision", default="auto", choices=("auto", *MIXED_PRECISION),
                    help="auto: bf16 on a GPU that has it (the whole model cast, inference only), fp32 elsewhere")
     return p
 
 
-def _body(args) -> None:
-    from ..evaluate import evaluate
+def runs_of(args) -> list:
+    """The runs the options ask for; a clear error for a mix of the two forms or a malformed --run."""
+    from ..evaluate import Run
 
-    evaluate(args.base_model, args.setup, args.task_dir, args.test, args.output, lang=args.lang, task=args.task,
-             source=args.source, seed=args.seed, lang_adapter=args.lang_adapter, batch_size=args.batch_size,
-             mixed_precision=args.mixed_precision, trust_remote_code=args.trust_remote_code)
+    if args.run is None:
+        if args.setup is None or args.task_dir is None:
+            raise ValueError("give --setup and --task-dir (one run), or --run SETUP SEED TASK_DIR [LANG_ADAPTER]")
+        return [Run(args.setup, args.seed, Path(args.task_dir), args.lang_adapter and Path(args.lang_adapter),
+                    Path(args.output))]
+    if args.setup or args.task_dir or args.lang_adapter or args.seed is not None:
+        raise ValueError("--run gives each run's setup, seed, task dir and language adapter: drop --setup, --seed, "
+                         "--task-dir and --lang-adapter")
+    if not args.each or "{setup}" not in args.each or "{seed}" not in args.each:
+        raise ValueError(f"--each {args.each!r}: with --run, give each run's result path with {{setup}} and {{seed}}")
+    runs = []
+    for values in args.run:
+        if len(values) not in (3, 4) or values[0] not in EVAL_SETUPS or not values[1].isdigit():
+            raise ValueError(f"--run {' '.join(values)}: expected SETUP SEED TASK_DIR [LANG_ADAPTER] with SETUP one "
+                             f"of {EVAL_SETUPS} and SEED a number")
+        setup, seed, task_dir = values[0], int(values[1]), Path(values[2])
+        lang_adapter = Path(values[3]) if len(values) == 4 else None
+        runs.append(Run(setup, seed, task_dir, lang_adapter, Path(args.each.format(setup=setup, seed=seed))))
+    return runs
+
+
+def _body(args) -> None:
+    from ..evaluate import evaluate_runs
+
+    runs = runs_of(args)
+    evaluate_runs(args.base_model, runs, args.test, lang=args.lang, task=args.task, source=args.source,
+                  summary=args.output if args.run else None, batch_size=args.batch_size,
+                  mixed_precision=args.mixed_precision, trust_remote_code=args.trust_remote_code)
 
 
 def main(argv=None) -> int:
