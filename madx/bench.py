@@ -28,7 +28,8 @@ from .model import activate, add_adapter, count_parameters, train_adapters
 from .profiling import describe, profile_steps, sync
 from .progress import PendingLosses
 from .settings import TrainSettings
-from .task import TokenBatches, TokenClassificationObjective
+from .families import TokenClassificationObjective
+from .task import TokenBatches
 from .train import optimizer_step
 
 PEAK_BF16_FLOPS = 989e12  # H100/H200 SXM dense bf16

@@ -4,12 +4,15 @@ One shared grammar; a source language (`en`, English words) and target languages
 every word with a pseudo-word from their own seeded lexicon. Some targets put the verb last
 (SOV); one writes in Cyrillic, its entity names transliterated. Entity names are shared across
 languages, and the entity pools of training and test are disjoint, so NER has to use context.
-Output: unlabelled corpora for every language and CoNLL NER files, read by madx's real readers.
+Output: unlabelled corpora for every language, CoNLL NER files, and JSONL files of the other task families
+made from the NER sentences (classification, multiple choice, QA: `family_records`), read by madx's real
+readers.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -213,6 +216,58 @@ def write_conll(path: Path, sentences) -> None:
     write_text(path, text)
 
 
+# The demo's other task families, made from its NER sentences (the same grammar, names and splits):
+# classification: which kind of name does the sentence start its entities with; multiple choice: which of two
+# names fills the gap (a name of the kind the context calls for); qa: a who / where / which-company question
+# answered by the entity's span.
+ENTITY_KINDS = {"PER": "person", "LOC": "place", "ORG": "company"}
+QUESTIONS = {"PER": "who", "LOC": "where", "ORG": "which company"}
+GAP = "___"
+
+
+def entity_spans(tags: list[str]) -> list[tuple[str, int, int]]:
+    """(type, first token, one past the last token) of each entity in BIO tags."""
+    spans = []
+    for i, tag in enumerate(tags):
+        if tag.startswith("B-"):
+            spans.append([tag[2:], i, i + 1])
+        elif tag.startswith("I-") and spans and spans[-1][2] == i:
+            spans[-1][2] = i + 1
+    return [tuple(s) for s in spans]
+
+
+def family_records(sentences: list, kind: str, seed: str) -> list[dict]:
+    """Records of one task family (classification, multiple_choice, qa) from NER sentences [(tokens, tags)], in
+    the layouts madx reads (madx/texts.py); deterministic from `seed`."""
+    rng = random.Random(f"{seed}:{kind}")
+    names = {t: [" ".join(tokens[a:b]) for tokens, tags in sentences for t2, a, b in entity_spans(tags) if t2 == t]
+             for t in ENTITY_KINDS}
+    records = []
+    for tokens, tags in sentences:
+        spans = entity_spans(tags)
+        if not spans:
+            continue
+        etype, a, b = spans[0] if kind != "qa" else rng.choice(spans)
+        if kind == "classification":
+            records.append({"text": " ".join(tokens), "label": ENTITY_KINDS[etype]})
+        elif kind == "multiple_choice":
+            others = [n for t, pool in names.items() if t != etype for n in pool]
+            choices = [" ".join(tokens[a:b]), rng.choice(others)]
+            label = rng.randrange(2)
+            if label:
+                choices.reverse()
+            records.append({"context": " ".join([*tokens[:a], GAP, *tokens[b:]]), "choices": choices, "label": label})
+        elif kind == "qa":
+            context = " ".join(tokens)
+            start = len(" ".join(tokens[:a])) + (1 if a else 0)
+            answer = " ".join(tokens[a:b])
+            records.append({"id": f"{seed}-{len(records)}", "question": QUESTIONS[etype], "context": context,
+                            "answers": {"text": [answer], "answer_start": [start]}})
+        else:
+            raise ValueError(f"task family {kind!r}; the demo makes classification, multiple_choice and qa")
+    return records
+
+
 def describe(languages) -> str:
     """The demo's languages, for the report."""
     lines = ["## The demo languages", "",
@@ -226,7 +281,10 @@ def describe(languages) -> str:
               "tokenizer's vocabulary (which saw its corpus), so none are unknown, but their embeddings were "
               "never trained. Adapters on a frozen base cannot repair that (MAD-X's known limit; Pfeiffer et al. "
               "2021, \"UNKs Everywhere\", learn new embeddings for it), so every setup fails there; an unseen "
-              "Latin-script language shows what a language adapter does."]
+              "Latin-script language shows what a language adapter does.", "",
+              "The same sentences make one task of each other family (JSONL beside the NER files): classification "
+              "(is the sentence's first name a person, a place or a company), multiple choice (which of two names "
+              "fills the gap `___`) and extractive QA (who / where / which company, answered by the name's span)."]
     return "\n".join(lines) + "\n"
 
 
@@ -234,8 +292,18 @@ def corpus_path(out_dir: Path, code: str) -> Path:
     return Path(out_dir) / "corpora" / f"{code}.txt"
 
 
-def task_path(out_dir: Path, code: str, split: str) -> Path:
-    return Path(out_dir) / "ner" / f"{code}.{split}.conll"
+DEMO_TASKS = ("ner", "classification", "multiple_choice", "qa")  # the task families the demo writes data for
+
+
+def task_path(out_dir: Path, code: str, split: str, kind: str = "ner") -> Path:
+    """ner/{code}.{split}.conll, or {kind}/{code}.{split}.jsonl for the other families."""
+    if kind == "ner":
+        return Path(out_dir) / "ner" / f"{code}.{split}.conll"
+    return Path(out_dir) / kind / f"{code}.{split}.jsonl"
+
+
+def write_jsonl(path: Path, records: list[dict]) -> None:
+    write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
 
 
 def generate_language(out_dir: str | Path, language: DemoLanguage, data: DemoData = DemoData()) -> list[Path]:
@@ -254,7 +322,11 @@ def generate_language(out_dir: str | Path, language: DemoLanguage, data: DemoDat
     dev = [gen.sentence(rng, entity_pools("train")) for _ in range(data.dev_sentences)]
     write_conll(task_path(out_dir, language.code, "train"), train)
     write_conll(task_path(out_dir, language.code, "dev"), dev)
-    return written + [task_path(out_dir, language.code, split) for split in SPLITS]
+    for split, sentences in (("train", train), ("dev", dev), ("test", test)):
+        for kind in DEMO_TASKS[1:]:
+            write_jsonl(task_path(out_dir, language.code, split, kind),
+                        family_records(sentences, kind, f"{data.seed}:{language.code}:{split}"))
+    return written + [task_path(out_dir, language.code, split, kind) for split in SPLITS for kind in DEMO_TASKS]
 
 
 def generate(out_dir: str | Path, languages, data: DemoData = DemoData()) -> None:

@@ -25,12 +25,12 @@ from . import __version__, hf
 from .accelerator import HALF_DTYPES, check_mixed_precision
 from .files import write_text
 from .io import load_adapter, read_adapter_config
-from .labelled import check_labels, encode, read_labelled
-from .metrics import sequence_metrics
+from .families import family, predict
 from .model import activate, delete_adapter, madx_state
-from .settings import MIXED_PRECISION
+from .settings import MIXED_PRECISION, TaskTraining
 from .setups import EVAL_LANG_ADAPTER, EVAL_SETUPS
-from .task import FULL_MODEL_DIR, load_head, predict, read_head_config
+from .heads import load_head, read_head_config
+from .task import FULL_MODEL_DIR
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +114,11 @@ def _finished(run: Run, key: str) -> dict | None:
 
 
 def build_eval_model(base_model: str, setup: str, task_dir: Path, label_names: list[str], lang_adapter=None,
-                     trust_remote_code: bool = False):
+                     trust_remote_code: bool = False, task_type: str = "ner"):
     """The model one setup evaluates, built alone (a fresh base model), and which adapters it stacks."""
     models = EvalModels(base_model, trust_remote_code, torch.device("cpu"), None)
     run = Run(setup, None, Path(task_dir), Path(lang_adapter) if lang_adapter else None, Path("-"))
-    return models.model_for(run, label_names)
+    return models.model_for(run, label_names, task_type)
 
 
 class EvalModels:
@@ -127,28 +127,30 @@ class EvalModels:
 
     def __init__(self, base_model: str, trust_remote_code: bool, device: torch.device, dtype):
         self.base_model, self.trust_remote_code, self.device, self.dtype = base_model, trust_remote_code, device, dtype
-        self.shared: dict[tuple, torch.nn.Module] = {}  # label names -> the base model with a head
+        self.shared: dict[tuple, torch.nn.Module] = {}  # (task type, label names) -> the base model with that head
         self.lang_names: dict[tuple, str] = {}  # (label names, lang adapter dir) -> its name in that model
         self.task_name: str | None = None
 
-    def _model(self, label_names: list[str]) -> torch.nn.Module:
-        key = tuple(label_names)
+    def _model(self, label_names: list[str], task_type: str) -> torch.nn.Module:
+        key = (task_type, tuple(label_names))
         if key not in self.shared:
-            model = hf.load_token_classifier(self.base_model, label_names, trust_remote_code=self.trust_remote_code)
+            model = hf.load_task_model(self.base_model, family(task_type).auto_class, label_names,
+                                       trust_remote_code=self.trust_remote_code)
             self.shared[key] = model.to(device=self.device, dtype=self.dtype).eval()  # inference only: no fp32 copy
         return self.shared[key]
 
-    def model_for(self, run: Run, label_names: list[str]) -> tuple[torch.nn.Module, dict]:
+    def model_for(self, run: Run, label_names: list[str], task_type: str) -> tuple[torch.nn.Module, dict]:
         """The model for `run`, ready to predict, and what it stacks (for the record)."""
         if run.setup == "full_ft":
-            model = transformers.AutoModelForTokenClassification.from_pretrained(run.task_dir / FULL_MODEL_DIR)
+            auto_class = getattr(transformers, family(task_type).auto_class)
+            model = auto_class.from_pretrained(run.task_dir / FULL_MODEL_DIR)
             return model.to(device=self.device, dtype=self.dtype).eval(), {"full_model": str(run.task_dir / FULL_MODEL_DIR)}
-        model = self._model(label_names)
+        model = self._model(label_names, task_type)
         self.release(model)
         load_head(model, run.task_dir)
         stack, used = [], {}
         if run.lang_adapter is not None:
-            key = (tuple(label_names), str(Path(run.lang_adapter).resolve()))
+            key = (task_type, tuple(label_names), str(Path(run.lang_adapter).resolve()))
             if key not in self.lang_names:
                 self.lang_names[key] = _load_named(model, run.lang_adapter)
             stack.append(self.lang_names[key])
@@ -206,34 +208,41 @@ def evaluate_runs(
             log.info("%s seed %s: finished before with these exact inputs (%s): kept", run.setup, run.seed, run.output)
     log.info("%s %s->%s: %d runs, %d to compute", task, source or "?", lang, len(runs), len(todo))
     if todo:
-        sentences, _ = read_labelled(test_data)
         tokenizer = hf.load_tokenizer(base_model, trust_remote_code=trust_remote_code)
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         models = EvalModels(base_model, trust_remote_code, device, HALF_DTYPES.get(precision))
-        encoded = {}
+        data, encoded = {}, {}
         for n, i in enumerate(todo, 1):
             run, start = runs[i], time.perf_counter()
             head = read_head_config(run.task_dir)
-            max_length = json.loads((Path(run.task_dir) / "task.json").read_text())["max_length"]
+            task_file = Path(run.task_dir) / "task.json"  # absent for a task adapter AdapterHub trained
+            task_info = json.loads(task_file.read_text()) if task_file.is_file() else {}
+            settings = TaskTraining(**{k: v for k, v in task_info.get("settings", {}).items()
+                                       if k in TaskTraining.__dataclass_fields__})
             label_names, task_type = head["label_names"], head["task_type"]
-            if (tuple(label_names), max_length) not in encoded:
-                check_labels(sentences, label_names)
-                encoded[tuple(label_names), max_length] = encode(tokenizer, sentences, label_names, max_length)
-            examples = encoded[tuple(label_names), max_length]
-            model, used = models.model_for(run, label_names)
-            pred = predict(model, examples, label_names, tokenizer.pad_token_id, batch_size=batch_size, device=device,
-                           mixed_precision=precision)
-            truncated = sum(len(e["labels"]) and e["n_words"] > sum(e["first"]) for e in examples)
+            fam = family(task_type)
+            if task_type not in data:
+                data[task_type] = fam.read(test_data)[0]
+            examples = data[task_type]
+            key = (task_type, tuple(label_names), settings.max_length, settings.doc_stride)
+            if key not in encoded:
+                fam.check(examples, label_names)
+                encoded[key] = fam.encode(tokenizer, examples, label_names, settings, train=False)
+            features = encoded[key]
+            model, used = models.model_for(run, label_names, task_type)
+            pred = predict(model, fam, examples, features, label_names, settings, tokenizer.pad_token_id,
+                           batch_size=batch_size, device=device, mixed_precision=precision)
             results[i] = {
                 "task": task, "source": source, "lang": lang, "setup": run.setup, "seed": run.seed,
-                "task_type": task_type, **sequence_metrics(task_type, [s.tags for s in sentences], pred),
-                "truncated_sentences": int(truncated), "mixed_precision": precision, "base_model": base_model,
-                "test_data": str(test_data), **used, "fingerprint": keys[i],
+                "task_type": task_type, **fam.metrics(examples, features, pred, lang),
+                "mixed_precision": precision, "base_model": base_model, "test_data": str(test_data), **used,
+                "fingerprint": keys[i],
             }
             write_text(Path(run.output), json.dumps(results[i], indent=2) + "\n")
             log.info("[%d/%d] %s %s->%s %s seed %s: %s (%.1f s)", n, len(todo), task, source or "?", lang, run.setup,
                      run.seed, {k: round(v, 4) for k, v in results[i].items()
-                                if k in ("f1", "precision", "recall", "accuracy")}, time.perf_counter() - start)
+                                if k in ("f1", "precision", "recall", "accuracy", "exact_match", "windows", "misaligned_answers")},
+                     time.perf_counter() - start)
     if summary is not None:
         write_text(Path(summary), json.dumps({"task": task, "source": source, "lang": lang, "results": results},
                                              indent=2) + "\n")

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 import yaml
 
 from .config import AdapterConfig, AdapterConfigError
-from .demo import SPLITS, DemoData, DemoLanguage, corpus_path, task_path
+from .demo import DEMO_TASKS, SPLITS, DemoData, DemoLanguage, corpus_path, task_path
 from .metrics import TASK_TYPES
 from .settings import MIXED_PRECISION, field_type, LangTraining, PretrainSettings, TaskTraining
 from .setups import EVAL_SETUPS, TRAIN_LANG_ADAPTER, TRAINED_BY, lang_adapter_for
@@ -186,8 +186,8 @@ class Paths:
     def demo_corpus(self, lang="{lang}") -> str:
         return str(corpus_path(self.demo_data(), lang))  # the layout madx/demo.py writes
 
-    def demo_task_file(self, lang="{lang}", split="{split}") -> str:
-        return str(task_path(self.demo_data(), lang, split))
+    def demo_task_file(self, lang="{lang}", split="{split}", kind="ner") -> str:
+        return str(task_path(self.demo_data(), lang, split, kind))
 
     def demo_readme(self) -> str:
         return f"{self.demo_data()}/README.md"
@@ -276,12 +276,23 @@ class Experiment:
         own = {**entry["train_lang"], **({"max_tokens": entry["max_tokens"]} if entry["max_tokens"] else {})}
         return {**self.config.get("train_lang", {}), **own}
 
+    def task_training(self, task: str, setup: str) -> dict:
+        """The train_task keys the config sets for `task` under `setup`: the global `train_task`, the task's own
+        (`tasks.<task>.train_task`), then for full_ft the `full_ft` overrides."""
+        own = {**self.config.get("train_task", {}), **self.tasks[task]["train_task"]}
+        return {**own, **self.config.get("full_ft", {})} if setup == "full_ft" else own
+
     def lang_adapter_dir(self, lang: str) -> str:
         return self.languages[lang]["adapter"] or self.paths.lang_adapter(lang)
 
     def task_dir(self, task: str, source: str, setup: str, seed) -> str:
         """The task training `setup` evaluates (source_la uses madx's)."""
         return self.paths.task(task, source, TRAINED_BY[setup], seed)
+
+    def init_from_dir(self, task: str, source: str, setup: str, seed) -> str | None:
+        """Two-stage training: the output of the task `task` starts from (same source, setup and seed), or None."""
+        first = self.tasks[task]["init_from"]
+        return self.task_dir(first, source, setup, seed) if first else None
 
     def task_data(self, task: str, split: str, lang: str) -> str:
         return self.tasks[task][split].replace("{lang}", lang)
@@ -332,7 +343,7 @@ class Experiment:
         out = {self.paths.demo_readme()}
         for lang in self.demo.languages:
             out.add(self.paths.demo_corpus(lang.code))
-            out |= {self.paths.demo_task_file(lang.code, split) for split in SPLITS}
+            out |= {self.paths.demo_task_file(lang.code, split, kind) for split in SPLITS for kind in DEMO_TASKS}
         return {os.path.normpath(p) for p in out}
 
 
@@ -463,8 +474,12 @@ def load_experiment(config: dict, where: str = "config", *, check_files: bool = 
         if unknown:
             raise ConfigError(f"{where}: tasks.{task}.languages: {unknown} not under languages; add an entry "
                               "for each (a corpus or an adapter)")
-        tasks[task] = {"type": entry["type"], "languages": targets,
-                       **{split: source_spec(entry[split]) for split in SPLITS}}
+        tasks[task] = {"type": entry["type"], "languages": targets, "train_task": entry.get("train_task", {}),
+                       "init_from": entry.get("init_from"), **{split: source_spec(entry[split]) for split in SPLITS}}
+        if entry.get("train_task"):
+            _check_section({"train_task": {**config.get("train_task", {}), **entry["train_task"]}}, "train_task",
+                           f"{where}: tasks.{task}", TaskTraining)
+    _check_init_from(config, where)
     for key, (cls, skip) in SECTIONS.items():
         base = config.get("train_task", {}) if key == "full_ft" else {}
         _check_section({key: {**base, **config.get(key, {})}}, key, where, cls)
@@ -472,6 +487,23 @@ def load_experiment(config: dict, where: str = "config", *, check_files: bool = 
     if check_files:
         _check_files(exp)
     return exp
+
+
+def _check_init_from(config: dict, where: str) -> None:
+    """tasks.<task>.init_from names another task of the same type, and following them never comes back."""
+    tasks = config["tasks"]
+    for task, entry in tasks.items():
+        seen, current = [task], entry.get("init_from")
+        while current is not None:
+            if current not in tasks:
+                raise ConfigError(f"{where}: tasks.{task}.init_from: {current!r} is not a task here ({', '.join(tasks)})")
+            if tasks[current]["type"] != tasks[task]["type"]:
+                raise ConfigError(f"{where}: tasks.{task}.init_from: {current!r} is a {tasks[current]['type']} task, "
+                                  f"{task!r} a {tasks[task]['type']} one; a task starts only from one of its own type")
+            if current in seen:
+                raise ConfigError(f"{where}: tasks.{task}.init_from: a cycle ({' -> '.join(seen + [current])})")
+            seen.append(current)
+            current = tasks[current].get("init_from")
 
 
 def _check_files(exp: Experiment) -> None:

@@ -75,9 +75,15 @@ def load_mlm_model(base_model: str, *, trust_remote_code: bool = False):
     return _quiet_from_pretrained(transformers.AutoModelForMaskedLM, base_model, trust_remote_code=trust_remote_code)
 
 
+def load_task_model(base_model: str, auto_class: str, label_names: list[str], *, trust_remote_code: bool = False):
+    """The base model with a new head: `auto_class` (AutoModelForTokenClassification, ...ForSequenceClassification,
+    ...ForMultipleChoice, ...ForQuestionAnswering); label names for the classification heads."""
+    labels = {"num_labels": len(label_names), "id2label": dict(enumerate(label_names)),
+              "label2id": {n: i for i, n in enumerate(label_names)}} if label_names else {}
+    return _quiet_from_pretrained(getattr(transformers, auto_class), base_model, trust_remote_code=trust_remote_code,
+                                  **labels)
+
+
 def load_token_classifier(base_model: str, label_names: list[str], *, trust_remote_code: bool = False):
-    return _quiet_from_pretrained(
-        transformers.AutoModelForTokenClassification, base_model, trust_remote_code=trust_remote_code,
-        num_labels=len(label_names), id2label=dict(enumerate(label_names)),
-        label2id={n: i for i, n in enumerate(label_names)},
-    )
+    return load_task_model(base_model, "AutoModelForTokenClassification", label_names,
+                           trust_remote_code=trust_remote_code)

@@ -1,13 +1,16 @@
-"""Metrics: seqeval entity-level P/R/F1 (micro, and F1 per type) for NER; token accuracy for POS."""
+"""Metrics: seqeval entity-level P/R/F1 (micro, and F1 per type) for NER; token accuracy for POS; accuracy for
+classification and multiple choice; exact match and F1 for QA (madx/qa.py)."""
 
 from __future__ import annotations
 
-TASK_TYPES = ("ner", "pos")
+SEQUENCE_TYPES = ("ner", "pos")
+TASK_TYPES = (*SEQUENCE_TYPES, "classification", "multiple_choice", "qa")
+ACCURACY_TYPES = ("pos", "classification", "multiple_choice")
 
 
 def sequence_metrics(task_type: str, gold: list[list[str]], pred: list[list[str]]) -> dict:
-    if task_type not in TASK_TYPES:
-        raise ValueError(f"task type {task_type!r}; use one of {TASK_TYPES}")
+    if task_type not in SEQUENCE_TYPES:
+        raise ValueError(f"task type {task_type!r}; token classification is one of {SEQUENCE_TYPES}")
     n_tokens = sum(len(g) for g in gold)
     if task_type == "pos":
         correct = sum(g == p for gs, ps in zip(gold, pred) for g, p in zip(gs, ps))
@@ -28,4 +31,4 @@ def sequence_metrics(task_type: str, gold: list[list[str]], pred: list[list[str]
 
 
 def main_metric(task_type: str) -> str:
-    return "accuracy" if task_type == "pos" else "f1"
+    return "accuracy" if task_type in ACCURACY_TYPES else "f1"

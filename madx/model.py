@@ -21,7 +21,7 @@ from .config import AdapterConfig
 from .modules import BottleneckAdapter, NICEInvertibleAdapter
 
 SUPPORTED_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "deberta-v2")
-TASK_HEAD_ATTRS = ("classifier",)  # the task head of *ForTokenClassification / *ForSequenceClassification
+TASK_HEAD_ATTRS = ("classifier", "qa_outputs")  # the output layer of *For{Token,Sequence}Classification, *ForMultipleChoice, *ForQuestionAnswering
 _NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
 
 
@@ -269,10 +269,32 @@ def adapter_modules(model: nn.Module, name: str) -> dict:
 
 
 def task_head(model: nn.Module) -> nn.Module | None:
+    """The output layer of a task model (classifier / qa_outputs), or None (an MLM or bare encoder)."""
     for attr in TASK_HEAD_ATTRS:
         if isinstance(getattr(model, attr, None), nn.Module):
             return getattr(model, attr)
     return None
+
+
+def head_modules(model: nn.Module) -> dict[str, nn.Module]:
+    """Every module of a task model outside its pretrained encoder that has weights (the classifier; DeBERTa's
+    context pooler), and the encoder's pooler where the head reads it (BERT's sequence classification, multiple
+    choice): what a task trains and saves beside its adapter."""
+    if task_head(model) is None:
+        return {}
+    prefix = getattr(model, "base_model_prefix", "")
+    modules = {name: m for name, m in model.named_children()
+               if name != prefix and any(True for _ in m.parameters())}
+    pooler = getattr(base_model(model), "pooler", None)
+    if isinstance(pooler, nn.Module) and any(True for _ in pooler.parameters()):
+        modules[f"{prefix}.pooler"] = pooler
+    return modules
+
+
+def head_state_dict(model: nn.Module) -> dict:
+    """{"classifier.weight": tensor, ...}: the head modules' parameters, keyed by their path in the model."""
+    return {f"{name}.{key}": value for name, module in head_modules(model).items()
+            for key, value in module.state_dict(keep_vars=True).items()}
 
 
 def train_adapters(model: nn.Module, *names: str) -> None:
@@ -283,9 +305,8 @@ def train_adapters(model: nn.Module, *names: str) -> None:
     for name in names:
         for module in adapter_modules(model, name).values():
             module.requires_grad_(True)
-    head = task_head(model)
-    if head is not None:
-        head.requires_grad_(True)
+    for module in head_modules(model).values():
+        module.requires_grad_(True)
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,11 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from .metrics import main_metric
 from .setups import EVAL_SETUPS
 
 CSV_FIELDS = ("task", "source", "lang", "setup", "seed", "metric", "score", "precision", "recall", "f1", "accuracy",
-              "n_sentences", "n_tokens")
+              "exact_match", "n_sentences", "n_tokens", "n_examples")
 PER_TYPE_FIELDS = ("task", "source", "lang", "setup", "seed", "type", "f1", "support")
 
 
@@ -25,7 +26,7 @@ def collect(eval_files: list[Path], source_language: str | None = None) -> list[
             if key in seen:
                 continue
             seen.add(key)
-            metric = "accuracy" if result.get("task_type") == "pos" else "f1"
+            metric = main_metric(result.get("task_type") or "ner")
             row = {**{k: result.get(k) for k in CSV_FIELDS}, "metric": metric, "score": result[metric]}
             row["source"] = row["source"] or source_language
             row["per_type"] = result.get("per_type") or {}

@@ -99,11 +99,19 @@ class TaskTraining(TrainSettings):
     max_length: int = option(128, "sub-tokens per sentence")
     label_all_subtokens: bool = option(False, "label every sub-token, not just the first of each word")
     group_by_length: bool = option(True, "batches of sentences of similar length (less padding), in random order")
+    doc_stride: int = option(32, "qa: sub-tokens shared by consecutive windows of a context longer than max_length")
+    max_answer_length: int = option(30, "qa: the longest answer span predicted, in sub-tokens")
+    n_best: int = option(20, "qa: start and end candidates per window when reading an answer span")
 
     def __post_init__(self):
         super().__post_init__()
         if self.max_length < 2:
             raise ValueError(f"max_length={self.max_length} must be at least 2")
+        for key in ("max_answer_length", "n_best"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key}={getattr(self, key)} must be at least 1")
+        if self.doc_stride < 0:
+            raise ValueError(f"doc_stride={self.doc_stride} must be at least 0")
 
 
 @dataclass(frozen=True)

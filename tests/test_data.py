@@ -12,7 +12,8 @@ import transformers
 from madx.corpus import build_blocks, load_blocks, read_lines
 from madx.labelled import check_labels, encode, label_names_of, read_labelled
 from madx.sources import DataError, Source
-from madx.task import TokenBatches, TokenClassificationObjective, pad_batch
+from madx.families import TokenClassificationObjective, pad_batch
+from madx.task import TokenBatches
 from madx.batching import without_full_mask
 from tiny import tiny_model
 

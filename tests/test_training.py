@@ -148,7 +148,7 @@ def _train_task(data, base, out, steps, extra=()):
 
 
 def _same_task_output(a, b):
-    for name in ("adapter.safetensors", "head.safetensors"):
+    for name in ("adapter.safetensors", "model_head.safetensors"):
         wa, wb = load_file(str(a / name)), load_file(str(b / name))
         assert wa.keys() == wb.keys()
         for key in wa:
@@ -203,7 +203,7 @@ def test_task_adapter_learns_ner(trained_task):
     log = read_log(out / "ner")
     assert max(r["dev_f1"] for r in log if "dev_f1" in r) == pytest.approx(task["best_dev_f1"], abs=1e-6)
     assert sorted(p.name for p in (out / "ner").iterdir()) == [
-        "adapter.safetensors", "adapter_config.json", "head.safetensors", "head_config.json", "task.json",
+        "adapter.safetensors", "adapter_config.json", "head_config.json", "model_head.safetensors", "task.json",
         "train_log.jsonl"]
     head = json.loads((out / "ner" / "head_config.json").read_text())
     assert head["label_names"][0] == "O" and "B-PER" in head["label_names"]

@@ -69,12 +69,15 @@ def write_config(directory: Path, config: dict, name: str = "config.yaml") -> Pa
     return path
 
 
-def demo_config(languages=("en", "qac"), results="results") -> dict:
-    """The shipped demo config, reduced, with only these demo languages."""
+def demo_config(languages=("en", "qac"), results="results", tasks=("ner",)) -> dict:
+    """The shipped demo config, reduced, with only these demo languages and tasks."""
     config = yaml.safe_load((REPO / "configs" / "config.yaml").read_text())
     for key, value in REDUCED.items():
         config[key] = {**config[key], **value} if isinstance(value, dict) and key in config else value
     config["demo"]["languages"] = {lang: config["demo"]["languages"][lang] for lang in languages}
+    config["tasks"] = {name: spec for name, spec in config["tasks"].items() if name in tasks}
+    for spec in config["tasks"].values():  # the reduced budget for every task
+        spec.get("train_task", {}).pop("max_steps", None)
     if results != "results":  # move every output path under another root
         text = yaml.safe_dump(config).replace("results/", "RESULTS_ROOT/")
         config = yaml.safe_load(text)
@@ -88,9 +91,11 @@ def test_dry_run_of_the_demo_from_the_root(checkout):
     proc = run(["-n"], cwd=checkout)
     counts = job_counts(proc.stdout)
     config = yaml.safe_load((REPO / "configs" / "config.yaml").read_text())
-    n_lang = len(config["demo"]["languages"])  # one evaluation job per target: every setup and seed in it
+    n_lang, n_task = len(config["demo"]["languages"]), len(config["tasks"])  # an evaluation job per task and target
     assert counts == {"demo_language": n_lang, "demo_readme": 1, "demo_base_model": 1, "train_lang_adapter": n_lang,
-                      "train_task": 3 * len(config["seeds"]), "evaluate": n_lang, "report": 1, "all": 1}
+                      "train_task": 3 * len(config["seeds"]) * n_task, "evaluate": n_lang * n_task, "report": 1,
+                      "all": 1}
+    assert n_task == 4  # every task family: ner, classification, multiple choice, qa
 
 
 def test_a_given_config_is_the_whole_config(checkout):
@@ -109,6 +114,28 @@ def test_a_given_config_is_the_whole_config(checkout):
     outputs = re.findall(r"^    (?:output|log): (.+)$", proc.stdout, re.M)
     assert outputs and all(o.startswith(("results/xlmr-wikiann/", "logs/xlmr-wikiann/")) for o in outputs)
     assert "wildcards: lang=qaa" not in proc.stdout
+
+
+@pytest.mark.parametrize("name,tasks,targets", [
+    ("xlmr-xcopa", {"siqa": 1, "copa": 11}, None), ("xlmr-xquad", {"squad": 12}, None),
+    ("xlmr-xnli", {"xnli": 15}, None)])
+def test_paper_configs_of_the_other_task_families_dry_run(checkout, name, tasks, targets):
+    """The XCOPA (two-stage: SIQA, then COPA), XQuAD and XNLI configs dry-run offline: a task training per task,
+    setup and seed, an evaluation job per target; COPA's training starts from SIQA's of the same setup and seed."""
+    proc = run(["-n", "-p", "--configfile", f"configs/{name}.yaml"], cwd=checkout)
+    config = yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text())
+    counts = job_counts(proc.stdout)
+    assert counts["train_task"] == len(tasks) * 3 * len(config["seeds"])
+    assert counts["evaluate"] == sum(tasks.values()) and counts["train_lang_adapter"] == len(config["languages"])
+    if name == "xlmr-xcopa":
+        copa = [c for c in proc.stdout.splitlines() if " train-task " in c and "--task copa" in c]
+        assert len(copa) == 15
+        for command in copa:
+            setup, seed = re.search(r"--setup (\w+) --seed (\d+)", command).groups()
+            assert f"--init-from results/xlmr-xcopa/tasks/siqa/en/{setup}/seed{seed}" in command
+    if name == "xlmr-xquad":
+        assert all("--max-length 384" in c and "--doc-stride 128" in c
+                   for c in proc.stdout.splitlines() if " train-task " in c)
 
 
 # Justified exclusion: madx rules run the `madx` CLI of the environment the project installs (pip, with
@@ -134,7 +161,7 @@ THROUGH_SNAKEMAKE = ("unknown key 'bogus'", "languages.qae.corpus: file 'results
     (lambda c: c.update(languages={"xx": {"corpuss": "x.txt"}}), "languages.xx: unknown key 'corpuss'"),
     (lambda c: c["demo"]["languages"]["qac"].update(order="SOV"), "demo.languages.qac: unknown key 'order'"),
     (lambda c: c["demo"]["languages"]["qac"].update(script="greek"), "demo.languages.qac.script: 'greek' is not one"),
-    (lambda c: c["tasks"]["ner"].update(type="qa"), "tasks.ner.type: 'qa' is not one of"),
+    (lambda c: c["tasks"]["ner"].update(type="nli"), "tasks.ner.type: 'nli' is not one of"),
     (lambda c: c.update(languages={"zz": {}}), "languages.zz: needs a corpus"),
     (lambda c: c.update(seeds=[1, 1]), "seeds: \\[1, 1\\] has non-unique elements"),
     (lambda c: c.update(seeds="1"), "seeds: '1' is not of type 'array'"),
@@ -152,6 +179,12 @@ THROUGH_SNAKEMAKE = ("unknown key 'bogus'", "languages.qae.corpus: file 'results
      "languages.qac: train_lang: max_steps=0 must be at least 1"),
     (lambda c: c.update(languages={"qac": {"max_tokens": 5, "train_lang": {"max_tokens": 9}}}),
      "languages.qac: max_tokens is given twice"),
+    (lambda c: c["tasks"]["ner"].update(init_from="nope"), "tasks.ner.init_from: 'nope' is not a task"),
+    (lambda c: c["tasks"].update(kind={**c["tasks"]["ner"], "type": "classification", "init_from": "ner"}),
+     "tasks.kind.init_from: 'ner' is a ner task, 'kind' a classification one"),
+    (lambda c: c["tasks"].update(ner2={**c["tasks"]["ner"], "init_from": "ner2"}),
+     "tasks.ner2.init_from: a cycle \\(ner2 -> ner2\\)"),
+    (lambda c: c["tasks"]["ner"].update(train_task={"n_best": 0}), "tasks.ner: train_task: n_best=0"),
     # the issue's case: a language whose data the demo does not make (it is not one of demo.languages)
     (lambda c: c.update(languages={"qae": {"corpus": "results/demo/data/corpora/qae.txt"}}),
      "languages.qae.corpus: file 'results/demo/data/corpora/qae.txt' not found \\(the demo makes files there only "
@@ -307,6 +340,26 @@ def test_reduced_demo_interrupted_resumed_then_add_a_language(tmp_path):
     run(args, cwd=repo, timeout=600)
     recomputed = {p.parts[-4] + ":" + p.stem for p, t in runs.items() if p.stat().st_mtime_ns != t}
     assert recomputed == {"en:madx", "qac:madx"}
+
+
+def test_every_task_family_through_the_workflow(tmp_path):
+    """The demo's classification, multiple-choice and QA tasks, reduced, end to end through Snakemake from the
+    root of a clone: every setup trained and evaluated, each family's metric in the report and results.csv."""
+    repo = clone(tmp_path / "clone")
+    config = demo_config(("en", "qac"), tasks=("name_kind", "fill_gap", "who_where"))
+    write_config(repo, config, "families.yaml")
+    run(["--cores", "2", "--configfile", "families.yaml"], cwd=repo, timeout=900)
+    rows = list(csv.DictReader(open(repo / "results/report/results.csv")))
+    found = {(r["task"], r["lang"], r["setup"]) for r in rows}
+    assert found == {(t, lang, setup) for t in config["tasks"] for lang in ("en", "qac") for setup in config["setups"]}
+    metric = {r["task"]: r["metric"] for r in rows}
+    assert metric == {"name_kind": "accuracy", "fill_gap": "accuracy", "who_where": "f1"}
+    qa = json.loads((repo / "results/eval/who_where/en/qac/seed1/madx.json").read_text())
+    assert {"exact_match", "f1", "windows", "misaligned_answers"} <= set(qa) and qa["stack"] == ["qac", "who_where"]
+    report = (repo / "results/report/report.md").read_text()
+    for task in config["tasks"]:
+        assert f"## {task}" in report
+    assert "## name_kind (accuracy x 100" in report and "## who_where (f1 x 100" in report
 
 
 def test_ready_language_adapters_replace_training(tmp_path):

@@ -69,19 +69,23 @@ def get_base_model_input(wildcards=None):
 def get_task_inputs(wildcards):
     files = local_files([EXP.task_data(wildcards.task, split, wildcards.source) for split in ("train", "dev")])
     lang_adapter = EXP.train_lang_adapter(wildcards.setup, wildcards.source)
-    return files + ([lang_adapter] if lang_adapter else []) + get_base_model_input()
+    init_from = EXP.init_from_dir(wildcards.task, wildcards.source, wildcards.setup, wildcards.seed)
+    return files + ([lang_adapter] if lang_adapter else []) + ([init_from] if init_from else []) + get_base_model_input()
 
 
 def get_task_options(wildcards):
     spec = EXP.tasks[wildcards.task]
-    sections = ("train_task", "full_ft") if wildcards.setup == "full_ft" else ("train_task",)
     args = ["--task-type", spec["type"]]
     for split in ("train", "dev"):
         args += [f"--{split}", EXP.task_data(wildcards.task, split, wildcards.source)]
     lang_adapter = EXP.train_lang_adapter(wildcards.setup, wildcards.source)
     if lang_adapter:
         args += ["--lang-adapter", lang_adapter]
-    return " ".join([shlex.join(args), options(EXP.section(*sections)), options(EXP.section("task_adapter"))])
+    init_from = EXP.init_from_dir(wildcards.task, wildcards.source, wildcards.setup, wildcards.seed)
+    if init_from:
+        args += ["--init-from", init_from]
+    training = EXP.task_training(wildcards.task, wildcards.setup)
+    return " ".join([shlex.join(args), options(training), options(EXP.section("task_adapter"))])
 
 
 def get_eval_runs(wildcards):

@@ -2,13 +2,16 @@
 # network). Its languages are the config's demo.languages: adding a line there adds a language.
 import dataclasses
 
+from madx.demo import DEMO_TASKS
+
 if EXP.demo is not None:
     DEMO = EXP.demo
 
     rule demo_language:
         output:
             corpus=PATHS.demo_corpus(),
-            tasks=[PATHS.demo_task_file(split=split) for split in ("train", "dev", "test")],
+            tasks=[PATHS.demo_task_file(split=split, kind=kind) for split in ("train", "dev", "test")
+                   for kind in DEMO_TASKS],
         log:
             PATHS.log("demo", "data", "{lang}"),
         benchmark:

@@ -26,5 +26,5 @@ rule train_task:
     shell:
         "madx launch --gpus {resources.gpu} --threads {threads} --mixed-precision {params.precision} --"
         " train-task --base-model {params.base:q} --task {wildcards.task:q} --setup {wildcards.setup}"
-        " --seed {wildcards.seed} --output {output:q} --mixed-precision {params.precision}"
+        " --seed {wildcards.seed} --output {output:q} --lang {wildcards.source:q} --mixed-precision {params.precision}"
         " {params.options} {params.remote} > {log:q} 2>&1"

@@ -1,10 +1,12 @@
 """madx train-task: train a task adapter and head on labelled source-language data.
 
 Setups: madx (task adapter stacked on the frozen source language adapter), task_only (no
-language adapter), full_ft (the whole base fine-tuned: the baseline). The checkpoint with the
-best source dev score (seqeval F1 for NER, accuracy for POS) is kept. Writes OUTPUT: the task
-adapter (AdapterHub directory; for full_ft the model in OUTPUT/model), head.safetensors,
-head_config.json (label names), task.json and train_log.jsonl.
+language adapter), full_ft (the whole base fine-tuned: the baseline). Task types: ner, pos
+(token classification), classification (a sentence or a pair), multiple_choice, qa (extractive).
+The checkpoint with the best source dev score (seqeval F1 for NER, accuracy for POS, classification
+and multiple choice, answer F1 for QA) is kept. Writes OUTPUT: the task
+adapter (AdapterHub directory; for full_ft the model in OUTPUT/model), its head in AdapterHub's format
+(head_config.json, model_head.safetensors), task.json and train_log.jsonl.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--train", required=True, help="CoNLL / JSONL file or hub:ID?config=..&split=train")
     p.add_argument("--dev", required=True, help="source-language dev set, same forms as --train")
     p.add_argument("--output", required=True)
+    p.add_argument("--init-from", help="two-stage training: another task's train-task output (same setup) to start "
+                   "from: its adapter and head (full_ft: its model), e.g. SIQA before COPA")
+    p.add_argument("--lang", help="the source language (qa: how answers are normalised for the dev score)")
     add_dataclass_args(p, TASK_ADAPTER, title="adapter")
     add_dataclass_args(p, TaskTraining(), title="training")
     return p
@@ -40,7 +45,7 @@ def _body(args) -> None:
     train_task(
         args.base_model, args.task, args.setup, args.train, args.dev, args.output, task_type=args.task_type,
         lang_adapter=args.lang_adapter, adapter_config=dataclass_from(AdapterConfig, args),
-        settings=dataclass_from(TaskTraining, args), trust_remote_code=args.trust_remote_code,
+        settings=dataclass_from(TaskTraining, args), lang=args.lang, init_from=args.init_from, trust_remote_code=args.trust_remote_code,
     )
 
 
