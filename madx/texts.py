@@ -16,11 +16,13 @@ names the file and line (or the hub row), the field, and what was expected.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .sources import DataError, Source
 
+log = logging.getLogger(__name__)
 TEXT_FIELDS = ("text", "sentence", "premise", "sentence1", "question1")
 PAIR_FIELDS = ("hypothesis", "sentence2", "question2", "text_pair")
 SIQA_ANSWERS = ("answerA", "answerB", "answerC")
@@ -128,7 +130,7 @@ def _label_name(value, key: str, names: dict, where: str) -> str:
 
 def read_classification(spec) -> tuple[list[TextExample], list[str] | None]:
     records, names = read_records(spec)
-    examples = []
+    examples, unlabelled = [], 0
     for where, r in records:
         text_key, text = _field(r, where, TEXT_FIELDS, "text")
         _, pair = _field(r, where, PAIR_FIELDS, "second text", required=False)
@@ -137,8 +139,13 @@ def read_classification(spec) -> tuple[list[TextExample], list[str] | None]:
             if value is not None and not isinstance(value, str):
                 raise DataError(f"{where}: {key} must be text, got {type(value).__name__}")
         if isinstance(label, int) and label < 0:
-            continue  # the hub's "no label" (-1), as in SNLI/XNLI's unannotated rows
+            unlabelled += 1  # the hub's "no label" (-1), as in SNLI's unannotated rows: counted, not used
+            continue
         examples.append(TextExample(text, pair, _label_name(label, label_key, names, where), where))
+    if unlabelled:
+        log.warning("%s: %d of %d rows have no label (-1) and are left out", spec, unlabelled, len(records))
+    if not examples:
+        raise DataError(f"{spec}: no labelled examples")
     return examples, names.get("label")
 
 

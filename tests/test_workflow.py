@@ -114,6 +114,10 @@ def test_a_given_config_is_the_whole_config(checkout):
     outputs = re.findall(r"^    (?:output|log): (.+)$", proc.stdout, re.M)
     assert outputs and all(o.startswith(("results/xlmr-wikiann/", "logs/xlmr-wikiann/")) for o in outputs)
     assert "wildcards: lang=qaa" not in proc.stdout
+    # the paper's per-language budgets (the config cites where they come from): 50k steps for the small Wikipedias
+    steps = {re.search(r"--lang (\S+)", c).group(1): re.search(r"--max-steps (\d+)", c).group(1)
+             for c in proc.stdout.splitlines() if " train-lang " in c}
+    assert steps["en"] == steps["ja"] == "250000" and steps["qu"] == steps["gn"] == steps["mhr"] == "50000"
 
 
 @pytest.mark.parametrize("name,tasks,targets", [
