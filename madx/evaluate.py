@@ -19,7 +19,6 @@ from itertools import count
 from pathlib import Path
 
 import torch
-import transformers
 
 from . import __version__, hf
 from .accelerator import HALF_DTYPES, check_mixed_precision
@@ -69,8 +68,9 @@ def inference_precision(mixed_precision: str) -> str:
 def content_digest(path: Path) -> str:
     """sha256 of a file's bytes, or of a directory's files (relative names and bytes, in sorted order)."""
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    listing = tuple((str(f.relative_to(path) if path.is_dir() else f.name), str(f), f.stat().st_size,
-                     f.stat().st_mtime_ns) for f in files)
+    stats = [f.stat() for f in files]
+    listing = tuple((str(f.relative_to(path) if path.is_dir() else f.name), str(f), st.st_size, st.st_mtime_ns)
+                    for f, st in zip(files, stats))
     return _digest(listing)  # read once per process for the same files, sizes and times
 
 
@@ -91,13 +91,16 @@ def _digest_or_name(spec: str) -> str:
     return content_digest(path.resolve()) if not str(spec).startswith("hub:") and path.exists() else str(spec)
 
 
-def fingerprint(run: Run, base_model: str, test_data: str, precision: str, batch_size: int) -> str:
-    parts = {
-        "madx": __version__, "setup": run.setup, "base_model": _digest_or_name(base_model),
-        "task_dir": content_digest(Path(run.task_dir).resolve()),
-        "lang_adapter": content_digest(Path(run.lang_adapter).resolve()) if run.lang_adapter else None,
-        "test": _digest_or_name(str(test_data)), "precision": precision, "batch_size": batch_size,
-    }
+def shared_inputs(base_model: str, test_data: str, precision: str, batch_size: int) -> dict:
+    """What every run of one evaluation job depends on: the base model, the test data and how it is run."""
+    return {"madx": __version__, "base_model": _digest_or_name(base_model), "test": _digest_or_name(str(test_data)),
+            "precision": precision, "batch_size": batch_size}
+
+
+def fingerprint(run: Run, shared: dict) -> str:
+    """sha256 of everything a run's result depends on: `shared_inputs` and the run's own weights."""
+    parts = {**shared, "setup": run.setup, "task_dir": content_digest(Path(run.task_dir).resolve()),
+             "lang_adapter": content_digest(Path(run.lang_adapter).resolve()) if run.lang_adapter else None}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
@@ -122,13 +125,13 @@ def build_eval_model(base_model: str, setup: str, task_dir: Path, label_names: l
 
 
 class EvalModels:
-    """The base model with a token-classification head, loaded once and kept (per label set) on the device in the
+    """The base model with a task head, loaded once per (task type, label set) and kept on the device in the
     evaluation dtype; language adapters loaded once and kept; a run's task adapter and head swapped in."""
 
     def __init__(self, base_model: str, trust_remote_code: bool, device: torch.device, dtype):
         self.base_model, self.trust_remote_code, self.device, self.dtype = base_model, trust_remote_code, device, dtype
         self.shared: dict[tuple, torch.nn.Module] = {}  # (task type, label names) -> the base model with that head
-        self.lang_names: dict[tuple, str] = {}  # (label names, lang adapter dir) -> its name in that model
+        self.lang_names: dict[tuple, str] = {}  # (task type, label names, lang adapter dir) -> its name in that model
         self.task_name: str | None = None
 
     def _model(self, label_names: list[str], task_type: str) -> torch.nn.Module:
@@ -142,8 +145,7 @@ class EvalModels:
     def model_for(self, run: Run, label_names: list[str], task_type: str) -> tuple[torch.nn.Module, dict]:
         """The model for `run`, ready to predict, and what it stacks (for the record)."""
         if run.setup == "full_ft":
-            auto_class = getattr(transformers, family(task_type).auto_class)
-            model = auto_class.from_pretrained(run.task_dir / FULL_MODEL_DIR)
+            model = hf.load_finetuned(run.task_dir / FULL_MODEL_DIR, family(task_type).auto_class)
             return model.to(device=self.device, dtype=self.dtype).eval(), {"full_model": str(run.task_dir / FULL_MODEL_DIR)}
         model = self._model(label_names, task_type)
         self.release(model)
@@ -200,7 +202,8 @@ def evaluate_runs(
     if not runs:
         raise ValueError("no runs to evaluate")
     precision = inference_precision(mixed_precision)
-    keys = [fingerprint(run, base_model, str(test_data), precision, batch_size) for run in runs]
+    shared = shared_inputs(base_model, str(test_data), precision, batch_size)
+    keys = [fingerprint(run, shared) for run in runs]
     results = [_finished(run, key) for run, key in zip(runs, keys)]
     todo = [i for i, result in enumerate(results) if result is None]
     for i, run in enumerate(runs):

@@ -34,6 +34,15 @@ def mask_of(rows: list[list], width: int | None = None) -> torch.Tensor:
     return pad([[1] * len(r) for r in rows], 0, width)
 
 
+def padded_inputs(ids: list[list], type_ids: list[list] | None, pad_id: int, width: int | None = None) -> dict:
+    """input_ids, attention_mask (and token_type_ids when the tokenizer gives them) of sequences, padded."""
+    width = width or max(len(r) for r in ids)
+    batch = {"input_ids": pad(ids, pad_id, width), "attention_mask": mask_of(ids, width)}
+    if type_ids is not None:
+        batch["token_type_ids"] = pad(type_ids, 0, width)
+    return batch
+
+
 class Family:
     """The token-classification family (ner, pos); the others override what differs."""
 
@@ -64,10 +73,8 @@ class Family:
 
     # batches
     def collate(self, features: list[dict], pad_id: int, labels: bool = True) -> dict:
-        ids = [f["input_ids"] for f in features]
-        batch = {"input_ids": pad(ids, pad_id), "attention_mask": mask_of(ids)}
-        if "token_type_ids" in features[0]:
-            batch["token_type_ids"] = pad([f["token_type_ids"] for f in features], 0)
+        type_ids = [f["token_type_ids"] for f in features] if "token_type_ids" in features[0] else None
+        batch = padded_inputs([f["input_ids"] for f in features], type_ids, pad_id)
         if labels:
             batch.update(self.targets(features, batch["input_ids"].shape[-1]))
         return batch
@@ -99,6 +106,10 @@ class Family:
             words = [label_names[j] for j in logits[first].argmax(-1).tolist()]
             pred.append(words + ["O"] * (feature["n_words"] - len(words)))
         return pred
+
+    def describe(self, examples: list, features: list[dict]) -> str:
+        """What the job log says of a data set beside its size."""
+        return ""
 
     def metrics(self, examples: list, features: list[dict], predictions: list, lang: str) -> dict:
         truncated = sum(len(f["labels"]) and f["n_words"] > sum(f["first"]) for f in features)
@@ -210,12 +221,11 @@ class MultipleChoice(Classification):
         return max(len(ids) for ids in feature["input_ids"])
 
     def collate(self, features, pad_id, labels=True):
+        """(examples, choices, tokens): every (context, choice) padded as one sequence, then grouped back."""
         width = max(self.length(f) for f in features)
-        flat = [ids for f in features for ids in f["input_ids"]]
-        shape = (len(features), len(features[0]["input_ids"]), width)
-        batch = {"input_ids": pad(flat, pad_id, width).view(shape), "attention_mask": mask_of(flat, width).view(shape)}
-        if "token_type_ids" in features[0]:
-            batch["token_type_ids"] = pad([t for f in features for t in f["token_type_ids"]], 0, width).view(shape)
+        type_ids = [t for f in features for t in f["token_type_ids"]] if "token_type_ids" in features[0] else None
+        flat = padded_inputs([ids for f in features for ids in f["input_ids"]], type_ids, pad_id, width)
+        batch = {k: v.view(len(features), -1, width) for k, v in flat.items()}
         if labels:
             batch.update(self.targets(features, width))
         return batch
@@ -263,6 +273,13 @@ class QuestionAnswering(Family):
     def decode(self, examples, features, outputs, label_names, settings):
         return best_spans(examples, features, [o[0] for o in outputs], [o[1] for o in outputs],
                           settings.max_answer_length, settings.n_best)
+
+    def describe(self, examples, features):
+        misaligned = sum(e.misaligned for e in examples)
+        missing = sum(not e.spans for e in examples)
+        return (f", {len(features)} windows of the contexts (max_length and doc_stride); {misaligned} answer(s) not "
+                f"at their offset ({missing} question(s) with no answer found in the context: trained to point at "
+                "the first token)")
 
     def metrics(self, examples, features, predictions, lang):
         return {**qa_metrics(examples, predictions, lang), "windows": len(features)}

@@ -87,3 +87,8 @@ def load_task_model(base_model: str, auto_class: str, label_names: list[str], *,
 def load_token_classifier(base_model: str, label_names: list[str], *, trust_remote_code: bool = False):
     return load_task_model(base_model, "AutoModelForTokenClassification", label_names,
                            trust_remote_code=trust_remote_code)
+
+
+def load_finetuned(directory, auto_class: str):
+    """A whole fine-tuned task model (full_ft's output) saved with save_pretrained."""
+    return getattr(transformers, auto_class).from_pretrained(directory)

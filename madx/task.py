@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import torch
-import transformers
 from torch import nn
 
 from . import hf
@@ -72,16 +71,8 @@ def predict(model: nn.Module, examples: list[dict], label_names: list[str], pad_
 
 
 def describe_data(fam: Family, spec, examples: list, features: list[dict], split: str) -> None:
-    """One log line per data set: examples, and what a reader must know (QA: windows made, answers not at their
-    offset; text longer than max_length cut)."""
-    extra = ""
-    if fam.task_type == "qa":
-        misaligned = sum(e.misaligned for e in examples)
-        missing = sum(not e.spans for e in examples)
-        extra = (f", {len(features)} windows of the contexts (max_length and doc_stride); {misaligned} answer(s) not "
-                 f"at their offset ({missing} question(s) with no answer found in the context: trained to point at "
-                 "the first token)")
-    log.info("%s %s: %d examples%s", split, spec, len(examples), extra)
+    """One log line per data set: its examples, and what the family adds (QA: windows, answers off their offset)."""
+    log.info("%s %s: %d examples%s", split, spec, len(examples), fam.describe(examples, features))
 
 
 class BestOnDev:
@@ -140,7 +131,7 @@ def build_task_model(base_model: str, task: str, setup: str, fam: Family, label_
     if init_from is not None:
         check_init_from(init_from, fam.task_type, label_names)
     if setup == "full_ft" and init_from is not None:
-        return getattr(transformers, fam.auto_class).from_pretrained(init_from / FULL_MODEL_DIR)
+        return hf.load_finetuned(init_from / FULL_MODEL_DIR, fam.auto_class)
     model = hf.load_task_model(base_model, fam.auto_class, label_names, trust_remote_code=trust_remote_code)
     if setup == "full_ft":
         return model
