@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -14,40 +13,23 @@ import torch
 
 from .accelerator import make_accelerator
 from .corpus import load_blocks, read_lines
+from .coverage import coverage
 from .files import replace_dir, staging_dir, write_text
 from .mlm import MaskedLMObjective, MLMBatches
 from .settings import PretrainSettings
 from .shapes import TinyEncoder
 from .sources import Source
+from .spm import sentencepiece_pieces, xlmr_tokenizer
 from .train import fit
 
 log = logging.getLogger(__name__)
-SPECIAL_PIECES = ["<s>", "<pad>", "</s>", "<unk>"]  # XLM-R's first ids: cls=0, pad=1, sep=2, unk=3
 
 
 def train_tokenizer(corpora: list, out_dir: str | Path, vocab_size: int = 1000):
     """A sentencepiece unigram model on the corpora, as an XLM-R tokenizer (read with sentencepiece itself)."""
-    import sentencepiece as spm
-    import transformers
-
+    lines = (line for corpus in corpora for line in read_lines(Source.parse(corpus)))
+    tokenizer = xlmr_tokenizer(sentencepiece_pieces(lines, vocab_size))
     out_dir = Path(out_dir)
-    with tempfile.TemporaryDirectory() as tmp:
-        text = Path(tmp) / "all.txt"
-        with open(text, "w", encoding="utf-8") as f:
-            for corpus in corpora:
-                for line in read_lines(Source.parse(corpus)):
-                    f.write(line + "\n")
-        spm.SentencePieceTrainer.train(
-            input=str(text), model_prefix=str(Path(tmp) / "spm"), vocab_size=vocab_size, model_type="unigram",
-            character_coverage=1.0, hard_vocab_limit=False, num_threads=1,
-            bos_id=-1, eos_id=-1, pad_id=-1, unk_id=0, minloglevel=2,
-        )
-        processor = spm.SentencePieceProcessor(model_file=str(Path(tmp) / "spm.model"))
-        pieces = [(processor.id_to_piece(i), processor.get_score(i)) for i in range(processor.get_piece_size())]
-    # transformers 5 turns a sentencepiece model into a tokenizer only with protobuf, or from the piece list
-    vocab = [(p, 0.0) for p in SPECIAL_PIECES] + [(p, s) for p, s in pieces if p not in SPECIAL_PIECES]
-    vocab.append(("<mask>", 0.0))
-    tokenizer = transformers.XLMRobertaTokenizer(vocab=vocab)
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(out_dir)
     return tokenizer
@@ -87,7 +69,10 @@ def build_base_model(
         shutil.copy(work_dir / "train_log.jsonl", staging / "pretrain_log.jsonl")
         write_text(staging / "madx_base.json", json.dumps(
             {"corpora": [str(s) for s in sources], "tokenizer_corpora": [str(c) for c in tokenizer_corpora],
-             "shape": asdict(shape), "settings": asdict(settings)}, indent=2) + "\n")
+             "shape": asdict(shape), "settings": asdict(settings),
+             # the scripts it was pretrained on: coverage recommends new-script setups for any other
+             "scripts": sorted({coverage(tokenizer, read_lines(s))["script"] for s in sources} - {None})},
+            indent=2) + "\n")
         replace_dir(staging, output)
         shutil.rmtree(work_dir, ignore_errors=True)
     return output

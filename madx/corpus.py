@@ -67,8 +67,11 @@ def tokenizer_fingerprint(tokenizer) -> str:
     return hashlib.sha256(json.dumps([type(tokenizer).__name__, vocab]).encode()).hexdigest()[:16]
 
 
-def cache_key(tokenizer, sources: list[Source], seq_len: int, max_tokens: int | None, line_by_line: bool) -> str:
+def cache_key(tokenizer, sources: list[Source], seq_len: int, max_tokens: int | None, line_by_line: bool,
+              romanize=None) -> str:
     parts = [CACHE_VERSION, tokenizer_fingerprint(tokenizer), str(seq_len), str(max_tokens), str(line_by_line)]
+    if romanize is not None:  # a romanized corpus is its own cache entry (named with the romanizer's version)
+        parts.append(f"romanize={romanize.identity}")
     parts += [s.fingerprint() for s in sources]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
 
@@ -95,14 +98,20 @@ def _token_stream(tokenizer, lines: Iterable[str], max_tokens: int | None, batch
                 return
 
 
-def _tokenized(tokenizer, source: Source, max_tokens: int | None, num_proc: int) -> Iterator[list[int]]:
+def corpus_lines(source: Source, romanize=None) -> Iterator[str]:
+    """The lines a language adapter reads: `read_lines`, romanized when `romanize` (a translit.Romanizer) is given."""
+    lines = read_lines(source)
+    return lines if romanize is None else map(romanize.text, lines)
+
+
+def _tokenized(tokenizer, source: Source, max_tokens: int | None, num_proc: int, romanize=None) -> Iterator[list[int]]:
     """Token ids per line; num_proc > 1 tokenizes with `datasets` over that many processes."""
     if num_proc <= 1:
-        yield from _token_stream(tokenizer, read_lines(source), max_tokens)
+        yield from _token_stream(tokenizer, corpus_lines(source, romanize), max_tokens)
         return
     import datasets
 
-    lines = datasets.Dataset.from_dict({"text": list(read_lines(source))})
+    lines = datasets.Dataset.from_dict({"text": list(corpus_lines(source, romanize))})
     encoded = lines.map(lambda batch: tokenizer(batch["text"], add_special_tokens=False), batched=True,
                         num_proc=num_proc, remove_columns=["text"])
     total = 0
@@ -114,7 +123,7 @@ def _tokenized(tokenizer, source: Source, max_tokens: int | None, num_proc: int)
 
 
 def build_blocks(tokenizer, sources: list[Source], seq_len: int, max_tokens: int | None = None,
-                 line_by_line: bool = False, num_proc: int = 1) -> np.ndarray:
+                 line_by_line: bool = False, num_proc: int = 1, romanize=None) -> np.ndarray:
     """(n_blocks, seq_len) int32: [CLS] + seq_len-2 tokens of the concatenated corpus + [SEP].
 
     line_by_line: one line per block instead (cut to fit, padded), as run_mlm's --line_by_line;
@@ -122,7 +131,7 @@ def build_blocks(tokenizer, sources: list[Source], seq_len: int, max_tokens: int
     """
     body = seq_len - 2
     chunks = [np.asarray(toks, dtype=np.int32) for source in sources
-              for toks in _tokenized(tokenizer, source, max_tokens, num_proc)]
+              for toks in _tokenized(tokenizer, source, max_tokens, num_proc, romanize)]
     if line_by_line:
         return _line_blocks(tokenizer, [c for c in chunks if len(c)], seq_len)
     ids = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int32)
@@ -153,18 +162,20 @@ def _line_blocks(tokenizer, lines: list[np.ndarray], seq_len: int) -> np.ndarray
 
 
 def load_blocks(tokenizer, sources: list[Source], seq_len: int, cache_dir: str | os.PathLike,
-                max_tokens: int | None = None, line_by_line: bool = False, num_proc: int = 1) -> np.ndarray:
-    """The corpus as blocks, tokenized once: later runs (any process) read the cached Arrow file."""
+                max_tokens: int | None = None, line_by_line: bool = False, num_proc: int = 1,
+                romanize=None) -> np.ndarray:
+    """The corpus as blocks (romanized first with a translit.Romanizer), tokenized once: later runs (any process)
+    read the cached Arrow file."""
     import datasets
 
     datasets.disable_progress_bars()
     cache_dir = Path(cache_dir)
-    key = cache_key(tokenizer, sources, seq_len, max_tokens, line_by_line)
+    key = cache_key(tokenizer, sources, seq_len, max_tokens, line_by_line, romanize)
     final = cache_dir / f"blocks-{key}"
     cache_dir.mkdir(parents=True, exist_ok=True)
     with file_lock(cache_dir / f".blocks-{key}.lock"):  # two jobs on one corpus: one builds, one waits
         if not (final / "dataset_info.json").exists():
-            blocks = build_blocks(tokenizer, sources, seq_len, max_tokens, line_by_line, num_proc)
+            blocks = build_blocks(tokenizer, sources, seq_len, max_tokens, line_by_line, num_proc, romanize)
             tmp = Path(tempfile.mkdtemp(prefix=f".blocks-{key}.", dir=cache_dir))
             try:
                 datasets.Dataset.from_dict({"input_ids": blocks}).save_to_disk(str(tmp))

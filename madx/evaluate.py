@@ -24,12 +24,14 @@ from . import __version__, hf
 from .accelerator import HALF_DTYPES, check_mixed_precision
 from .files import write_text
 from .io import load_adapter, read_adapter_config
+from .embeddings import EMBEDDINGS_DIR, EmbeddingLoadError, embeddings_dir, load_embeddings, swap_input_embeddings
 from .families import family, predict
 from .model import activate, delete_adapter, madx_state
 from .settings import MIXED_PRECISION, TaskTraining
 from .setups import EVAL_LANG_ADAPTER, EVAL_SETUPS
 from .heads import load_head, read_head_config
 from .task import FULL_MODEL_DIR
+from .translit import romanize_examples, romanizer
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +45,15 @@ class Run:
     task_dir: Path
     lang_adapter: Path | None
     output: Path  # this run's result JSON
+    romanize: str | None = None  # madx_translit: the romanizer the test data is read through
 
     def __post_init__(self):
         if self.setup not in EVAL_SETUPS:
             raise ValueError(f"setup {self.setup!r}; evaluation setups are {EVAL_SETUPS}")
+        if (self.setup == "madx_translit") != bool(self.romanize):
+            raise ValueError(f"setup {self.setup} (seed {self.seed}): " + (
+                "needs the target's romanizer (--romanize)" if self.romanize is None else
+                "reads the test data as it is; only madx_translit romanizes it"))
         if (EVAL_LANG_ADAPTER[self.setup] is None) != (self.lang_adapter is None):
             need = "needs a language adapter" if self.lang_adapter is None else "takes no language adapter"
             raise ValueError(f"setup {self.setup} (seed {self.seed}) {need}")
@@ -97,10 +104,13 @@ def shared_inputs(base_model: str, test_data: str, precision: str, batch_size: i
             "precision": precision, "batch_size": batch_size}
 
 
-def fingerprint(run: Run, shared: dict) -> str:
-    """sha256 of everything a run's result depends on: `shared_inputs` and the run's own weights."""
+def fingerprint(run: Run, shared: dict, lang: str | None = None) -> str:
+    """sha256 of everything a run's result depends on: `shared_inputs`, the run's own weights (a language
+    adapter's embeddings and tokenizer included) and the romanizer (with its version) it reads the test data with."""
     parts = {**shared, "setup": run.setup, "task_dir": content_digest(Path(run.task_dir).resolve()),
              "lang_adapter": content_digest(Path(run.lang_adapter).resolve()) if run.lang_adapter else None}
+    if run.romanize:
+        parts["romanize"] = romanizer(run.romanize, lang).identity
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
@@ -133,6 +143,26 @@ class EvalModels:
         self.shared: dict[tuple, torch.nn.Module] = {}  # (task type, label names) -> the base model with that head
         self.lang_names: dict[tuple, str] = {}  # (task type, label names, lang adapter dir) -> its name in that model
         self.task_name: str | None = None
+        self.embeddings: dict[str, tuple] = {}  # language adapter dir -> (its embedding matrix, its tokenizer)
+        self.swapped: tuple | None = None  # (model, the base's input embeddings) while a run uses its own
+
+    def tokenizer_for(self, run: Run, base_tokenizer):
+        """The tokenizer a run's test data is read with: its language adapter's own (madx_emb), or the base's."""
+        found = self._embeddings(run)
+        return found[1] if found else base_tokenizer
+
+    def _embeddings(self, run: Run) -> tuple | None:
+        if run.setup != "madx_emb":
+            return None
+        key = str(Path(run.lang_adapter).resolve())
+        if key not in self.embeddings:
+            directory = embeddings_dir(run.lang_adapter)
+            if directory is None:
+                raise EmbeddingLoadError(f"setup madx_emb (seed {run.seed}): language adapter {run.lang_adapter} "
+                                         f"has no {EMBEDDINGS_DIR}/ (train it with --embeddings new or rows)")
+            config = hf.load_config(self.base_model, trust_remote_code=self.trust_remote_code)
+            self.embeddings[key] = load_embeddings(directory, hidden_size=config.hidden_size)
+        return self.embeddings[key]
 
     def _model(self, label_names: list[str], task_type: str) -> torch.nn.Module:
         key = (task_type, tuple(label_names))
@@ -150,6 +180,9 @@ class EvalModels:
         model = self._model(label_names, task_type)
         self.release(model)
         load_head(model, run.task_dir)
+        own = self._embeddings(run)
+        if own is not None:  # the language adapter's own input embeddings, for this run only
+            self.swapped = (model, swap_input_embeddings(model, own[0]))
         stack, used = [], {}
         if run.lang_adapter is not None:
             key = (task_type, tuple(label_names), str(Path(run.lang_adapter).resolve()))
@@ -168,6 +201,10 @@ class EvalModels:
         if self.task_name is not None:
             delete_adapter(model, self.task_name)
             self.task_name = None
+        if self.swapped is not None:
+            swapped_model, base_embeddings = self.swapped
+            swapped_model.set_input_embeddings(base_embeddings)
+            self.swapped = None
 
 
 def _load_named(model, directory: Path) -> str:
@@ -203,7 +240,13 @@ def evaluate_runs(
         raise ValueError("no runs to evaluate")
     precision = inference_precision(mixed_precision)
     shared = shared_inputs(base_model, str(test_data), precision, batch_size)
-    keys = [fingerprint(run, shared) for run in runs]
+    for run in runs:  # a missing romanizer or embeddings directory is named before any work
+        if run.romanize:
+            romanizer(run.romanize, lang)
+        if run.setup == "madx_emb" and embeddings_dir(run.lang_adapter) is None:
+            raise EmbeddingLoadError(f"setup madx_emb (seed {run.seed}): language adapter {run.lang_adapter} has no "
+                                     f"{EMBEDDINGS_DIR}/ (train it with --embeddings new or rows)")
+    keys = [fingerprint(run, shared, lang) for run in runs]
     results = [_finished(run, key) for run, key in zip(runs, keys)]
     todo = [i for i, result in enumerate(results) if result is None]
     for i, run in enumerate(runs):
@@ -224,16 +267,26 @@ def evaluate_runs(
                                        if k in TaskTraining.__dataclass_fields__})
             label_names, task_type = head["label_names"], head["task_type"]
             fam = family(task_type)
-            if task_type not in data:
-                data[task_type] = fam.read(test_data)[0]
-            examples = data[task_type]
-            key = (task_type, tuple(label_names), settings.max_length, settings.doc_stride)
+            if (task_type, run.romanize) not in data:  # the test set, romanized for madx_translit
+                examples = data.get((task_type, None)) or fam.read(test_data)[0]
+                data[(task_type, None)] = examples
+                if run.romanize:
+                    examples = romanize_examples(examples, romanizer(run.romanize, lang))
+                data[(task_type, run.romanize)] = examples
+            examples = data[(task_type, run.romanize)]
+            run_tokenizer = models.tokenizer_for(run, tokenizer)
+            key = (task_type, tuple(label_names), settings.max_length, settings.doc_stride, run.romanize,
+                   id(run_tokenizer))
             if key not in encoded:
                 fam.check(examples, label_names)
-                encoded[key] = fam.encode(tokenizer, examples, label_names, settings, train=False)
+                encoded[key] = fam.encode(run_tokenizer, examples, label_names, settings, train=False)
             features = encoded[key]
             model, used = models.model_for(run, label_names, task_type)
-            pred = predict(model, fam, examples, features, label_names, settings, tokenizer.pad_token_id,
+            if run.romanize:
+                used["romanized"] = romanizer(run.romanize, lang).identity
+            if run_tokenizer is not tokenizer:
+                used["embeddings"] = str(embeddings_dir(run.lang_adapter))
+            pred = predict(model, fam, examples, features, label_names, settings, run_tokenizer.pad_token_id,
                            batch_size=batch_size, device=device, mixed_precision=precision)
             results[i] = {
                 "task": task, "source": source, "lang": lang, "setup": run.setup, "seed": run.seed,
@@ -254,9 +307,10 @@ def evaluate_runs(
 
 def evaluate(base_model: str, setup: str, task_dir: str | Path, test_data, output: str | Path, *, lang: str, task: str,
              source: str | None = None, seed: int | None = None, lang_adapter: str | Path | None = None,
-             batch_size: int = 64, mixed_precision: str = "auto", trust_remote_code: bool = False) -> dict:
+             romanize: str | None = None, batch_size: int = 64, mixed_precision: str = "auto",
+             trust_remote_code: bool = False) -> dict:
     """Evaluate one setup on a test set (evaluate_runs with one run)."""
-    run = Run(setup, seed, Path(task_dir), Path(lang_adapter) if lang_adapter else None, Path(output))
+    run = Run(setup, seed, Path(task_dir), Path(lang_adapter) if lang_adapter else None, Path(output), romanize)
     [result] = evaluate_runs(base_model, [run], test_data, lang=lang, task=task, source=source, batch_size=batch_size,
                              mixed_precision=mixed_precision, trust_remote_code=trust_remote_code)
     return result

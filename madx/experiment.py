@@ -19,8 +19,10 @@ import yaml
 from .config import AdapterConfig, AdapterConfigError
 from .demo import DEMO_TASKS, SPLITS, DemoData, DemoLanguage, corpus_path, task_path
 from .metrics import TASK_TYPES
-from .settings import MIXED_PRECISION, field_type, LangTraining, PretrainSettings, TaskTraining
-from .setups import EVAL_SETUPS, TRAIN_LANG_ADAPTER, TRAINED_BY, lang_adapter_for
+from .settings import (EMBEDDING_MODES, MIXED_PRECISION, ROMANIZERS, SCRIPT_KEYS, field_type, LangTraining,
+                       PretrainSettings, TaskTraining)
+from .setups import (DEFAULT_SETUPS, EVAL_SETUPS, LANG_ADAPTER_KIND, NEW_SCRIPT_SETUPS, TRAIN_LANG_ADAPTER, TRAINED_BY,
+                     lang_adapter_for)
 from .shapes import TinyEncoder
 
 SCHEMA = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
@@ -28,7 +30,8 @@ SCHEMA = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
 SECTIONS = {
     "lang_adapter": (AdapterConfig, ()),
     "task_adapter": (AdapterConfig, ()),
-    "train_lang": (LangTraining, ("mixed_precision", "eval_every")),  # compute.mixed_precision
+    # compute.mixed_precision; the new-script keys come from languages.<lang> (romanize, embeddings)
+    "train_lang": (LangTraining, ("mixed_precision", "eval_every", *SCRIPT_KEYS)),
     "train_task": (TaskTraining, ("mixed_precision", "seed")),  # seeds: one task training per seed
     "full_ft": (TaskTraining, ("mixed_precision", "seed")),
 }
@@ -98,6 +101,9 @@ def config_schema() -> dict:
     defs["demo_language"] = dataclass_schema(DemoLanguage, ("code",))
     defs["task_type"] = {"enum": list(TASK_TYPES)}
     defs["setup"] = {"enum": list(EVAL_SETUPS)}
+    defs["new_script_setup"] = {"enum": list(NEW_SCRIPT_SETUPS)}
+    defs["romanizer"] = {"enum": list(ROMANIZERS)}
+    defs["embedding_mode"] = {"enum": list(EMBEDDING_MODES)}
     defs["mixed_precision"] = {"enum": list(MIXED_PRECISION)}
     demo = schema["properties"]["demo"]["properties"]
     for cls in (DemoData, TinyEncoder):
@@ -142,6 +148,10 @@ class Paths:
 
     def lang_adapter(self, lang="{lang}") -> str:
         return f"{self.results}/adapters/lang/{lang}"
+
+    def script_adapter(self, kind="{kind}", lang="{lang}") -> str:
+        """A language's adapter for a new-script setup: kind translit (romanized corpus) or emb (new embeddings)."""
+        return f"{self.results}/adapters/lang_{kind}/{lang}"
 
     def corpus_cache(self) -> str:
         return f"{self.results}/corpora"
@@ -253,7 +263,7 @@ class Experiment:
 
     @property
     def setups(self) -> list:
-        return self.config.get("setups", list(EVAL_SETUPS))
+        return self.config.get("setups", list(DEFAULT_SETUPS))
 
     @property
     def mixed_precision(self) -> str:
@@ -285,6 +295,30 @@ class Experiment:
     def lang_adapter_dir(self, lang: str) -> str:
         return self.languages[lang]["adapter"] or self.paths.lang_adapter(lang)
 
+    def setups_for(self, lang: str) -> list:
+        """The setups evaluated on `lang` as a target: the config's, then the language's own new-script ones."""
+        return list(dict.fromkeys([*self.setups, *self.languages[lang]["setups"]]))
+
+    def romanizer(self, lang: str) -> str | None:
+        return self.languages[lang]["romanize"]
+
+    def script_training(self, kind: str, lang: str) -> dict:
+        """The train-lang keys of `lang`'s adapter for a new-script setup: its own train_lang keys, and the
+        romanizer (translit) or the embeddings (emb, matched to the base through the romanizer when it has one)."""
+        entry = self.languages[lang]
+        if kind == "translit":
+            return {**self.lang_training(lang), "romanize": entry["romanize"]}
+        emb = entry["embeddings"]
+        extra = {"embeddings": emb.get("mode", "new"), **({"vocab_size": emb["vocab_size"]} if "vocab_size" in emb else {}),
+                 **({"embedding_lr": emb["lr"]} if "lr" in emb else {}),
+                 **({"match_romanized": entry["romanize"]} if entry["romanize"] else {})}
+        return {**self.lang_training(lang), **extra}
+
+    def script_adapters(self) -> list[tuple[str, str]]:
+        """(kind, lang) of every new-script language adapter some evaluation stacks."""
+        return sorted({(LANG_ADAPTER_KIND[setup], lang) for _, _, lang, setup, _ in self.eval_targets()
+                       if setup in LANG_ADAPTER_KIND})
+
     def task_dir(self, task: str, source: str, setup: str, seed) -> str:
         """The task training `setup` evaluates (source_la uses madx's)."""
         return self.paths.task(task, source, TRAINED_BY[setup], seed)
@@ -302,6 +336,8 @@ class Experiment:
         return self.lang_adapter_dir(source) if TRAIN_LANG_ADAPTER[TRAINED_BY[setup]] else None
 
     def eval_lang_adapter(self, setup: str, source: str, lang: str) -> str | None:
+        if setup in LANG_ADAPTER_KIND:
+            return self.paths.script_adapter(LANG_ADAPTER_KIND[setup], lang)
         adapter_lang = lang_adapter_for(setup, source, lang)
         return self.lang_adapter_dir(adapter_lang) if adapter_lang else None
 
@@ -313,7 +349,7 @@ class Experiment:
 
     def eval_runs(self, task: str, source: str, lang: str) -> list:
         """(setup, seed) of every evaluation of `task` from `source` on `lang`: one evaluation job's runs."""
-        return [(setup, seed) for setup in self.setups for seed in self.seeds]
+        return [(setup, seed) for setup in self.setups_for(lang) for seed in self.seeds]
 
     def eval_jobs(self) -> list:
         """(task, source, target) of every evaluation job: each source to every language of the task."""
@@ -329,8 +365,9 @@ class Experiment:
         for setup in self.setups:
             if TRAIN_LANG_ADAPTER[TRAINED_BY[setup]]:
                 needed |= set(self.sources)
-            needed |= {lang_adapter_for(setup, source, lang) for spec in self.tasks.values() for source in self.sources
-                       for lang in spec["languages"]} - {None}
+            if setup not in LANG_ADAPTER_KIND:  # the new-script setups stack their own adapters (script_adapters)
+                needed |= {lang_adapter_for(setup, source, lang) for spec in self.tasks.values()
+                           for source in self.sources for lang in spec["languages"]} - {None}
         return sorted(needed)
 
     def lang_adapters_to_train(self) -> list:
@@ -443,8 +480,36 @@ def _load_languages(config: dict, where: str, demo: Demo | None, paths: Paths) -
         _check_section({"train_lang": {**config.get("train_lang", {}), **own}}, "train_lang",
                        f"{where}: languages.{lang}", LangTraining)
         languages[lang] = {"corpus": specs, "adapter": entry.get("adapter"), "max_tokens": entry.get("max_tokens"),
-                           "train_lang": own}
+                           "train_lang": own, "setups": list(entry.get("setups", [])),
+                           "romanize": entry.get("romanize"), "embeddings": dict(entry.get("embeddings") or {})}
     return languages
+
+
+def _check_new_scripts(exp: "Experiment") -> None:
+    """A language that runs a new-script setup has what it needs: a corpus, a romanizer for madx_translit (one
+    that is installed), and no new-script keys it would ignore."""
+    from .translit import RomanizerError, check_installed
+
+    where = exp.where
+    for lang, entry in exp.languages.items():
+        runs = set()
+        for spec in exp.tasks.values():
+            if lang in spec["languages"]:
+                runs |= set(exp.setups_for(lang)) & set(NEW_SCRIPT_SETUPS)
+        if runs and not entry["corpus"]:
+            raise ConfigError(f"{where}: languages.{lang}: {', '.join(sorted(runs))} train their own language adapter "
+                              "and need the language's corpus: give corpus")
+        if "madx_translit" in runs and not entry["romanize"]:
+            raise ConfigError(f"{where}: languages.{lang}.romanize: madx_translit needs a romanizer for {lang} "
+                              f"({', '.join(ROMANIZERS)})")
+        if entry["embeddings"] and "madx_emb" not in runs:
+            raise ConfigError(f"{where}: languages.{lang}.embeddings: set, but {lang} runs no madx_emb; add it to "
+                              f"languages.{lang}.setups (or remove embeddings)")
+        if entry["romanize"]:
+            try:
+                check_installed(entry["romanize"])
+            except RomanizerError as err:
+                raise ConfigError(f"{where}: languages.{lang}.romanize: {err}") from None
 
 
 def _load_sources(config: dict, where: str, languages: dict) -> list[str]:
@@ -484,6 +549,7 @@ def load_experiment(config: dict, where: str = "config", *, check_files: bool = 
         base = config.get("train_task", {}) if key == "full_ft" else {}
         _check_section({key: {**base, **config.get(key, {})}}, key, where, cls)
     exp = Experiment(config=config, where=where, languages=languages, tasks=tasks, sources=sources, demo=demo)
+    _check_new_scripts(exp)
     if check_files:
         _check_files(exp)
     return exp
@@ -510,7 +576,7 @@ def _check_files(exp: Experiment) -> None:
     """Every local file a job will read exists, or the workflow makes it: checked for exactly the languages,
     tasks and splits the experiment runs, so no configured result can silently never appear."""
     made = exp.demo_outputs()
-    for lang in exp.lang_adapters_to_train():
+    for lang in sorted({*exp.lang_adapters_to_train(), *(lang for _, lang in exp.script_adapters())}):
         for spec in exp.languages[lang]["corpus"]:
             _check_local(spec, f"languages.{lang}.corpus", exp.where, made)
     for lang, entry in exp.languages.items():

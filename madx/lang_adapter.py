@@ -12,8 +12,9 @@ import torch
 
 from . import hf
 from .config import LANGUAGE_ADAPTER, AdapterConfig
-from .corpus import load_blocks, read_lines
-from .coverage import coverage, warn_if_badly_covered
+from .corpus import corpus_lines, load_blocks, read_lines
+from .embeddings import EMBEDDINGS_DIR, lexical_start, save_embeddings, train_rows, use_new_vocabulary
+from .coverage import NEW_SCRIPT_HINT, base_scripts, coverage, new_script_reasons, warn_if_badly_covered
 from .files import staged_dir, write_text
 from .io import write_adapter_files
 from .mlm import MaskedLMObjective, MLMBatches, heldout_loss, split_heldout
@@ -22,6 +23,7 @@ from .sources import Source
 from .accelerator import cast_frozen, make_accelerator
 from .settings import LangTraining
 from .train import fit, settings_dict
+from .translit import romanizer
 
 log = logging.getLogger(__name__)
 
@@ -44,40 +46,73 @@ def train_language_adapter(
     config = hf.load_config(base_model, trust_remote_code=trust_remote_code)
     hf.check_sequence_length(config, settings.seq_len, base_model)
     accelerator = make_accelerator(settings)
-    tokenizer = hf.load_tokenizer(base_model, trust_remote_code=trust_remote_code)
+    base_tokenizer = hf.load_tokenizer(base_model, trust_remote_code=trust_remote_code)
+    roman = romanizer(settings.romanize, lang) if settings.romanize else None
+    match = romanizer(settings.match_romanized, lang) if settings.match_romanized else None
+    work_dir = output.with_name(output.name + ".work")
+    tokenizer = base_tokenizer
+    if settings.embeddings == "new":
+        with accelerator.main_process_first():  # trained once (deterministic), kept for a resumed run
+            tokenizer = language_tokenizer(sources, lang, settings.vocab_size, base_tokenizer, work_dir / "tokenizer")
     cache_dir = Path(cache_dir) if cache_dir else output.parent / ".corpus-cache"
     with accelerator.main_process_first():  # the main process tokenizes; the others read its cache
         blocks = load_blocks(tokenizer, sources, settings.seq_len, cache_dir, max_tokens=settings.max_tokens,
-                             line_by_line=settings.line_by_line, num_proc=settings.num_proc)
+                             line_by_line=settings.line_by_line, num_proc=settings.num_proc, romanize=roman)
     blocks, heldout = split_heldout(blocks)
-    log.info("%s: %d blocks of %d tokens (%s tokens), %d more held out", lang, len(blocks), settings.seq_len,
-             f"{blocks.size:,}", len(heldout))
-    stats = coverage(tokenizer, (line for source in sources for line in read_lines(source)))
-    log.info("%s: %.2f%% unknown tokens, %.2f sub-words per word under the base tokenizer", lang,
-             100 * stats["unk_rate"], stats["subwords_per_word"])
+    log.info("%s: %d blocks of %d tokens (%s tokens), %d more held out%s", lang, len(blocks), settings.seq_len,
+             f"{blocks.size:,}", len(heldout), f"; romanized with {roman.identity}" if roman else "")
+    stats = coverage(base_tokenizer, (line for source in sources for line in corpus_lines(source, roman)))
+    log.info("%s: %.2f%% unknown tokens, %.2f sub-words per word under the base tokenizer; script %s", lang,
+             100 * stats["unk_rate"], stats["subwords_per_word"], stats["script"])
     stats["warning"] = warn_if_badly_covered(lang, stats)
+    stats["base_scripts"] = base_scripts(base_model)
+    reasons = new_script_reasons(stats, base_scripts=stats["base_scripts"])
+    if reasons and not (settings.romanize or settings.embeddings):
+        log.warning("%s: %s: the base model cannot read it; a new-script setup is recommended: %s", lang,
+                    "; ".join(reasons), NEW_SCRIPT_HINT)
 
     torch.manual_seed(settings.seed)
     model = hf.load_mlm_model(base_model, trust_remote_code=trust_remote_code)
+    embedding_info = None
+    if settings.embeddings == "new":
+        weight, started = lexical_start(tokenizer, base_tokenizer, model.get_input_embeddings().weight.detach(), match)
+        use_new_vocabulary(model, weight)
+        embedding_info = {"mode": "new", "vocab_size": len(tokenizer), "started_from": started,
+                          "match_romanized": match.identity if match else None}
+        log.info("%s: a tokenizer of %d pieces trained on the corpus; their embeddings start from the base's: %s",
+                 lang, len(tokenizer), ", ".join(f"{n} {kind}" for kind, n in started.items()))
     add_adapter(model, lang, adapter_config)
     activate(model, lang)
     train_adapters(model, lang)
+    groups = None
+    if settings.embeddings:
+        rows = None if settings.embeddings == "new" else used_rows(blocks, tokenizer)
+        # no weight decay: a row the language never uses must stay exactly the base's
+        groups = [{"params": train_rows(model, rows), "lr": settings.embedding_lr or settings.lr, "weight_decay": 0.0}]
+        if rows is not None:
+            embedding_info = {"mode": "rows", "vocab_size": len(tokenizer), "rows_trained": len(rows)}
+            log.info("%s: training the %d embedding rows its corpus uses (of %d)", lang, len(rows), len(tokenizer))
     if accelerator.device.type == "cuda":
         cast_frozen(model, settings.mixed_precision)
     log.info("language adapter %s: %s", lang, count_parameters(model))
 
-    work_dir = output.with_name(output.name + ".work")
     objective = MaskedLMObjective(model, padded=settings.line_by_line)
-    fit(objective, MLMBatches(blocks, tokenizer, settings.batch_size, settings.seed), settings, work_dir, accelerator)
-    heldout_stats = measure_heldout(objective, model, lang, heldout, tokenizer, settings, accelerator)
+    fit(objective, MLMBatches(blocks, tokenizer, settings.batch_size, settings.seed), settings, work_dir, accelerator,
+        groups=groups)
+    heldout_stats = measure_heldout(objective, model, lang, heldout, tokenizer, settings, accelerator,
+                                    base_comparable=settings.embeddings != "new")
     if accelerator.is_main_process:
         with staged_dir(output) as staging:
             write_adapter_files(model, lang, staging, model_name=base_model)
+            if embedding_info is not None:
+                save_embeddings(staging / EMBEDDINGS_DIR, model.get_input_embeddings().weight, tokenizer,
+                                {**embedding_info, "lang": lang, "base_model": base_model})
             shutil.copy(work_dir / "train_log.jsonl", staging / "train_log.jsonl")
             write_text(staging / "training.json", json.dumps({
                 "base_model": base_model, "lang": lang, "corpus": [str(s) for s in sources],
                 "seq_len": settings.seq_len, "line_by_line": settings.line_by_line, "blocks": len(blocks),
                 "coverage": stats, "heldout": heldout_stats, "settings": settings_dict(settings),
+                "romanized": roman.identity if roman else None, "embeddings": embedding_info,
                 "world_size": accelerator.num_processes,
             }, indent=2) + "\n")
         if not settings.keep_checkpoints:
@@ -87,14 +122,22 @@ def train_language_adapter(
     return output
 
 
-def measure_heldout(objective, model, lang: str, heldout, tokenizer, settings: LangTraining, accelerator) -> dict | None:
+def measure_heldout(objective, model, lang: str, heldout, tokenizer, settings: LangTraining, accelerator,
+                    base_comparable: bool = True) -> dict | None:
     """MLM loss and perplexity on the held-out blocks, with the trained adapter and with the bare base model:
-    the diagnostic that says whether a language adapter learned anything. Main process only."""
+    the diagnostic that says whether a language adapter learned anything. Main process only. With a new
+    vocabulary (base_comparable False) the base model has no loss to compare (its pieces are other ones)."""
     if not len(heldout) or not accelerator.is_main_process:
         return None
     measure = dict(tokenizer=tokenizer, batch_size=settings.batch_size, seed=settings.seed,
                    device=accelerator.device, autocast=accelerator.autocast)
     loss = heldout_loss(objective, heldout, **measure)
+    if not base_comparable:
+        stats = {"blocks": len(heldout), "loss": round(loss, 6), "perplexity": round(math.exp(loss), 4),
+                 "base_loss": None, "base_perplexity": None}
+        log.info("%s: held-out MLM perplexity %.2f with the adapter and the new embeddings (%d blocks; the base "
+                 "model's pieces are other ones, no comparison)", lang, stats["perplexity"], len(heldout))
+        return stats
     activate(model)  # no adapter: the base model alone, on the same masked blocks
     base = heldout_loss(objective, heldout, **measure)
     activate(model, lang)
@@ -104,3 +147,25 @@ def measure_heldout(objective, model, lang: str, heldout, tokenizer, settings: L
              stats["perplexity"], stats["base_perplexity"], len(heldout))
     return stats
 
+
+
+def language_tokenizer(sources: list[Source], lang: str, vocab_size: int, base_tokenizer, keep: Path):
+    """The language's own tokenizer (embeddings new): trained on its corpus, or the one a resumed run made."""
+    import transformers
+
+    from .embeddings import train_language_tokenizer
+
+    if (keep / "tokenizer_config.json").is_file():
+        return transformers.AutoTokenizer.from_pretrained(keep)
+    lines = [line for source in sources for line in read_lines(source)]
+    tokenizer = train_language_tokenizer(lines, lang, vocab_size, base_tokenizer)
+    tokenizer.save_pretrained(keep)
+    return tokenizer
+
+
+def used_rows(blocks, tokenizer) -> torch.Tensor:
+    """The vocabulary rows the corpus blocks use (embeddings rows): every piece in them but padding."""
+    import numpy as np
+
+    ids = np.unique(blocks)
+    return torch.from_numpy(ids[ids != tokenizer.pad_token_id].astype(np.int64))

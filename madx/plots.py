@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from .files import write_with
-from .scores import grid, main_setup, matrix_scores, mean_over_sources, mean_std, sources_of
+from .scores import adapter_label, grid, main_setup, matrix_scores, mean_over_sources, mean_std, sources_of
 
 
 def _pyplot():
@@ -39,8 +39,10 @@ def plot_transfer(rows: list[dict], path: Path) -> None:
             scores, setups, langs = grid(task_rows, sources_of(task_rows)[0])
         width = 0.8 / max(len(setups), 1)
         for i, setup in enumerate(setups):
-            xs = [j + (i - (len(setups) - 1) / 2) * width for j in range(len(langs))]
-            stats = [mean_std(scores[(lang, setup)]) if scores.get((lang, setup)) else (0.0, 0.0) for lang in langs]
+            # a setup a language does not run (the new-script ones run only where asked) has no bar, not a zero
+            present = [j for j, lang in enumerate(langs) if scores.get((lang, setup))]
+            xs = [j + (i - (len(setups) - 1) / 2) * width for j in present]
+            stats = [mean_std(scores[(langs[j], setup)]) for j in present]
             ax.bar(xs, [m for m, _ in stats], width, yerr=[s for _, s in stats], label=setup, capsize=2)
         ax.set_xticks(range(len(langs)), langs)
         ax.set_ylabel(rows[0]["metric"] + " x 100")
@@ -91,7 +93,9 @@ def plot_loss_curves(adapter_dirs: list[Path], path: Path) -> None:
         log = directory / "train_log.jsonl"
         if log.is_file():
             records = [json.loads(line) for line in log.read_text().splitlines() if line]
-            ax.plot([r["step"] for r in records], [r["loss"] for r in records], label=directory.name)
+            info = directory / "training.json"
+            label = adapter_label(json.loads(info.read_text())) if info.is_file() else directory.name
+            ax.plot([r["step"] for r in records], [r["loss"] for r in records], label=label)
     ax.set_xlabel("step")
     ax.set_ylabel("MLM loss")
     ax.set_title("language adapters: masked language modelling loss")

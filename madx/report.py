@@ -88,20 +88,39 @@ def _csv(rows: list[dict], fields) -> str:
     return buffer.getvalue()
 
 
-def coverage_section(rows: list[tuple[str, dict]]) -> list[str]:
-    """Tokenizer coverage per language."""
-    from .coverage import UNK_WARNING
+def coverage_section(rows: list[tuple[str, dict]], source_language: str | None = None) -> list[str]:
+    """Tokenizer coverage per language, and where a new-script setup (madx_translit, madx_emb) is recommended:
+    unknown tokens or sub-words per word far above the source's, or a script the base model was not trained on."""
+    from .coverage import NEW_SCRIPT_HINT, UNK_WARNING
 
     if not rows:
         return []
     lines = ["## Tokenizer coverage", "",
-             f"Share of unknown tokens and sub-words per word under the base tokenizer (a sample of each corpus). "
-             f"Above {100 * UNK_WARNING:.0f}% unknown, a language's script is badly covered: MAD-X cannot fix that.", "",
-             "| language | unknown tokens | sub-words per word | |", "|---|---|---|---|"]
-    for lang, stats in rows:
-        flag = "**badly covered script**" if stats["unk_rate"] > UNK_WARNING else ""
-        lines.append(f"| {lang} | {100 * stats['unk_rate']:.1f}% | {stats['subwords_per_word']:.2f} | {flag} |")
+             f"Share of unknown tokens and sub-words per word under the base tokenizer (a sample of each corpus), "
+             f"and the corpus's script. Above {100 * UNK_WARNING:.0f}% unknown, or far more sub-words per word than "
+             f"the source, or a script the base model was not trained on: adapters on the frozen base cannot read "
+             f"the language; the table recommends {NEW_SCRIPT_HINT}.", "",
+             "| language | script | unknown tokens | sub-words per word | recommendation |", "|---|---|---|---|---|"]
+    for lang, stats, reasons in coverage_rows(rows, source_language):
+        advice = f"**madx_translit / madx_emb**: {'; '.join(reasons)}" if reasons else ""
+        lines.append(f"| {lang} | {(stats.get('script') or '?').lower()} | {100 * stats['unk_rate']:.1f}% | "
+                     f"{stats['subwords_per_word']:.2f} | {advice} |")
     return lines + [""]
+
+
+def coverage_rows(rows: list[tuple[str, dict]], source_language: str | None) -> list[tuple[str, dict, list]]:
+    """(language, coverage stats, reasons to recommend a new-script setup) per language adapter. A romanized or
+    new-embeddings adapter is its language's remedy already: no recommendation for it."""
+    from .coverage import new_script_reasons
+
+    source = dict(rows).get(source_language)
+    out = []
+    for lang, stats in rows:
+        remedy = " (" in lang
+        reasons = [] if remedy or lang == source_language else new_script_reasons(
+            stats, source, stats.get("base_scripts"))
+        out.append((lang, stats, reasons))
+    return out
 
 
 def heldout_section(rows: list[tuple[str, dict]]) -> list[str]:
@@ -114,7 +133,8 @@ def heldout_section(rows: list[tuple[str, dict]]) -> list[str]:
              "lower it learned little.", "",
              "| language | base model | with its adapter | held-out blocks |", "|---|---|---|---|"]
     for lang, stats in rows:
-        lines.append(f"| {lang} | {stats['base_perplexity']:.2f} | {stats['perplexity']:.2f} | {stats['blocks']} |")
+        base = "– (other pieces)" if stats["base_perplexity"] is None else f"{stats['base_perplexity']:.2f}"
+        lines.append(f"| {lang} | {base} | {stats['perplexity']:.2f} | {stats['blocks']} |")
     return lines + [""]
 
 
@@ -145,11 +165,16 @@ def write_report(eval_files: list[Path], out_dir: str | Path, *, source_language
     if adapter_dirs:
         lines += ["![language adapters: MLM loss](lang_adapters.png)", ""]
     coverage = adapter_records(list(adapter_dirs), "coverage")
-    lines += coverage_section(coverage)
+    lines += coverage_section(coverage, source_language or sources_of(rows)[0])
+    for lang, _, reasons in coverage_rows(coverage, source_language or sources_of(rows)[0]):
+        if reasons:
+            log.warning("%s: %s: a new-script setup is recommended (madx_translit, madx_emb)", lang, "; ".join(reasons))
     lines += heldout_section(adapter_records(list(adapter_dirs), "heldout"))
-    write_text(out_dir / "coverage.csv", _csv([{"lang": lang, "unk_rate": stats["unk_rate"],
-                                                "subwords_per_word": stats["subwords_per_word"]}
-                                               for lang, stats in coverage], ("lang", "unk_rate", "subwords_per_word")))
+    write_text(out_dir / "coverage.csv", _csv(
+        [{"lang": lang, "script": stats.get("script"), "unk_rate": stats["unk_rate"],
+          "subwords_per_word": stats["subwords_per_word"], "recommend": "; ".join(reasons)}
+         for lang, stats, reasons in coverage_rows(coverage, source_language or sources_of(rows)[0])],
+        ("lang", "script", "unk_rate", "subwords_per_word", "recommend")))
     if notes:
         lines += [notes.rstrip(), ""]
     plot_transfer(rows, out_dir / "results.png")

@@ -86,6 +86,16 @@ def per_type_rows(rows: list[dict]) -> list[dict]:
             for r in rows for name, stats in sorted(r["per_type"].items())]
 
 
+def adapter_label(info: dict) -> str:
+    """A language adapter's name in the report: its language, and what it is when it is a new-script setup's."""
+    if info.get("romanized"):
+        return f"{info['lang']} (romanized)"
+    if info.get("embeddings"):
+        return f"{info['lang']} (new embeddings)" if info["embeddings"].get("mode") == "new" else \
+            f"{info['lang']} (trained embedding rows)"
+    return info["lang"]
+
+
 def adapter_records(adapter_dirs: list[Path], key: str) -> list[tuple[str, dict]]:
     """(language, training.json[key]) of each trained language adapter that recorded it ("coverage": the base
     tokenizer's coverage; "heldout": held-out MLM loss and perplexity with the adapter and for the base)."""
@@ -95,5 +105,5 @@ def adapter_records(adapter_dirs: list[Path], key: str) -> list[tuple[str, dict]
         if info_file.is_file():
             info = json.loads(info_file.read_text())
             if info.get(key):
-                rows.append((info["lang"], info[key]))
+                rows.append((adapter_label(info), info[key]))
     return sorted(rows)

@@ -10,6 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 MIXED_PRECISION = ("no", "bf16", "fp16")
+ROMANIZERS = ("demo", "anyascii", "uroman")  # madx/translit.py
+EMBEDDING_MODES = ("new", "rows")  # madx/embeddings.py
+# LangTraining's new-script keys: the workflow sets them for one language's madx_translit / madx_emb adapter
+SCRIPT_KEYS = ("romanize", "embeddings", "vocab_size", "embedding_lr", "match_romanized")
 # torch.compile modes; "reduce-overhead" adds CUDA graphs, which fixed-shape MLM batches allow
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
@@ -82,9 +86,26 @@ class LangTraining(TrainSettings):
     max_tokens: int | None = option(None, "use at most this many corpus tokens")
     line_by_line: bool = option(False, "one corpus line per sequence (padded) instead of concatenated blocks")
     num_proc: int = option(1, "processes that tokenize the corpus (once; then cached)")
+    # new scripts (madx_translit, madx_emb): set per language by the workflow, not in the config's train_lang
+    romanize: str = option("", "romanize the corpus with this romanizer before tokenizing it (madx_translit)",
+                           choices=("", *ROMANIZERS))
+    embeddings: str = option("", "also train input embeddings (madx_emb): new (a tokenizer trained on the corpus, "
+                             "rows started from the base's pieces they overlap) or rows (the base vocabulary's rows "
+                             "the corpus uses)", choices=("", *EMBEDDING_MODES))
+    vocab_size: int = option(8000, "embeddings new: pieces of the language's tokenizer")
+    embedding_lr: float | None = option(None, "learning rate of the embeddings (default: lr)")
+    match_romanized: str = option("", "embeddings new: also match new pieces to the base's through this romanizer "
+                                  "(a script the base does not have)", choices=("", *ROMANIZERS))
 
     def __post_init__(self):
         super().__post_init__()
+        if self.vocab_size < 16:
+            raise ValueError(f"vocab_size={self.vocab_size} must be at least 16")
+        if self.embedding_lr is not None and self.embedding_lr <= 0:
+            raise ValueError(f"embedding_lr={self.embedding_lr} must be positive")
+        if self.romanize and self.embeddings:
+            raise ValueError("romanize (a romanized corpus) and embeddings (new embeddings for the script itself) "
+                             "are two setups: train one language adapter for each")
         for key in ("seq_len", "num_proc"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key}={getattr(self, key)} must be at least 1")

@@ -67,11 +67,14 @@ def fit(
     work_dir: Path,
     accelerator,
     evaluate: Callable[[int], dict] | None = None,
+    groups: list[dict] | None = None,
 ) -> int:
     """Train `objective` (forward(**micro_batch) -> summed loss) for settings.max_steps optimizer steps.
 
     global_batch(step) -> (batch of tensors for all processes, number of predicted tokens in it).
     evaluate(step) -> metrics dict, run on every process every settings.eval_every steps and at the end.
+    groups: optimizer parameter groups with their own options ({"params": [...], "lr": ..., "weight_decay": ...});
+    every other trainable parameter is in the default group (settings.lr, settings.weight_decay).
     Returns the step trained to. Checkpoints and train_log.jsonl live in work_dir.
     """
     work_dir = Path(work_dir)
@@ -79,7 +82,10 @@ def fit(
     params = [p for p in objective.parameters() if p.requires_grad]
     if not params:
         raise TrainingError("nothing to train: no parameter requires a gradient")
-    optimizer = make_optimizer(params, settings, accelerator.device)
+    grouped = {id(p) for group in groups or () for p in group["params"]}
+    default = [p for p in params if id(p) not in grouped]
+    optimizer = make_optimizer([{"params": default}, *(groups or ())] if groups else params, settings,
+                               accelerator.device)
     scheduler = linear_schedule(optimizer, settings.warmup_steps, settings.max_steps)
     checkpoints = Checkpoints(work_dir / "checkpoints")
     start = 0

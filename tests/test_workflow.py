@@ -75,6 +75,11 @@ def demo_config(languages=("en", "qac"), results="results", tasks=("ner",)) -> d
     for key, value in REDUCED.items():
         config[key] = {**config[key], **value} if isinstance(value, dict) and key in config else value
     config["demo"]["languages"] = {lang: config["demo"]["languages"][lang] for lang in languages}
+    config["languages"] = {lang: entry for lang, entry in config.get("languages", {}).items() if lang in languages}
+    if "qad" in config["languages"]:  # the reduced corpus has fewer word types than the demo's tokenizer size
+        config["languages"]["qad"]["embeddings"] = {**config["languages"]["qad"]["embeddings"], "vocab_size": 120}
+    if not config["languages"]:
+        del config["languages"]
     config["tasks"] = {name: spec for name, spec in config["tasks"].items() if name in tasks}
     for spec in config["tasks"].values():  # the reduced budget for every task
         spec.get("train_task", {}).pop("max_steps", None)
@@ -93,9 +98,20 @@ def test_dry_run_of_the_demo_from_the_root(checkout):
     config = yaml.safe_load((REPO / "configs" / "config.yaml").read_text())
     n_lang, n_task = len(config["demo"]["languages"]), len(config["tasks"])  # an evaluation job per task and target
     assert counts == {"demo_language": n_lang, "demo_readme": 1, "demo_base_model": 1, "train_lang_adapter": n_lang,
-                      "train_task": 3 * len(config["seeds"]) * n_task, "evaluate": n_lang * n_task, "report": 1,
-                      "all": 1}
+                      "train_script_adapter": 2, "train_task": 3 * len(config["seeds"]) * n_task,
+                      "evaluate": n_lang * n_task, "report": 1, "all": 1}
     assert n_task == 4  # every task family: ner, classification, multiple choice, qa
+    # qad's new-script adapters (madx_translit, madx_emb), and those setups in qad's evaluation jobs only
+    assert "wildcards: kind=emb, lang=qad" in proc.stdout and "wildcards: kind=translit, lang=qad" in proc.stdout
+    proc = run(["-n", "-p"], cwd=checkout)
+    evaluations = [line for line in proc.stdout.splitlines() if line.startswith("Shell command:") and " evaluate " in line]
+    for command in evaluations:
+        assert ("--run madx_translit" in command) == ("--lang qad" in command), command
+        assert ("--run madx_emb 1 results/tasks/" in command) == ("--lang qad" in command), command
+        assert ("--romanize demo" in command) == ("--lang qad" in command), command
+    [emb] = [line for line in proc.stdout.splitlines() if "results/adapters/lang_emb/qad" in line and " train-lang " in line]
+    for option in ("--embeddings new", "--embedding-lr 0.005", "--match-romanized demo", "--vocab-size 300"):
+        assert option in emb
 
 
 def test_a_given_config_is_the_whole_config(checkout):
@@ -151,7 +167,7 @@ def test_lint_is_clean(checkout):
     proc = run(["--lint"], cwd=checkout, check=False)
     found = re.findall(r"^    \* (.+):$", proc.stdout + proc.stderr, re.M)
     assert [lint for lint in found if lint not in ALLOWED_LINTS] == [], proc.stdout + proc.stderr
-    assert len(found) == 7  # the allowed one, once per rule
+    assert len(found) == 8  # the allowed one, once per rule
 
 
 # Each case as `snakemake` sees it would cost 3 s; the config check Snakemake runs is checked in-process for
@@ -346,24 +362,40 @@ def test_reduced_demo_interrupted_resumed_then_add_a_language(tmp_path):
     assert recomputed == {"en:madx", "qac:madx"}
 
 
-def test_every_task_family_through_the_workflow(tmp_path):
+def test_every_task_family_and_new_script_setup_through_the_workflow(tmp_path):
     """The demo's classification, multiple-choice and QA tasks, reduced, end to end through Snakemake from the
-    root of a clone: every setup trained and evaluated, each family's metric in the report and results.csv."""
+    root of a clone, with qad (Cyrillic, unseen) as the target: every setup trained and evaluated, qad's
+    new-script setups (madx_translit, madx_emb) too, each family's metric in the report and results.csv."""
     repo = clone(tmp_path / "clone")
-    config = demo_config(("en", "qac"), tasks=("name_kind", "fill_gap", "who_where"))
+    config = demo_config(("en", "qad"), tasks=("name_kind", "fill_gap", "who_where"))
+    assert config["languages"]["qad"]["setups"] == ["madx_translit", "madx_emb"]  # as configs/config.yaml asks
     write_config(repo, config, "families.yaml")
     run(["--cores", "2", "--configfile", "families.yaml"], cwd=repo, timeout=900)
     rows = list(csv.DictReader(open(repo / "results/report/results.csv")))
     found = {(r["task"], r["lang"], r["setup"]) for r in rows}
-    assert found == {(t, lang, setup) for t in config["tasks"] for lang in ("en", "qac") for setup in config["setups"]}
+    new_script = {(t, "qad", setup) for t in config["tasks"] for setup in ("madx_translit", "madx_emb")}
+    assert found == {(t, lang, setup) for t in config["tasks"] for lang in ("en", "qad")
+                     for setup in config["setups"]} | new_script
     metric = {r["task"]: r["metric"] for r in rows}
     assert metric == {"name_kind": "accuracy", "fill_gap": "accuracy", "who_where": "f1"}
-    qa = json.loads((repo / "results/eval/who_where/en/qac/seed1/madx.json").read_text())
-    assert {"exact_match", "f1", "windows", "misaligned_answers"} <= set(qa) and qa["stack"] == ["qac", "who_where"]
+    qa = json.loads((repo / "results/eval/who_where/en/qad/seed1/madx.json").read_text())
+    assert {"exact_match", "f1", "windows", "misaligned_answers"} <= set(qa) and qa["stack"] == ["qad", "who_where"]
+    translit = json.loads((repo / "results/eval/who_where/en/qad/seed1/madx_translit.json").read_text())
+    assert translit["lang_adapter"] == "results/adapters/lang_translit/qad" and translit["romanized"].startswith("demo:")
+    assert translit["misaligned_answers"] == qa["misaligned_answers"]  # answers moved with the romanized context
+    emb = json.loads((repo / "results/eval/name_kind/en/qad/seed1/madx_emb.json").read_text())
+    assert emb["embeddings"] == "results/adapters/lang_emb/qad/embeddings"
     report = (repo / "results/report/report.md").read_text()
     for task in config["tasks"]:
         assert f"## {task}" in report
     assert "## name_kind (accuracy x 100" in report and "## who_where (f1 x 100" in report
+    assert "| language | madx | source_la | task_only | full_ft | madx_translit | madx_emb |" in report
+    # coverage: qad's script is one the base model never trained on; its romanized adapter reads Latin
+    assert "| qad | cyrillic | 0.0% |" in report and "**madx_translit / madx_emb**: cyrillic script" in report
+    assert "| qad (romanized) | latin |" in report and "| qad (new embeddings) |" in report
+    for log in ("train_lang_translit/qad.log", "train_lang_emb/qad.log"):
+        assert "step " in (repo / "logs" / log).read_text()
+    assert "a new-script setup is recommended" in (repo / "logs/train_lang/qad.log").read_text()
 
 
 def test_ready_language_adapters_replace_training(tmp_path):

@@ -5,7 +5,7 @@ import re
 import shlex
 
 from madx.experiment import ConfigError, load_experiment
-from madx.setups import EVAL_SETUPS, TRAIN_SETUPS
+from madx.setups import EVAL_SETUPS, LANG_ADAPTER_KIND, TRAIN_SETUPS
 
 
 

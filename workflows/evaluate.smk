@@ -22,6 +22,9 @@ rule evaluate:
         runs=lambda w: " ".join("--run " + shlex.join(str(part) for part in run if part is not None)
                                 for run in get_eval_runs(w)),
         each=lambda w: PATHS.evaluation(w.task, w.source, w.lang, "{setup}", "{seed}"),
+        # madx_translit runs read the test data through the target's romanizer
+        romanize=lambda w: (f"--romanize {shlex.quote(EXP.romanizer(w.lang))}"
+                            if any(run[0] == "madx_translit" for run in get_eval_runs(w)) else ""),
         remote=REMOTE_CODE,
         precision=EXP.mixed_precision,
     threads: EXP.compute("evaluate", "threads")
@@ -33,4 +36,4 @@ rule evaluate:
         "madx launch --gpus {resources.gpu} --threads {threads} --no-accelerate --"
         " evaluate --base-model {params.base:q} {params.runs} --each {params.each:q} --test {params.test:q}"
         " --output {output:q} --task {wildcards.task:q} --source {wildcards.source:q} --lang {wildcards.lang:q}"
-        " --mixed-precision {params.precision} {params.remote} > {log:q} 2>&1"
+        " --mixed-precision {params.precision} {params.romanize} {params.remote} > {log:q} 2>&1"

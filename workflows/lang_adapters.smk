@@ -1,4 +1,15 @@
-# Language adapters: MLM on each language's corpus (skipped for a language given a ready `adapter:`).
+# Language adapters: MLM on each language's corpus (skipped for a language given a ready `adapter:`); for a
+# language that asks for a new-script setup, also its adapter on the romanized corpus (madx_translit) or with
+# new input embeddings (madx_emb).
+
+
+# the shell command of every language adapter's training (its params say which, and how)
+TRAIN_LANG_SHELL = (
+    "madx launch --gpus {resources.gpu} --threads {threads} --mixed-precision {params.precision} --"
+    " train-lang --base-model {params.base:q} --lang {wildcards.lang:q} --corpus {params.corpus:q}"
+    " --output {output:q} --cache-dir {params.cache:q} --mixed-precision {params.precision}"
+    " {params.adapter} {params.train} {params.remote} > {log:q} 2>&1"
+)
 
 
 rule train_lang_adapter:
@@ -25,7 +36,33 @@ rule train_lang_adapter:
         mem_mb=EXP.compute("train_lang", "mem_mb"),
         runtime=EXP.compute("train_lang", "runtime"),
     shell:
-        "madx launch --gpus {resources.gpu} --threads {threads} --mixed-precision {params.precision} --"
-        " train-lang --base-model {params.base:q} --lang {wildcards.lang:q} --corpus {params.corpus:q}"
-        " --output {output:q} --cache-dir {params.cache:q} --mixed-precision {params.precision}"
-        " {params.adapter} {params.train} {params.remote} > {log:q} 2>&1"
+        TRAIN_LANG_SHELL
+
+
+rule train_script_adapter:
+    input:
+        corpus=lambda w: local_files(EXP.languages[w.lang]["corpus"]),
+        base=get_base_model_input,
+    output:
+        directory(PATHS.script_adapter()),
+    log:
+        PATHS.log("train_lang_{kind}", "{lang}"),
+    benchmark:
+        PATHS.benchmark("train_lang_{kind}", "{lang}")
+    wildcard_constraints:
+        kind=one_of(LANG_ADAPTER_KIND.values()),
+    params:
+        base=EXP.base_model,
+        corpus=lambda w: EXP.languages[w.lang]["corpus"],
+        adapter=options(EXP.section("lang_adapter")),
+        train=lambda w: options(EXP.script_training(w.kind, w.lang)),
+        remote=REMOTE_CODE,
+        precision=EXP.mixed_precision,
+        cache=PATHS.corpus_cache(),
+    threads: EXP.compute("train_lang", "threads")
+    resources:
+        gpu=EXP.compute("train_lang", "gpus"),
+        mem_mb=EXP.compute("train_lang", "mem_mb"),
+        runtime=EXP.compute("train_lang", "runtime"),
+    shell:
+        TRAIN_LANG_SHELL

@@ -1,7 +1,10 @@
 """madx evaluate: zero-shot evaluation of trained tasks on a target-language test set.
 
 Setups: madx (target language adapter + task adapter), source_la (the source language adapter
-kept: no swap), task_only (task adapter alone), full_ft (the fine-tuned base). Each result is a
+kept: no swap), task_only (task adapter alone), full_ft (the fine-tuned base); for a script the
+base cannot read, madx_translit (the target's adapter trained on its romanized corpus; the test
+data romanized with --romanize) and madx_emb (the target's adapter with its own embeddings and
+tokenizer, saved in its embeddings/ directory). Each result is a
 JSON file with seqeval micro precision/recall/F1 and per-type F1 (NER) or accuracy (POS),
 sentence and token counts, and exactly which adapters were stacked.
 
@@ -17,7 +20,7 @@ import argparse
 from pathlib import Path
 
 from ..setups import EVAL_SETUPS
-from ..settings import MIXED_PRECISION
+from ..settings import MIXED_PRECISION, ROMANIZERS
 from .common import add_model_args, run
 
 
@@ -32,6 +35,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--run", nargs="+", action="append", metavar="SETUP SEED TASK_DIR [LANG_ADAPTER]",
                    help="many runs: one per option, evaluated with the base model loaded once")
     p.add_argument("--each", help="many runs: each run's result JSON, a pattern with {setup} and {seed}")
+    p.add_argument("--romanize", choices=ROMANIZERS,
+                   help="the target's romanizer: madx_translit runs read the test data romanized with it")
     p.add_argument("--test", required=True, help="target test set: CoNLL / JSONL file or hub:...")
     p.add_argument("--output", required=True, help="the result JSON (one run), or the JSON of all runs (--run)")
     p.add_argument("--task", required=True)
@@ -51,7 +56,7 @@ def runs_of(args) -> list:
         if args.setup is None or args.task_dir is None:
             raise ValueError("give --setup and --task-dir (one run), or --run SETUP SEED TASK_DIR [LANG_ADAPTER]")
         return [Run(args.setup, args.seed, Path(args.task_dir), args.lang_adapter and Path(args.lang_adapter),
-                    Path(args.output))]
+                    Path(args.output), _romanizer_of(args.setup, args))]
     if args.setup or args.task_dir or args.lang_adapter or args.seed is not None:
         raise ValueError("--run gives each run's setup, seed, task dir and language adapter: drop --setup, --seed, "
                          "--task-dir and --lang-adapter")
@@ -64,8 +69,15 @@ def runs_of(args) -> list:
                              f"of {EVAL_SETUPS} and SEED a number")
         setup, seed, task_dir = values[0], int(values[1]), Path(values[2])
         lang_adapter = Path(values[3]) if len(values) == 4 else None
-        runs.append(Run(setup, seed, task_dir, lang_adapter, Path(args.each.format(setup=setup, seed=seed))))
+        runs.append(Run(setup, seed, task_dir, lang_adapter, Path(args.each.format(setup=setup, seed=seed)),
+                        _romanizer_of(setup, args)))
     return runs
+
+
+def _romanizer_of(setup: str, args) -> str | None:
+    if setup == "madx_translit" and not args.romanize:
+        raise ValueError("a madx_translit run reads the test data romanized: give --romanize (demo, anyascii, uroman)")
+    return args.romanize if setup == "madx_translit" else None
 
 
 def _body(args) -> None:
