@@ -156,10 +156,7 @@ class EvalModels:
             return None
         key = str(Path(run.lang_adapter).resolve())
         if key not in self.embeddings:
-            directory = embeddings_dir(run.lang_adapter)
-            if directory is None:
-                raise EmbeddingLoadError(f"setup madx_emb (seed {run.seed}): language adapter {run.lang_adapter} "
-                                         f"has no {EMBEDDINGS_DIR}/ (train it with --embeddings new or rows)")
+            directory = run_embeddings(run)
             config = hf.load_config(self.base_model, trust_remote_code=self.trust_remote_code)
             self.embeddings[key] = load_embeddings(directory, hidden_size=config.hidden_size)
         return self.embeddings[key]
@@ -207,6 +204,15 @@ class EvalModels:
             self.swapped = None
 
 
+def run_embeddings(run: Run) -> Path:
+    """The embeddings directory a madx_emb run's language adapter carries; a clear error when it has none."""
+    directory = embeddings_dir(run.lang_adapter)
+    if directory is None:
+        raise EmbeddingLoadError(f"setup madx_emb (seed {run.seed}): language adapter {run.lang_adapter} has no "
+                                 f"{EMBEDDINGS_DIR}/ (train it with --embeddings new or rows)")
+    return directory
+
+
 def _load_named(model, directory: Path) -> str:
     """Load an adapter under its own name, or that name with a number when the model already has one by it."""
     meta, _ = read_adapter_config(directory)
@@ -243,9 +249,8 @@ def evaluate_runs(
     for run in runs:  # a missing romanizer or embeddings directory is named before any work
         if run.romanize:
             romanizer(run.romanize, lang)
-        if run.setup == "madx_emb" and embeddings_dir(run.lang_adapter) is None:
-            raise EmbeddingLoadError(f"setup madx_emb (seed {run.seed}): language adapter {run.lang_adapter} has no "
-                                     f"{EMBEDDINGS_DIR}/ (train it with --embeddings new or rows)")
+        if run.setup == "madx_emb":
+            run_embeddings(run)
     keys = [fingerprint(run, shared, lang) for run in runs]
     results = [_finished(run, key) for run, key in zip(runs, keys)]
     todo = [i for i, result in enumerate(results) if result is None]

@@ -100,7 +100,7 @@ def train_language_adapter(
     fit(objective, MLMBatches(blocks, tokenizer, settings.batch_size, settings.seed), settings, work_dir, accelerator,
         groups=groups)
     heldout_stats = measure_heldout(objective, model, lang, heldout, tokenizer, settings, accelerator,
-                                    base_comparable=settings.embeddings != "new")
+                                    base_comparable=not settings.embeddings)
     if accelerator.is_main_process:
         with staged_dir(output) as staging:
             write_adapter_files(model, lang, staging, model_name=base_model)
@@ -125,8 +125,9 @@ def train_language_adapter(
 def measure_heldout(objective, model, lang: str, heldout, tokenizer, settings: LangTraining, accelerator,
                     base_comparable: bool = True) -> dict | None:
     """MLM loss and perplexity on the held-out blocks, with the trained adapter and with the bare base model:
-    the diagnostic that says whether a language adapter learned anything. Main process only. With a new
-    vocabulary (base_comparable False) the base model has no loss to compare (its pieces are other ones)."""
+    the diagnostic that says whether a language adapter learned anything. Main process only. With trained
+    embeddings (base_comparable False) there is no base model left to compare with: its pieces are other ones
+    (a new vocabulary), or its rows changed (the rows mode)."""
     if not len(heldout) or not accelerator.is_main_process:
         return None
     measure = dict(tokenizer=tokenizer, batch_size=settings.batch_size, seed=settings.seed,
@@ -135,8 +136,8 @@ def measure_heldout(objective, model, lang: str, heldout, tokenizer, settings: L
     if not base_comparable:
         stats = {"blocks": len(heldout), "loss": round(loss, 6), "perplexity": round(math.exp(loss), 4),
                  "base_loss": None, "base_perplexity": None}
-        log.info("%s: held-out MLM perplexity %.2f with the adapter and the new embeddings (%d blocks; the base "
-                 "model's pieces are other ones, no comparison)", lang, stats["perplexity"], len(heldout))
+        log.info("%s: held-out MLM perplexity %.2f with the adapter and its trained embeddings (%d blocks; no "
+                 "base model left to compare with)", lang, stats["perplexity"], len(heldout))
         return stats
     activate(model)  # no adapter: the base model alone, on the same masked blocks
     base = heldout_loss(objective, heldout, **measure)
@@ -146,7 +147,6 @@ def measure_heldout(objective, model, lang: str, heldout, tokenizer, settings: L
     log.info("%s: held-out MLM perplexity %.2f with the adapter, %.2f for the base model (%d blocks)", lang,
              stats["perplexity"], stats["base_perplexity"], len(heldout))
     return stats
-
 
 
 def language_tokenizer(sources: list[Source], lang: str, vocab_size: int, base_tokenizer, keep: Path):

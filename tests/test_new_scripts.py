@@ -300,3 +300,37 @@ def test_sentences_keep_their_words_when_romanized():
     roman = romanizer("demo")
     [s] = romanize_examples([Sentence(["Лугеир", "---", "Моторс"], ["B-ORG", "O", "I-ORG"], "f:1")], roman)
     assert s.tokens == ["Lugeir", "---", "Motors"] and s.tags == ["B-ORG", "O", "I-ORG"]
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda qad: qad.pop("romanize"), r"languages\.qad\.romanize: madx_translit needs a romanizer for qad \(demo, "
+                                      r"anyascii, uroman\)"),
+    (lambda qad: qad.update(setups=["madx_translit"]), r"languages\.qad\.embeddings: set, but qad runs no madx_emb"),
+    (lambda qad: qad.update(setups=["madx"]), r"languages\.qad\.setups\.0: 'madx' is not one of \['madx_translit', "
+                                              r"'madx_emb'\]"),
+    (lambda qad: qad.update(romanize="latin"), r"languages\.qad\.romanize: 'latin' is not one of"),
+    (lambda qad: qad.update(embeddings={"mode": "new", "vocab": 3}), r"languages\.qad\.embeddings: unknown key 'vocab'"),
+])
+def test_new_script_config_errors_name_the_key(edit, message):
+    from madx.experiment import ConfigError, load_experiment
+    from test_workflow import demo_config
+
+    config = demo_config(("en", "qad"))
+    edit(config["languages"]["qad"])
+    with pytest.raises(ConfigError, match=message):
+        load_experiment(config, "c.yaml", check_files=False)
+
+
+def test_new_script_setups_run_only_where_asked():
+    from madx.experiment import load_experiment
+    from test_workflow import demo_config
+
+    exp = load_experiment(demo_config(("en", "qac", "qad")), "c.yaml", check_files=False)
+    assert {setup for setup, _ in exp.eval_runs("ner", "en", "qac")} == {"madx", "source_la", "task_only", "full_ft"}
+    assert {setup for setup, _ in exp.eval_runs("ner", "en", "qad")} == {
+        "madx", "source_la", "task_only", "full_ft", "madx_translit", "madx_emb"}
+    assert exp.script_adapters() == [("emb", "qad"), ("translit", "qad")]
+    assert exp.eval_lang_adapter("madx_translit", "en", "qad") == "results/adapters/lang_translit/qad"
+    assert exp.script_training("translit", "qad")["romanize"] == "demo"
+    emb = exp.script_training("emb", "qad")
+    assert emb["embeddings"] == "new" and emb["match_romanized"] == "demo" and "romanize" not in emb

@@ -47,3 +47,20 @@ def test_several_sources_mean_matrix_and_per_source_tables(tmp_path):
     assert "## ner: madx, F1 per entity type (x 100, mean over seeds and other sources)" in report
     assert "| xx | 20.0 | 40.0 |" in report  # LOC = mean(50, 30) / 2, PER = mean(50, 30)
     assert "| en | 35.0 | 70.0 |" in report  # from de alone: en's in-language score is not a transfer
+
+
+def test_a_setup_run_on_some_targets_only_gets_no_average(tmp_path):
+    """madx_translit on one target: its cell in that target's row, '–' elsewhere, and no average beside the
+    averages of setups run on every target (one target's score is no mean over targets)."""
+    evals = tmp_path / "eval"
+    scores = {("madx", "de"): 0.6, ("madx", "xx"): 0.1, ("madx_translit", "xx"): 0.5}
+    for (setup, target), f1 in scores.items():
+        path = evals / target / f"{setup}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"task": "ner", "source": "en", "lang": target, "setup": setup, "seed": 1,
+                                    "task_type": "ner", "f1": f1, "per_type": {}, "n_sentences": 10, "n_tokens": 50}))
+    assert cli(["report", "--eval", str(evals), "--output", str(tmp_path / "report")]) == 0
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "| language | madx | madx_translit |" in report
+    assert "| de | **60.0 ± 0.0** | – |" in report and "| xx | 10.0 ± 0.0 | **50.0 ± 0.0** |" in report
+    assert "| avg (targets) | **35.0** | – |" in report
