@@ -291,7 +291,7 @@ def test_reduced_demo_interrupted_resumed_then_add_a_language(tmp_path):
         assert setup in report
     assert "| en (source) |" in report and "| qac |" in report and "avg (targets)" in report
     assert "| qac | SVO | latin | **no** |" in report  # the demo's language table is in the report
-    assert "## Tokenizer coverage" in report and "| qac | 0.0% |" in report
+    assert "## Tokenizer coverage" in report and "| qac | latin | 0.0% |" in report
     assert "## Language adapters: held-out MLM perplexity" in report
     evaluation = json.loads((results / "eval/ner/en/qac/seed1/madx.json").read_text())
     assert evaluation["stack"] == ["qac", "ner"] and evaluation["n_sentences"] == 60 and evaluation["source"] == "en"
