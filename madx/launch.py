@@ -3,7 +3,8 @@
 Snakemake's `--resources gpu=4` caps how many GPUs jobs use at once but does not say which:
 without this, every job would run on GPU 0. A job asking for N GPUs takes N free ones by
 file lock (released when it exits, even if killed) unless the scheduler already set
-CUDA_VISIBLE_DEVICES (Slurm does).
+CUDA_VISIBLE_DEVICES (Slurm does). When the scheduler gave more GPUs than the job asks for (a Slurm group
+job: several jobs in one allocation), the job takes its own share of those, by lock as well.
 """
 
 from __future__ import annotations
@@ -66,6 +67,23 @@ def lease_gpus(n: int, lock_dir: Path, total: int, timeout_s: float = 24 * 3600,
         time.sleep(poll_s)
 
 
+def devices_for(gpus: int, env: dict, lock_path: Path) -> tuple[str, list]:
+    """(CUDA_VISIBLE_DEVICES for a job asking for `gpus`, the lock fds it holds while it runs)."""
+    given = [d for d in env.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    if gpus == 0:
+        return "", []
+    if not given:  # nothing set: take free GPUs of the machine
+        ids, fds = lease_gpus(gpus, lock_path, visible_gpu_count())
+        return ",".join(map(str, ids)), fds
+    if len(given) > gpus:
+        # the scheduler gave more GPUs than this job asks for: a Slurm group job, whose jobs run side by side on
+        # the allocation's GPUs; each takes its own share of them, by lock among the allocation's jobs
+        allocation = env.get("SLURM_JOB_ID") or "-".join(given)
+        ids, fds = lease_gpus(gpus, lock_path / f"allocation-{allocation}", len(given))
+        return ",".join(given[i] for i in ids), fds
+    return ",".join(given), []  # the scheduler's own choice for this job
+
+
 def build_command(command: list[str], gpus: int, use_accelerate: bool, mixed_precision: str) -> list[str]:
     if use_accelerate:
         return [sys.executable, "-m", "accelerate.commands.launch", *accelerate_flags(gpus, mixed_precision),
@@ -78,13 +96,8 @@ def launch(command: list[str], *, gpus: int = 0, threads: int | None = None, use
     env = dict(os.environ)
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    fds = []
-    if gpus == 0:
-        env["CUDA_VISIBLE_DEVICES"] = ""
-    elif not env.get("CUDA_VISIBLE_DEVICES"):
-        lock_path = Path(lock_dir or env.get("MADX_GPU_LOCK_DIR") or f"/tmp/madx-gpu-locks-{os.getuid()}")
-        ids, fds = lease_gpus(gpus, lock_path, visible_gpu_count())
-        env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, ids))
+    env["CUDA_VISIBLE_DEVICES"], fds = devices_for(
+        gpus, env, Path(lock_dir or env.get("MADX_GPU_LOCK_DIR") or f"/tmp/madx-gpu-locks-{os.getuid()}"))
     print(f"madx launch: gpus={gpus} CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']!r}", file=sys.stderr, flush=True)
     try:
         return subprocess.call(build_command(command, gpus, use_accelerate, mixed_precision), env=env)

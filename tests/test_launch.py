@@ -44,3 +44,24 @@ def test_a_job_asking_for_gpus_a_machine_lacks_gets_one_clear_line(tmp_path, mon
     assert cli(["launch", "--gpus", "1", "--lock-dir", str(tmp_path), "--", "inspect", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "madx: error: this job asks for 1 GPU(s) but this machine has 0" in err and "Traceback" not in err
+
+
+def test_jobs_of_a_group_share_the_allocation_gpus(tmp_path):
+    """A Slurm group job: the allocation's CUDA_VISIBLE_DEVICES lists 4 GPUs and its jobs ask for fewer; each gets
+    its own share of them (held while it runs); a job given exactly what it asks for keeps the scheduler's choice."""
+    from madx.launch import devices_for
+
+    env = {"CUDA_VISIBLE_DEVICES": "3,5,7,9", "SLURM_JOB_ID": "4242"}
+    (a, fa), (b, fb), (c, fc) = (devices_for(n, env, tmp_path) for n in (1, 1, 2))
+    assert sorted([a, b, *c.split(",")]) == ["3", "5", "7", "9"]  # distinct GPUs of the allocation
+    assert (tmp_path / "allocation-4242").is_dir()
+    with pytest.raises(LaunchError, match="no 1 free GPUs"):  # all four held
+        lease_gpus(1, tmp_path / "allocation-4242", total=4, timeout_s=0.2, poll_s=0.05)
+    for fd in fa:
+        os.close(fd)  # a finished job frees its share
+    again, fd_again = devices_for(1, env, tmp_path)
+    assert again == a
+    assert devices_for(4, env, tmp_path) == ("3,5,7,9", [])  # exactly what it asks for: the scheduler's choice
+    assert devices_for(0, env, tmp_path) == ("", [])
+    for fd in fb + fc + fd_again:
+        os.close(fd)

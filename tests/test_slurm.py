@@ -144,6 +144,9 @@ def test_reduced_demo_through_slurm_equals_a_local_run(slurm, tmp_path):
     del profile["default-resources"]["slurm_account"]
     for resources in profile["set-resources"].values():
         resources["mem_mb"] = 1000
+    # the evaluation jobs go as groups: two per Slurm job on this 2-CPU node (a group's resources are its jobs' sum)
+    assert profile["groups"] == ["evaluate=evaluations"]
+    profile["group-components"] = ["evaluations=2"]
     profile.update({"slurm-status-command": "squeue", "slurm-keep-successful-logs": True, "slurm-init-seconds-before-status-checks": 6,
                     "seconds-between-status-checks": 2, "latency-wait": 5})
     (tmp_path / "profile").mkdir()
@@ -155,12 +158,16 @@ def test_reduced_demo_through_slurm_equals_a_local_run(slurm, tmp_path):
     log_dir = cluster / ".snakemake" / "slurm_logs"
     slurm_logs = list(log_dir.rglob("*.log"))
     rules = {p.relative_to(log_dir).parts[0] for p in slurm_logs}
-    assert {"rule_train_lang_adapter", "rule_train_task", "rule_evaluate"} <= rules, rules
+    assert {"rule_train_lang_adapter", "rule_train_task", "group_evaluations_evaluate"} <= rules, rules
     # Slurm's own record of the jobs (squeue keeps finished jobs for MinJobAge): each rule ran as a job
     jobs = [line.split("|") for line in subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i|%T|%k"], env=env,
                                                         capture_output=True, text=True).stdout.splitlines()]
     completed = [comment for _, state, comment in jobs if state == "COMPLETED"]  # comment: rule_<name>[_wildcards...]
     count = lambda rule: sum(c == rule or c.startswith(rule + "_wildcards") for c in completed)  # noqa: E731
-    assert (count("rule_evaluate"), count("rule_train_task"), count("rule_train_lang_adapter"), count("rule_report")) \
-        == (2, 2, 2, 1), jobs
+    assert (count("rule_train_task"), count("rule_train_lang_adapter"), count("rule_report")) == (2, 2, 1), jobs
+    # the two evaluation jobs (en and qac) ran as one group: one Slurm job, both evaluations in it
+    groups = [c for c in completed if "evaluations" in c]
+    assert len(groups) == 1 and count("rule_evaluate") == 0, jobs
+    [group_log] = (log_dir / "group_evaluations_evaluate").rglob("*.log")
+    assert "2 of 2 steps (100%) done" in group_log.read_text()
     assert (cluster / "results/report/results.csv").read_text() == (local / "results/report/results.csv").read_text()
