@@ -1,26 +1,36 @@
-"""madx: MAD-X cross-lingual transfer with adapters (Pfeiffer et al. 2020) on Hugging Face encoders."""
+"""madx: MAD-X cross-lingual transfer with adapters (Pfeiffer et al. 2020) on Hugging Face encoders.
+
+The public names below are imported on first use (PEP 562), so `import madx.experiment` (the workflow's
+config check, every `snakemake -n`) does not import torch.
+"""
+
+import importlib
 
 __version__ = "0.1.0"
 
-from .config import LANGUAGE_ADAPTER, TASK_ADAPTER, AdapterConfig, AdapterConfigError  # noqa: E402
-from .io import AdapterLoadError, load_adapter, save_adapter  # noqa: E402
-from .model import (  # noqa: E402
-    SUPPORTED_MODEL_TYPES,
-    ParameterCount,
-    UnsupportedModelError,
-    activate,
-    active_adapters,
-    adapter_config,
-    add_adapter,
-    count_parameters,
-    delete_adapter,
-    remove_adapters,
-    train_adapters,
-)
+_EXPORTS = {
+    "config": ("AdapterConfig", "AdapterConfigError", "LANGUAGE_ADAPTER", "TASK_ADAPTER"),
+    "io": ("AdapterLoadError", "load_adapter", "save_adapter"),
+    "model": ("ParameterCount", "SUPPORTED_MODEL_TYPES", "UnsupportedModelError", "activate", "active_adapters",
+              "adapter_config", "add_adapter", "count_parameters", "delete_adapter", "remove_adapters",
+              "train_adapters"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
 
-__all__ = [
-    "AdapterConfig", "AdapterConfigError", "AdapterLoadError", "LANGUAGE_ADAPTER", "ParameterCount",
-    "SUPPORTED_MODEL_TYPES", "TASK_ADAPTER", "UnsupportedModelError", "activate", "active_adapters",
-    "adapter_config", "add_adapter", "count_parameters", "delete_adapter", "load_adapter", "remove_adapters",
-    "save_adapter", "train_adapters",
-]
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    try:  # a submodule (madx.model, madx.hf, ...), as after an eager import
+        return importlib.import_module(f".{name}", __name__)
+    except ModuleNotFoundError as err:
+        if err.name != f"{__name__}.{name}":
+            raise
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+
+
+def __dir__():
+    return sorted({*globals(), *__all__})
