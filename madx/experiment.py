@@ -362,7 +362,8 @@ class Experiment:
     def lang_adapters_needed(self) -> list:
         """Languages whose adapter some setup uses: the source's for training, the targets' for evaluation."""
         needed = set()
-        for setup in self.setups:
+        # a language's own new-script setups train on madx's task adapter, which needs the source's adapter
+        for setup in dict.fromkeys([*self.setups, *(s for entry in self.languages.values() for s in entry["setups"])]):
             if TRAIN_LANG_ADAPTER[TRAINED_BY[setup]]:
                 needed |= set(self.sources)
             if setup not in LANG_ADAPTER_KIND:  # the new-script setups stack their own adapters (script_adapters)

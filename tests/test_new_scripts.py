@@ -334,3 +334,9 @@ def test_new_script_setups_run_only_where_asked():
     assert exp.script_training("translit", "qad")["romanize"] == "demo"
     emb = exp.script_training("emb", "qad")
     assert emb["embeddings"] == "new" and emb["match_romanized"] == "demo" and "romanize" not in emb
+    # without madx among the config's setups, qad's new-script setups still need madx's task adapter, trained on
+    # the source's language adapter; no other language adapter is needed
+    config = demo_config(("en", "qac", "qad"))
+    config["setups"] = ["task_only"]
+    exp = load_experiment(config, "c.yaml", check_files=False)
+    assert exp.lang_adapters_to_train() == ["en"] and exp.script_adapters() == [("emb", "qad"), ("translit", "qad")]
