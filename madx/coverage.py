@@ -8,9 +8,11 @@ what the tokenizer threw away (a known limit of MAD-X for unseen scripts; Pfeiff
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import unicodedata
 from collections import Counter
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 UNK_WARNING = 0.05  # share of unknown tokens above which a language's script counts as badly covered
@@ -64,9 +66,6 @@ def new_script_reasons(stats: dict, source: dict | None = None, base_scripts=Non
 
 def base_scripts(base_model: str) -> list[str] | None:
     """The scripts of the base model's pretraining corpora, when it records them (madx build-base does)."""
-    import json
-    from pathlib import Path
-
     info = Path(base_model) / "madx_base.json"
     if not info.is_file():
         return None

@@ -90,9 +90,10 @@ def _csv(rows: list[dict], fields) -> str:
     return buffer.getvalue()
 
 
-def coverage_section(rows: list[tuple[str, dict]], source_language: str | None = None) -> list[str]:
-    """Tokenizer coverage per language, and where a new-script setup (madx_translit, madx_emb) is recommended:
-    unknown tokens or sub-words per word far above the source's, or a script the base model was not trained on."""
+def coverage_section(rows: list[tuple[str, dict, list]]) -> list[str]:
+    """Tokenizer coverage per language (coverage_rows), and where a new-script setup (madx_translit, madx_emb) is
+    recommended: unknown tokens or sub-words per word far above the source's, or a script the base model was
+    not trained on."""
     from .coverage import NEW_SCRIPT_HINT, UNK_WARNING
 
     if not rows:
@@ -103,7 +104,7 @@ def coverage_section(rows: list[tuple[str, dict]], source_language: str | None =
              f"the source, or a script the base model was not trained on: adapters on the frozen base cannot read "
              f"the language; the table recommends {NEW_SCRIPT_HINT}.", "",
              "| language | script | unknown tokens | sub-words per word | recommendation |", "|---|---|---|---|---|"]
-    for lang, stats, reasons in coverage_rows(rows, source_language):
+    for lang, stats, reasons in rows:
         advice = f"**madx_translit / madx_emb**: {'; '.join(reasons)}" if reasons else ""
         lines.append(f"| {lang} | {(stats.get('script') or '?').lower()} | {100 * stats['unk_rate']:.1f}% | "
                      f"{stats['subwords_per_word']:.2f} | {advice} |")
@@ -166,16 +167,16 @@ def write_report(eval_files: list[Path], out_dir: str | Path, *, source_language
     lines += ["![results](results.png)", "", "![source x target](matrix.png)", ""]
     if adapter_dirs:
         lines += ["![language adapters: MLM loss](lang_adapters.png)", ""]
-    coverage = adapter_records(list(adapter_dirs), "coverage")
-    lines += coverage_section(coverage, source_language or sources_of(rows)[0])
-    for lang, _, reasons in coverage_rows(coverage, source_language or sources_of(rows)[0]):
+    coverage = coverage_rows(adapter_records(list(adapter_dirs), "coverage"), source_language or sources_of(rows)[0])
+    lines += coverage_section(coverage)
+    for lang, _, reasons in coverage:
         if reasons:
             log.warning("%s: %s: a new-script setup is recommended (madx_translit, madx_emb)", lang, "; ".join(reasons))
     lines += heldout_section(adapter_records(list(adapter_dirs), "heldout"))
     write_text(out_dir / "coverage.csv", _csv(
         [{"lang": lang, "script": stats.get("script"), "unk_rate": stats["unk_rate"],
           "subwords_per_word": stats["subwords_per_word"], "recommend": "; ".join(reasons)}
-         for lang, stats, reasons in coverage_rows(coverage, source_language or sources_of(rows)[0])],
+         for lang, stats, reasons in coverage],
         ("lang", "script", "unk_rate", "subwords_per_word", "recommend")))
     if notes:
         lines += [notes.rstrip(), ""]

@@ -132,7 +132,7 @@ def romanize_examples(examples: list, roman: Romanizer) -> list:
     import dataclasses
 
     from .labelled import Sentence
-    from .texts import ChoiceExample, QAExample, TextExample
+    from .texts import ChoiceExample, QAExample, TextExample, locate
 
     out = []
     for e in examples:
@@ -150,8 +150,7 @@ def romanize_examples(examples: list, roman: Romanizer) -> list:
             # answer text romanized alone when it was found nowhere (it is then scored, never pointed at)
             answers, found = [], iter(spans)
             for text, start in e.answers:
-                located = _span_of(e, text, start)
-                if located is not None:
+                if locate(e.context, text, start) is not None:
                     s, t = next(found)
                     answers.append((context[s:t], s))
                 else:
@@ -162,8 +161,3 @@ def romanize_examples(examples: list, roman: Romanizer) -> list:
             raise TypeError(f"cannot romanize a {type(e).__name__}")
     return out
 
-
-def _span_of(example, text: str, start: int):
-    from .texts import locate
-
-    return locate(example.context, text, start)

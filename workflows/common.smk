@@ -66,6 +66,12 @@ def get_base_model_input(wildcards=None):
     return [EXP.base_model] if os.path.exists(EXP.base_model) else []
 
 
+def get_lang_training(wildcards):
+    """The train-lang keys of a language's plain adapter, or of its new-script adapter (wildcard `kind`)."""
+    kind = getattr(wildcards, "kind", None)
+    return EXP.script_training(kind, wildcards.lang) if kind else EXP.lang_training(wildcards.lang)
+
+
 def get_task_inputs(wildcards):
     files = local_files([EXP.task_data(wildcards.task, split, wildcards.source) for split in ("train", "dev")])
     lang_adapter = EXP.train_lang_adapter(wildcards.setup, wildcards.source)

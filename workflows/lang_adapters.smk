@@ -26,7 +26,7 @@ rule train_lang_adapter:
         base=EXP.base_model,
         corpus=lambda w: EXP.languages[w.lang]["corpus"],
         adapter=options(EXP.section("lang_adapter")),
-        train=lambda w: options(EXP.lang_training(w.lang)),
+        train=lambda w: options(get_lang_training(w)),
         remote=REMOTE_CODE,
         precision=EXP.mixed_precision,
         cache=PATHS.corpus_cache(),
@@ -39,10 +39,9 @@ rule train_lang_adapter:
         TRAIN_LANG_SHELL
 
 
-rule train_script_adapter:
-    input:
-        corpus=lambda w: local_files(EXP.languages[w.lang]["corpus"]),
-        base=get_base_model_input,
+# a language's adapter for a new-script setup (madx_translit, madx_emb): the same training, its own output and the
+# train-lang options of its kind (get_lang_training)
+use rule train_lang_adapter as train_script_adapter with:
     output:
         directory(PATHS.script_adapter()),
     log:
@@ -51,18 +50,3 @@ rule train_script_adapter:
         PATHS.benchmark("train_lang_{kind}", "{lang}")
     wildcard_constraints:
         kind=one_of(LANG_ADAPTER_KIND.values()),
-    params:
-        base=EXP.base_model,
-        corpus=lambda w: EXP.languages[w.lang]["corpus"],
-        adapter=options(EXP.section("lang_adapter")),
-        train=lambda w: options(EXP.script_training(w.kind, w.lang)),
-        remote=REMOTE_CODE,
-        precision=EXP.mixed_precision,
-        cache=PATHS.corpus_cache(),
-    threads: EXP.compute("train_lang", "threads")
-    resources:
-        gpu=EXP.compute("train_lang", "gpus"),
-        mem_mb=EXP.compute("train_lang", "mem_mb"),
-        runtime=EXP.compute("train_lang", "runtime"),
-    shell:
-        TRAIN_LANG_SHELL
