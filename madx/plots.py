@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from .files import write_with
-from .scores import adapter_label, grid, main_setup, matrix_scores, mean_over_sources, mean_std, sources_of
+from .scores import adapter_label, baselines, grid, main_setup, matrix_scores, mean_over_sources, mean_std, sources_of
 
 
 def _pyplot():
@@ -24,11 +24,16 @@ def _save(fig, path: Path) -> None:
     _pyplot().close(fig)
 
 
-def plot_transfer(rows: list[dict], path: Path) -> None:
-    """Bars per target language and setup, mean ± std over seeds (several sources: over the other sources)."""
+# how each baseline is drawn over its target's bars
+BASELINE_STYLE = {"majority": {"linestyle": "--", "color": "black"}, "chance": {"linestyle": ":", "color": "grey"}}
+
+
+def transfer_figure(rows: list[dict]):
+    """Bars per target language and setup, mean ± std over seeds (several sources: over the other sources); each
+    target's baselines as lines across its bars; error bars only where there is a spread (two values or more)."""
     plt = _pyplot()
     tasks = sorted({r["task"] for r in rows})
-    fig, axes = plt.subplots(len(tasks), 1, figsize=(9, 3.6 * len(tasks)), squeeze=False)
+    fig, axes = plt.subplots(len(tasks), 1, figsize=(10, 3.6 * len(tasks)), squeeze=False)
     for ax, task in zip(axes[:, 0], tasks):
         task_rows = [r for r in rows if r["task"] == task]
         several = len(sources_of(task_rows)) > 1
@@ -43,19 +48,41 @@ def plot_transfer(rows: list[dict], path: Path) -> None:
             present = [j for j, lang in enumerate(langs) if scores.get((lang, setup))]
             xs = [j + (i - (len(setups) - 1) / 2) * width for j in present]
             stats = [mean_std(scores[(langs[j], setup)]) for j in present]
-            ax.bar(xs, [m for m, _ in stats], width, yerr=[s for _, s in stats], label=setup, capsize=2)
+            ax.bar(xs, [m for m, _ in stats], width, label=setup)
+            spread = [(x, m, s) for x, (m, s) in zip(xs, stats) if s is not None]
+            if spread:
+                ax.errorbar([x for x, _, _ in spread], [m for _, m, _ in spread], yerr=[s for *_, s in spread],
+                            fmt="none", ecolor="black", capsize=2, linewidth=1)
+        _plot_baselines(ax, langs, baselines(task_rows))
         ax.set_xticks(range(len(langs)), langs)
-        ax.set_ylabel(rows[0]["metric"] + " x 100")
+        ax.set_ylabel(task_rows[0]["metric"] + " x 100")
         source = "every other source (mean)" if several else (sources_of(task_rows)[0] or "the source")
-        ax.set_title(f"{task}: zero-shot transfer from {source}")
-        ax.legend(ncols=len(setups), fontsize=8)
+        single = max(len(v) for v in scores.values()) == 1
+        spread = f" (1 {'source' if several else 'seed'}: no spread)" if single else ""
+        ax.set_title(f"{task}: zero-shot transfer from {source}{spread}")
+        # outside the axes, so it can never cover a bar; the setups first, then the baselines
+        handles, labels = ax.get_legend_handles_labels()
+        order = sorted(range(len(labels)), key=lambda k: labels[k].endswith(" baseline"))
+        ax.legend([handles[k] for k in order], [labels[k] for k in order], loc="upper left",
+                  bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
+    return fig
 
 
+def _plot_baselines(ax, langs: list[str], base: dict) -> None:
+    """Each baseline as a horizontal line across its target's group of bars (one legend entry per baseline)."""
+    for name, style in BASELINE_STYLE.items():
+        found = [(j, base[lang][name]) for j, lang in enumerate(langs) if base.get(lang, {}).get(name) is not None]
+        if found:
+            ax.hlines([value for _, value in found], [j - 0.45 for j, _ in found], [j + 0.45 for j, _ in found],
+                      linewidth=1.2, label=f"{name} baseline", **style)
 
 
-def plot_matrix(rows: list[dict], path: Path) -> None:
+def plot_transfer(rows: list[dict], path: Path) -> None:
+    _save(transfer_figure(rows), path)
+
+
+def matrix_figure(rows: list[dict]):
     """Per task, the main setup's source x target scores as a heat map (the MAD-X paper's Figure 3)."""
     plt = _pyplot()
     tasks = sorted({r["task"] for r in rows})
@@ -63,11 +90,11 @@ def plot_matrix(rows: list[dict], path: Path) -> None:
     for task in tasks:
         task_rows = [r for r in rows if r["task"] == task]
         setup = main_setup(task_rows)
-        panels.append((task, setup, *matrix_scores(task_rows, setup)))
-    height = sum(0.5 * len(sources) + 1.5 for _, _, sources, _, _ in panels)
+        panels.append((task, setup, task_rows[0]["metric"], *matrix_scores(task_rows, setup)))
+    height = sum(0.5 * len(sources) + 1.5 for _, _, _, sources, _, _ in panels)
     fig, axes = plt.subplots(len(panels), 1, figsize=(1.2 + 0.7 * max(len(t) for *_, t, _ in panels), height),
                              squeeze=False)
-    for ax, (task, setup, sources, targets, values) in zip(axes[:, 0], panels):
+    for ax, (task, setup, metric, sources, targets, values) in zip(axes[:, 0], panels):
         grid_values = [[values.get((s, t), float("nan")) for t in targets] for s in sources]
         image = ax.imshow(grid_values, cmap="viridis", aspect="auto")
         for i, row in enumerate(grid_values):
@@ -79,10 +106,14 @@ def plot_matrix(rows: list[dict], path: Path) -> None:
         ax.set_yticks(range(len(sources)), sources)
         ax.set_xlabel("target")
         ax.set_ylabel("source")
-        ax.set_title(f"{task}: {setup}, {rows[0]['metric']} x 100")
+        ax.set_title(f"{task}: {setup}, {metric} x 100")
         fig.colorbar(image, ax=ax)
     fig.tight_layout()
-    _save(fig, path)
+    return fig
+
+
+def plot_matrix(rows: list[dict], path: Path) -> None:
+    _save(matrix_figure(rows), path)
 
 
 def plot_loss_curves(adapter_dirs: list[Path], path: Path) -> None:

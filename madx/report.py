@@ -11,75 +11,146 @@ from pathlib import Path
 
 from .files import write_text
 from .plots import plot_loss_curves, plot_matrix, plot_transfer
-from .scores import (CSV_FIELDS, PER_TYPE_FIELDS, adapter_records, collect, grid, main_setup, matrix_scores,
-                     mean_over_sources, mean_std, per_type_rows, sources_of)
+from .scores import (BASELINES, CSV_FIELDS, PER_TYPE_FIELDS, adapter_records, baselines, collect, confusion_sums, grid,
+                     main_setup, matrix_scores, mean_over_sources, mean_std, per_class_f1, per_type_rows, sources_of,
+                     transfer_rows)
+from .setups import EVAL_SETUPS
 
 FIGURES = ("results.png", "matrix.png", "lang_adapters.png")
 
 log = logging.getLogger(__name__)
 
 
-def _table(title: str, rows: list[dict], source_language: str | None, over: str = "seed") -> list[str]:
+# what each setup is, for the report's intro (only the setups that ran are defined there)
+SETUP_TEXT = {
+    "madx": "target language adapter + task adapter",
+    "source_la": "source language adapter kept (no swap)",
+    "task_only": "task adapter without language adapters",
+    "full_ft": "the base model fine-tuned",
+    "madx_translit": "madx on the target romanized (its language adapter trained on the romanized corpus)",
+    "madx_emb": "madx with the target's language adapter trained together with new input embeddings",
+}
+
+
+def _cell(values: list[float]) -> str:
+    """Mean ± std; a single value (one seed) has no spread, so no ± at all."""
+    mean, std = mean_std(values)
+    return f"{mean:.1f}" if std is None else f"{mean:.1f} ± {std:.1f}"
+
+
+def _baseline_cells(found: dict | None) -> list[str]:
+    return [f"{found[name]:.1f}" if found and found.get(name) is not None else "–" for name in BASELINES]
+
+
+def _table(title: str, rows: list[dict], source_language: str | None, base: dict, over: str = "seed") -> list[str]:
+    """Setups as columns, then the test set's baselines (`base`, from scores.baselines) of each row's target."""
     scores, setups, langs = grid(rows, source_language)
     metric = rows[0]["metric"]
     n = max(len(v) for v in scores.values())
-    lines = [f"## {title} ({metric} x 100, mean ± std over {n} {over}{'s' if n > 1 else ''})", "",
-             "| language | " + " | ".join(setups) + " |", "|---|" + "---|" * len(setups)]
+    spread = f"mean ± std over {n} {over}s" if n > 1 else f"1 {over}: no spread"
+    lines = [f"## {title} ({metric} x 100, {spread})", "",
+             "| language | " + " | ".join((*setups, *BASELINES)) + " |", "|---|" + "---|" * (len(setups) + 2)]
     target_means = defaultdict(list)
     for lang in langs:
-        means = {s: mean_std(scores[(lang, s)]) for s in setups if scores.get((lang, s))}
-        best = max(means, key=lambda s: means[s][0]) if means else None
+        means = {s: statistics.fmean(scores[(lang, s)]) for s in setups if scores.get((lang, s))}
+        best = max(means, key=means.get) if means else None
         cells = []
         for s in setups:
             if s not in means:
                 cells.append("–")
                 continue
-            mean, std = means[s]
-            cell = f"{mean:.1f} ± {std:.1f}"
+            cell = _cell(scores[(lang, s)])
             cells.append(f"**{cell}**" if s == best else cell)
             if lang != source_language:
-                target_means[s].append(mean)
+                target_means[s].append(means[s])
         label = f"{lang} (source)" if lang == source_language else lang
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append(f"| {label} | " + " | ".join(cells + _baseline_cells(base.get(lang))) + " |")
     if target_means:
         # a setup run on only some targets (the new-script ones) has no average comparable with the others'
         n_targets = max(len(v) for v in target_means.values())
         avg = {s: statistics.fmean(v) for s, v in target_means.items() if len(v) == n_targets}
         best = max(avg, key=avg.get)
         cells = [(f"**{avg[s]:.1f}**" if s == best else f"{avg[s]:.1f}") if s in avg else "–" for s in setups]
-        lines.append("| avg (targets) | " + " | ".join(cells) + " |")
+        targets = [lang for lang in langs if lang != source_language]
+        # a baseline's average only where every target has it
+        base_avg = {name: statistics.fmean(base[t][name] for t in targets)
+                    for name in BASELINES if all(base.get(t, {}).get(name) is not None for t in targets)}
+        lines.append("| avg (targets) | " + " | ".join(cells + _baseline_cells(base_avg)) + " |")
     return lines + [""]
 
 
 def matrix(task: str, rows: list[dict], setup: str) -> list[str]:
-    """The source x target matrix of one setup (the MAD-X paper's Figure 3), mean over seeds."""
+    """The source x target matrix of one setup (the MAD-X paper's Figure 3), mean over seeds, and each target's
+    baselines under it."""
     sources, targets, values = matrix_scores(rows, setup)
+    base = baselines(rows)
     lines = [f"## {task}: {setup}, source x target ({rows[0]['metric']} x 100, mean over seeds)", "",
              "| source \\ target | " + " | ".join(targets) + " |", "|---|" + "---|" * len(targets)]
     for source in sources:
         cells = [f"{values[(source, t)]:.1f}" if (source, t) in values else "–" for t in targets]
         lines.append(f"| {source} | " + " | ".join(cells) + " |")
+    for name in BASELINES:
+        cells = [_baseline_cells(base.get(t))[BASELINES.index(name)] for t in targets]
+        lines.append(f"| *{name}* | " + " | ".join(cells) + " |")
     return lines + [""]
+
+
+def _over(rows: list[dict]) -> str:
+    return "seeds and other sources" if len(sources_of(rows)) > 1 else "seeds"
 
 
 def per_type_section(task: str, rows: list[dict], setup: str) -> list[str]:
     """F1 per entity type and target language for one setup, mean over seeds (and, with several sources, over
     the sources other than the target, as in the mean-over-sources table)."""
-    several = len(sources_of(rows)) > 1
     f1 = defaultdict(list)
-    for r in per_type_rows([r for r in rows if r["setup"] == setup and not (several and r["source"] == r["lang"])]):
+    for r in per_type_rows(transfer_rows([r for r in rows if r["setup"] == setup])):
         f1[(r["lang"], r["type"])].append(100 * r["f1"])
     if not f1:
         return []
     types = sorted({t for _, t in f1})
     langs = sorted({lang for lang, _ in f1})
-    over = "seeds and other sources" if several else "seeds"
-    lines = [f"## {task}: {setup}, F1 per entity type (x 100, mean over {over})", "",
+    lines = [f"## {task}: {setup}, F1 per entity type (x 100, mean over {_over(rows)})", "",
              "| language | " + " | ".join(types) + " |", "|---|" + "---|" * len(types)]
     for lang in langs:
         lines.append(f"| {lang} | " + " | ".join(f"{statistics.fmean(f1[(lang, t)]):.1f}" if f1.get((lang, t))
                                                   else "–" for t in types) + " |")
     return lines + [""]
+
+
+def per_class_section(task: str, rows: list[dict], setup: str) -> list[str]:
+    """Classification and multiple choice: F1 per class and target, then each target's confusion matrix; a model
+    that answers one class everywhere shows as one full column and F1 0 elsewhere."""
+    labels, langs, f1 = per_class_f1(rows, setup)
+    confusion = confusion_sums(rows, setup)
+    lines = []
+    if labels:
+        lines += [f"## {task}: {setup}, F1 per class (x 100, mean over {_over(rows)})", "",
+                  "| language | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+        lines += [f"| {lang} | " + " | ".join(f"{f1[(lang, c)]:.1f}" if (lang, c) in f1 else "–" for c in labels)
+                  + " |" for lang in langs] + [""]
+    for lang, (names, counts) in confusion.items():
+        lines += [f"### {task}: {setup}, confusion matrix on {lang} (rows gold, columns predicted; counts summed "
+                  f"over {_over(rows)})", "",
+                  "| gold \\ predicted | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        lines += [f"| {gold} | " + " | ".join(str(counts.get((gold, p), 0)) for p in names) + " |" for gold in names]
+        lines.append("")
+    return lines
+
+
+def warnings_section(rows: list[dict]) -> list[str]:
+    """Every run's own warnings (e.g. all predictions one class), first in the report: they undo its numbers."""
+    lines = [f"- {r['task']}, {r['source']} → {r['lang']}, {r['setup']}, seed {r['seed']}: {warning}"
+             for r in rows for warning in r["warnings"]]
+    return ["## Warnings", "", *lines, ""] if lines else []
+
+
+def intro(rows: list[dict]) -> list[str]:
+    """What the tables show: the setups that ran (in the paper's order), the baselines, the cells."""
+    ran = [s for s in EVAL_SETUPS if any(r["setup"] == s for r in rows)]
+    setups = "; ".join(f"{s} = {SETUP_TEXT[s]}" for s in ran)
+    return [f"Zero-shot cross-lingual transfer. Setups: {setups}. Beside them, each target's test-set baselines: "
+            "majority = always answering its most frequent label, chance = answering at random (– where the "
+            "evaluation recorded none). Best setup per row in bold; a cell without ± is a single run.", ""]
 
 
 def _csv(rows: list[dict], fields) -> str:
@@ -150,20 +221,22 @@ def write_report(eval_files: list[Path], out_dir: str | Path, *, source_language
         raise ValueError("no evaluation results to report")
     write_text(out_dir / "results.csv", _csv(rows, CSV_FIELDS))
     write_text(out_dir / "per_type.csv", _csv(per_type_rows(rows), PER_TYPE_FIELDS))
-    lines = [f"# {title}", "", "Zero-shot cross-lingual transfer. Setups: madx = target language adapter + task "
-             "adapter; source_la = source language adapter kept (no swap); task_only = task adapter without "
-             "language adapters; full_ft = the base model fine-tuned. Best setup per row in bold.", ""]
+    lines = [f"# {title}", "", *intro(rows), *warnings_section(rows)]
+    for r in rows:
+        for warning in r["warnings"]:
+            log.warning("%s %s -> %s %s seed %s: %s", r["task"], r["source"], r["lang"], r["setup"], r["seed"], warning)
     for task in sorted({r["task"] for r in rows}):
         task_rows = [r for r in rows if r["task"] == task]
-        sources = sources_of(task_rows)
+        sources, base = sources_of(task_rows), baselines(task_rows)
         if len(sources) > 1:  # the paper's Table 2 layout first, then the matrix, then each source's own table
-            lines += _table(f"{task}: mean over source languages", mean_over_sources(task_rows), None,
+            lines += _table(f"{task}: mean over source languages", mean_over_sources(task_rows), None, base,
                             over="source")
             lines += matrix(task, task_rows, main_setup(task_rows))
         for source in sources:
             heading = f"{task} from {source}" if len(sources) > 1 else task
-            lines += _table(heading, [r for r in task_rows if r["source"] == source], source)
+            lines += _table(heading, [r for r in task_rows if r["source"] == source], source, base)
         lines += per_type_section(task, task_rows, main_setup(task_rows))
+        lines += per_class_section(task, task_rows, main_setup(task_rows))
     lines += ["![results](results.png)", "", "![source x target](matrix.png)", ""]
     if adapter_dirs:
         lines += ["![language adapters: MLM loss](lang_adapters.png)", ""]

@@ -10,8 +10,11 @@ from pathlib import Path
 from .metrics import main_metric
 from .setups import EVAL_SETUPS
 
-CSV_FIELDS = ("task", "source", "lang", "setup", "seed", "metric", "score", "precision", "recall", "f1", "accuracy",
-              "exact_match", "n_sentences", "n_tokens", "n_examples")
+# majority_baseline, chance_baseline: the scores (same metric and scale as `score`) of always answering the test
+# set's most frequent label and of answering at random; they depend on the test set only (task and target)
+CSV_FIELDS = ("task", "source", "lang", "setup", "seed", "metric", "score", "majority_baseline", "chance_baseline",
+              "precision", "recall", "f1", "accuracy", "exact_match", "n_sentences", "n_tokens", "n_examples")
+BASELINES = ("majority", "chance")
 PER_TYPE_FIELDS = ("task", "source", "lang", "setup", "seed", "type", "f1", "support")
 
 
@@ -29,7 +32,10 @@ def collect(eval_files: list[Path], source_language: str | None = None) -> list[
             metric = main_metric(result.get("task_type") or "ner")
             row = {**{k: result.get(k) for k in CSV_FIELDS}, "metric": metric, "score": result[metric]}
             row["source"] = row["source"] or source_language
-            row["per_type"] = result.get("per_type") or {}
+            baselines = result.get("baselines") or {}  # absent in results written before baselines were
+            row.update({f"{name}_baseline": baselines.get(name) for name in BASELINES})
+            for key, empty in (("per_type", {}), ("per_class", {}), ("confusion", {}), ("warnings", [])):
+                row[key] = result.get(key) or empty
             rows.append(row)
     return rows
 
@@ -49,8 +55,22 @@ def mean_over_sources(rows: list[dict]) -> list[dict]:
             for (lang, setup, source), values in seeds.items()]
 
 
-def mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+def mean_std(values: list[float]) -> tuple[float, float | None]:
+    """The mean and the sample std; one value has no spread (None), never a std of 0."""
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def baselines(rows: list[dict]) -> dict[str, dict[str, float | None]]:
+    """Per target language, its test set's baselines x100 ({"majority": ..., "chance": ...}; None where no result
+    recorded one). They depend on the test set only, so every run on a target gives the same."""
+    out = {}
+    for r in rows:
+        found = out.setdefault(r["lang"], dict.fromkeys(BASELINES))
+        for name in BASELINES:
+            value = r.get(f"{name}_baseline")
+            if value is not None and found[name] is None:
+                found[name] = 100 * value
+    return out
 
 
 def grid(rows: list[dict], source_language: str | None) -> tuple[dict, list, list]:
@@ -78,6 +98,40 @@ def matrix_scores(rows: list[dict], setup: str) -> tuple[list, list, dict]:
 def main_setup(rows: list[dict]) -> str:
     """The first setup present, in the paper's order (madx when it ran)."""
     return next(s for s in EVAL_SETUPS if any(r["setup"] == s for r in rows))
+
+
+def transfer_rows(rows: list[dict]) -> list[dict]:
+    """The runs a per-target summary counts: with several sources, a target's in-language run is no transfer."""
+    several = len(sources_of(rows)) > 1
+    return [r for r in rows if not (several and r["source"] == r["lang"])]
+
+
+def per_class_f1(rows: list[dict], setup: str) -> tuple[list, list, dict]:
+    """Classification and multiple choice: (labels, target languages, {(lang, label): mean F1 x100}) of one setup,
+    over seeds (and the other sources)."""
+    f1, labels = defaultdict(list), {}
+    for r in transfer_rows([r for r in rows if r["setup"] == setup]):
+        for label, stats in r["per_class"].items():
+            labels[label] = None
+            f1[(r["lang"], label)].append(100 * stats["f1"])
+    langs = sorted({lang for lang, _ in f1})
+    return list(labels), langs, {key: statistics.fmean(values) for key, values in f1.items()}
+
+
+def confusion_sums(rows: list[dict], setup: str) -> dict[str, tuple[list, dict]]:
+    """Per target language, one setup's confusion matrix summed over seeds (and the other sources):
+    (labels, {(gold, predicted): count})."""
+    out = {}
+    for r in transfer_rows([r for r in rows if r["setup"] == setup]):
+        if not r["confusion"]:
+            continue
+        labels, counts = out.setdefault(r["lang"], ({}, defaultdict(int)))
+        names = r["confusion"]["labels"]
+        labels.update(dict.fromkeys(names))
+        for gold, row in zip(names, r["confusion"]["matrix"]):
+            for predicted, count in zip(names, row):
+                counts[(gold, predicted)] += count
+    return {lang: (list(labels), dict(counts)) for lang, (labels, counts) in sorted(out.items())}
 
 
 def per_type_rows(rows: list[dict]) -> list[dict]:

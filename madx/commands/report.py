@@ -1,7 +1,10 @@
 """madx report: gather evaluation JSONs into report.md, results.csv, per_type.csv and results.png.
 
 report.md has, per task, mean ± std over seeds per language and the average over target
-languages, as in the MAD-X paper's tables, with the best setup per row in bold.
+languages, as in the MAD-X paper's tables, with the best setup per row in bold and each target's
+majority-class and chance baselines beside the setups (with one seed: no spread, no ±); F1 per
+entity type (NER) or per class with confusion matrices (classification, multiple choice); and
+every run's warnings first.
 """
 
 from __future__ import annotations
