@@ -1,4 +1,5 @@
-"""Training checkpoints: step-NNNNNNN directories beside the output, written whole or not at all."""
+"""Training checkpoints: step-NNNNNNN directories beside the output, written whole or not at all, with the sha256
+of their files (files.CHECKSUMS) verified on resume."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from .accelerator import TrainingError
+from .files import load_torch_file, record_checksums, verify_checksums
 
 
 def trainable_state(module: nn.Module) -> dict:
@@ -37,6 +41,7 @@ class Checkpoints:
                         "scheduler": scheduler.state_dict()}, tmp / "state.pt")
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
+            record_checksums(tmp, sorted(tmp.glob("*.pt")))
             (tmp / "complete").write_text(str(step))
             os.replace(tmp, final)
             for old in sorted(self.directory.glob("step-*"))[:-1]:
@@ -44,16 +49,18 @@ class Checkpoints:
         accelerator.wait_for_everyone()
 
     def load(self, path: Path, module, optimizer, scheduler, accelerator) -> int:
-        state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
+        rng = path / f"rng-{accelerator.process_index}.pt"
+        verify_checksums(path, [path / "state.pt", *([rng] if rng.exists() else [])], error=TrainingError,
+                         remedy=f"delete {path} and rerun: training starts again from the beginning")
+        state = load_torch_file(path / "state.pt", error=TrainingError)
         params = dict(module.named_parameters())
         with torch.no_grad():
             for name, value in state["weights"].items():
                 params[name].copy_(value)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        rng = path / f"rng-{accelerator.process_index}.pt"
         if rng.exists():
-            _set_rng_state(torch.load(rng, map_location="cpu", weights_only=True))
+            _set_rng_state(load_torch_file(rng, error=TrainingError))
         return state["step"]
 
 

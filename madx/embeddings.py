@@ -13,6 +13,7 @@ Two modes, both trained together with the language adapter by MLM, the rest of t
 On disk they follow AdapterHub's embeddings format (`model.save_embeddings(path, name, tokenizer)`):
 `embedding.pt` (the input embedding matrix, torch.save) and `tokenizer/` (save_pretrained), in the directory
 `embeddings/` inside the language adapter's, so `model.load_embeddings(<adapter>/embeddings, name)` loads them.
+madx records their sha256 beside them (files.CHECKSUMS) and verifies them at load.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .files import files_under, load_torch_file, record_checksums, verify_checksums
 from .sources import DataError
 
 log = logging.getLogger(__name__)
@@ -182,13 +184,15 @@ def swap_input_embeddings(model: nn.Module, weight: torch.Tensor) -> nn.Module:
 
 
 def save_embeddings(directory: str | Path, weight: torch.Tensor, tokenizer, info: dict) -> Path:
-    """AdapterHub's embeddings directory: embedding.pt + tokenizer/, and madx's record (INFO_FILE)."""
+    """AdapterHub's embeddings directory: embedding.pt + tokenizer/, madx's record (INFO_FILE) and the sha256 of the
+    matrix and the tokenizer's files (files.CHECKSUMS)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     torch.save(weight.detach().float().cpu().clone(), directory / EMBEDDING_FILE)
     tokenizer.save_pretrained(directory / TOKENIZER_DIR)
     (directory / INFO_FILE).write_text(json.dumps({"rows": weight.shape[0], "dim": weight.shape[1], **info},
                                                   indent=2) + "\n")
+    record_checksums(directory, [directory / EMBEDDING_FILE, *files_under(directory / TOKENIZER_DIR)])
     return directory
 
 
@@ -211,7 +215,8 @@ def load_embeddings(directory: str | Path, hidden_size: int | None = None) -> tu
     if not (directory / TOKENIZER_DIR).is_dir():
         raise EmbeddingLoadError(f"{directory}: no {TOKENIZER_DIR}/ beside {EMBEDDING_FILE}: the embeddings' rows "
                                  "mean nothing without the tokenizer they were made for; save them with it")
-    weight = torch.load(file, weights_only=True, map_location="cpu")
+    verify_checksums(directory, [file, *files_under(directory / TOKENIZER_DIR)], error=EmbeddingLoadError)
+    weight = load_torch_file(file, error=EmbeddingLoadError)
     weight = weight.detach() if isinstance(weight, torch.Tensor) else weight
     if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
         raise EmbeddingLoadError(f"{file}: not an embedding matrix (a 2-d tensor)")

@@ -2,14 +2,18 @@
 
 The base model is loaded once; each run swaps its language adapter, task adapter and head in memory
 (full_ft loads its own fine-tuned model). Each run's result is its own JSON file, stamped with a
-fingerprint of everything the number depends on (the weights' and the test data's bytes, the
-precision, madx's version): a run whose file carries the current fingerprint is reused, never redone,
-so a rerun after adding a seed or retraining one language adapter computes only what changed.
+fingerprint of everything the number depends on (the weights' and configs' bytes, the test data's, the
+precision, madx's version; never logs or timings), and the digest of each of those inputs: a run whose file
+carries the current fingerprint is reused, never redone, so a rerun after adding a seed or retraining one language
+adapter computes only what changed, and the log says which input changed.
+
+Beside its metrics, each result has the test set's trivial baselines ("baselines": {"majority", "chance"}, in the
+main metric's scale), per-class scores and a confusion matrix for classification and multiple choice, and
+"warnings" (predictions all one class); a model whose scores are NaN or infinite gets no result, but an error.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -17,23 +21,26 @@ import time
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
+from typing import Callable
 
 import torch
 
 from . import __version__, hf
 from .accelerator import HALF_DTYPES, check_mixed_precision
-from .files import write_text
+from .files import CHECKSUMS, files_under, sha256_of, write_text
 from .io import load_adapter, read_adapter_config
-from .embeddings import EMBEDDINGS_DIR, EmbeddingLoadError, embeddings_dir, load_embeddings, swap_input_embeddings
-from .families import family, predict
+from .embeddings import (EMBEDDINGS_DIR, INFO_FILE, EmbeddingLoadError, embeddings_dir, load_embeddings,
+                         swap_input_embeddings)
+from .families import NonFiniteScores, family, predict
 from .model import activate, delete_adapter, madx_state
 from .settings import MIXED_PRECISION, TaskTraining
 from .setups import EVAL_LANG_ADAPTER, EVAL_SETUPS
-from .heads import load_head, read_head_config
-from .task import FULL_MODEL_DIR
+from .heads import HEAD_CONFIG, HEAD_WEIGHTS, OTHER_WEIGHTS, load_head, read_head_config
+from .task import FULL_MODEL_DIR, load_full_model
 from .translit import romanize_examples, romanizer
 
 log = logging.getLogger(__name__)
+LOGGED = ("f1", "precision", "recall", "accuracy", "exact_match", "windows", "misaligned_answers")  # in a run's log line
 
 
 @dataclass(frozen=True)
@@ -71,31 +78,47 @@ def inference_precision(mixed_precision: str) -> str:
 
 # ---- what a result depends on
 
+# what a trained output holds that no evaluation number depends on: logs, records of how it was trained, checksums
+NOT_INPUTS = frozenset({"train_log.jsonl", "pretrain_log.jsonl", "training.json", "task.json", "madx_base.json",
+                        INFO_FILE, CHECKSUMS})
+NOT_INPUT_DIRS = frozenset({"checkpoints"})  # and any hidden path (.NAME.staging, .cache)
+HEAD_FILES = frozenset({HEAD_CONFIG, HEAD_WEIGHTS, *OTHER_WEIGHTS})
+# what evaluation reads of a task's training settings: how the test data is encoded and answers are read
+EVAL_SETTINGS = ("max_length", "doc_stride", "max_answer_length", "n_best")
 
-def content_digest(path: Path) -> str:
-    """sha256 of a file's bytes, or of a directory's files (relative names and bytes, in sorted order)."""
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    stats = [f.stat() for f in files]
-    listing = tuple((str(f.relative_to(path) if path.is_dir() else f.name), str(f), st.st_size, st.st_mtime_ns)
-                    for f, st in zip(files, stats))
-    return _digest(listing)  # read once per process for the same files, sizes and times
+
+def is_input(name: str) -> bool:
+    """Whether a file (its path relative to an output directory) is something a result depends on."""
+    parts = name.split("/")
+    return parts[-1] not in NOT_INPUTS and not any(p.startswith(".") or p in NOT_INPUT_DIRS for p in parts)
 
 
-@functools.lru_cache(maxsize=None)
-def _digest(listing: tuple) -> str:
+def content_digest(path: Path, keep: Callable[[str], bool] = lambda name: True) -> str:
+    """sha256 of a file's bytes, or of the files of a directory a result depends on (`is_input`, and `keep` of
+    their relative names): names and bytes, in sorted order. Each file is read once per process (files.sha256_of)."""
+    path = Path(path).resolve()
+    if not path.is_dir():
+        return sha256_of(path)
     digest = hashlib.sha256()
-    for name, file, _, _ in listing:
-        digest.update(name.encode() + b"\0")
-        with open(file, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
+    for file in files_under(path):
+        name = file.relative_to(path).as_posix()
+        if is_input(name) and keep(name):
+            digest.update(f"{name}\0{sha256_of(file)}\0".encode())
     return digest.hexdigest()
 
 
 def _digest_or_name(spec: str) -> str:
     """A local file or directory: its bytes; a hub id or hub: spec: the name itself."""
     path = Path(spec)
-    return content_digest(path.resolve()) if not str(spec).startswith("hub:") and path.exists() else str(spec)
+    return content_digest(path) if not str(spec).startswith("hub:") and path.exists() else str(spec)
+
+
+def task_settings(task_dir: Path) -> TaskTraining:
+    """The settings a task was trained with (task.json; defaults for a task adapter AdapterHub trained)."""
+    task_file = Path(task_dir) / "task.json"
+    task_info = json.loads(task_file.read_text()) if task_file.is_file() else {}
+    return TaskTraining(**{k: v for k, v in task_info.get("settings", {}).items()
+                           if k in TaskTraining.__dataclass_fields__})
 
 
 def shared_inputs(base_model: str, test_data: str, precision: str, batch_size: int) -> dict:
@@ -104,23 +127,57 @@ def shared_inputs(base_model: str, test_data: str, precision: str, batch_size: i
             "precision": precision, "batch_size": batch_size}
 
 
-def fingerprint(run: Run, shared: dict, lang: str | None = None) -> str:
-    """sha256 of everything a run's result depends on: `shared_inputs`, the run's own weights (a language
-    adapter's embeddings and tokenizer included) and the romanizer (with its version) it reads the test data with."""
-    parts = {**shared, "setup": run.setup, "task_dir": content_digest(Path(run.task_dir).resolve()),
-             "lang_adapter": content_digest(Path(run.lang_adapter).resolve()) if run.lang_adapter else None}
+def run_inputs(run: Run, shared: dict, lang: str | None = None) -> dict:
+    """The digest of each thing a run's result depends on: `shared_inputs`, the task's weights (its adapter, or
+    full_ft's model) and head, the task settings evaluation reads, the language adapter, the embeddings a madx_emb
+    run reads with, and the romanizer (with its version) of a madx_translit run. Never logs or timings."""
+    task_dir = Path(run.task_dir)
+    settings = task_settings(task_dir)
+    inputs = {**shared, "setup": run.setup,
+              "task_weights": content_digest(task_dir, keep=lambda name: name not in HEAD_FILES),
+              "head": content_digest(task_dir, keep=lambda name: name in HEAD_FILES),
+              "task_settings": {key: getattr(settings, key) for key in EVAL_SETTINGS},
+              "lang_adapter": content_digest(run.lang_adapter, keep=lambda name: name.split("/")[0] != EMBEDDINGS_DIR)
+              if run.lang_adapter else None}
+    if run.setup == "madx_emb":
+        inputs["embeddings"] = content_digest(run_embeddings(run))
     if run.romanize:
-        parts["romanize"] = romanizer(run.romanize, lang).identity
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+        inputs["romanize"] = romanizer(run.romanize, lang).identity
+    return inputs
 
 
-def _finished(run: Run, key: str) -> dict | None:
-    """The run's result if its file exists and was computed from exactly these inputs."""
+def fingerprint(inputs: dict) -> str:
+    """sha256 of a run's inputs (`run_inputs`)."""
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+def _previous(run: Run) -> dict | None:
+    """The run's earlier result, if its file exists and reads."""
     try:
         result = json.loads(Path(run.output).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
         return None
-    return result if result.get("fingerprint") == key else None
+    return result if isinstance(result, dict) else None
+
+
+def why_recomputed(previous: dict | None, inputs: dict) -> str:
+    """Why a run is computed again: which of its inputs' digests differ from those its earlier result records."""
+    if previous is None:
+        return "no earlier result"
+    recorded = previous.get("inputs")
+    if not isinstance(recorded, dict):
+        return "its earlier result records no inputs (written by an older madx)"
+    changed = [key for key in sorted(set(recorded) | set(inputs)) if recorded.get(key) != inputs.get(key)]
+    if not changed:
+        return "its earlier result's fingerprint does not match its inputs"
+    return "changed since its earlier result: " + ", ".join(
+        f"{key} {_shown(recorded.get(key))} -> {_shown(inputs.get(key))}" for key in changed)
+
+
+def _shown(value) -> str:
+    if isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value):
+        return value[:12]  # a digest: its start is enough to tell two apart
+    return json.dumps(value, sort_keys=True)
 
 
 # ---- models
@@ -172,7 +229,7 @@ class EvalModels:
     def model_for(self, run: Run, label_names: list[str], task_type: str) -> tuple[torch.nn.Module, dict]:
         """The model for `run`, ready to predict, and what it stacks (for the record)."""
         if run.setup == "full_ft":
-            model = hf.load_finetuned(run.task_dir / FULL_MODEL_DIR, family(task_type).auto_class)
+            model = load_full_model(run.task_dir, family(task_type).auto_class)
             return model.to(device=self.device, dtype=self.dtype).eval(), {"full_model": str(run.task_dir / FULL_MODEL_DIR)}
         model = self._model(label_names, task_type)
         self.release(model)
@@ -251,25 +308,28 @@ def evaluate_runs(
             romanizer(run.romanize, lang)
         if run.setup == "madx_emb":
             run_embeddings(run)
-    keys = [fingerprint(run, shared, lang) for run in runs]
-    results = [_finished(run, key) for run, key in zip(runs, keys)]
+    inputs = [run_inputs(run, shared, lang) for run in runs]
+    keys = [fingerprint(run_input) for run_input in inputs]
+    previous = [_previous(run) for run in runs]
+    results = [p if p is not None and p.get("fingerprint") == key else None for p, key in zip(previous, keys)]
     todo = [i for i, result in enumerate(results) if result is None]
     for i, run in enumerate(runs):
         if results[i] is not None:
             log.info("%s seed %s: finished before with these exact inputs (%s): kept", run.setup, run.seed, run.output)
+        else:
+            log.info("%s seed %s: to compute (%s): %s", run.setup, run.seed, run.output,
+                     why_recomputed(previous[i], inputs[i]))
     log.info("%s %s->%s: %d runs, %d to compute", task, source or "?", lang, len(runs), len(todo))
     if todo:
         tokenizer = hf.load_tokenizer(base_model, trust_remote_code=trust_remote_code)
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         models = EvalModels(base_model, trust_remote_code, device, HALF_DTYPES.get(precision))
-        data, encoded = {}, {}
+        data, encoded, baselines = {}, {}, {}
         for n, i in enumerate(todo, 1):
             run, start = runs[i], time.perf_counter()
+            where = f"{task} {source or '?'}->{lang} {run.setup} seed {run.seed}"
             head = read_head_config(run.task_dir)
-            task_file = Path(run.task_dir) / "task.json"  # absent for a task adapter AdapterHub trained
-            task_info = json.loads(task_file.read_text()) if task_file.is_file() else {}
-            settings = TaskTraining(**{k: v for k, v in task_info.get("settings", {}).items()
-                                       if k in TaskTraining.__dataclass_fields__})
+            settings = task_settings(run.task_dir)
             label_names, task_type = head["label_names"], head["task_type"]
             fam = family(task_type)
             if (task_type, run.romanize) not in data:  # the test set, romanized for madx_translit
@@ -286,28 +346,51 @@ def evaluate_runs(
                 fam.check(examples, label_names)
                 encoded[key] = fam.encode(run_tokenizer, examples, label_names, settings, train=False)
             features = encoded[key]
+            test_key = (task_type, tuple(label_names), run.romanize)
+            if test_key not in baselines:  # the test set's: the same for every run that reads it alike
+                baselines[test_key] = fam.baselines(examples, label_names, lang)
             model, used = models.model_for(run, label_names, task_type)
             if run.romanize:
                 used["romanized"] = romanizer(run.romanize, lang).identity
             if run_tokenizer is not tokenizer:
                 used["embeddings"] = str(embeddings_dir(run.lang_adapter))
-            pred = predict(model, fam, examples, features, label_names, settings, run_tokenizer.pad_token_id,
-                           batch_size=batch_size, device=device, mixed_precision=precision)
+            try:
+                pred = predict(model, fam, examples, features, label_names, settings, run_tokenizer.pad_token_id,
+                               batch_size=batch_size, device=device, mixed_precision=precision)
+            except NonFiniteScores as err:
+                Path(run.output).unlink(missing_ok=True)  # no earlier number may stand for these inputs
+                raise refused(where, run, err, precision) from None
+            warnings = fam.warnings(examples, pred)
+            for warning in warnings:
+                log.warning("%s: %s", where, warning)
             results[i] = {
                 "task": task, "source": source, "lang": lang, "setup": run.setup, "seed": run.seed,
                 "task_type": task_type, **fam.metrics(examples, features, pred, lang),
+                "baselines": baselines[test_key], **fam.breakdown(examples, pred, label_names), "warnings": warnings,
                 "mixed_precision": precision, "base_model": base_model, "test_data": str(test_data), **used,
-                "fingerprint": keys[i],
+                "inputs": inputs[i], "fingerprint": keys[i],
             }
             write_text(Path(run.output), json.dumps(results[i], indent=2) + "\n")
-            log.info("[%d/%d] %s %s->%s %s seed %s: %s (%.1f s)", n, len(todo), task, source or "?", lang, run.setup,
-                     run.seed, {k: round(v, 4) for k, v in results[i].items()
-                                if k in ("f1", "precision", "recall", "accuracy", "exact_match", "windows", "misaligned_answers")},
-                     time.perf_counter() - start)
+            log.info("[%d/%d] %s: %s; baselines %s (%.1f s)", n, len(todo), where,
+                     {k: round(v, 4) for k, v in results[i].items() if k in LOGGED},
+                     {k: round(v, 4) for k, v in baselines[test_key].items()}, time.perf_counter() - start)
     if summary is not None:
         write_text(Path(summary), json.dumps({"task": task, "source": source, "lang": lang, "results": results},
                                              indent=2) + "\n")
     return results
+
+
+class EvaluationError(ValueError):
+    """A run whose result would be no valid number: refused, with the reason."""
+
+
+def refused(where: str, run: Run, err: Exception, precision: str) -> EvaluationError:
+    """The error for a run whose model gives NaN or infinite scores: no result, and what to do."""
+    stacked = " and ".join(str(d) for d in (run.lang_adapter, run.task_dir) if d is not None)
+    overflow = (f"; or float16 overflows (mixed_precision {precision}): evaluate with --mixed-precision bf16 or no"
+                if precision == "fp16" else "")
+    return EvaluationError(f"{where}: {err}, so no result is written ({run.output}): the weights it reads ({stacked}) "
+                           f"are broken: retrain them (delete the directory and rerun snakemake){overflow}")
 
 
 def evaluate(base_model: str, setup: str, task_dir: str | Path, test_data, output: str | Path, *, lang: str, task: str,

@@ -5,6 +5,10 @@ share the training loop, the setups and the evaluation job; only these pieces di
 A family's features are dicts of plain lists (input_ids, and per family: labels, start/end, ...); `collate`
 pads a list of them into tensors, and `count` says how many predictions a batch's summed loss is over (its
 sub-tokens for NER, its examples otherwise), which `train.fit` divides by.
+
+Beside its metrics, a family says what an evaluation JSON shows with them: its trivial baselines on the test set
+(`baselines`), per-class scores and a confusion matrix where it has classes (`breakdown`), and warnings about
+predictions that cannot be a working model's (`warnings`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from torch import nn
 from .accelerator import HALF_DTYPES
 from .batching import without_full_mask
 from .labelled import IGNORE, check_labels, encode, label_names_of, read_labelled
-from .metrics import main_metric, sequence_metrics
+from .metrics import (accuracy_baselines, class_scores, main_metric, majority_share, ner_baselines,
+                      one_class_warning, qa_baselines, sequence_metrics)
 from .qa import best_spans, encode_windows, qa_metrics
 from .sources import DataError
 from .texts import read_classification, read_multiple_choice, read_qa
@@ -116,6 +121,21 @@ class Family:
         return {**sequence_metrics(self.task_type, [s.tags for s in examples], predictions),
                 "truncated_sentences": int(truncated)}
 
+    def baselines(self, examples: list, label_names: list[str], lang: str) -> dict:
+        """{"majority", "chance"} on this test set, in the main metric's 0-1 scale (metrics.py)."""
+        gold = [s.tags for s in examples]
+        if self.task_type == "ner":
+            return ner_baselines(gold, label_names)
+        return accuracy_baselines([t for tags in gold for t in tags], len(label_names))
+
+    def breakdown(self, examples: list, predictions: list, label_names: list[str]) -> dict:
+        """What an evaluation adds per class (classification, multiple choice); NER has its per_type already."""
+        return {}
+
+    def warnings(self, examples: list, predictions: list) -> list[str]:
+        """Predictions no working model gives: all one class where the gold answers are not."""
+        return one_class_warning([t for s in examples for t in s.tags], [t for p in predictions for t in p], "word")
+
 
 class TaskObjective(nn.Module):
     """forward(**batch) -> the family's summed loss: what `train.fit` trains."""
@@ -189,6 +209,18 @@ class Classification(Family):
         correct = sum(p == e.label for e, p in zip(examples, predictions))
         return {"accuracy": correct / max(len(examples), 1), "n_examples": len(examples)}
 
+    def classes(self, examples, label_names) -> list:
+        return list(label_names)
+
+    def baselines(self, examples, label_names, lang):
+        return accuracy_baselines([e.label for e in examples], len(label_names))
+
+    def breakdown(self, examples, predictions, label_names):
+        return class_scores([e.label for e in examples], predictions, self.classes(examples, label_names))
+
+    def warnings(self, examples, predictions):
+        return one_class_warning([e.label for e in examples], list(predictions), "example")
+
 
 class MultipleChoice(Classification):
     """A context and N choices: each (context, choice) scored by the head, the highest wins; accuracy."""
@@ -232,6 +264,14 @@ class MultipleChoice(Classification):
 
     def decode(self, examples, features, outputs, label_names, settings):
         return [int(logits.argmax()) for logits in outputs]
+
+    def classes(self, examples, label_names):
+        """The choice indices (every example has the same number of choices: `check`)."""
+        return list(range(len(examples[0].choices))) if examples else []
+
+    def baselines(self, examples, label_names, lang):
+        chance = sum(1 / len(e.choices) for e in examples) / len(examples) if examples else 0.0
+        return {"majority": majority_share([e.label for e in examples]), "chance": chance}
 
 
 class QuestionAnswering(Family):
@@ -284,6 +324,16 @@ class QuestionAnswering(Family):
     def metrics(self, examples, features, predictions, lang):
         return {**qa_metrics(examples, predictions, lang), "windows": len(features)}
 
+    def baselines(self, examples, label_names, lang):
+        return qa_baselines(examples, lang)
+
+    def warnings(self, examples, predictions):
+        return one_class_warning([e.answers[0][0] for e in examples], list(predictions), "answer")
+
+
+class NonFiniteScores(ValueError):
+    """The model's scores (logits) for some inputs are NaN or infinite: no prediction read from them means anything."""
+
 
 FAMILIES = {"ner": Family, "pos": Family, "classification": Classification, "multiple_choice": MultipleChoice,
             "qa": QuestionAnswering}
@@ -318,4 +368,7 @@ def predict(model: nn.Module, fam: Family, examples: list, features: list[dict],
         for row, i in enumerate(chunk):
             outputs[i] = fam.outputs(out, row, features[i])
     model.train(was_training)
+    bad = sum(not all(bool(torch.isfinite(t).all()) for t in (o if isinstance(o, tuple) else (o,))) for o in outputs)
+    if bad:
+        raise NonFiniteScores(f"the model's scores are NaN or infinite for {bad} of {len(outputs)} inputs")
     return fam.decode(examples, features, outputs, label_names, settings)

@@ -1,17 +1,29 @@
-"""Writing outputs atomically: a file or a directory appears complete, or not at all.
+"""Writing outputs atomically: a file or a directory appears complete, or not at all; and the checksums of the
+weights madx writes.
 
 Every output madx writes goes through here, so a killed job never leaves a half-written file that a
 rerun (or Snakemake) would take as finished.
+
+Checksums: a directory madx writes weights into carries CHECKSUMS (`{relative path: sha256}`) beside them, written
+in the same staged directory, so it appears with them. A loader verifies a file against it before using it: bytes
+changed since madx wrote them are an error naming the file, never a silent load. A directory without CHECKSUMS (an
+adapter AdapterHub saved, one downloaded from the hub) loads unchecked, as before.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
+import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
+
+CHECKSUMS = "madx_checksums.json"
 
 
 def write_with(path: str | os.PathLike, save: Callable[[Path], None]) -> Path:
@@ -64,3 +76,106 @@ def staged_dir(output: str | os.PathLike) -> Iterator[Path]:
         replace_dir(staging, Path(output))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+# ---- checksums
+
+
+class ChecksumError(ValueError):
+    """A file whose bytes are not those madx recorded when it wrote it."""
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """sha256 of a file's bytes, read once per process while its size and modification time stay the same."""
+    stat = os.stat(path)
+    return _sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+
+@functools.lru_cache(maxsize=None)
+def _sha256(path: str, size: int, mtime_ns: int, inode: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def files_under(directory: Path) -> list[Path]:
+    return sorted(p for p in Path(directory).rglob("*") if p.is_file())
+
+
+def record_checksums(directory: str | os.PathLike, files: Iterable[str | os.PathLike]) -> Path:
+    """Add the sha256 of `files` (inside `directory`) to its CHECKSUMS, written atomically."""
+    directory = Path(directory)
+    sidecar = directory / CHECKSUMS
+    recorded = _read_checksums(sidecar) if sidecar.is_file() else {}
+    for file in files:
+        recorded[Path(file).relative_to(directory).as_posix()] = sha256_of(file)
+    return write_text(sidecar, json.dumps(dict(sorted(recorded.items())), indent=2) + "\n")
+
+
+def verify_checksums(directory: str | os.PathLike, files: Iterable[str | os.PathLike] | None = None, *,
+                     under: str | None = None, error: type[Exception] = ChecksumError,
+                     remedy: str | None = None) -> bool:
+    """Check `files` (inside `directory`; None: every file its CHECKSUMS lists, or those under the sub-directory
+    `under`) against the sha256 madx recorded when it wrote them. A file CHECKSUMS does not list is not checked; a
+    listed file that differs or is gone raises `error`, naming the file and what to do (`remedy`, else: delete the
+    directory and rerun what wrote it). Returns whether the directory has CHECKSUMS at all."""
+    directory = Path(directory)
+    sidecar = directory / CHECKSUMS
+    if not sidecar.is_file():
+        return False  # not written by madx (AdapterHub's own, a published adapter): loads as before
+    try:
+        recorded = _read_checksums(sidecar)
+    except ChecksumError as err:
+        raise error(str(err)) from None
+    if files is None:
+        names = [n for n in recorded if under is None or n.startswith(under.rstrip("/") + "/")]
+    else:
+        names = [Path(f).relative_to(directory).as_posix() for f in files]
+    remedy = remedy or (f"retrain or download it again: delete {directory} and rerun snakemake (or the madx command "
+                        "that wrote it)")
+    for name in names:
+        if name not in recorded:
+            continue
+        file = directory / name
+        if not file.is_file():
+            raise error(f"{file}: missing; {sidecar.name} lists it as written with the rest of {directory}; {remedy}")
+        if sha256_of(file) != recorded[name]:
+            raise error(f"{file}: its bytes differ from the sha256 madx recorded when it wrote it ({sidecar}): the "
+                        f"file is corrupt or was changed since; {remedy}. If another tool rewrote it on purpose, "
+                        f"delete {sidecar} to load it unchecked")
+    return True
+
+
+def _read_checksums(sidecar: Path) -> dict:
+    try:
+        recorded = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ChecksumError(f"{sidecar}: not valid JSON ({err}); it is corrupt: delete {sidecar.parent} and rerun "
+                            "snakemake (or the madx command that wrote it)") from None
+    if not isinstance(recorded, dict) or not all(isinstance(v, str) for v in recorded.values()):
+        raise ChecksumError(f"{sidecar}: expected {{file name: sha256}}; delete {sidecar.parent} and rerun snakemake")
+    return recorded
+
+
+# ---- reading torch files safely
+
+
+def load_torch_file(file: str | os.PathLike, error: type[Exception] = ValueError):
+    """torch.load(weights_only=True) of a file: a pickle that would run code is refused with a message that names
+    the file and says why (never torch's advice to turn the check off); an unreadable file is `error` too."""
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        called = re.search(r"GLOBAL ([\w.]+)", str(err))
+        what = f"it asks to call {called.group(1)} when loaded" if called else "its pickle holds more than tensors"
+        raise error(f"{file}: not a plain tensor file ({what}); madx refuses it for safety, since unpickling it "
+                    "could run code. Convert it to safetensors with a tool you trust, on a machine where running it "
+                    "is safe, or get the weights as a .safetensors file") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        raise error(f"{file}: cannot be read ({err}); the file is truncated or corrupt, copy it again") from None

@@ -20,7 +20,7 @@ classes; each head type maps to flex-head layers as follows (a flex head is [dro
 (the pooler is dense + tanh on the first token: the flex head's first two layers, trained with the head).
 A head without such a mapping (DeBERTa's context pooler) is saved by module path with its Hugging Face class
 name, AdapterHub's layout for heads of those classes. Heads madx saved before this format (head.safetensors)
-still load.
+still load. madx records the head files' sha256 beside them (files.CHECKSUMS) and verifies them at load.
 """
 
 from __future__ import annotations
@@ -30,11 +30,12 @@ import logging
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from . import __version__
-from .files import write_text, write_with
+from .files import load_torch_file, record_checksums, verify_checksums, write_text, write_with
 from .model import base_model, head_state_dict
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ def save_head(model: nn.Module, directory: Path, name: str, label_names: list[st
                    for key, value in weights.items() if key.startswith(path + ".")}
     write_with(directory / HEAD_WEIGHTS, lambda tmp: save_file(weights, str(tmp)))
     write_text(directory / HEAD_CONFIG, json.dumps(meta, indent=2) + "\n")
+    record_checksums(directory, [directory / HEAD_WEIGHTS, directory / HEAD_CONFIG])
 
 
 def _adapter_model_class(model: nn.Module) -> str:
@@ -110,7 +112,11 @@ def read_head_config(task_dir: Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing; {task_dir} is not a finished madx train-task output or an "
                                 "AdapterHub adapter saved with_head=True")
-    config = json.loads(path.read_text())
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise HeadLoadError(f"{path}: not valid JSON ({err}); the file is corrupt, copy it again") from None
+    verify_checksums(path.parent, [path], error=HeadLoadError)
     if "task_type" in config:
         return config
     flex = config.get("config") or {}
@@ -135,8 +141,15 @@ def _weights(directory: Path) -> tuple[Path, dict]:
         file = directory / name
         if file.is_file():
             if file.suffix == ".bin":
-                return file, torch.load(file, map_location="cpu", weights_only=True)
-            return file, load_file(str(file))
+                weights = load_torch_file(file, error=HeadLoadError)
+            else:
+                try:
+                    weights = load_file(str(file))
+                except (SafetensorError, OSError, RuntimeError, ValueError) as err:
+                    raise HeadLoadError(f"{file}: cannot be read ({err}); the file is truncated or corrupt, copy "
+                                        "it again") from None
+            verify_checksums(directory, [file], error=HeadLoadError)
+            return file, weights
     raise HeadLoadError(f"{directory}: no head weights ({HEAD_WEIGHTS}, or {' / '.join(OTHER_WEIGHTS)})")
 
 

@@ -1,8 +1,10 @@
 """Adapters on disk, in AdapterHub's format: adapter_config.json + adapter.safetensors.
 
-Loading also reads AdapterHub's legacy pytorch_adapter.bin (torch.load with weights_only=True)
-and accepts any model prefix on the keys (`roberta.`, `bert.`, none). Every check runs before
-the model is touched, so a bad file never leaves a partly loaded adapter behind.
+Loading also reads AdapterHub's legacy pytorch_adapter.bin (torch.load with weights_only=True; a pickle that
+would run code is refused) and accepts any model prefix on the keys (`roberta.`, `bert.`, none). madx writes the
+files' sha256 beside them (files.CHECKSUMS) and verifies them at load; a directory without that record
+(AdapterHub's own) loads unchecked. Every check runs before the model is touched, so a bad file never leaves a
+partly loaded adapter behind.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from . import __version__
 from .config import AdapterConfig, AdapterConfigError
-from .files import staged_dir, write_text, write_with
+from .files import load_torch_file, record_checksums, staged_dir, verify_checksums, write_text, write_with
 from .model import add_adapter, adapter_config, adapter_modules, delete_adapter, madx_state, num_layers
 
 CONFIG_NAME = "adapter_config.json"
@@ -58,6 +60,7 @@ def write_adapter_files(model, name: str, directory: Path, *, model_name: str | 
     }
     write_text(directory / CONFIG_NAME, json.dumps(meta, indent=2) + "\n")
     write_with(directory / WEIGHTS_NAME, lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt"}))
+    record_checksums(directory, [directory / CONFIG_NAME, directory / WEIGHTS_NAME])
 
 
 def read_adapter_config(directory: str | os.PathLike) -> tuple[dict, AdapterConfig]:
@@ -78,20 +81,27 @@ def read_adapter_config(directory: str | os.PathLike) -> tuple[dict, AdapterConf
         config = AdapterConfig.from_adapterhub(meta["config"], legacy="version" not in meta, where=str(config_file))
     except AdapterConfigError as err:
         raise AdapterLoadError(str(err)) from None
+    verify_checksums(directory, [config_file], error=AdapterLoadError)
     return meta, config
 
 
 def read_adapter_weights(directory: Path) -> tuple[Path, dict]:
+    """(the weights file, its tensors): adapter.safetensors, else the legacy pytorch_adapter.bin; verified against
+    the checksums madx recorded when it wrote them."""
+    directory = Path(directory)
     safe, legacy = directory / WEIGHTS_NAME, directory / LEGACY_WEIGHTS_NAME
-    try:
-        if safe.is_file():
-            return safe, load_file(str(safe), device="cpu")
-        if legacy.is_file():
-            return legacy, torch.load(legacy, map_location="cpu", weights_only=True)
-    except (SafetensorError, OSError, RuntimeError, EOFError, ValueError) as err:
-        bad = safe if safe.is_file() else legacy
-        raise AdapterLoadError(f"{bad}: cannot be read ({err}); the file is truncated or corrupt, copy it again") from None
-    raise AdapterLoadError(f"{directory}: no {WEIGHTS_NAME} (or legacy {LEGACY_WEIGHTS_NAME}) weights file")
+    if safe.is_file():
+        try:
+            file, tensors = safe, load_file(str(safe), device="cpu")
+        except (SafetensorError, OSError, RuntimeError, ValueError) as err:
+            raise AdapterLoadError(f"{safe}: cannot be read ({err}); the file is truncated or corrupt, copy it "
+                                   "again") from None
+    elif legacy.is_file():
+        file, tensors = legacy, load_torch_file(legacy, error=AdapterLoadError)
+    else:
+        raise AdapterLoadError(f"{directory}: no {WEIGHTS_NAME} (or legacy {LEGACY_WEIGHTS_NAME}) weights file")
+    verify_checksums(directory, [file], error=AdapterLoadError)
+    return file, tensors
 
 
 MADE_FOR = ("hidden_size", "model_type")  # what an adapter's config says about the base model it was made for

@@ -13,15 +13,15 @@ from torch import nn
 from . import hf
 from .config import TASK_ADAPTER, AdapterConfig
 from .io import load_adapter, write_adapter_files
-from .families import Family, TaskObjective, family
+from .families import Family, NonFiniteScores, TaskObjective, family
 from .families import predict as predict_task
 from .heads import load_head, read_head_config, save_head
 from .model import (activate, adapter_config, adapter_modules, add_adapter, count_parameters, delete_adapter,
                     train_adapters)
 from .setups import TRAIN_LANG_ADAPTER, TRAIN_SETUPS
-from .accelerator import cast_frozen, make_accelerator
+from .accelerator import TrainingError, cast_frozen, make_accelerator
 from .batching import StepIndices
-from .files import staged_dir, write_text, write_with
+from .files import files_under, record_checksums, staged_dir, verify_checksums, write_text, write_with
 from .settings import TaskTraining
 from .train import fit, settings_dict
 
@@ -91,9 +91,13 @@ class BestOnDev:
         return torch.load(self.path, weights_only=True)
 
     def __call__(self, step: int) -> dict:
-        pred = predict_task(self.model, self.family, self.dev_examples, self.dev_features, self.label_names,
-                            self.settings, self.pad_id, device=self.accelerator.device,
-                            mixed_precision=self.settings.mixed_precision)
+        try:
+            pred = predict_task(self.model, self.family, self.dev_examples, self.dev_features, self.label_names,
+                                self.settings, self.pad_id, device=self.accelerator.device,
+                                mixed_precision=self.settings.mixed_precision)
+        except NonFiniteScores as err:
+            raise TrainingError(f"dev evaluation at step {step}: {err}: training diverged; lower lr "
+                                "(with mixed_precision fp16: use bf16 or no)") from None
         score = self.family.metrics(self.dev_examples, self.dev_features, pred, self.lang)[self.metric]
         if score > self.best_score:
             self.best_score = score
@@ -131,7 +135,7 @@ def build_task_model(base_model: str, task: str, setup: str, fam: Family, label_
     if init_from is not None:
         check_init_from(init_from, fam.task_type, label_names)
     if setup == "full_ft" and init_from is not None:
-        return hf.load_finetuned(init_from / FULL_MODEL_DIR, fam.auto_class)
+        return load_full_model(init_from, fam.auto_class)
     model = hf.load_task_model(base_model, fam.auto_class, label_names, trust_remote_code=trust_remote_code)
     if setup == "full_ft":
         return model
@@ -143,6 +147,12 @@ def build_task_model(base_model: str, task: str, setup: str, fam: Family, label_
     activate(model, *([lang] if lang else []), task)
     train_adapters(model, task)
     return model
+
+
+def load_full_model(task_dir: Path, auto_class: str) -> nn.Module:
+    """full_ft's fine-tuned model from its task directory, its files verified against the checksums madx recorded."""
+    verify_checksums(task_dir, under=FULL_MODEL_DIR)
+    return hf.load_finetuned(Path(task_dir) / FULL_MODEL_DIR, auto_class)
 
 
 def check_init_from(init_from: Path, task_type: str, label_names: list[str]) -> None:
@@ -242,10 +252,11 @@ def write_task_output(model: nn.Module, task: str, setup: str, base_model: str, 
                       task_type: str, work_dir: Path, output: Path, record: dict, num_choices: int | None = None
                       ) -> None:
     """Task adapter (or, for full_ft, the whole model), head, train log and task.json, staged then renamed into
-    place, so `output` is either the old result or the whole new one."""
+    place, so `output` is either the old result or the whole new one; the weights' and configs' sha256 with them."""
     with staged_dir(output) as staging:
         if setup == "full_ft":
             model.save_pretrained(staging / FULL_MODEL_DIR)
+            record_checksums(staging, files_under(staging / FULL_MODEL_DIR))
         else:
             write_adapter_files(model, task, staging, model_name=base_model)
         save_head(model, staging, task, label_names, task_type, model_name=base_model, num_choices=num_choices)

@@ -58,3 +58,88 @@ def test_coverage_by_hand_and_its_warning(caplog):
     caplog.clear()
     assert warn_if_badly_covered("yy", coverage(_Tokenizer("abcd"), ["ab cd"])) is None
     assert not caplog.records
+
+
+# ---- per-class scores, confusion and trivial baselines, on cases computed by hand
+
+
+def _texts(labels):
+    from madx.texts import TextExample
+
+    return [TextExample(f"text {i}", None, label, f"test.jsonl:{i + 1}") for i, label in enumerate(labels)]
+
+
+def test_per_class_scores_and_confusion_by_hand():
+    """gold a a a b b c, predicted a a b b c c (labels a b c d): rows gold, columns predicted:
+    a [2 1 0 0], b [0 1 1 0], c [0 0 1 0], d [0 0 0 0]. a: P 2/2, R 2/3, F1 0.8; b: P 1/2, R 1/2; c: P 1/2, R 1,
+    F1 2/3; d (never gold, never predicted): 0."""
+    from madx.families import family
+
+    fam = family("classification")
+    examples = _texts(["a", "a", "a", "b", "b", "c"])
+    out = fam.breakdown(examples, ["a", "a", "b", "b", "c", "c"], ["a", "b", "c", "d"])
+    assert out["confusion"] == {"labels": ["a", "b", "c", "d"],
+                                "matrix": [[2, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 0], [0, 0, 0, 0]]}
+    assert out["per_class"]["a"] == {"precision": 1.0, "recall": pytest.approx(2 / 3), "f1": pytest.approx(0.8),
+                                     "support": 3}
+    assert out["per_class"]["b"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
+    assert out["per_class"]["c"] == {"precision": 0.5, "recall": 1.0, "f1": pytest.approx(2 / 3), "support": 1}
+    assert out["per_class"]["d"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    assert fam.baselines(examples, ["a", "b", "c", "d"], "en") == {"majority": 0.5, "chance": 0.25}
+    assert fam.warnings(examples, ["a", "a", "b", "b", "c", "c"]) == []
+    [warning] = fam.warnings(examples, ["a"] * 6)
+    assert "every example is predicted 'a'" in warning and "3 different values" in warning
+    assert fam.warnings(_texts(["a", "a"]), ["a", "a"]) == []  # one gold class: predicting it is right
+
+
+def test_multiple_choice_per_choice_scores_and_baselines():
+    from madx.families import family
+    from madx.texts import ChoiceExample
+
+    fam = family("multiple_choice")
+    examples = [ChoiceExample("c", ["x", "y"], label, f"mc:{i}") for i, label in enumerate([0, 1, 1, 1])]
+    assert fam.baselines(examples, [], "en") == {"majority": 0.75, "chance": 0.5}
+    out = fam.breakdown(examples, [1, 1, 1, 1], [])
+    assert out["confusion"] == {"labels": ["0", "1"], "matrix": [[0, 1], [0, 3]]}
+    assert out["per_class"]["1"] == {"precision": 0.75, "recall": 1.0, "f1": pytest.approx(6 / 7), "support": 3}
+    assert fam.warnings(examples, [1, 1, 1, 1])  # collapsed onto the second choice
+
+
+def test_sequence_baselines_by_hand():
+    from madx.families import family
+    from madx.labelled import Sentence
+
+    def sentences(tag_lists):
+        return [Sentence([f"w{i}" for i in range(len(tags))], tags, "test.conll") for tags in tag_lists]
+
+    ner = family("ner")
+    assert ner.baselines(sentences([["O", "B-PER", "O"]]), ["O", "B-PER", "I-PER"], "en")["majority"] == 0.0  # all O
+    # most frequent tag B-PER: 3 one-word persons predicted, 2 gold: P 2/3, R 1, F1 0.8; with B-PER the only label,
+    # random tags are that tag too: chance = majority
+    gold = sentences([["B-PER", "B-PER", "O"]])
+    assert ner.baselines(gold, ["B-PER"], "en") == {"majority": pytest.approx(0.8), "chance": pytest.approx(0.8)}
+    mixed = sentences([["B-PER", "I-PER", "O", "B-LOC", "O"]] * 20)
+    labels = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    chance = ner.baselines(mixed, labels, "en")["chance"]
+    assert 0.0 < chance < 0.5 and ner.baselines(mixed, labels, "en")["chance"] == chance  # seeded: the same again
+    pos = family("pos")
+    assert pos.baselines(sentences([["DET", "NOUN", "NOUN"], ["VERB"]]), ["DET", "NOUN", "VERB"], "en") == {
+        "majority": 0.5, "chance": pytest.approx(1 / 3)}
+    [warning] = ner.warnings(mixed, [["O"] * 5] * 20)
+    assert "every word is predicted 'O'" in warning
+
+
+def test_qa_baselines_by_hand():
+    """Answers Oslo, Oslo, Anna: always "Oslo" scores F1 1, 1, 0 (2/3). Each context is its one-word answer, so a
+    random span of the mean answer length (1 word) is the answer: chance F1 1."""
+    from madx.families import family
+    from madx.texts import QAExample
+
+    examples = [QAExample(str(i), "q?", answer, [(answer, 0)], f"qa:{i}") for i, answer in
+                enumerate(["Oslo", "Oslo", "Anna"])]
+    qa = family("qa")
+    assert qa.baselines(examples, [], "en") == {"majority": pytest.approx(2 / 3), "chance": 1.0}
+    longer = [QAExample("1", "q?", "Anna sang in Oslo last night", [("Oslo", 13)], "qa:1")]
+    chance = qa.baselines(longer, [], "en")["chance"]
+    assert 0.0 <= chance <= 1.0 and chance == qa.baselines(longer, [], "en")["chance"]
+    assert qa.warnings(examples, ["Oslo"] * 3)

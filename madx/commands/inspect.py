@@ -1,4 +1,5 @@
-"""madx inspect ADAPTER_DIR: what an adapter directory holds, without loading a model."""
+"""madx inspect ADAPTER_DIR: what an adapter directory holds, without loading a model; its files verified against
+the checksums madx recorded when it wrote them (a directory AdapterHub wrote has none)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _body(args) -> None:
+    from ..files import CHECKSUMS
     from ..io import read_adapter_config, read_adapter_weights
 
     meta, config = read_adapter_config(args.adapter_dir)
@@ -28,6 +30,7 @@ def _body(args) -> None:
         "config": config.__dict__,
         "weights": str(file),
         "parameters": sum(t.numel() for t in tensors.values()),
+        "checksums": "verified" if (args.adapter_dir / CHECKSUMS).is_file() else f"none recorded (no {CHECKSUMS})",
     }
     print(json.dumps(summary, indent=2, default=list))
 
