@@ -17,7 +17,7 @@ from .embeddings import EMBEDDINGS_DIR, lexical_start, save_embeddings, train_ro
 from .coverage import NEW_SCRIPT_HINT, base_scripts, coverage, new_script_reasons, warn_if_badly_covered
 from .files import staged_dir, write_text
 from .io import write_adapter_files
-from .mlm import MaskedLMObjective, MLMBatches, heldout_loss, split_heldout
+from .mlm import HELDOUT_MIN_BLOCKS, HELDOUT_SHARE, MaskedLMObjective, MLMBatches, heldout_loss, split_heldout
 from .model import activate, add_adapter, count_parameters, train_adapters
 from .sources import Source
 from .accelerator import cast_frozen, make_accelerator
@@ -58,12 +58,17 @@ def train_language_adapter(
     with accelerator.main_process_first():  # the main process tokenizes; the others read its cache
         blocks = load_blocks(tokenizer, sources, settings.seq_len, cache_dir, max_tokens=settings.max_tokens,
                              line_by_line=settings.line_by_line, num_proc=settings.num_proc, romanize=roman)
+    corpus_warning = small_corpus_warning(lang, blocks, settings)
+    if corpus_warning and accelerator.is_main_process:
+        log.warning(corpus_warning)
     blocks, heldout = split_heldout(blocks)
-    log.info("%s: %d blocks of %d tokens (%s tokens), %d more held out%s", lang, len(blocks), settings.seq_len,
-             f"{blocks.size:,}", len(heldout), f"; romanized with {roman.identity}" if roman else "")
+    budget = corpus_budget(len(blocks), settings)
+    log.info("%s: %d blocks of %d tokens (%s tokens), %d more held out%s; %s", lang, len(blocks), settings.seq_len,
+             f"{blocks.size:,}", len(heldout), f"; romanized with {roman.identity}" if roman else "",
+             budget_text(budget, settings))
     stats = coverage(base_tokenizer, (line for source in sources for line in corpus_lines(source, roman)))
-    log.info("%s: %.2f%% unknown tokens, %.2f sub-words per word under the base tokenizer; script %s", lang,
-             100 * stats["unk_rate"], stats["subwords_per_word"], stats["script"])
+    log.info("%s: %.2f%% unknown tokens, %.2f sub-words per %s under the base tokenizer; script %s", lang,
+             100 * stats["unk_rate"], stats["subwords_per_word"], stats["unit"], stats["script"])
     stats["warning"] = warn_if_badly_covered(lang, stats)
     stats["base_scripts"] = base_scripts(base_model)
     reasons = new_script_reasons(stats, base_scripts=stats["base_scripts"])
@@ -110,7 +115,8 @@ def train_language_adapter(
             shutil.copy(work_dir / "train_log.jsonl", staging / "train_log.jsonl")
             write_text(staging / "training.json", json.dumps({
                 "base_model": base_model, "lang": lang, "corpus": [str(s) for s in sources],
-                "seq_len": settings.seq_len, "line_by_line": settings.line_by_line, "blocks": len(blocks),
+                "seq_len": settings.seq_len, "line_by_line": settings.line_by_line, "blocks": len(blocks), **budget,
+                "corpus_warning": corpus_warning,
                 "coverage": stats, "heldout": heldout_stats, "settings": settings_dict(settings),
                 "romanized": roman.identity if roman else None, "embeddings": embedding_info,
                 "world_size": accelerator.num_processes,
@@ -120,6 +126,37 @@ def train_language_adapter(
         log.info("saved language adapter %s -> %s", lang, output)
     accelerator.wait_for_everyone()
     return output
+
+
+def corpus_budget(n_blocks: int, settings: LangTraining) -> dict:
+    """How much of its training blocks the budget reads: epochs = steps x batch size / blocks, and the share of
+    the blocks seen (each epoch is a shuffle of all of them: madx.batching), at most 1."""
+    epochs = settings.max_steps * settings.batch_size / n_blocks
+    return {"corpus_share": round(min(epochs, 1.0), 6), "epochs": round(epochs, 4)}
+
+
+def budget_text(budget: dict, settings: LangTraining) -> str:
+    steps = f"{settings.max_steps} steps x {settings.batch_size} blocks"
+    if budget["epochs"] <= 1:
+        percent = 100 * budget["corpus_share"]
+        return f"{steps} read {percent:.1f}% of them" if percent >= 0.1 else f"{steps} read {percent:.2g}% of them"
+    return f"{steps} read all of them, {budget['epochs']:,.1f} epochs"
+
+
+def small_corpus_warning(lang: str, blocks, settings: LangTraining) -> str | None:
+    """The warning for the job log and training.json when the corpus is too small to hold any of it out: the
+    adapter then trains with no held-out perplexity to say whether it learned anything."""
+    if len(blocks) >= HELDOUT_MIN_BLOCKS:
+        return None
+    if settings.line_by_line:
+        have, need = f"{len(blocks)} lines (one block each)", f"{HELDOUT_MIN_BLOCKS} lines"
+    else:
+        have = f"{len(blocks)} blocks of {settings.seq_len} tokens ({blocks.size:,} tokens)"
+        need = f"{HELDOUT_MIN_BLOCKS} blocks, {HELDOUT_MIN_BLOCKS * settings.seq_len:,} tokens at this seq_len"
+    return (f"{lang}: the corpus makes only {have}, too few to hold any out: no held-out perplexity will say "
+            f"whether the language adapter learned anything (the held-out split is the last "
+            f"{100 * HELDOUT_SHARE:.0f}% of the blocks and needs at least {need}); add text to the corpus, or "
+            "accept no held-out measure")
 
 
 def measure_heldout(objective, model, lang: str, heldout, tokenizer, settings: LangTraining, accelerator,

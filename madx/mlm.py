@@ -104,12 +104,13 @@ class MLMBatches:
 
 HELDOUT_SHARE = 0.01  # of a language's blocks, kept out of training to measure the adapter on
 HELDOUT_MAX = 2000
+HELDOUT_MIN_BLOCKS = 100  # below this, 1% is not one block: nothing is held out
 
 
 def split_heldout(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(training blocks, held-out blocks): the last 1% (at most HELDOUT_MAX, none below 100 blocks), so the
-    language adapter's MLM loss can be measured on text it never trained on."""
-    n = len(blocks) // int(1 / HELDOUT_SHARE) if len(blocks) >= 100 else 0
+    """(training blocks, held-out blocks): the last 1% (at most HELDOUT_MAX, none below HELDOUT_MIN_BLOCKS), so
+    the language adapter's MLM loss can be measured on text it never trained on."""
+    n = len(blocks) // int(1 / HELDOUT_SHARE) if len(blocks) >= HELDOUT_MIN_BLOCKS else 0
     n = min(n, HELDOUT_MAX)
     return (blocks[: len(blocks) - n], blocks[len(blocks) - n:]) if n else (blocks, blocks[:0])
 

@@ -53,8 +53,8 @@ class _BytesFallback:
     def __init__(self, directory):
         (directory / "text.txt").write_text("\n".join(ALL_LINES) + "\n", encoding="utf-8")
         spm.SentencePieceTrainer.train(
-            input=str(directory / "text.txt"), model_prefix=str(directory / "spm"), vocab_size=900, model_type="unigram",
-            character_coverage=1.0, byte_fallback=True, hard_vocab_limit=False, num_threads=1, minloglevel=2)
+            input=str(directory / "text.txt"), model_prefix=str(directory / "spm"), vocab_size=900,
+            model_type="unigram", character_coverage=1.0, byte_fallback=True, hard_vocab_limit=False, num_threads=1, minloglevel=2)
         self.processor = spm.SentencePieceProcessor(model_file=str(directory / "spm.model"))
         self.unk_token_id = self.processor.unk_id()
 
