@@ -21,7 +21,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 UNK_WARNING = 0.05  # share of unknown tokens above which a language's script counts as badly covered
-FAR_ABOVE = 2.0  # sub-words per word this many times the source's: the base vocabulary barely covers the language
+FAR_ABOVE = 2.0  # sub-words per unit this many times the source's (comparable units): the base barely covers it
 # scripts written without spaces between words: their characters are the unit of fertility
 SPACELESS = frozenset({"CJK", "HIRAGANA", "KATAKANA", "THAI", "LAO", "KHMER", "MYANMAR", "TIBETAN", "JAVANESE",
                        "BALINESE"})
