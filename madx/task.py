@@ -21,7 +21,7 @@ from .model import (activate, adapter_config, adapter_modules, add_adapter, coun
 from .setups import TRAIN_LANG_ADAPTER, TRAIN_SETUPS
 from .accelerator import TrainingError, cast_frozen, make_accelerator
 from .batching import StepIndices
-from .files import files_under, record_checksums, staged_dir, verify_checksums, write_text, write_with
+from .files import files_under, load_torch_file, record_checksums, staged_dir, verify_checksums, write_text, write_with
 from .settings import TaskTraining
 from .train import fit, settings_dict
 
@@ -88,7 +88,7 @@ class BestOnDev:
         self.best_score = self.best()["score"] if path.exists() else -1.0
 
     def best(self) -> dict:
-        return torch.load(self.path, weights_only=True)
+        return load_torch_file(self.path, error=TrainingError)
 
     def __call__(self, step: int) -> dict:
         try:
