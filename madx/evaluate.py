@@ -40,7 +40,8 @@ from .task import FULL_MODEL_DIR, load_full_model
 from .translit import romanize_examples, romanizer
 
 log = logging.getLogger(__name__)
-LOGGED = ("f1", "precision", "recall", "accuracy", "exact_match", "windows", "misaligned_answers")  # in a run's log line
+# the numbers a run's log line shows
+LOGGED = ("f1", "precision", "recall", "accuracy", "exact_match", "windows", "misaligned_answers")
 
 
 @dataclass(frozen=True)

@@ -368,7 +368,12 @@ def predict(model: nn.Module, fam: Family, examples: list, features: list[dict],
         for row, i in enumerate(chunk):
             outputs[i] = fam.outputs(out, row, features[i])
     model.train(was_training)
-    bad = sum(not all(bool(torch.isfinite(t).all()) for t in (o if isinstance(o, tuple) else (o,))) for o in outputs)
+    bad = sum(not _finite(output) for output in outputs)
     if bad:
         raise NonFiniteScores(f"the model's scores are NaN or infinite for {bad} of {len(outputs)} inputs")
     return fam.decode(examples, features, outputs, label_names, settings)
+
+
+def _finite(output) -> bool:
+    """Whether a feature's output (a tensor, or a tuple of them: QA's start and end) holds only finite numbers."""
+    return all(bool(torch.isfinite(t).all()) for t in (output if isinstance(output, tuple) else (output,)))

@@ -5,8 +5,11 @@ kept: no swap), task_only (task adapter alone), full_ft (the fine-tuned base); f
 base cannot read, madx_translit (the target's adapter trained on its romanized corpus; the test
 data romanized with --romanize) and madx_emb (the target's adapter with its own embeddings and
 tokenizer, saved in its embeddings/ directory). Each result is a
-JSON file with seqeval micro precision/recall/F1 and per-type F1 (NER) or accuracy (POS),
-sentence and token counts, and exactly which adapters were stacked.
+JSON file with seqeval micro precision/recall/F1 and per-type F1 (NER) or accuracy (POS, classification,
+multiple choice) or exact match and F1 (QA), the test set's baselines ("baselines": majority, chance),
+per-class scores and a confusion matrix (classification, multiple choice), "warnings" (predictions all
+one class), exactly which adapters were stacked, and the digest of each input ("inputs"). A model whose
+scores are NaN or infinite gets no result: the command fails and says which run and weights.
 
 One run:   --setup madx --seed 1 --task-dir DIR --lang-adapter LA --output result.json
 Many runs: --run madx 1 DIR LA --run task_only 1 DIR2 ... --each 'eval/seed{seed}/{setup}.json'
