@@ -23,10 +23,13 @@ include: "workflows/evaluate.smk"
 include: "workflows/report.smk"
 
 
-# Every evaluation as well as the report: a configured result that cannot be made is then an error naming it,
-# never an old report taken as up to date.
+# Every evaluation and the report, and every adapter as a product of its own: a configured result that cannot be
+# made is then an error naming it, never an old report taken as up to date, and a lost adapter is rebuilt even
+# where the evaluations made from it are still there.
 rule all:
     input:
         EXP.eval_outputs(),
+        EXP.lang_adapter_outputs(),
+        EXP.task_outputs(),
         PATHS.report_outputs().values(),
     default_target: True

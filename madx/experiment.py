@@ -10,7 +10,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -19,8 +21,9 @@ import yaml
 from .config import AdapterConfig, AdapterConfigError
 from .demo import DEMO_TASKS, SPLITS, DemoData, DemoLanguage, corpus_path, task_path
 from .metrics import TASK_TYPES
-from .settings import (EMBEDDING_MODES, MIXED_PRECISION, ROMANIZERS, SCRIPT_KEYS, field_type, LangTraining,
-                       PretrainSettings, TaskTraining)
+from .hf import ModelLoadError, check_base_model_dir, looks_like_a_path, max_sequence_length
+from .settings import (AT_LEAST, EMBEDDING_MODES, MIXED_PRECISION, POSITIVE, ROMANIZERS, SCRIPT_KEYS, WHY, LangTraining,
+                       PretrainSettings, SettingError, TaskTraining, bound_message, field_type)
 from .setups import (DEFAULT_SETUPS, EVAL_SETUPS, LANG_ADAPTER_KIND, NEW_SCRIPT_SETUPS, TRAIN_LANG_ADAPTER, TRAINED_BY,
                      lang_adapter_for)
 from .shapes import TinyEncoder
@@ -36,6 +39,8 @@ SECTIONS = {
     "full_ft": (TaskTraining, ("mixed_precision", "seed")),
 }
 PRETRAIN_SKIP = ("mixed_precision", "eval_every")
+# A language code or task name: part of every result path and a Snakemake wildcard (workflows/common.smk)
+NAME = r"[A-Za-z0-9_\-]+"
 # Resources per workflow stage when compute.<stage> does not say
 RESOURCE_DEFAULTS = {
     "train_lang": dict(gpus=0, threads=1, mem_mb=8000, runtime=24 * 60),
@@ -50,11 +55,15 @@ class ConfigError(ValueError):
 
 
 def load_yaml(path: str | Path) -> dict:
+    """The config file as a dict; invalid YAML and duplicate keys (which YAML silently resolves to the last) are
+    errors naming the line."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
+    text = path.read_text()
     try:
-        data = yaml.safe_load(path.read_text())
+        _refuse_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), "", path, set())
+        data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -62,6 +71,55 @@ def load_yaml(path: str | Path) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the config must be a YAML mapping (key: value), got {type(data).__name__}")
     return data
+
+
+def _refuse_duplicate_keys(node, path: str, where: Path, seen_nodes: set) -> None:
+    if node is None or id(node) in seen_nodes:  # an alias repeats a node already walked
+        return
+    seen_nodes.add(id(node))
+    if isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _refuse_duplicate_keys(item, f"{path}[{i}]", where, seen_nodes)
+    if not isinstance(node, yaml.MappingNode):
+        return
+    lines = {}
+    for key_node, value_node in node.value:
+        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+        name = f"{path}.{key}" if path else str(key)
+        if key is not None and key != "<<":  # '<<' merges a mapping in: its keys may repeat by design
+            line = key_node.start_mark.line + 1
+            if key in lines:
+                raise ConfigError(f"{where}:{line}: {name}: duplicate key (first at line {lines[key]}); YAML would "
+                                  "silently keep only the last: keep one")
+            lines[key] = line
+        _refuse_duplicate_keys(value_node, name, where, seen_nodes)
+
+
+def check_config_files(paths: list) -> None:
+    """The config files Snakemake read (workflow.configfiles): exactly one, without duplicate keys. A second one is
+    nearly always a target written after --configfile, which takes every word after it."""
+    if len(paths) > 1:
+        raise ConfigError(f"{len(paths)} config files given ({', '.join(map(str, paths))}): a madx experiment is one "
+                          "config file, and --configfile takes every word after it; put targets before --configfile "
+                          "(snakemake -n TARGET --configfile CONFIG)")
+    for path in paths:
+        load_yaml(path)
+
+
+def _check_names(config: dict, where: str) -> None:
+    """Language codes and task names become file paths and wildcards: letters, digits, '-' and '_' only."""
+    sections = {"languages": config.get("languages"), "tasks": config.get("tasks"),
+                "demo.languages": (config.get("demo") or {}).get("languages")}
+    for key, entries in sections.items():
+        for name in entries if isinstance(entries, dict) else ():
+            if not isinstance(name, str):  # YAML 1.1 reads no, yes, on, off as booleans and 1 as a number
+                raise ConfigError(f"{where}: {key}: {name!r} is not a name: YAML read this key as a "
+                                  f"{type(name).__name__}; quote it (e.g. 'no': unquoted, YAML reads no, yes, on and "
+                                  "off as booleans)")
+            if not re.fullmatch(NAME, name):
+                what = "task name" if key == "tasks" else "language code"
+                raise ConfigError(f"{where}: {key}: {name!r} is not a valid {what}: letters, digits, '-' and '_' "
+                                  "only (it becomes part of the result paths); rename it")
 
 
 # ---- the schema: the YAML file's layout, with madx's own dataclasses and enumerations filled in
@@ -80,6 +138,10 @@ def field_schema(f: dataclasses.Field) -> dict:
         out = {"type": "array", "items": {"type": "integer", "minimum": 0}}
     else:
         out = {"type": _JSON_TYPES[field_type(f)]}
+    if f.name in AT_LEAST:  # the bounds the settings classes check (madx/settings.py), so both refuse the same
+        out["minimum"] = AT_LEAST[f.name]
+    if f.name in POSITIVE:
+        out["exclusiveMinimum"] = 0
     if "help" in f.metadata:
         out["description"] = f.metadata["help"]
     return out
@@ -120,6 +182,9 @@ def _schema_errors(config: dict, where: str) -> None:
         return
     err = errors[0]
     key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+    if err.validator in ("minimum", "exclusiveMinimum"):  # the settings' own words for their bounds
+        problem = bound_message(str(err.absolute_path[-1]), err.instance) if err.absolute_path else None
+        raise ConfigError(f"{where}: {key}: {err.instance} {problem or err.message.split(' ', 1)[1]}")
     if err.validator == "additionalProperties":
         allowed = sorted(err.schema.get("properties", {}))
         extra = sorted(set(err.instance) - set(allowed)) if isinstance(err.instance, dict) else []
@@ -282,15 +347,12 @@ class Experiment:
     def lang_training(self, lang: str) -> dict:
         """The train_lang keys the config sets for `lang`'s language adapter: the global `train_lang`, then the
         language's own (`languages.<lang>.train_lang`, e.g. fewer steps for a small corpus)."""
-        entry = self.languages[lang]
-        own = {**entry["train_lang"], **({"max_tokens": entry["max_tokens"]} if entry["max_tokens"] else {})}
-        return {**self.config.get("train_lang", {}), **own}
+        return merged(lang_training_layers(self.config, lang))
 
     def task_training(self, task: str, setup: str) -> dict:
         """The train_task keys the config sets for `task` under `setup`: the global `train_task`, the task's own
         (`tasks.<task>.train_task`), then for full_ft the `full_ft` overrides."""
-        own = {**self.config.get("train_task", {}), **self.tasks[task]["train_task"]}
-        return {**own, **self.config.get("full_ft", {})} if setup == "full_ft" else own
+        return merged(task_training_layers(self.config, task, setup))
 
     def lang_adapter_dir(self, lang: str) -> str:
         return self.languages[lang]["adapter"] or self.paths.lang_adapter(lang)
@@ -371,8 +433,26 @@ class Experiment:
                            for source in self.sources for lang in spec["languages"]} - {None}
         return sorted(needed)
 
+    def adapter_only_languages(self) -> list:
+        """Languages with a corpus that no task evaluates (nor trains on): their language adapter is trained and its
+        held-out perplexity reported, ready for a task that comes later."""
+        in_tasks = set(self.sources) | {lang for spec in self.tasks.values() for lang in spec["languages"]}
+        return [lang for lang, entry in self.languages.items()
+                if lang not in in_tasks and entry["corpus"] and not entry["adapter"]]
+
     def lang_adapters_to_train(self) -> list:
-        return [lang for lang in self.lang_adapters_needed() if not self.languages[lang]["adapter"]]
+        needed = [lang for lang in self.lang_adapters_needed() if not self.languages[lang]["adapter"]]
+        return sorted({*needed, *self.adapter_only_languages()})
+
+    def lang_adapter_outputs(self) -> list[str]:
+        """Every language adapter the workflow trains: the plain ones, then the new-script ones."""
+        return ([self.paths.lang_adapter(lang) for lang in self.lang_adapters_to_train()]
+                + [self.paths.script_adapter(kind, lang) for kind, lang in self.script_adapters()])
+
+    def task_outputs(self) -> list[str]:
+        """Every task adapter (or fine-tuned model) some evaluation uses."""
+        return list(dict.fromkeys(self.task_dir(task, source, setup, seed)
+                                  for task, source, _, setup, seed in self.eval_targets()))
 
     def demo_outputs(self) -> set[str]:
         """The files the demo writes (none without a demo)."""
@@ -385,7 +465,44 @@ class Experiment:
         return {os.path.normpath(p) for p in out}
 
 
+def lang_training_layers(config: dict, lang: str) -> list[tuple[str, dict]]:
+    """(key path, keys set there) of the sections that make `lang`'s train_lang settings, later over earlier."""
+    entry = (config.get("languages") or {}).get(lang) or {}
+    layers = [("train_lang", config.get("train_lang", {})), (f"languages.{lang}.train_lang", entry.get("train_lang", {}))]
+    return layers + ([(f"languages.{lang}", {"max_tokens": entry["max_tokens"]})] if entry.get("max_tokens") else [])
+
+
+def task_training_layers(config: dict, task: str, setup: str) -> list[tuple[str, dict]]:
+    """(key path, keys set there) of the sections that make `task`'s train_task settings under `setup`."""
+    layers = [("train_task", config.get("train_task", {})),
+              (f"tasks.{task}.train_task", config["tasks"][task].get("train_task", {}))]
+    return layers + ([("full_ft", config.get("full_ft", {}))] if setup == "full_ft" else [])
+
+
+def merged(layers: list[tuple[str, dict]]) -> dict:
+    return {key: value for _, section in layers for key, value in section.items()}
+
+
+def written_at(layers: list[tuple[str, dict]], name: str) -> str:
+    """The key path where the value of setting `name` was written (the last section setting it), or where it would go
+    (the first section's) with '(default)'."""
+    for path, section in reversed(layers):
+        if name in section:
+            return f"{path}.{name}"
+    return f"{layers[0][0]}.{name} (default)"
+
+
 # ---- checks
+
+
+def _check_settings(cls, layers: list[tuple[str, dict]], where: str) -> None:
+    """`cls` built from the merged sections; an error names the key path where each offending value was written."""
+    try:
+        cls(**merged(layers))
+    except SettingError as err:
+        raise ConfigError(f"{where}: {' and '.join(written_at(layers, key) for key in err.keys)}: {err}") from None
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"{where}: {layers[-1][0]}: {err}") from None
 
 
 def _check_section(config: dict, key: str, where: str, cls, **extra) -> None:
@@ -396,14 +513,19 @@ def _check_section(config: dict, key: str, where: str, cls, **extra) -> None:
         raise ConfigError(f"{where}: {key}: {err}") from None
 
 
-def _check_local(spec: str, key: str, where: str, made: set[str]) -> None:
-    if spec.startswith("hub:") or os.path.normpath(spec) in made:
+def _check_local(spec: str, key: str, where: str, made: set[str], hint: str = "") -> None:
+    if spec.startswith("hub:"):  # a hub dataset, or a local dataset directory given as one
+        dataset = spec[len("hub:"):].partition("?")[0]
+        if looks_like_a_path(dataset) and not Path(dataset).exists():
+            raise ConfigError(f"{where}: {key}: local dataset directory {dataset!r} not found{hint}; fix the path, "
+                              "or give the dataset's hub id (namespace/name)")
+        return
+    if os.path.normpath(spec) in made:
         return
     path = Path(spec)
     if not path.exists():
-        hint = ""
         if made and Path(spec).parent.as_posix() in {Path(p).parent.as_posix() for p in made}:
-            hint = " (the demo makes files there only for its languages: add the language to demo.languages)"
+            hint += " (the demo makes files there only for its languages: add the language to demo.languages)"
         raise ConfigError(f"{where}: {key}: file {spec!r} not found{hint}; fix the path or use a hub source "
                           "({hub: ID})")
     if path.is_file() and path.stat().st_size == 0:
@@ -413,6 +535,9 @@ def _check_local(spec: str, key: str, where: str, made: set[str]) -> None:
 def _check_ready_adapter(path: str, base_model: str, key: str, where: str) -> None:
     """A ready language adapter: a readable AdapterHub config, a weights file, and (when the base model is a
     local directory already) the base model's hidden size and model type. The weights load at job time."""
+    if not Path(path).is_dir():  # before importing the adapter reader (and torch)
+        raise ConfigError(f"{where}: {key}: adapter directory {path!r} not found; fix the path, or give the language a "
+                          "corpus instead to train its adapter")
     from .io import (CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME, AdapterLoadError, made_for_mismatch,
                      read_adapter_config)
 
@@ -456,9 +581,25 @@ def _load_demo(config: dict, where: str) -> Demo | None:
             built[cls] = cls(**{k: v for k, v in demo.items() if k in names})
         except ValueError as err:
             raise ConfigError(f"{where}: demo: {err}") from None
-    _check_section(demo, "pretrain", f"{where}: demo", PretrainSettings)
+    _check_settings(PretrainSettings, [("demo.pretrain", demo.get("pretrain", {}))], where)
+    _check_demo_shape(built[TinyEncoder], where)
     return Demo(data=built[DemoData], shape=built[TinyEncoder], pretrain=dict(demo.get("pretrain", {})),
                 languages=tuple(parsed))
+
+
+def _check_demo_shape(shape: TinyEncoder, where: str) -> None:
+    """The demo base model's shape builds a model (checked here: the model is built by a job)."""
+    for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"):
+        if getattr(shape, name) < 1:
+            raise ConfigError(f"{where}: demo.{name}: {getattr(shape, name)} must be at least 1")
+    if shape.max_seq_len < AT_LEAST["seq_len"]:
+        raise ConfigError(f"{where}: demo.max_seq_len: {shape.max_seq_len} must be at least {AT_LEAST['seq_len']} "
+                          f"({WHY['seq_len']})")
+    if shape.hidden_size % shape.num_attention_heads:
+        raise ConfigError(f"{where}: demo.hidden_size: {shape.hidden_size} is not a multiple of "
+                          f"demo.num_attention_heads ({shape.num_attention_heads}); each head gets hidden_size / heads")
+    if not 0 <= shape.dropout < 1:
+        raise ConfigError(f"{where}: demo.dropout: {shape.dropout} must be in [0, 1)")
 
 
 def _load_languages(config: dict, where: str, demo: Demo | None, paths: Paths) -> dict:
@@ -477,9 +618,9 @@ def _load_languages(config: dict, where: str, demo: Demo | None, paths: Paths) -
                               "adapter: a ready language adapter directory")
         own = entry.get("train_lang", {})
         if "max_tokens" in own and entry.get("max_tokens"):
-            raise ConfigError(f"{where}: languages.{lang}: max_tokens is given twice (also under train_lang); keep one")
-        _check_section({"train_lang": {**config.get("train_lang", {}), **own}}, "train_lang",
-                       f"{where}: languages.{lang}", LangTraining)
+            raise ConfigError(f"{where}: languages.{lang}.max_tokens: given twice (also as languages.{lang}.train_lang."
+                              "max_tokens); keep one")
+        _check_settings(LangTraining, lang_training_layers(config, lang), where)
         languages[lang] = {"corpus": specs, "adapter": entry.get("adapter"), "max_tokens": entry.get("max_tokens"),
                            "train_lang": own, "setups": list(entry.get("setups", [])),
                            "romanize": entry.get("romanize"), "embeddings": dict(entry.get("embeddings") or {})}
@@ -528,6 +669,7 @@ def _load_sources(config: dict, where: str, languages: dict) -> list[str]:
 
 
 def load_experiment(config: dict, where: str = "config", *, check_files: bool = True) -> Experiment:
+    _check_names(config, where)
     _schema_errors(config, where)
     paths = Paths(config.get("results", "results"))
     demo = _load_demo(config, where)
@@ -541,19 +683,50 @@ def load_experiment(config: dict, where: str = "config", *, check_files: bool = 
             raise ConfigError(f"{where}: tasks.{task}.languages: {unknown} not under languages; add an entry "
                               "for each (a corpus or an adapter)")
         tasks[task] = {"type": entry["type"], "languages": targets, "train_task": entry.get("train_task", {}),
-                       "init_from": entry.get("init_from"), **{split: source_spec(entry[split]) for split in SPLITS}}
-        if entry.get("train_task"):
-            _check_section({"train_task": {**config.get("train_task", {}), **entry["train_task"]}}, "train_task",
-                           f"{where}: tasks.{task}", TaskTraining)
+                       "init_from": entry.get("init_from"), "all_languages": entry.get("languages", "all") == "all",
+                       **{split: source_spec(entry[split]) for split in SPLITS}}
+        for setup in ("madx", "full_ft"):  # full_ft: the full_ft overrides on top
+            _check_settings(TaskTraining, task_training_layers(config, task, setup), where)
     _check_init_from(config, where)
-    for key, (cls, skip) in SECTIONS.items():
-        base = config.get("train_task", {}) if key == "full_ft" else {}
-        _check_section({key: {**base, **config.get(key, {})}}, key, where, cls)
+    for key in ("lang_adapter", "task_adapter"):
+        _check_section(config, key, where, AdapterConfig)
     exp = Experiment(config=config, where=where, languages=languages, tasks=tasks, sources=sources, demo=demo)
     _check_new_scripts(exp)
     if check_files:
         _check_files(exp)
+    _check_lengths(exp)
     return exp
+
+
+def position_limit(exp: Experiment) -> tuple[int, str] | None:
+    """(longest input in tokens, what says so) of the base model, when known before any job: the demo's shape, or
+    a local model directory's config.json; None for a hub id (the jobs check it)."""
+    if exp.builds_base_model:
+        return exp.demo.shape.max_seq_len, "demo.max_seq_len"
+    config_file = Path(exp.base_model) / "config.json"
+    if not config_file.is_file():
+        return None
+    config = json.loads(config_file.read_text())
+    if "max_position_embeddings" not in config:
+        return None
+    return max_sequence_length(SimpleNamespace(**{"pad_token_id": None, "model_type": None, **config})), str(config_file)
+
+
+def _check_lengths(exp: Experiment) -> None:
+    """Every language adapter's seq_len and every task training's max_length fit the base model's positions."""
+    limit = position_limit(exp)
+    if limit is None:
+        return
+    limit, source = limit
+    checks = [(lang_training_layers(exp.config, lang), "seq_len", LangTraining) for lang in exp.lang_adapters_to_train()]
+    trained = dict.fromkeys(TRAINED_BY[setup] for _, _, _, setup, _ in exp.eval_targets())
+    checks += [(task_training_layers(exp.config, task, setup), "max_length", TaskTraining) for task in exp.tasks
+               for setup in trained]
+    for layers, name, cls in checks:
+        value = merged(layers).get(name, getattr(cls(), name))
+        if value > limit:
+            raise ConfigError(f"{exp.where}: {written_at(layers, name)}: {value} is beyond the base model's position "
+                              f"limit of {limit} tokens ({source}); set it to at most {limit}")
 
 
 def _check_init_from(config: dict, where: str) -> None:
@@ -576,6 +749,11 @@ def _check_init_from(config: dict, where: str) -> None:
 def _check_files(exp: Experiment) -> None:
     """Every local file a job will read exists, or the workflow makes it: checked for exactly the languages,
     tasks and splits the experiment runs, so no configured result can silently never appear."""
+    if not exp.builds_base_model and looks_like_a_path(exp.base_model):  # a hub id is checked when a job loads it
+        try:
+            check_base_model_dir(exp.base_model)
+        except ModelLoadError as err:
+            raise ConfigError(f"{exp.where}: {err}") from None
     made = exp.demo_outputs()
     for lang in sorted({*exp.lang_adapters_to_train(), *(lang for _, lang in exp.script_adapters())}):
         for spec in exp.languages[lang]["corpus"]:
@@ -586,7 +764,10 @@ def _check_files(exp: Experiment) -> None:
     for task, spec in exp.tasks.items():
         for split, langs in (("train", exp.sources), ("dev", exp.sources), ("test", spec["languages"])):
             for lang in langs:
-                _check_local(exp.task_data(task, split, lang), f"tasks.{task}.{split} ({lang})", exp.where, made)
+                hint = (f" (tasks.{task}.languages is all; to leave {lang} out of {task}, list the task's "
+                        "languages instead)"
+                        if split == "test" and spec["all_languages"] and lang not in exp.sources else "")
+                _check_local(exp.task_data(task, split, lang), f"tasks.{task}.{split} ({lang})", exp.where, made, hint)
 
 
 def load_experiment_file(path: str | Path, **kwargs) -> Experiment:

@@ -1,15 +1,26 @@
-"""Loading base models and tokenizers from a hub id or a local path, with checks before any work."""
+"""Loading base models and tokenizers from a hub id or a local path, with checks before any work.
+
+transformers is imported where a model or tokenizer is loaded: the config check (check_base_model_dir,
+looks_like_a_path) runs before every DAG and must stay quick."""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from pathlib import Path
 
-import transformers
-
-from .model import SUPPORTED_MODEL_TYPES, UnsupportedModelError
-
 log = logging.getLogger(__name__)
+
+# The files a tokenizer is built from (fast tokenizer.json; sentencepiece, WordPiece and BPE vocabularies). A model
+# directory with none of them still loads in transformers 5, as an empty 5-token tokenizer: every word <unk>.
+TOKENIZER_FILES = ("tokenizer.json", "sentencepiece.bpe.model", "spiece.model", "spm.model", "tokenizer.model",
+                   "vocab.txt", "vocab.json")
+# A tokenizer with fewer entries than this share of the model's embedding rows is not the model's own (models pad
+# their rows to a round number, mDeBERTa by 0.4%; an empty or wrong tokenizer leaves most rows unused)
+MIN_VOCAB_SHARE = 0.5
+# the hub's id form: name or namespace/name, of letters, digits, '-', '_' and '.', not starting with '-' or '.'
+HUB_ID = re.compile(r"^(?:[A-Za-z0-9_][A-Za-z0-9_.\-]*/)?[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
 
 class ModelLoadError(ValueError):
@@ -17,11 +28,62 @@ class ModelLoadError(ValueError):
 
 
 def looks_like_a_path(name: str) -> bool:
-    """A hub id is 'name' or 'namespace/name'; absolute, ./ and ../ names, and deeper ones, are local paths."""
-    return name.startswith(("/", "./", "../", "~")) or name.count("/") > 1
+    """A local path rather than a hub id: anything that exists here; else absolute, ~, ./ and ../ names, deeper
+    ones (a/b/c), names a hub id cannot have ('..', spaces, a trailing /), and namespace/name where the folder
+    `namespace` exists here (models/xlmr beside a models/ folder means the local one)."""
+    if Path(name).exists() or not HUB_ID.match(name) or ".." in name:
+        return True
+    return "/" in name and Path(name.split("/")[0]).is_dir()
+
+
+def check_base_model_dir(base_model: str) -> None:
+    """A local base model directory has config.json, tokenizer files, and (when it has tokenizer.json) a tokenizer
+    that fits the model's embedding rows. Reads JSON only (no transformers): the config check runs it."""
+    directory = Path(base_model)
+    if not directory.is_dir():
+        what = "is a file, not a model directory" if directory.exists() else "no such local directory"
+        raise ModelLoadError(f"base_model {base_model!r}: {what}; give a model directory (config.json, weights "
+                             "and tokenizer files) or a hub id such as FacebookAI/xlm-roberta-base")
+    if not (directory / "config.json").is_file():
+        raise ModelLoadError(f"base_model {base_model!r}: no config.json there; give the directory save_pretrained "
+                             "wrote (config.json, weights and tokenizer files)")
+    if not any((directory / name).is_file() for name in TOKENIZER_FILES):
+        raise ModelLoadError(f"base_model {base_model!r}: no tokenizer files there (none of "
+                             f"{', '.join(TOKENIZER_FILES)}); save the model's tokenizer beside it "
+                             "(tokenizer.save_pretrained(DIR))")
+    if (directory / "tokenizer.json").is_file():
+        from tokenizers import Tokenizer  # Rust, no torch: quick
+
+        try:
+            size = Tokenizer.from_file(str(directory / "tokenizer.json")).get_vocab_size(with_added_tokens=True)
+        except Exception as err:  # tokenizers raises its own Exception type for a malformed file
+            raise ModelLoadError(f"base_model {base_model!r}: tokenizer.json cannot be read ({err}); save the "
+                                 "model's tokenizer again (tokenizer.save_pretrained(DIR))") from None
+        rows = json.loads((directory / "config.json").read_text()).get("vocab_size")
+        check_tokenizer_fits(size, rows, base_model)
+
+
+def check_tokenizer_fits(size: int, rows: int | None, base_model: str) -> None:
+    """A tokenizer of `size` entries indexes an embedding table of `rows`: every id must have a row, and most rows an
+    id (a much smaller tokenizer is not the model's own, e.g. the empty one transformers builds without files)."""
+    if rows is None:
+        return
+    if size > rows:
+        raise ModelLoadError(f"base_model {base_model!r}: its tokenizer has {size} entries, the model's embeddings "
+                             f"{rows} rows (config.json vocab_size): ids from {rows} on have no row; use the "
+                             "tokenizer the model was trained with")
+    if size < MIN_VOCAB_SHARE * rows:
+        raise ModelLoadError(f"base_model {base_model!r}: its tokenizer has {size} entries for the model's {rows} "
+                             "embedding rows (config.json vocab_size): not the model's own (transformers builds an "
+                             f"empty one from files it cannot read; it reads {', '.join(TOKENIZER_FILES)}); save the "
+                             "model's tokenizer beside it (tokenizer.save_pretrained(DIR))")
 
 
 def load_config(base_model: str, *, trust_remote_code: bool = False):
+    import transformers
+
+    from .model import SUPPORTED_MODEL_TYPES, UnsupportedModelError
+
     if looks_like_a_path(base_model) and not Path(base_model).exists():
         raise ModelLoadError(f"base_model {base_model!r}: no such local directory; give a model directory "
                              "(config.json and weights) or a hub id such as xlm-roberta-base")
@@ -55,13 +117,22 @@ def check_sequence_length(config, seq_len: int, base_model: str, key: str = "seq
 
 
 def load_tokenizer(base_model: str, *, trust_remote_code: bool = False):
+    """The base model's fast tokenizer, refused when it is missing or does not fit the model's embedding rows."""
+    import transformers
+
+    if Path(base_model).is_dir():
+        check_base_model_dir(base_model)
     tokenizer = transformers.AutoTokenizer.from_pretrained(base_model, trust_remote_code=trust_remote_code)
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"base_model {base_model!r}: madx needs a fast tokenizer (tokenizer.json)")
+    config = load_config(base_model, trust_remote_code=trust_remote_code)
+    check_tokenizer_fits(len(tokenizer), getattr(config, "vocab_size", None), base_model)
     return tokenizer
 
 
 def _quiet_from_pretrained(cls, base_model, **kwargs):
+    import transformers
+
     # "newly initialized" classifier warnings are expected for a fresh task head
     level = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()
@@ -72,12 +143,16 @@ def _quiet_from_pretrained(cls, base_model, **kwargs):
 
 
 def load_mlm_model(base_model: str, *, trust_remote_code: bool = False):
+    import transformers
+
     return _quiet_from_pretrained(transformers.AutoModelForMaskedLM, base_model, trust_remote_code=trust_remote_code)
 
 
 def load_task_model(base_model: str, auto_class: str, label_names: list[str], *, trust_remote_code: bool = False):
     """The base model with a new head: `auto_class` (AutoModelForTokenClassification, ...ForSequenceClassification,
     ...ForMultipleChoice, ...ForQuestionAnswering); label names for the classification heads."""
+    import transformers
+
     labels = {"num_labels": len(label_names), "id2label": dict(enumerate(label_names)),
               "label2id": {n: i for i, n in enumerate(label_names)}} if label_names else {}
     return _quiet_from_pretrained(getattr(transformers, auto_class), base_model, trust_remote_code=trust_remote_code,
@@ -91,4 +166,6 @@ def load_token_classifier(base_model: str, label_names: list[str], *, trust_remo
 
 def load_finetuned(directory, auto_class: str):
     """A whole fine-tuned task model (full_ft's output) saved with save_pretrained."""
+    import transformers
+
     return getattr(transformers, auto_class).from_pretrained(directory)

@@ -7,7 +7,8 @@ The library's functions take these dataclasses, the commands build their options
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, fields
 
 MIXED_PRECISION = ("no", "bf16", "fp16")
 ROMANIZERS = ("demo", "anyascii", "uroman")  # madx/translit.py
@@ -17,6 +18,43 @@ SCRIPT_KEYS = ("romanize", "embeddings", "vocab_size", "embedding_lr", "match_ro
 # torch.compile modes; "reduce-overhead" adds CUDA graphs, which fixed-shape MLM batches allow
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
+# The smallest value of each settings field that still gives a job that works (by field name: a name means the same
+# in every settings class), and why where it is not plain. The config schema carries the same bounds
+# (experiment.config_schema), so the config check and the commands refuse the same values.
+AT_LEAST = {"max_steps": 1, "batch_size": 1, "grad_accum": 1, "log_every": 1, "save_every": 1, "warmup_steps": 0,
+            "weight_decay": 0, "max_grad_norm": 0, "eval_every": 0, "seed": 0, "seq_len": 3, "max_tokens": 1,
+            "num_proc": 1, "vocab_size": 16, "max_length": 3, "doc_stride": 0, "max_answer_length": 1, "n_best": 1}
+POSITIVE = ("lr", "embedding_lr")
+WHY = {"seq_len": "room for <s>, </s> and one token to mask", "max_length": "room for the special tokens and one sub-token"}
+
+
+class SettingError(ValueError):
+    """A settings value a job cannot run with; `keys` are the fields it concerns, so that the config check can name
+    the key where each was written."""
+
+    def __init__(self, message: str, *keys: str):
+        super().__init__(message)
+        self.keys = keys
+
+
+def bound_message(name: str, value) -> str | None:
+    """What is wrong with `value` for the field `name` (its bound in AT_LEAST / POSITIVE), or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number"
+    if name in POSITIVE and value is not None and value <= 0:
+        return "must be positive"
+    minimum = AT_LEAST.get(name)
+    if minimum is None or value is None or value >= minimum:
+        return None
+    why = f" ({WHY[name]})" if name in WHY else ""
+    return ("must not be negative" if minimum == 0 else f"must be at least {minimum}") + why
+
+
+def check_bounds(settings) -> None:
+    for f in fields(settings):
+        problem = bound_message(f.name, getattr(settings, f.name))
+        if problem:
+            raise SettingError(f"{f.name}={getattr(settings, f.name)} {problem}", f.name)
 
 
 def field_type(f) -> str:
@@ -48,24 +86,22 @@ class TrainSettings:
                           "graphs); GPU, the first step spends a minute or so compiling", choices=COMPILE_MODES)
 
     def __post_init__(self):
-        for key in ("max_steps", "batch_size", "grad_accum", "log_every", "save_every"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"{key}={getattr(self, key)} must be at least 1")
-        for key in ("warmup_steps", "weight_decay", "max_grad_norm", "eval_every"):
-            if getattr(self, key) < 0:
-                raise ValueError(f"{key}={getattr(self, key)} must not be negative")
+        check_bounds(self)
         if self.mixed_precision not in MIXED_PRECISION:
-            raise ValueError(f"mixed_precision={self.mixed_precision!r}; use one of {MIXED_PRECISION}")
-        if self.lr <= 0:
-            raise ValueError(f"lr={self.lr} must be positive")
+            raise SettingError(f"mixed_precision={self.mixed_precision!r}; use one of {MIXED_PRECISION}",
+                               "mixed_precision")
+        if self.batch_size % self.grad_accum:  # each process's micro-batch is batch_size / (processes x grad_accum)
+            raise SettingError(f"batch_size={self.batch_size} is not a multiple of grad_accum={self.grad_accum}; "
+                               "make it one", "batch_size", "grad_accum")
         if isinstance(self.compile, bool) or self.compile is None:
             object.__setattr__(self, "compile", "default" if self.compile else "")
         if self.compile and self.compile not in COMPILE_MODES:
-            raise ValueError(f"compile={self.compile!r}; use true, false or one of {COMPILE_MODES}")
+            raise SettingError(f"compile={self.compile!r}; use true, false or one of {COMPILE_MODES}", "compile")
         if self.compile in CUDA_GRAPH_MODES and self.grad_accum > 1:
             # a CUDA graph replay reuses its output memory: gradients accumulated across replays would be overwritten
-            raise ValueError(f"compile={self.compile!r} (CUDA graphs) needs grad_accum 1, got {self.grad_accum}; "
-                             "use compile: default, or a smaller batch_size without accumulation")
+            raise SettingError(f"compile={self.compile!r} (CUDA graphs) needs grad_accum 1, got {self.grad_accum}; "
+                               "use compile: default, or a smaller batch_size without accumulation", "compile",
+                               "grad_accum")
 
     def micro_batch_size(self, world_size: int) -> int:
         per = self.batch_size / (world_size * self.grad_accum)
@@ -99,18 +135,9 @@ class LangTraining(TrainSettings):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.vocab_size < 16:
-            raise ValueError(f"vocab_size={self.vocab_size} must be at least 16")
-        if self.embedding_lr is not None and self.embedding_lr <= 0:
-            raise ValueError(f"embedding_lr={self.embedding_lr} must be positive")
         if self.romanize and self.embeddings:
-            raise ValueError("romanize (a romanized corpus) and embeddings (new embeddings for the script itself) "
-                             "are two setups: train one language adapter for each")
-        for key in ("seq_len", "num_proc"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"{key}={getattr(self, key)} must be at least 1")
-        if self.max_tokens is not None and self.max_tokens < 1:
-            raise ValueError(f"max_tokens={self.max_tokens} must be at least 1")
+            raise SettingError("romanize (a romanized corpus) and embeddings (new embeddings for the script itself) "
+                               "are two setups: train one language adapter for each", "romanize", "embeddings")
 
 
 @dataclass(frozen=True)
@@ -124,15 +151,6 @@ class TaskTraining(TrainSettings):
     max_answer_length: int = option(30, "qa: the longest answer span predicted, in sub-tokens")
     n_best: int = option(20, "qa: start and end candidates per window when reading an answer span")
 
-    def __post_init__(self):
-        super().__post_init__()
-        if self.max_length < 2:
-            raise ValueError(f"max_length={self.max_length} must be at least 2")
-        for key in ("max_answer_length", "n_best"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"{key}={getattr(self, key)} must be at least 1")
-        if self.doc_stride < 0:
-            raise ValueError(f"doc_stride={self.doc_stride} must be at least 0")
 
 
 @dataclass(frozen=True)

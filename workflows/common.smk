@@ -4,7 +4,7 @@
 import re
 import shlex
 
-from madx.experiment import ConfigError, load_experiment
+from madx.experiment import NAME, ConfigError, check_config_files, load_experiment
 from madx.setups import EVAL_SETUPS, LANG_ADAPTER_KIND, TRAIN_SETUPS
 
 
@@ -17,6 +17,8 @@ def shown_path(path):
 
 CONFIG_FILE = ", ".join(shown_path(str(f)) for f in workflow.configfiles) or "config"
 try:
+    # Snakemake has read the file already, keeping the last of duplicate keys: read it again to refuse them
+    check_config_files([shown_path(str(f)) for f in workflow.configfiles])
     EXP = load_experiment(config, CONFIG_FILE)
 except ConfigError as err:
     raise WorkflowError(f"invalid config: {err}") from None
@@ -26,9 +28,9 @@ REMOTE_CODE = "--trust-remote-code" if EXP.trust_remote_code else ""
 
 
 wildcard_constraints:
-    lang=r"[A-Za-z0-9_\-]+",
-    source=r"[A-Za-z0-9_\-]+",
-    task=r"[A-Za-z0-9_\-]+",
+    lang=NAME,
+    source=NAME,
+    task=NAME,
     seed=r"\d+",
 
 
@@ -64,6 +66,11 @@ def get_base_model_input(wildcards=None):
     if EXP.builds_base_model:
         return [EXP.base_model]
     return [EXP.base_model] if os.path.exists(EXP.base_model) else []
+
+
+def get_lang_priority(wildcards):
+    """The source language's adapter before the others: every task training waits on it."""
+    return 10 if wildcards.lang in EXP.sources and not getattr(wildcards, "kind", None) else 0
 
 
 def get_lang_training(wildcards):

@@ -22,6 +22,7 @@ rule train_lang_adapter:
         PATHS.log("train_lang", "{lang}"),
     benchmark:
         PATHS.benchmark("train_lang", "{lang}")
+    priority: get_lang_priority
     params:
         base=EXP.base_model,
         corpus=lambda w: EXP.languages[w.lang]["corpus"],

@@ -6,8 +6,8 @@ rule report:
     input:
         evals=EXP.eval_outputs(),
         notes=[PATHS.demo_readme()] if EXP.demo is not None else [],
-        lang_adapters=[PATHS.lang_adapter(lang) for lang in EXP.lang_adapters_to_train()]
-        + [PATHS.script_adapter(kind, lang) for kind, lang in EXP.script_adapters()],
+        # every adapter trained, those of languages no task evaluates too (their held-out perplexity)
+        lang_adapters=EXP.lang_adapter_outputs(),
     output:
         # report(): the files `snakemake --report report.html` shows, with their captions
         md=report(PATHS.report_outputs()["report_md"], caption="report/report_md.rst", category="Report"),

@@ -1,0 +1,314 @@
+"""The config check refuses, before any job, what would make a job fail late or write a wrong number: duplicate
+keys, bad names, settings out of their bounds (each naming the key the user wrote), missing local paths, a base
+model without its tokenizer. And the workflow rebuilds every lost adapter, trains the adapter of a language no task
+evaluates, and starts the source language's adapter first."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from madx.experiment import ConfigError, config_schema, load_experiment, load_experiment_file, load_yaml
+from madx.settings import AT_LEAST, POSITIVE, SCRIPT_KEYS, LangTraining, SettingError, TaskTraining
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def demo(**edits) -> dict:
+    """The shipped demo config (its base model is built by the workflow), with top-level edits."""
+    config = yaml.safe_load((REPO / "configs" / "config.yaml").read_text())
+    config.update(edits)
+    return config
+
+
+@pytest.fixture(scope="module")
+def local_tree(tmp_path_factory) -> tuple[Path, Path]:
+    """(data dir, base model dir) of files as the config check sees them: a base model's config.json and
+    tokenizer.json (no weights: nothing here loads the model), corpora and CoNLL files."""
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+
+    root = tmp_path_factory.mktemp("tree")
+    base = root / "base"
+    base.mkdir()
+    vocab = {token: i for i, token in enumerate(["<s>", "<pad>", "</s>", "<unk>", *"abcdefghijklmnop", "<mask>"])}
+    Tokenizer(WordLevel(vocab, unk_token="<unk>")).save(str(base / "tokenizer.json"))
+    (base / "config.json").write_text(json.dumps({"model_type": "xlm-roberta", "vocab_size": len(vocab),
+                                                  "max_position_embeddings": 50, "pad_token_id": 1}))
+    for lang in ("en", "qab", "qac"):
+        (root / "corpora").mkdir(exist_ok=True)
+        (root / "corpora" / f"{lang}.txt").write_text("a b c\n" * 10)
+        (root / "ner").mkdir(exist_ok=True)
+        for split in ("train", "dev", "test"):
+            (root / "ner" / f"{lang}.{split}.conll").write_text("a\tB-PER\nb\tO\n")
+    return root, base
+
+
+def local_config(data: Path, base: Path, **edits) -> dict:
+    """A config over local files (local_tree)."""
+    config = {"base_model": str(base), "source_language": "en",
+              "languages": {"en": {"corpus": str(data / "corpora/en.txt")},
+                            "qac": {"corpus": str(data / "corpora/qac.txt")}},
+              "tasks": {"ner": {"type": "ner", "train": str(data / "ner/{lang}.train.conll"),
+                                "dev": str(data / "ner/{lang}.dev.conll"), "test": str(data / "ner/{lang}.test.conll")}},
+              "seeds": [1], "setups": ["madx", "task_only"],
+              "train_lang": {"seq_len": 32, "max_steps": 2}, "train_task": {"max_length": 32, "max_steps": 2}}
+    config.update(edits)
+    return config
+
+
+def refused(config: dict, message: str, check_files: bool = True) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_experiment(config, "c.yaml", check_files=check_files)
+
+
+# ---- duplicate keys
+
+
+def test_a_duplicate_key_names_the_key_and_both_lines(tmp_path):
+    path = tmp_path / "dup.yaml"
+    path.write_text("base_model: x\nseeds: [1, 2]\ntrain_lang:\n  max_steps: 5\n  lr: 0.1\n  max_steps: 7\n"
+                    "seeds: [7]\n")
+    with pytest.raises(ConfigError, match=re.escape(f"{path}:6: train_lang.max_steps: duplicate key (first at line 4)")):
+        load_yaml(path)
+    path.write_text("base_model: x\nseeds: [1, 2]\nseeds: [7]\n")
+    with pytest.raises(ConfigError, match=re.escape(f"{path}:3: seeds: duplicate key (first at line 2)")):
+        load_yaml(path)
+    path.write_text("a: &x {b: 1}\nc:\n  <<: *x\n  d: 2\n")  # a merge key and an alias are no duplicates
+    assert load_yaml(path) == {"a": {"b": 1}, "c": {"b": 1, "d": 2}}
+
+
+# ---- names
+
+
+@pytest.mark.parametrize("code", ["a/b", "..", "a b", "a;b"])
+def test_a_language_code_is_letters_digits_dash_underscore(code):
+    config = demo()
+    config["languages"] = {code: {"corpus": "x.txt"}}
+    refused(config, rf"c.yaml: languages: {re.escape(repr(code))} is not a valid language code: letters, digits")
+    config = demo()
+    config["demo"]["languages"][code] = {"seen": False}
+    refused(config, rf"c.yaml: demo.languages: {re.escape(repr(code))} is not a valid language code")
+
+
+def test_a_language_code_yaml_reads_as_a_boolean_says_to_quote_it(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("base_model: x\nsource_language: en\ntasks: {}\nlanguages:\n  en: {corpus: x.txt}\n"
+                    "  no: {corpus: no.txt}\n")  # Norwegian
+    with pytest.raises(ConfigError, match=r"c.yaml: languages: False is not a name: YAML read this key as a bool; "
+                                          r"quote it \(e.g. 'no'"):
+        load_experiment_file(path)
+
+
+# ---- settings: bounds that make a job work, named at the key the user wrote
+
+
+BOUNDS = [
+    # the issue's case: one token per sequence leaves no room for <s>, </s> and a token to mask
+    (lambda c: c["train_lang"].update(seq_len=1), r"train_lang.seq_len: 1 must be at least 3 \(room for <s>, </s>"),
+    (lambda c: c["train_lang"].update(max_steps=0), r"c.yaml: train_lang.max_steps: 0 must be at least 1$"),
+    (lambda c: c.update(languages={"qad": {**c["languages"]["qad"], "train_lang": {"max_steps": 0}}}),
+     r"c.yaml: languages.qad.train_lang.max_steps: 0 must be at least 1$"),
+    (lambda c: c["train_task"].update(batch_size=0), r"c.yaml: train_task.batch_size: 0 must be at least 1$"),
+    (lambda c: c["tasks"]["name_kind"]["train_task"].update(batch_size=0),
+     r"c.yaml: tasks.name_kind.train_task.batch_size: 0 must be at least 1$"),
+    (lambda c: c["full_ft"].update(lr=-1.0), r"c.yaml: full_ft.lr: -1.0 must be positive$"),
+    (lambda c: c["train_task"].update(max_length=2), r"train_task.max_length: 2 must be at least 3 \(room for"),
+    (lambda c: c["train_lang"].update(warmup_steps=-1), r"train_lang.warmup_steps: -1 must not be negative"),
+    (lambda c: c["demo"]["pretrain"].update(max_steps=0), r"c.yaml: demo.pretrain.max_steps: 0 must be at least 1"),
+    (lambda c: c.update(seeds=[-1]), r"c.yaml: seeds.0: -1 is less than the minimum of 0"),
+    # what the schema cannot see: not a number, and bounds between two keys (each named where it was written)
+    (lambda c: c["train_lang"].update(lr=float("nan")), r"c.yaml: train_lang.lr: lr=nan must be a finite number"),
+    (lambda c: c["train_task"].update(grad_accum=3),
+     r"c.yaml: train_task.batch_size and train_task.grad_accum: batch_size=32 is not a multiple of grad_accum=3"),
+    (lambda c: c.update(languages={"qad": {**c["languages"]["qad"], "train_lang": {"grad_accum": 3}}}),
+     r"train_lang.batch_size and languages.qad.train_lang.grad_accum: batch_size=64 is not a multiple"),
+    (lambda c: c["demo"].update(num_attention_heads=3),
+     r"c.yaml: demo.hidden_size: 128 is not a multiple of demo.num_attention_heads \(3\)"),
+    (lambda c: c["demo"].update(dropout=1.0), r"c.yaml: demo.dropout: 1.0 must be in \[0, 1\)"),
+    # the demo's base model is built later, but its position table is known now
+    (lambda c: c["train_lang"].update(seq_len=64),
+     r"c.yaml: train_lang.seq_len: 64 is beyond the base model's position limit of 40 tokens \(demo.max_seq_len\)"),
+    (lambda c: c["tasks"]["who_where"]["train_task"].update(max_length=41),
+     r"c.yaml: tasks.who_where.train_task.max_length: 41 is beyond the base model's position limit of 40"),
+    (lambda c: c["train_lang"].pop("seq_len"), r"c.yaml: train_lang.seq_len \(default\): 256 is beyond"),
+]
+
+
+@pytest.mark.parametrize("edit,message", BOUNDS)
+def test_a_setting_out_of_its_bounds_names_the_key_written(edit, message):
+    config = demo()
+    edit(config)
+    refused(config, message, check_files=False)
+
+
+def test_the_schema_and_the_settings_refuse_the_same_values():
+    """One table of bounds (madx/settings.py) for the config schema and the commands' dataclasses."""
+    defs = config_schema()["$defs"]
+    sections = [defs[name]["properties"] for name in ("lang_training", "task_training", "pretraining")]
+    for name, minimum in AT_LEAST.items():
+        found = [section[name]["minimum"] for section in sections if name in section]
+        assert found == [minimum] * len(found) and (found or name in SCRIPT_KEYS), name  # script keys: per language
+    assert all(section["lr"]["exclusiveMinimum"] == 0 for section in sections) and set(POSITIVE) == {"lr", "embedding_lr"}
+    with pytest.raises(SettingError, match=r"seq_len=2 must be at least 3") as err:
+        LangTraining(seq_len=2)
+    assert err.value.keys == ("seq_len",)
+    assert LangTraining(seq_len=3).seq_len == 3  # the smallest that trains (one masked token per sequence)
+    with pytest.raises(SettingError, match=r"max_length=2 must be at least 3"):
+        TaskTraining(max_length=2)
+
+
+# ---- local paths and the base model
+
+
+def test_a_missing_local_base_model_is_refused_and_a_hub_id_is_not(local_tree, tmp_path, monkeypatch):
+    data, base = local_tree
+    monkeypatch.chdir(tmp_path)
+    for missing in (str(tmp_path / "no_model"), "./no_model", "models/base/v1"):
+        refused(local_config(data, base, base_model=missing),
+                rf"c.yaml: base_model {re.escape(repr(missing))}: no such local directory")
+    (tmp_path / "models").mkdir()  # namespace/name beside a folder of that namespace: the local path is meant
+    refused(local_config(data, base, base_model="models/xlmr"), r"base_model 'models/xlmr': no such local directory")
+    for hub_id in ("FacebookAI/xlm-roberta-base", "xlm-roberta-base"):  # checked when a job loads it
+        assert load_experiment(local_config(data, base, base_model=hub_id), "c.yaml").base_model == hub_id
+
+
+def test_a_base_model_without_its_tokenizer_is_refused(local_tree, tmp_path):
+    data, base = local_tree
+    no_tokenizer = tmp_path / "no_tokenizer"
+    shutil.copytree(base, no_tokenizer)
+    (no_tokenizer / "tokenizer.json").unlink()
+    refused(local_config(data, no_tokenizer),
+            rf"c.yaml: base_model '{re.escape(str(no_tokenizer))}': no tokenizer files there \(none of tokenizer.json, "
+            r"sentencepiece.bpe.model.*\); save the model's tokenizer beside it")
+    config = json.loads((base / "config.json").read_text())
+    size = config["vocab_size"]  # = the tokenizer's size
+    for rows, problem in ((size - 1, rf"its tokenizer has {size} entries, the model's embeddings {size - 1} rows"),
+                          (4 * size, rf"its tokenizer has {size} entries for the model's {4 * size} embedding rows")):
+        wrong = tmp_path / f"rows{rows}"
+        shutil.copytree(base, wrong)
+        (wrong / "config.json").write_text(json.dumps({**config, "vocab_size": rows}))
+        refused(local_config(data, wrong), rf"c.yaml: base_model '{re.escape(str(wrong))}': {problem}")
+    assert load_experiment(local_config(data, base), "c.yaml").base_model == str(base)
+
+
+def test_every_local_path_a_job_reads_is_checked(local_tree, tmp_path):
+    data, base = local_tree
+    config = local_config(data, base)
+    config["languages"]["qac"] = {"adapter": str(tmp_path / "no_adapter")}
+    refused(config, rf"c.yaml: languages.qac.adapter: adapter directory '{re.escape(str(tmp_path))}/no_adapter' "
+                    "not found")
+    config = local_config(data, base)
+    config["tasks"]["ner"]["test"] = {"hub": str(tmp_path / "no_dataset"), "split": "test"}
+    refused(config, r"c.yaml: tasks.ner.test \(en\): local dataset directory '.*no_dataset' not found")
+    config["tasks"]["ner"]["test"] = {"hub": "unimelb-nlp/wikiann", "config": "{lang}", "split": "test"}
+    load_experiment(config, "c.yaml")  # a hub dataset: read by the job
+
+
+# ---- the workflow: adapters are products, adapter-only languages, the source's adapter first
+
+
+def test_every_adapter_is_a_product_and_a_corpus_only_language_gets_its_adapter(local_tree, tmp_path, capsys):
+    from madx.cli import main as cli
+
+    data, base = local_tree
+    config = local_config(data, base)
+    config["languages"]["sw"] = {"corpus": str(data / "corpora/qab.txt")}
+    config["tasks"]["ner"]["languages"] = ["en", "qac"]
+    exp = load_experiment(config, "c.yaml")
+    assert exp.adapter_only_languages() == ["sw"]
+    assert exp.lang_adapter_outputs() == [f"results/adapters/lang/{lang}" for lang in ("en", "qac", "sw")]
+    assert exp.task_outputs() == ["results/tasks/ner/en/madx/seed1", "results/tasks/ner/en/task_only/seed1"]
+    path = tmp_path / "sw.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert cli(["check-config", str(path)]) == 0
+    assert "sw: language adapter only (no task has test data for it)" in capsys.readouterr().out
+    demo_exp = load_experiment(demo(), "c.yaml", check_files=False)
+    assert len(demo_exp.task_outputs()) == 4 * 3 * 2  # tasks x trained setups x seeds
+    assert len(demo_exp.lang_adapter_outputs()) == 5 + 2  # every language, qad's two new-script adapters
+
+
+def snakemake(args, cwd):
+    return subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(cwd), *args], cwd=cwd,
+                          capture_output=True, text=True, env=dict(os.environ, MADX_NO_PROGRESS="1"))
+
+
+def job_counts(output: str) -> dict:
+    if "Job stats:" not in output:
+        return {}
+    table = output.split("Job stats:")[1].split("total")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
+
+
+def finish(paths: list[Path], stamp: float) -> None:
+    """Outputs that look finished, in order: each newer than the one before (and than the inputs, from `stamp` on)."""
+    for path in paths:
+        if not path.suffix:  # a directory output: something inside
+            path.mkdir(parents=True, exist_ok=True)
+            (path / "done").write_text("x")
+            os.utime(path / "done", (stamp, stamp))
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("{}")
+        os.utime(path, (stamp, stamp))
+        stamp += 10
+
+
+def test_a_lost_adapter_is_rebuilt_and_the_source_adapter_goes_first(local_tree, tmp_path):
+    """On a finished-looking run, `snakemake -n` has nothing to do; with a task or language adapter deleted, it
+    trains it again (and redoes what reads it), though the evaluations made from it are still there."""
+    data, base = local_tree
+    config = local_config(data, base)
+    config["languages"]["sw"] = {"corpus": str(data / "corpora/qab.txt")}
+    config["tasks"]["ner"]["languages"] = ["en", "qac"]
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    exp = load_experiment(config, "c.yaml")
+    out = [tmp_path / p for p in (*exp.lang_adapter_outputs(), *exp.task_outputs(), *exp.eval_outputs(),
+                                  *exp.paths.report_outputs().values())]
+    start = time.time() + 100  # after the inputs (the tiny benchmark was just made)
+    finish(out, start)
+    proc = snakemake(["-n", "--configfile", "c.yaml"], tmp_path)
+    assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+    shutil.rmtree(tmp_path / "results/tasks/ner/en/task_only/seed1")
+    proc = snakemake(["-n", "--configfile", "c.yaml"], tmp_path)
+    assert job_counts(proc.stdout) == {"train_task": 1, "evaluate": 2, "report": 1, "all": 1}, proc.stdout[-3000:]
+    finish([tmp_path / "results/tasks/ner/en/task_only/seed1"], start + 10 * out.index(
+        tmp_path / "results/tasks/ner/en/task_only/seed1"))
+
+    for lang in ("en", "sw"):  # the source's adapter, and that of the language no task evaluates
+        shutil.rmtree(tmp_path / f"results/adapters/lang/{lang}")
+    proc = snakemake(["-n", "--configfile", "c.yaml"], tmp_path)
+    counts = job_counts(proc.stdout)
+    assert counts["train_lang_adapter"] == 2 and counts["report"] == 1, proc.stdout[-3000:]
+    jobs = {m.group(1): m.group(2) for m in re.finditer(r"wildcards: lang=(\w+)\n(?:    priority: (\d+))?",
+                                                        proc.stdout)}
+    assert jobs == {"en": "10", "sw": None}  # every task training waits on the source's adapter: it goes first
+    report = re.search(r"Shell command: madx report .*", snakemake(["-n", "-p", "--configfile", "c.yaml"],
+                                                                   tmp_path).stdout).group(0)
+    assert "results/adapters/lang/sw" in report  # its held-out perplexity is reported
+
+
+def test_the_workflow_refuses_duplicate_keys_and_a_second_config_file(tmp_path):
+    config = yaml.safe_dump(demo(), sort_keys=False)
+    (tmp_path / "dup.yaml").write_text(config + "seeds: [7]\n")
+    line = config.splitlines().index("seeds:") + 1
+    proc = snakemake(["-n", "--configfile", "dup.yaml"], tmp_path)
+    assert proc.returncode != 0
+    assert f"invalid config: dup.yaml:{config.count(chr(10)) + 1}: seeds: duplicate key (first at line {line})" in (
+        proc.stdout + proc.stderr), proc.stderr[-2000:]
+    # `--configfile X TARGET`: Snakemake reads TARGET as a second config file (when it exists; else it fails itself)
+    (tmp_path / "c.yaml").write_text(config)
+    (tmp_path / "target.json").write_text("{}")
+    proc = snakemake(["-n", "--configfile", "c.yaml", "target.json"], tmp_path)
+    assert proc.returncode != 0
+    assert ("invalid config: 2 config files given (c.yaml, target.json): a madx experiment is one config file, and "
+            "--configfile takes every word after it; put targets before --configfile") in proc.stdout + proc.stderr
