@@ -14,7 +14,7 @@ import torch
 from .accelerator import make_accelerator
 from .corpus import load_blocks, read_lines
 from .coverage import coverage
-from .files import replace_dir, staging_dir, write_text
+from .files import files_under, record_checksums, replace_dir, staging_dir, write_text
 from .mlm import MaskedLMObjective, MLMBatches
 from .settings import PretrainSettings
 from .shapes import TinyEncoder
@@ -33,6 +33,12 @@ def train_tokenizer(corpora: list, out_dir: str | Path, vocab_size: int = 1000):
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(out_dir)
     return tokenizer
+
+
+def pretrained_scripts(tokenizer, sources: list[Source], min_share: float = 0.1) -> list[str]:
+    """The scripts of the pretraining corpora: each that holds at least `min_share` of one corpus's letters."""
+    return sorted({script for source in sources
+                   for script, share in coverage(tokenizer, read_lines(source))["scripts"].items() if share >= min_share})
 
 
 def build_base_model(
@@ -70,9 +76,11 @@ def build_base_model(
         write_text(staging / "madx_base.json", json.dumps(
             {"corpora": [str(s) for s in sources], "tokenizer_corpora": [str(c) for c in tokenizer_corpora],
              "shape": asdict(shape), "settings": asdict(settings),
-             # the scripts it was pretrained on: coverage recommends new-script setups for any other
-             "scripts": sorted({coverage(tokenizer, read_lines(s))["script"] for s in sources} - {None})},
+             # the scripts it was pretrained on (each of at least a tenth of a corpus's letters, so a Japanese corpus
+             # names its kanji as well as its kana): coverage recommends new-script setups for any other
+             "scripts": pretrained_scripts(tokenizer, sources)},
             indent=2) + "\n")
+        record_checksums(staging, files_under(staging))
         replace_dir(staging, output)
         shutil.rmtree(work_dir, ignore_errors=True)
     return output

@@ -170,15 +170,19 @@ def coverage_section(rows: list[tuple[str, dict, list]]) -> list[str]:
     if not rows:
         return []
     lines = ["## Tokenizer coverage", "",
-             f"Share of unknown tokens and sub-words per word under the base tokenizer (a sample of each corpus), "
-             f"and the corpus's script. Above {100 * UNK_WARNING:.0f}% unknown, or far more sub-words per word than "
-             f"the source, or a script the base model was not trained on: adapters on the frozen base cannot read "
+             f"Share of unknown tokens and sub-words per word (per character in scripts written without spaces: "
+             f"Chinese, Japanese, Thai, Khmer, Burmese, ...) under the base tokenizer (a sample of each corpus), and "
+             f"the corpus's script. Above {100 * UNK_WARNING:.0f}% unknown, or, in a comparable unit, twice the "
+             f"source's sub-words (per character: compared only within one script), or more than 1.5 sub-words per "
+             f"character, or a script the base model was not trained on: adapters on the frozen base cannot read "
              f"the language; the table recommends {NEW_SCRIPT_HINT}.", "",
-             "| language | script | unknown tokens | sub-words per word | recommendation |", "|---|---|---|---|---|"]
+             "| language | script | unknown tokens | sub-words per word (or character) | recommendation |",
+             "|---|---|---|---|---|"]
     for lang, stats, reasons in rows:
         advice = f"**madx_translit / madx_emb**: {'; '.join(reasons)}" if reasons else ""
         lines.append(f"| {lang} | {(stats.get('script') or '?').lower()} | {100 * stats['unk_rate']:.1f}% | "
-                     f"{stats['subwords_per_word']:.2f} | {advice} |")
+                     f"{stats['subwords_per_word']:.2f}{' per character' if stats.get('unit') == 'character' else ''} | "
+                     f"{advice} |")
     return lines + [""]
 
 
@@ -248,9 +252,10 @@ def write_report(eval_files: list[Path], out_dir: str | Path, *, source_language
     lines += heldout_section(adapter_records(list(adapter_dirs), "heldout"))
     write_text(out_dir / "coverage.csv", _csv(
         [{"lang": lang, "script": stats.get("script"), "unk_rate": stats["unk_rate"],
-          "subwords_per_word": stats["subwords_per_word"], "recommend": "; ".join(reasons)}
+          "subwords_per_word": stats["subwords_per_word"], "unit": stats.get("unit", "word"),
+          "recommend": "; ".join(reasons)}
          for lang, stats, reasons in coverage],
-        ("lang", "script", "unk_rate", "subwords_per_word", "recommend")))
+        ("lang", "script", "unk_rate", "subwords_per_word", "unit", "recommend")))
     if notes:
         lines += [notes.rstrip(), ""]
     plot_transfer(rows, out_dir / "results.png")
