@@ -37,6 +37,14 @@ def env(tiny_base, tmp_path_factory):
     weights = root / "truncated_adapter" / "adapter.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])
     datasets.Dataset.from_dict({"text": ["a b c"] * 10}).to_parquet(str(root / "hubdata" / "train.parquet"))
+    # base models without their tokenizer: no tokenizer files at all; only files transformers 5 reads, for this
+    # model type, as an empty 5-token tokenizer (every word <unk>)
+    for name in ("no_tokenizer_base", "vocab_txt_base"):
+        shutil.copytree(base, root / name)
+        (root / name / "tokenizer.json").unlink()
+    (root / "vocab_txt_base" / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nAnna\n")
+    # a trained task adapter, for evaluations
+    assert cli(task_args((data, base, root), **{"--output": str(root / "trained_task")})) == 0
     return data, base, root
 
 
@@ -95,6 +103,10 @@ def config_file(env, edit):
     return write(env[2], "config.yaml", yaml.safe_dump(config))
 
 
+def edit_language(lang, **entry):
+    return lambda c: c["languages"][lang].update(entry)
+
+
 CASES = {
     "invalid YAML": (lambda e: ["check-config", write(e[2], "bad.yaml", "base_model: x\nlanguages: [\n  en: 1\n")],
                      r"bad.yaml:\d+: invalid YAML"),
@@ -148,6 +160,44 @@ CASES = {
         r"setup madx \(seed 1\) needs a language adapter"),
     "inspect a missing adapter directory": (lambda e: ["inspect", str(e[2] / "no_such_adapter")],
                                             r"no_such_adapter: adapter directory not found"),
+    # a base model without its tokenizer: every job that loads one refuses it, naming the directory
+    "base model directory without tokenizer files": (
+        lambda e: lang_args(e, **{"--base-model": str(e[2] / "no_tokenizer_base")}),
+        r"base_model '.*no_tokenizer_base': no tokenizer files there \(none of tokenizer.json, .*\); save the model's "
+        r"tokenizer beside it"),
+    "base model whose tokenizer does not fit its embedding rows": (
+        lambda e: task_args(e, **{"--base-model": str(e[2] / "vocab_txt_base")}),
+        r"base_model '.*vocab_txt_base': its tokenizer has 5 entries for the model's \d+ embedding rows"),
+    "evaluation on a base model without tokenizer files": (
+        lambda e: eval_args(e, "--base-model", str(e[2] / "no_tokenizer_base"), "--run", "task_only", "1",
+                            str(e[2] / "trained_task"), "--each", str(e[2] / "out" / "{setup}-{seed}.json")),
+        r"base_model '.*no_tokenizer_base': no tokenizer files there"),
+    # the config check: before any job, naming the file and the key (and the line)
+    "config with a duplicate key": (
+        lambda e: ["check-config", write(e[2], "dup.yaml", yaml.safe_dump(demo_config(e)) + "seeds: [1, 2]\n"
+                                         "seeds: [7]\n")],
+        r"dup.yaml:\d+: seeds: duplicate key \(first at line \d+\); YAML would silently keep only the last"),
+    "language code with a slash": (
+        lambda e: ["check-config", config_file(e, lambda c: c["languages"].update({"a/b": {"corpus": "x.txt"}}))],
+        r"config.yaml: languages: 'a/b' is not a valid language code: letters, digits, '-' and '_' only"),
+    "sequence length with no room for a masked token": (
+        lambda e: ["check-config", config_file(e, lambda c: c.update(train_lang={"seq_len": 1}))],
+        r"config.yaml: train_lang.seq_len: 1 must be at least 3 \(room for <s>, </s> and one token to mask\)"),
+    "no training steps for one language": (
+        lambda e: ["check-config", config_file(e, edit_language("qac", train_lang={"max_steps": 0}))],
+        r"config.yaml: languages.qac.train_lang.max_steps: 0 must be at least 1"),
+    "task training batch of 0": (
+        lambda e: ["check-config", config_file(e, lambda c: c.update(train_task={"batch_size": 0}))],
+        r"config.yaml: train_task.batch_size: 0 must be at least 1"),
+    "base model directory that does not exist (config)": (
+        lambda e: ["check-config", config_file(e, lambda c: c.update(base_model=str(e[2] / "no_model")))],
+        r"config.yaml: base_model '.*no_model': no such local directory"),
+    "base model directory without tokenizer files (config)": (
+        lambda e: ["check-config", config_file(e, lambda c: c.update(base_model=str(e[2] / "no_tokenizer_base")))],
+        r"config.yaml: base_model '.*no_tokenizer_base': no tokenizer files there"),
+    "ready language adapter directory that does not exist": (
+        lambda e: ["check-config", config_file(e, edit_language("qac", adapter=str(e[2] / "no_adapter")))],
+        r"config.yaml: languages.qac.adapter: adapter directory '.*no_adapter' not found"),
     "dataset column that does not exist": (
         lambda e: lang_args(e, **{"--corpus": f"hub:{e[2] / 'hubdata'}?split=train&column=content"}),
         r"no column 'content'; it has \['text'\]; set column="),
