@@ -167,6 +167,9 @@ def config_schema() -> dict:
     defs["romanizer"] = {"enum": list(ROMANIZERS)}
     defs["embedding_mode"] = {"enum": list(EMBEDDING_MODES)}
     defs["mixed_precision"] = {"enum": list(MIXED_PRECISION)}
+    embeddings = schema["properties"]["languages"]["additionalProperties"]["properties"]["embeddings"]["properties"]
+    embeddings["vocab_size"]["minimum"] = AT_LEAST["vocab_size"]
+    embeddings["lr"]["exclusiveMinimum"] = 0  # embedding_lr: POSITIVE
     demo = schema["properties"]["demo"]["properties"]
     for cls in (DemoData, TinyEncoder):
         demo.update(dataclass_schema(cls)["properties"])
@@ -618,8 +621,8 @@ def _load_languages(config: dict, where: str, demo: Demo | None, paths: Paths) -
                               "adapter: a ready language adapter directory")
         own = entry.get("train_lang", {})
         if "max_tokens" in own and entry.get("max_tokens"):
-            raise ConfigError(f"{where}: languages.{lang}.max_tokens: given twice (also as languages.{lang}.train_lang."
-                              "max_tokens); keep one")
+            raise ConfigError(f"{where}: languages.{lang}: max_tokens is given twice (languages.{lang}.max_tokens and "
+                              f"languages.{lang}.train_lang.max_tokens); keep one")
         _check_settings(LangTraining, lang_training_layers(config, lang), where)
         languages[lang] = {"corpus": specs, "adapter": entry.get("adapter"), "max_tokens": entry.get("max_tokens"),
                            "train_lang": own, "setups": list(entry.get("setups", [])),

@@ -125,6 +125,9 @@ BOUNDS = [
     (lambda c: c["train_lang"].update(warmup_steps=-1), r"train_lang.warmup_steps: -1 must not be negative"),
     (lambda c: c["demo"]["pretrain"].update(max_steps=0), r"c.yaml: demo.pretrain.max_steps: 0 must be at least 1"),
     (lambda c: c.update(seeds=[-1]), r"c.yaml: seeds.0: -1 is less than the minimum of 0"),
+    (lambda c: c["languages"]["qad"]["embeddings"].update(vocab_size=8),
+     r"c.yaml: languages.qad.embeddings.vocab_size: 8 must be at least 16$"),
+    (lambda c: c["languages"]["qad"]["embeddings"].update(lr=0), r"c.yaml: languages.qad.embeddings.lr: 0 must be positive$"),
     # what the schema cannot see: not a number, and bounds between two keys (each named where it was written)
     (lambda c: c["train_lang"].update(lr=float("nan")), r"c.yaml: train_lang.lr: lr=nan must be a finite number"),
     (lambda c: c["train_task"].update(grad_accum=3),
