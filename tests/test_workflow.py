@@ -193,11 +193,11 @@ THROUGH_SNAKEMAKE = ("unknown key 'bogus'", "languages.qae.corpus: file 'results
     (lambda c: c.update(source_languages=["en", "xx"]), "give either source_language \\(one\\) or source_languages"),
     (lambda c: c["lang_adapter"].update(reduction_factor=0), "lang_adapter: reduction_factor=0 must be a positive"),
     (lambda c: c["train_lang"].update(compile="fast"), "train_lang.compile: 'fast' is not valid"),
-    (lambda c: c["train_lang"].update(max_steps=0), "train_lang: max_steps=0 must be at least 1"),
-    (lambda c: c["full_ft"].update(lr=-1.0), "full_ft: lr=-1.0 must be positive"),
+    (lambda c: c["train_lang"].update(max_steps=0), "train_lang.max_steps: 0 must be at least 1"),
+    (lambda c: c["full_ft"].update(lr=-1.0), "full_ft.lr: -1.0 must be positive"),
     (lambda c: c["train_task"].update(seed=3), "train_task: unknown key 'seed'"),
     (lambda c: c.update(languages={"qac": {"train_lang": {"max_steps": 0}}}),
-     "languages.qac: train_lang: max_steps=0 must be at least 1"),
+     "languages.qac.train_lang.max_steps: 0 must be at least 1"),
     (lambda c: c.update(languages={"qac": {"max_tokens": 5, "train_lang": {"max_tokens": 9}}}),
      "languages.qac: max_tokens is given twice"),
     (lambda c: c["tasks"]["ner"].update(init_from="nope"), "tasks.ner.init_from: 'nope' is not a task"),
@@ -205,7 +205,7 @@ THROUGH_SNAKEMAKE = ("unknown key 'bogus'", "languages.qae.corpus: file 'results
      "tasks.kind.init_from: 'ner' is a ner task, 'kind' a classification one"),
     (lambda c: c["tasks"].update(ner2={**c["tasks"]["ner"], "init_from": "ner2"}),
      "tasks.ner2.init_from: a cycle \\(ner2 -> ner2\\)"),
-    (lambda c: c["tasks"]["ner"].update(train_task={"n_best": 0}), "tasks.ner: train_task: n_best=0"),
+    (lambda c: c["tasks"]["ner"].update(train_task={"n_best": 0}), "tasks.ner.train_task.n_best: 0 must be at least 1"),
     # the issue's case: a language whose data the demo does not make (it is not one of demo.languages)
     (lambda c: c.update(languages={"qae": {"corpus": "results/demo/data/corpora/qae.txt"}}),
      "languages.qae.corpus: file 'results/demo/data/corpora/qae.txt' not found \\(the demo makes files there only "
