@@ -4,7 +4,7 @@
 #   snakemake --profile configs/profiles/slurm --configfile configs/xlmr-wikiann.yaml
 from snakemake.utils import min_version
 
-min_version("9.0")
+min_version("9.27")
 
 
 # The demo's config only when no --configfile is given: a given config is the whole experiment (Snakemake
