@@ -8,7 +8,6 @@ Experiment also owns every path the workflow writes (`Paths`) and every default 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -21,9 +20,9 @@ import yaml
 from .config import AdapterConfig, AdapterConfigError
 from .demo import DEMO_TASKS, SPLITS, DemoData, DemoLanguage, corpus_path, task_path
 from .metrics import TASK_TYPES
-from .hf import ModelLoadError, check_base_model_dir, looks_like_a_path, max_sequence_length
+from .hf import ModelLoadError, check_base_model_dir, looks_like_a_path, max_sequence_length, read_model_config
 from .settings import (AT_LEAST, EMBEDDING_MODES, MIXED_PRECISION, POSITIVE, ROMANIZERS, SCRIPT_KEYS, WHY, LangTraining,
-                       PretrainSettings, SettingError, TaskTraining, bound_message, field_type)
+                       PretrainSettings, SettingError, TaskTraining, TrainSettings, bound_message, field_type)
 from .setups import (DEFAULT_SETUPS, EVAL_SETUPS, LANG_ADAPTER_KIND, NEW_SCRIPT_SETUPS, TRAIN_LANG_ADAPTER, TRAINED_BY,
                      lang_adapter_for)
 from .shapes import TinyEncoder
@@ -127,8 +126,9 @@ def _check_names(config: dict, where: str) -> None:
 _JSON_TYPES = {"bool": "boolean", "int": "integer", "float": "number", "str": "string"}
 
 
-def field_schema(f: dataclasses.Field) -> dict:
-    """The JSON schema of one settings field, from its annotation and metadata (help, choices)."""
+def field_schema(f: dataclasses.Field, bounded: bool = False) -> dict:
+    """The JSON schema of one settings field, from its annotation and metadata (help, choices); `bounded`: with the
+    training settings' bounds (AT_LEAST, POSITIVE), which are theirs alone."""
     annotation = str(f.type)
     if f.name == "compile":
         out = {"oneOf": [{"type": "boolean"}, {"enum": list(f.metadata["choices"])}]}
@@ -138,9 +138,9 @@ def field_schema(f: dataclasses.Field) -> dict:
         out = {"type": "array", "items": {"type": "integer", "minimum": 0}}
     else:
         out = {"type": _JSON_TYPES[field_type(f)]}
-    if f.name in AT_LEAST:  # the bounds the settings classes check (madx/settings.py), so both refuse the same
+    if bounded and f.name in AT_LEAST:  # the bounds the settings classes check (madx/settings.py): both refuse the same
         out["minimum"] = AT_LEAST[f.name]
-    if f.name in POSITIVE:
+    if bounded and f.name in POSITIVE:
         out["exclusiveMinimum"] = 0
     if "help" in f.metadata:
         out["description"] = f.metadata["help"]
@@ -148,8 +148,10 @@ def field_schema(f: dataclasses.Field) -> dict:
 
 
 def dataclass_schema(cls, skip=()) -> dict:
+    bounded = issubclass(cls, TrainSettings)  # the demo's shape and sizes check their own (_check_demo_shape, DemoData)
     return {"type": "object", "additionalProperties": False,
-            "properties": {f.name: field_schema(f) for f in dataclasses.fields(cls) if f.init and f.name not in skip}}
+            "properties": {f.name: field_schema(f, bounded) for f in dataclasses.fields(cls)
+                           if f.init and f.name not in skip}}
 
 
 def config_schema() -> dict:
@@ -503,7 +505,8 @@ def _check_settings(cls, layers: list[tuple[str, dict]], where: str) -> None:
     try:
         cls(**merged(layers))
     except SettingError as err:
-        raise ConfigError(f"{where}: {' and '.join(written_at(layers, key) for key in err.keys)}: {err}") from None
+        keys = " and ".join(written_at(layers, key) for key in err.keys)
+        raise ConfigError(f"{where}: {keys}: {err.after_key}") from None
     except (ValueError, TypeError) as err:
         raise ConfigError(f"{where}: {layers[-1][0]}: {err}") from None
 
@@ -554,7 +557,7 @@ def _check_ready_adapter(path: str, base_model: str, key: str, where: str) -> No
     base_config = Path(base_model) / "config.json"
     if not base_config.is_file():  # a hub id, or a base model the workflow builds: checked when the job loads it
         return
-    mismatch = made_for_mismatch(meta, json.loads(base_config.read_text()))
+    mismatch = made_for_mismatch(meta, _base_model_config(base_model, where))
     if mismatch is not None:
         field_name, made_for, has = mismatch
         raise ConfigError(f"{where}: {key}: {path!r} was made for {field_name} {made_for!r}, base_model "
@@ -590,14 +593,19 @@ def _load_demo(config: dict, where: str) -> Demo | None:
                 languages=tuple(parsed))
 
 
+# The demo base model's shape: the smallest value of each field that builds a model (the schema leaves them to
+# _check_demo_shape), and why where it is not plain
+DEMO_SHAPE_AT_LEAST = {"vocab_size": 1, "hidden_size": 1, "num_hidden_layers": 1, "num_attention_heads": 1,
+                       "intermediate_size": 1, "max_seq_len": AT_LEAST["seq_len"]}
+DEMO_SHAPE_WHY = {"max_seq_len": WHY["seq_len"]}
+
+
 def _check_demo_shape(shape: TinyEncoder, where: str) -> None:
     """The demo base model's shape builds a model (checked here: the model is built by a job)."""
-    for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"):
-        if getattr(shape, name) < 1:
-            raise ConfigError(f"{where}: demo.{name}: {getattr(shape, name)} must be at least 1")
-    if shape.max_seq_len < AT_LEAST["seq_len"]:
-        raise ConfigError(f"{where}: demo.max_seq_len: {shape.max_seq_len} must be at least {AT_LEAST['seq_len']} "
-                          f"({WHY['seq_len']})")
+    for name, minimum in DEMO_SHAPE_AT_LEAST.items():
+        if getattr(shape, name) < minimum:
+            why = f" ({DEMO_SHAPE_WHY[name]})" if name in DEMO_SHAPE_WHY else ""
+            raise ConfigError(f"{where}: demo.{name}: {getattr(shape, name)} must be at least {minimum}{why}")
     if shape.hidden_size % shape.num_attention_heads:
         raise ConfigError(f"{where}: demo.hidden_size: {shape.hidden_size} is not a multiple of "
                           f"demo.num_attention_heads ({shape.num_attention_heads}); each head gets hidden_size / heads")
@@ -709,10 +717,18 @@ def position_limit(exp: Experiment) -> tuple[int, str] | None:
     config_file = Path(exp.base_model) / "config.json"
     if not config_file.is_file():
         return None
-    config = json.loads(config_file.read_text())
+    config = _base_model_config(exp.base_model, exp.where)
     if "max_position_embeddings" not in config:
         return None
     return max_sequence_length(SimpleNamespace(**{"pad_token_id": None, "model_type": None, **config})), str(config_file)
+
+
+def _base_model_config(base_model: str, where: str) -> dict:
+    """A local base model directory's config.json; a corrupt one is a ConfigError naming it."""
+    try:
+        return read_model_config(base_model)
+    except ModelLoadError as err:
+        raise ConfigError(f"{where}: {err}") from None
 
 
 def _check_lengths(exp: Experiment) -> None:

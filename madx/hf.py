@@ -10,12 +10,17 @@ import logging
 import re
 from pathlib import Path
 
+from .files import verify_checksums
+
 log = logging.getLogger(__name__)
 
 # The files a tokenizer is built from (fast tokenizer.json; sentencepiece, WordPiece and BPE vocabularies). A model
 # directory with none of them still loads in transformers 5, as an empty 5-token tokenizer: every word <unk>.
 TOKENIZER_FILES = ("tokenizer.json", "sentencepiece.bpe.model", "spiece.model", "spm.model", "tokenizer.model",
                    "vocab.txt", "vocab.json")
+# what else a tokenizer is built from, and the weights a model loads from: checked against a base model's checksums
+TOKENIZER_EXTRA_FILES = ("tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "merges.txt")
+WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")
 # A tokenizer with fewer entries than this share of the model's embedding rows is not the model's own (models pad
 # their rows to a round number, mDeBERTa by 0.4%; an empty or wrong tokenizer leaves most rows unused)
 MIN_VOCAB_SHARE = 0.5
@@ -36,9 +41,46 @@ def looks_like_a_path(name: str) -> bool:
     return "/" in name and Path(name.split("/")[0]).is_dir()
 
 
+def read_model_config(directory: str | Path) -> dict:
+    """A model directory's config.json, read as JSON; a file that is not a JSON object is an error naming it."""
+    path = Path(directory) / "config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelLoadError(f"{path}: cannot be read as JSON ({err}); save the model again "
+                             "(model.save_pretrained(DIR)) or download it again") from None
+    if not isinstance(config, dict):
+        raise ModelLoadError(f"{path}: a JSON {type(config).__name__}, not the object save_pretrained writes; save "
+                             "the model again (model.save_pretrained(DIR)) or download it again")
+    return config
+
+
+def tokenizer_size(directory: Path, name: str) -> int:
+    """Entries of the tokenizer file `name` (one of TOKENIZER_FILES) in `directory`, read without transformers:
+    tokenizer.json with its added tokens, a sentencepiece model's pieces, vocab.txt's distinct lines (WordPiece),
+    vocab.json's keys (BPE). A sentencepiece or WordPiece tokenizer may add a few special tokens to these."""
+    path = directory / name
+    if name == "tokenizer.json":
+        from tokenizers import Tokenizer  # Rust, no torch: quick
+
+        return Tokenizer.from_file(str(path)).get_vocab_size(with_added_tokens=True)
+    if name == "vocab.txt":  # transformers numbers its lines, a repeated line keeping one entry
+        text = path.read_text(encoding="utf-8")
+        return len(set(text.removesuffix("\n").split("\n"))) if text else 0
+    if name == "vocab.json":
+        vocab = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(vocab, dict):
+            raise ValueError(f"a JSON {type(vocab).__name__}, not a token -> id object")
+        return len(vocab)
+    import sentencepiece  # a C++ extension, no torch: quick
+
+    return sentencepiece.SentencePieceProcessor(model_file=str(path)).get_piece_size()
+
+
 def check_base_model_dir(base_model: str) -> None:
-    """A local base model directory has config.json, tokenizer files, and (when it has tokenizer.json) a tokenizer
-    that fits the model's embedding rows. Reads JSON only (no transformers): the config check runs it."""
+    """A local base model directory has config.json, tokenizer files, and a tokenizer that fits the model's embedding
+    rows (the size of the file transformers would build it from). Reads files only (no transformers): the config
+    check runs it."""
     directory = Path(base_model)
     if not directory.is_dir():
         what = "is a file, not a model directory" if directory.exists() else "no such local directory"
@@ -47,33 +89,31 @@ def check_base_model_dir(base_model: str) -> None:
     if not (directory / "config.json").is_file():
         raise ModelLoadError(f"base_model {base_model!r}: no config.json there; give the directory save_pretrained "
                              "wrote (config.json, weights and tokenizer files)")
-    if not any((directory / name).is_file() for name in TOKENIZER_FILES):
+    found = [name for name in TOKENIZER_FILES if (directory / name).is_file()]
+    if not found:
         raise ModelLoadError(f"base_model {base_model!r}: no tokenizer files there (none of "
                              f"{', '.join(TOKENIZER_FILES)}); save the model's tokenizer beside it "
                              "(tokenizer.save_pretrained(DIR))")
-    if (directory / "tokenizer.json").is_file():
-        from tokenizers import Tokenizer  # Rust, no torch: quick
-
-        try:
-            size = Tokenizer.from_file(str(directory / "tokenizer.json")).get_vocab_size(with_added_tokens=True)
-        except Exception as err:  # tokenizers raises its own Exception type for a malformed file
-            raise ModelLoadError(f"base_model {base_model!r}: tokenizer.json cannot be read ({err}); save the "
-                                 "model's tokenizer again (tokenizer.save_pretrained(DIR))") from None
-        rows = json.loads((directory / "config.json").read_text()).get("vocab_size")
-        check_tokenizer_fits(size, rows, base_model)
+    try:  # the file transformers builds the tokenizer from: tokenizer.json first, then the slow tokenizers' files
+        size = tokenizer_size(directory, found[0])
+    except Exception as err:  # tokenizers and sentencepiece raise their own Exception types for a malformed file
+        raise ModelLoadError(f"base_model {base_model!r}: {found[0]} cannot be read ({err}); save the model's "
+                             "tokenizer again (tokenizer.save_pretrained(DIR))") from None
+    check_tokenizer_fits(size, read_model_config(directory).get("vocab_size"), base_model, f"its {found[0]}")
 
 
-def check_tokenizer_fits(size: int, rows: int | None, base_model: str) -> None:
-    """A tokenizer of `size` entries indexes an embedding table of `rows`: every id must have a row, and most rows an
-    id (a much smaller tokenizer is not the model's own, e.g. the empty one transformers builds without files)."""
+def check_tokenizer_fits(size: int, rows: int | None, base_model: str, what: str = "its tokenizer") -> None:
+    """A tokenizer of `size` entries (`what`: the tokenizer or the file it is read from) indexes an embedding table
+    of `rows`: every id must have a row, and most rows an id (a much smaller tokenizer is not the model's own, e.g.
+    the empty one transformers builds without files)."""
     if rows is None:
         return
     if size > rows:
-        raise ModelLoadError(f"base_model {base_model!r}: its tokenizer has {size} entries, the model's embeddings "
+        raise ModelLoadError(f"base_model {base_model!r}: {what} has {size} entries, the model's embeddings "
                              f"{rows} rows (config.json vocab_size): ids from {rows} on have no row; use the "
                              "tokenizer the model was trained with")
     if size < MIN_VOCAB_SHARE * rows:
-        raise ModelLoadError(f"base_model {base_model!r}: its tokenizer has {size} entries for the model's {rows} "
+        raise ModelLoadError(f"base_model {base_model!r}: {what} has {size} entries for the model's {rows} "
                              "embedding rows (config.json vocab_size): not the model's own (transformers builds an "
                              f"empty one from files it cannot read; it reads {', '.join(TOKENIZER_FILES)}); save the "
                              "model's tokenizer beside it (tokenizer.save_pretrained(DIR))")
@@ -116,12 +156,27 @@ def check_sequence_length(config, seq_len: int, base_model: str, key: str = "seq
         )
 
 
+def verify_base_model(base_model: str) -> None:
+    """A local base model directory madx built (madx build-base) holds the weights and tokenizer files it wrote, as
+    its checksum sidecar lists them. config.json is left out: editing it by hand (dropout, say) is a way to use a
+    base model, and a config that does not fit the weights fails to load. A directory without a sidecar (any Hugging
+    Face model) is not checked."""
+    directory = Path(base_model)
+    if not directory.is_dir():
+        return
+    files = {directory / name for name in (*WEIGHTS_FILES, *TOKENIZER_FILES, *TOKENIZER_EXTRA_FILES)}
+    verify_checksums(directory, sorted(files | set(directory.glob("*.safetensors"))), error=ModelLoadError,
+                     remedy=f"rebuild the base model: delete {base_model} and rerun snakemake (or madx build-base)")
+
+
 def load_tokenizer(base_model: str, *, trust_remote_code: bool = False):
-    """The base model's fast tokenizer, refused when it is missing or does not fit the model's embedding rows."""
+    """The base model's fast tokenizer, refused when it is missing or does not fit the model's embedding rows, or
+    when a base model madx built has changed since."""
     import transformers
 
     if Path(base_model).is_dir():
         check_base_model_dir(base_model)
+        verify_base_model(base_model)
     tokenizer = transformers.AutoTokenizer.from_pretrained(base_model, trust_remote_code=trust_remote_code)
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"base_model {base_model!r}: madx needs a fast tokenizer (tokenizer.json)")
@@ -132,6 +187,8 @@ def load_tokenizer(base_model: str, *, trust_remote_code: bool = False):
 
 def _quiet_from_pretrained(cls, base_model, **kwargs):
     import transformers
+
+    verify_base_model(base_model)
 
     # "newly initialized" classifier warnings are expected for a fresh task head
     level = transformers.logging.get_verbosity()

@@ -18,8 +18,9 @@ SCRIPT_KEYS = ("romanize", "embeddings", "vocab_size", "embedding_lr", "match_ro
 # torch.compile modes; "reduce-overhead" adds CUDA graphs, which fixed-shape MLM batches allow
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
-# The smallest value of each settings field that still gives a job that works (by field name: a name means the same
-# in every settings class), and why where it is not plain. The config schema carries the same bounds
+# The smallest value of each training settings field (TrainSettings and its subclasses) that still gives a job that
+# works (by field name: a name means the same in every training settings class; other dataclasses, such as the demo's
+# shape, keep their own bounds), and why where it is not plain. The config schema carries the same bounds
 # (experiment.config_schema), so the config check and the commands refuse the same values.
 AT_LEAST = {"max_steps": 1, "batch_size": 1, "grad_accum": 1, "log_every": 1, "save_every": 1, "warmup_steps": 0,
             "weight_decay": 0, "max_grad_norm": 0, "eval_every": 0, "seed": 0, "seq_len": 3, "max_tokens": 1,
@@ -30,11 +31,13 @@ WHY = {"seq_len": "room for <s>, </s> and one token to mask", "max_length": "roo
 
 class SettingError(ValueError):
     """A settings value a job cannot run with; `keys` are the fields it concerns, so that the config check can name
-    the key where each was written."""
+    the key where each was written. `after_key`: the message to show after those keys (the config check's
+    `train_lang.lr: nan must be a finite number`), where the message itself starts by naming the field."""
 
-    def __init__(self, message: str, *keys: str):
+    def __init__(self, message: str, *keys: str, after_key: str | None = None):
         super().__init__(message)
         self.keys = keys
+        self.after_key = after_key or message
 
 
 def bound_message(name: str, value) -> str | None:
@@ -52,9 +55,10 @@ def bound_message(name: str, value) -> str | None:
 
 def check_bounds(settings) -> None:
     for f in fields(settings):
-        problem = bound_message(f.name, getattr(settings, f.name))
+        value = getattr(settings, f.name)
+        problem = bound_message(f.name, value)
         if problem:
-            raise SettingError(f"{f.name}={getattr(settings, f.name)} {problem}", f.name)
+            raise SettingError(f"{f.name}={value} {problem}", f.name, after_key=f"{value} {problem}")
 
 
 def field_type(f) -> str:
@@ -88,15 +92,16 @@ class TrainSettings:
     def __post_init__(self):
         check_bounds(self)
         if self.mixed_precision not in MIXED_PRECISION:
-            raise SettingError(f"mixed_precision={self.mixed_precision!r}; use one of {MIXED_PRECISION}",
-                               "mixed_precision")
+            problem = f"{self.mixed_precision!r}; use one of {MIXED_PRECISION}"
+            raise SettingError(f"mixed_precision={problem}", "mixed_precision", after_key=problem)
         if self.batch_size % self.grad_accum:  # each process's micro-batch is batch_size / (processes x grad_accum)
             raise SettingError(f"batch_size={self.batch_size} is not a multiple of grad_accum={self.grad_accum}; "
                                "make it one", "batch_size", "grad_accum")
         if isinstance(self.compile, bool) or self.compile is None:
             object.__setattr__(self, "compile", "default" if self.compile else "")
         if self.compile and self.compile not in COMPILE_MODES:
-            raise SettingError(f"compile={self.compile!r}; use true, false or one of {COMPILE_MODES}", "compile")
+            problem = f"{self.compile!r}; use true, false or one of {COMPILE_MODES}"
+            raise SettingError(f"compile={problem}", "compile", after_key=problem)
         if self.compile in CUDA_GRAPH_MODES and self.grad_accum > 1:
             # a CUDA graph replay reuses its output memory: gradients accumulated across replays would be overwritten
             raise SettingError(f"compile={self.compile!r} (CUDA graphs) needs grad_accum 1, got {self.grad_accum}; "

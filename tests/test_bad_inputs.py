@@ -167,7 +167,7 @@ CASES = {
         r"tokenizer beside it"),
     "base model whose tokenizer does not fit its embedding rows": (
         lambda e: task_args(e, **{"--base-model": str(e[2] / "vocab_txt_base")}),
-        r"base_model '.*vocab_txt_base': its tokenizer has 5 entries for the model's \d+ embedding rows"),
+        r"base_model '.*vocab_txt_base': its vocab.txt has 6 entries for the model's \d+ embedding rows"),
     "evaluation on a base model without tokenizer files": (
         lambda e: eval_args(e, "--base-model", str(e[2] / "no_tokenizer_base"), "--run", "task_only", "1",
                             str(e[2] / "trained_task"), "--each", str(e[2] / "out" / "{setup}-{seed}.json")),

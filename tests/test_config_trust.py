@@ -129,7 +129,7 @@ BOUNDS = [
      r"c.yaml: languages.qad.embeddings.vocab_size: 8 must be at least 16$"),
     (lambda c: c["languages"]["qad"]["embeddings"].update(lr=0), r"c.yaml: languages.qad.embeddings.lr: 0 must be positive$"),
     # what the schema cannot see: not a number, and bounds between two keys (each named where it was written)
-    (lambda c: c["train_lang"].update(lr=float("nan")), r"c.yaml: train_lang.lr: lr=nan must be a finite number"),
+    (lambda c: c["train_lang"].update(lr=float("nan")), r"c.yaml: train_lang.lr: nan must be a finite number$"),
     (lambda c: c["train_task"].update(grad_accum=3),
      r"c.yaml: train_task.batch_size and train_task.grad_accum: batch_size=32 is not a multiple of grad_accum=3"),
     (lambda c: c.update(languages={"qad": {**c["languages"]["qad"], "train_lang": {"grad_accum": 3}}}),
@@ -137,6 +137,10 @@ BOUNDS = [
     (lambda c: c["demo"].update(num_attention_heads=3),
      r"c.yaml: demo.hidden_size: 128 is not a multiple of demo.num_attention_heads \(3\)"),
     (lambda c: c["demo"].update(dropout=1.0), r"c.yaml: demo.dropout: 1.0 must be in \[0, 1\)"),
+    # the demo's shape has its own bounds (not the training settings' of the same name: vocab_size at least 16)
+    (lambda c: c["demo"].update(vocab_size=0), r"c.yaml: demo.vocab_size: 0 must be at least 1$"),
+    (lambda c: c["demo"].update(num_hidden_layers=0), r"c.yaml: demo.num_hidden_layers: 0 must be at least 1$"),
+    (lambda c: c["demo"].update(max_seq_len=2), r"c.yaml: demo.max_seq_len: 2 must be at least 3 \(room for <s>"),
     # the demo's base model is built later, but its position table is known now
     (lambda c: c["train_lang"].update(seq_len=64),
      r"c.yaml: train_lang.seq_len: 64 is beyond the base model's position limit of 40 tokens \(demo.max_seq_len\)"),
@@ -151,6 +155,17 @@ def test_a_setting_out_of_its_bounds_names_the_key_written(edit, message):
     config = demo()
     edit(config)
     refused(config, message, check_files=False)
+
+
+def test_the_training_settings_bounds_stay_out_of_the_demo_section():
+    """demo.vocab_size is the demo tokenizer's size and demo.seed the benchmark's: no bound of train_lang's
+    vocab_size (16) or seed (0) applies to them."""
+    demo_schema = config_schema()["properties"]["demo"]["properties"]
+    assert all("minimum" not in demo_schema[name] for name in ("vocab_size", "seed", "hidden_size")), demo_schema
+    config = demo()
+    config["demo"].update(vocab_size=8, seed=-1)
+    exp = load_experiment(config, "c.yaml", check_files=False)
+    assert (exp.demo.shape.vocab_size, exp.demo.data.seed) == (8, -1)
 
 
 def test_the_schema_and_the_settings_refuse_the_same_values():
@@ -194,13 +209,124 @@ def test_a_base_model_without_its_tokenizer_is_refused(local_tree, tmp_path):
             r"sentencepiece.bpe.model.*\); save the model's tokenizer beside it")
     config = json.loads((base / "config.json").read_text())
     size = config["vocab_size"]  # = the tokenizer's size
-    for rows, problem in ((size - 1, rf"its tokenizer has {size} entries, the model's embeddings {size - 1} rows"),
-                          (4 * size, rf"its tokenizer has {size} entries for the model's {4 * size} embedding rows")):
+    for rows, problem in ((size - 1, rf"its tokenizer.json has {size} entries, the model's embeddings {size - 1} rows"),
+                          (4 * size, rf"its tokenizer.json has {size} entries for the model's {4 * size} embedding rows")):
         wrong = tmp_path / f"rows{rows}"
         shutil.copytree(base, wrong)
         (wrong / "config.json").write_text(json.dumps({**config, "vocab_size": rows}))
         refused(local_config(data, wrong), rf"c.yaml: base_model '{re.escape(str(wrong))}': {problem}")
     assert load_experiment(local_config(data, base), "c.yaml").base_model == str(base)
+
+
+def slow_tokenizer_file(directory: Path, name: str, size: int) -> None:
+    """A tokenizer of `size` entries as the file `name` alone (no tokenizer.json): vocab.txt, vocab.json, or a
+    sentencepiece model."""
+    if name == "vocab.txt":
+        (directory / name).write_text("".join(f"tok{i}\n" for i in range(size)))
+    elif name == "vocab.json":
+        (directory / name).write_text(json.dumps({f"tok{i}": i for i in range(size)}))
+    else:
+        import sentencepiece
+
+        text = directory / "text.txt"
+        text.write_text(" ".join(a + b + c for a in "abcdef" for b in "abcdef" for c in "ghij") + "\n")
+        sentencepiece.SentencePieceTrainer.train(input=str(text), model_prefix=str(directory / "spm"), vocab_size=size,
+                                                 model_type="unigram", minloglevel=2, num_threads=1)
+        (directory / "spm.model").rename(directory / name)
+        for leftover in ("spm.vocab", "text.txt"):
+            (directory / leftover).unlink()
+
+
+@pytest.mark.parametrize("name", ["vocab.txt", "vocab.json", "sentencepiece.bpe.model"])
+def test_a_base_model_whose_slow_tokenizer_does_not_fit_is_refused(local_tree, tmp_path, capsys, name):
+    """Without tokenizer.json, the size of the file transformers builds the tokenizer from is checked, by the
+    config check (madx check-config): too many entries for the embedding rows, or far too few."""
+    from madx.cli import main as cli
+
+    data, _ = local_tree
+    size = 30
+    for rows, problem in ((size, None), (size - 1, rf"its {re.escape(name)} has {size} entries, the model's "
+                                                   rf"embeddings {size - 1} rows"),
+                          (4 * size, rf"its {re.escape(name)} has {size} entries for the model's {4 * size} embedding")):
+        base = tmp_path / f"{name}-{rows}"
+        base.mkdir()
+        slow_tokenizer_file(base, name, size)
+        (base / "config.json").write_text(json.dumps({"model_type": "xlm-roberta", "vocab_size": rows,
+                                                      "max_position_embeddings": 50, "pad_token_id": 1}))
+        path = tmp_path / f"{name}-{rows}.yaml"
+        path.write_text(yaml.safe_dump(local_config(data, base)))
+        code = cli(["check-config", str(path)])
+        err = capsys.readouterr().err
+        if problem is None:
+            assert code == 0, err
+        else:
+            assert code == 2 and re.search(rf"base_model '{re.escape(str(base))}': {problem}", err), err
+
+
+def test_a_corrupt_base_model_config_names_the_file(local_tree, tmp_path):
+    from madx import hf
+
+    data, base = local_tree
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(base, corrupt)
+    (corrupt / "config.json").write_text('{"model_type": "xlm-roberta", "vocab_')
+    message = rf"{re.escape(str(corrupt / 'config.json'))}: cannot be read as JSON \(.*\); save the model again"
+    refused(local_config(data, corrupt), rf"c.yaml: {message}")
+    refused(local_config(data, corrupt), rf"c.yaml: {message}", check_files=False)  # the position limit reads it too
+    with pytest.raises(hf.ModelLoadError, match=message):
+        hf.check_base_model_dir(str(corrupt))
+    (corrupt / "config.json").write_text("[1, 2]")
+    with pytest.raises(hf.ModelLoadError, match=r"config.json: a JSON list, not the object save_pretrained writes"):
+        hf.read_model_config(corrupt)
+
+
+def tiny_checksummed_base(directory: Path) -> Path:
+    """A tiny xlm-roberta base model with a tokenizer that fits it, and the checksum sidecar madx build-base
+    writes."""
+    import transformers
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+
+    from madx.files import files_under, record_checksums
+    from tiny import TINY, tiny_model
+
+    specials = ["<s>", "<pad>", "</s>", "<unk>"]
+    vocab = {t: i for i, t in enumerate([*specials, *(f"w{i}" for i in range(TINY["vocab_size"] - 5)), "<mask>"])}
+    backend = Tokenizer(WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = Whitespace()
+    tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", pad_token="<pad>",
+                                                     eos_token="</s>", unk_token="<unk>", mask_token="<mask>",
+                                                     cls_token="<s>", sep_token="</s>")
+    tiny_model("xlm-roberta").save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    record_checksums(directory, files_under(directory))
+    return directory
+
+
+def test_a_base_model_changed_since_madx_built_it_is_refused_at_load(tmp_path):
+    """Bytes flipped inside the demo base's weights (same size) are an error naming the file, at every load; a
+    directory without the sidecar (any Hugging Face model) and a hand-edited config.json load as before."""
+    from madx import hf
+    from madx.files import CHECKSUMS
+
+    base = tiny_checksummed_base(tmp_path / "base")
+    config = json.loads((base / "config.json").read_text())
+    (base / "config.json").write_text(json.dumps({**config, "hidden_dropout_prob": 0.2}))  # a hand edit: allowed
+    assert len(hf.load_tokenizer(str(base))) == config["vocab_size"]
+    clean = {k: v.clone() for k, v in hf.load_mlm_model(str(base)).state_dict().items()}  # not views of the file
+    weights = base / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-64:-32] = bytes(b ^ 0xFF for b in data[-64:-32])  # inside the last tensor, after the header
+    weights.write_bytes(bytes(data))
+    message = rf"{re.escape(str(weights))}: its bytes differ from the sha256 madx recorded .*rebuild the base model"
+    for load in (lambda: hf.load_tokenizer(str(base)), lambda: hf.load_mlm_model(str(base)),
+                 lambda: hf.load_token_classifier(str(base), ["O", "B-PER"])):
+        with pytest.raises(hf.ModelLoadError, match=message):
+            load()
+    (base / CHECKSUMS).unlink()  # without the sidecar: loads unchecked, as any Hugging Face model does
+    changed = hf.load_mlm_model(str(base)).state_dict()
+    assert any(not (changed[k] == clean[k]).all() for k in clean)  # the flipped bytes really changed a weight
 
 
 def test_every_local_path_a_job_reads_is_checked(local_tree, tmp_path):
