@@ -1,9 +1,10 @@
 """Training checkpoints: step-NNNNNNN directories beside the output, written whole or not at all, with the sha256
-of their files (files.CHECKSUMS) verified on resume."""
+of their files (files.CHECKSUMS) verified on resume; and the best-on-dev weights of task training, kept alike."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import torch
 from torch import nn
 
 from .accelerator import TrainingError
-from .files import load_torch_file, record_checksums, verify_checksums
+from .files import CHECKSUMS, load_torch_file, read_checksums, record_checksums, verify_checksums, write_with
 
 
 def trainable_state(module: nn.Module) -> dict:
@@ -62,6 +63,53 @@ class Checkpoints:
         if rng.exists():
             _set_rng_state(load_torch_file(rng, error=TrainingError))
         return state["step"]
+
+
+class BestWeights:
+    """{"score", "step", "weights"} of the best dev score so far, in `directory` (inside the work dir, so a resumed
+    run still knows its best), verified against their sha256 when read.
+
+    The record (files.CHECKSUMS) is the commit point: a new best is written as its own best-NNNNNN.pt, then one
+    atomic rename puts in place a record that lists only that file, then the older files go. A kill at any moment
+    leaves a record naming a whole file with its sha256 (the previous best before the rename, the new one after),
+    never a file and a record that disagree, so a resume is never blocked. A file the record does not list is a
+    leftover of such a kill and is never read. No record at all is no best yet: the kill came before the first was
+    committed, during the dev evaluation that found it, which runs before that step's checkpoint; so the resumed
+    run, from an earlier checkpoint, scores that step again and finds the same best."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.remedy = (f"delete {self.directory.parent} and rerun: training starts again from the beginning (its "
+                       "checkpoints without the best weights so far would give another result)")
+
+    def exists(self) -> bool:
+        return self._recorded() is not None
+
+    def save(self, best: dict) -> None:
+        current = self._recorded()  # numbered past it: the file the record vouches for is never overwritten
+        file = self.directory / f"best-{int(current.stem[len('best-'):]) + 1 if current else 1:06d}.pt"
+        write_with(file, lambda tmp: torch.save(best, tmp))
+        record_checksums(self.directory, [file], replace=True)
+        for old in self.directory.glob("best-*.pt"):
+            if old != file:
+                old.unlink()
+
+    def load(self) -> dict:
+        file = self._recorded()
+        if file is None:
+            raise TrainingError(f"{self.directory}: no best-on-dev weights recorded; {self.remedy}")
+        verify_checksums(self.directory, error=TrainingError, remedy=self.remedy)
+        return load_torch_file(file, error=TrainingError)
+
+    def _recorded(self) -> Path | None:
+        """The file the record lists, or None before the first best."""
+        recorded = read_checksums(self.directory, TrainingError, self.remedy)
+        if recorded is None:
+            return None
+        if len(recorded) != 1 or not re.fullmatch(r"best-\d{6}\.pt", next(iter(recorded))):
+            raise TrainingError(f"{self.directory / CHECKSUMS}: expected the record of one best-NNNNNN.pt, found "
+                                f"{sorted(recorded)}; {self.remedy}")
+        return self.directory / next(iter(recorded))
 
 
 def _rng_state() -> dict:

@@ -202,6 +202,16 @@ def embeddings_dir(adapter_dir: str | Path) -> Path | None:
     return path if (path / EMBEDDING_FILE).is_file() else None
 
 
+def verify_embeddings(directory: Path) -> None:
+    """The matrix and every tokenizer file the record lists (one gone is an error too, never a tokenizer loaded
+    without it) against their sha256. The remedy names the language adapter around them: Snakemake's output is that
+    directory, so deleting only `embeddings/` would leave it "done" and rebuild nothing."""
+    remedy = (f"retrain the language adapter: delete {directory.parent} (the adapter these embeddings belong to) and "
+              "rerun snakemake (or madx train-lang)")
+    verify_checksums(directory, [directory / EMBEDDING_FILE], error=EmbeddingLoadError, remedy=remedy)
+    verify_checksums(directory, under=TOKENIZER_DIR, error=EmbeddingLoadError, remedy=remedy)
+
+
 def load_embeddings(directory: str | Path, hidden_size: int | None = None) -> tuple[torch.Tensor, object]:
     """(embedding matrix, tokenizer) of an AdapterHub embeddings directory; a tokenizer that does not match the
     matrix (or a matrix of another hidden size) is an error, never a partial load."""
@@ -215,7 +225,7 @@ def load_embeddings(directory: str | Path, hidden_size: int | None = None) -> tu
     if not (directory / TOKENIZER_DIR).is_dir():
         raise EmbeddingLoadError(f"{directory}: no {TOKENIZER_DIR}/ beside {EMBEDDING_FILE}: the embeddings' rows "
                                  "mean nothing without the tokenizer they were made for; save them with it")
-    verify_checksums(directory, [file, *files_under(directory / TOKENIZER_DIR)], error=EmbeddingLoadError)
+    verify_embeddings(directory)
     weight = load_torch_file(file, error=EmbeddingLoadError)
     weight = weight.detach() if isinstance(weight, torch.Tensor) else weight
     if not isinstance(weight, torch.Tensor) or weight.dim() != 2:

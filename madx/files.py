@@ -104,11 +104,13 @@ def files_under(directory: Path) -> list[Path]:
     return sorted(p for p in Path(directory).rglob("*") if p.is_file())
 
 
-def record_checksums(directory: str | os.PathLike, files: Iterable[str | os.PathLike]) -> Path:
-    """Add the sha256 of `files` (inside `directory`) to its CHECKSUMS, written atomically."""
+def record_checksums(directory: str | os.PathLike, files: Iterable[str | os.PathLike], *,
+                     replace: bool = False) -> Path:
+    """Add the sha256 of `files` (inside `directory`) to its CHECKSUMS, written atomically; `replace`: the record
+    then lists only `files` (one rename switches from the old record to the new: checkpoints.BestWeights)."""
     directory = Path(directory)
     sidecar = directory / CHECKSUMS
-    recorded = _read_checksums(sidecar) if sidecar.is_file() else {}
+    recorded = _read_checksums(sidecar) if sidecar.is_file() and not replace else {}
     for file in files:
         recorded[Path(file).relative_to(directory).as_posix()] = sha256_of(file)
     return write_text(sidecar, json.dumps(dict(sorted(recorded.items())), indent=2) + "\n")
@@ -125,16 +127,13 @@ def verify_checksums(directory: str | os.PathLike, files: Iterable[str | os.Path
     sidecar = directory / CHECKSUMS
     if not sidecar.is_file():
         return False  # not written by madx (AdapterHub's own, a published adapter): loads as before
-    try:
-        recorded = _read_checksums(sidecar)
-    except ChecksumError as err:
-        raise error(str(err)) from None
+    remedy = remedy or (f"retrain or download it again: delete {directory} and rerun snakemake (or the madx command "
+                        "that wrote it)")
+    recorded = _read_checksums(sidecar, error, remedy)
     if files is None:
         names = [n for n in recorded if under is None or n.startswith(under.rstrip("/") + "/")]
     else:
         names = [Path(f).relative_to(directory).as_posix() for f in files]
-    remedy = remedy or (f"retrain or download it again: delete {directory} and rerun snakemake (or the madx command "
-                        "that wrote it)")
     for name in names:
         if name not in recorded:
             continue
@@ -148,14 +147,21 @@ def verify_checksums(directory: str | os.PathLike, files: Iterable[str | os.Path
     return True
 
 
-def _read_checksums(sidecar: Path) -> dict:
+def read_checksums(directory: str | os.PathLike, error: type[Exception] = ChecksumError,
+                   remedy: str | None = None) -> dict | None:
+    """{relative path: sha256} of `directory`'s CHECKSUMS, or None when it has none."""
+    sidecar = Path(directory) / CHECKSUMS
+    return _read_checksums(sidecar, error, remedy) if sidecar.is_file() else None
+
+
+def _read_checksums(sidecar: Path, error: type[Exception] = ChecksumError, remedy: str | None = None) -> dict:
+    remedy = remedy or f"delete {sidecar.parent} and rerun snakemake (or the madx command that wrote it)"
     try:
         recorded = json.loads(sidecar.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ChecksumError(f"{sidecar}: not valid JSON ({err}); it is corrupt: delete {sidecar.parent} and rerun "
-                            "snakemake (or the madx command that wrote it)") from None
+        raise error(f"{sidecar}: not valid JSON ({err}); it is corrupt: {remedy}") from None
     if not isinstance(recorded, dict) or not all(isinstance(v, str) for v in recorded.values()):
-        raise ChecksumError(f"{sidecar}: expected {{file name: sha256}}; delete {sidecar.parent} and rerun snakemake")
+        raise error(f"{sidecar}: expected {{file name: sha256}}; {remedy}")
     return recorded
 
 

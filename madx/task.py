@@ -21,12 +21,15 @@ from .model import (activate, adapter_config, adapter_modules, add_adapter, coun
 from .setups import TRAIN_LANG_ADAPTER, TRAIN_SETUPS
 from .accelerator import TrainingError, cast_frozen, make_accelerator
 from .batching import StepIndices
-from .files import files_under, load_torch_file, record_checksums, staged_dir, verify_checksums, write_text, write_with
+from .checkpoints import BestWeights
+from .files import files_under, record_checksums, staged_dir, verify_checksums, write_text
 from .settings import TaskTraining
 from .train import fit, settings_dict
 
 log = logging.getLogger(__name__)
 FULL_MODEL_DIR = "model"
+BEST_DIR = "best"  # in the work dir: the best-on-dev weights and their sha256 (checkpoints.BestWeights)
+LEGACY_BEST = "best.pt"  # where an older madx kept them, unchecked
 
 
 class TokenBatches:
@@ -77,18 +80,24 @@ def describe_data(fam: Family, spec, examples: list, features: list[dict], split
 
 class BestOnDev:
     """The dev evaluation `fit` calls: scores the model on the dev set and keeps the trainable weights of the best
-    score so far in `path` (in the work dir, so a resumed run still knows its best); `restore` loads them back."""
+    score so far in `directory` (checkpoints.BestWeights, in the work dir); `restore` loads them back."""
 
     def __init__(self, model: nn.Module, fam: Family, dev_examples: list, dev_features: list[dict],
-                 label_names: list[str], settings: TaskTraining, pad_id: int, path: Path, accelerator, lang: str):
+                 label_names: list[str], settings: TaskTraining, pad_id: int, directory: Path, accelerator,
+                 lang: str):
         self.model, self.family, self.dev_examples, self.dev_features = model, fam, dev_examples, dev_features
-        self.label_names, self.settings, self.pad_id, self.path = label_names, settings, pad_id, path
+        self.label_names, self.settings, self.pad_id = label_names, settings, pad_id
         self.accelerator, self.lang, self.metric = accelerator, lang, fam.metric
+        self.store = BestWeights(directory)
+        legacy = Path(directory).with_name(LEGACY_BEST)
+        if legacy.exists():  # an older madx's, unverifiable: resuming without it would lose the best so far
+            raise TrainingError(f"{legacy}: best-on-dev weights without a checksum (written by an older madx); "
+                                f"{self.store.remedy}")
         # a resumed run starts from the best it had saved; every process scores alike, so each keeps it in memory
-        self.best_score = self.best()["score"] if path.exists() else -1.0
+        self.best_score = self.best()["score"] if self.store.exists() else -1.0
 
     def best(self) -> dict:
-        return load_torch_file(self.path, error=TrainingError)
+        return self.store.load()
 
     def __call__(self, step: int) -> dict:
         try:
@@ -103,7 +112,7 @@ class BestOnDev:
             self.best_score = score
             if self.accelerator.is_main_process:
                 weights = {n: p.detach().cpu().clone() for n, p in self.model.named_parameters() if p.requires_grad}
-                write_with(self.path, lambda tmp: torch.save({"score": score, "step": step, "weights": weights}, tmp))
+                self.store.save({"score": score, "step": step, "weights": weights})
         self.accelerator.wait_for_everyone()
         return {f"dev_{self.metric}": round(score, 6)}
 
@@ -223,7 +232,7 @@ def train_task(
 
     work_dir = output.with_name(output.name + ".work")
     dev = BestOnDev(model, fam, dev_examples, dev_features, label_names, settings, tokenizer.pad_token_id,
-                    work_dir / "best.pt", accelerator, lang)
+                    work_dir / BEST_DIR, accelerator, lang)
     batches = TokenBatches(train_features, settings.batch_size, settings.seed, tokenizer.pad_token_id,
                            group_by_length=settings.group_by_length, fam=fam)
     fit(TaskObjective(model, fam), batches, settings, work_dir, accelerator, evaluate=dev)

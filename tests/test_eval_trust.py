@@ -19,7 +19,7 @@ from madx.evaluate import EvaluationError, Run, evaluate_runs
 from madx.files import CHECKSUMS
 from madx.spm import xlmr_tokenizer
 from madx.task import write_task_output
-from tiny import tiny_config
+from tiny import flip_bytes, tiny_config
 
 LABELS = ["neg", "neu", "pos"]
 WORDS = [f"w{i}" for i in range(40)]
@@ -140,9 +140,7 @@ def test_a_corrupted_task_adapter_is_refused_at_evaluation(base, tmp_path):
     base_dir, test = base
     task = task_dir(base_dir, tmp_path / "task", [5.0, 0.0, 0.0])
     assert {"adapter.safetensors", "model_head.safetensors"} <= set(json.loads((task / CHECKSUMS).read_text()))
-    data = bytearray((task / "adapter.safetensors").read_bytes())
-    data[-6:-2] = bytes(b ^ 0xFF for b in data[-6:-2])
-    (task / "adapter.safetensors").write_bytes(bytes(data))
+    flip_bytes(task / "adapter.safetensors", at=-6)
     with pytest.raises(madx.AdapterLoadError, match=r"task/adapter.safetensors: its bytes differ from the sha256"):
         evaluate(base_dir, test, task, tmp_path / "eval.json")
     assert not (tmp_path / "eval.json").exists()

@@ -4,29 +4,25 @@ and what to do; directories without the record (AdapterHub's) load as before; a 
 
 import json
 import os
+import shutil
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
 import madx
+from madx import checkpoints
 from madx.accelerator import TrainingError
-from madx.checkpoints import Checkpoints
+from madx.checkpoints import BestWeights, Checkpoints, trainable_state
 from madx.embeddings import EmbeddingLoadError, load_embeddings, save_embeddings
+from madx.families import family
 from madx.files import CHECKSUMS, ChecksumError, sha256_of
 from madx.heads import HeadLoadError, load_head, save_head
 from madx.spm import xlmr_tokenizer
-from madx.task import load_full_model, write_task_output
-from tiny import tiny_model
+from madx.task import BEST_DIR, BestOnDev, load_full_model, write_task_output
+from tiny import flip_bytes, tiny_model
 
 CHANGED = "its bytes differ from the sha256 madx recorded"
-
-
-def flip_bytes(file, at=-8, count=4):
-    data = bytearray(file.read_bytes())
-    for i in range(count):
-        data[at + i] ^= 0xFF
-    file.write_bytes(bytes(data))
 
 
 def tokenizer_of(n_pieces):
@@ -76,6 +72,29 @@ def test_changed_embeddings_are_refused(tmp_path):
         load_embeddings(tmp_path / "emb", hidden_size=32)
 
 
+def test_broken_embeddings_name_the_language_adapter_to_rebuild(tmp_path):
+    """Snakemake's output is the adapter directory: the remedy deletes that, never only its embeddings/ (which would
+    leave the adapter "done" and rebuild nothing); a tokenizer file the record lists and that is gone is an error."""
+    adapter, tokenizer = tmp_path / "sw", tokenizer_of(20)
+    emb = save_embeddings(adapter / "embeddings", torch.randn(len(tokenizer), 32), tokenizer, {"mode": "new"})
+    flip_bytes(emb / "embedding.pt")
+    with pytest.raises(EmbeddingLoadError, match=f"embedding.pt: {CHANGED}") as err:
+        load_embeddings(emb, hidden_size=32)
+    assert f"delete {adapter} (the adapter" in str(err.value) and f"delete {emb} " not in str(err.value)
+
+    emb = save_embeddings(adapter / "embeddings", torch.randn(len(tokenizer), 32), tokenizer, {"mode": "new"})
+    recorded = [n for n in json.loads((emb / CHECKSUMS).read_text()) if n.startswith("tokenizer/")]
+    assert len(recorded) >= 2
+    for name in recorded:  # each one gone is refused, the others still there
+        saved = (emb / name).read_bytes()
+        (emb / name).unlink()
+        with pytest.raises(EmbeddingLoadError, match=f"{emb / name}: missing; {CHECKSUMS} lists it") as err:
+            load_embeddings(emb, hidden_size=32)
+        assert f"delete {adapter} (the adapter" in str(err.value)
+        (emb / name).write_bytes(saved)
+    load_embeddings(emb, hidden_size=32)
+
+
 def test_full_ft_model_files_are_verified(tmp_path):
     model = tiny_model("xlm-roberta", head="token")
     work = tmp_path / "work"
@@ -90,6 +109,9 @@ def test_full_ft_model_files_are_verified(tmp_path):
     load_full_model(out, "AutoModelForTokenClassification")
     flip_bytes(out / "model" / "model.safetensors")
     with pytest.raises(ChecksumError, match=f"model/model.safetensors: {CHANGED}"):
+        load_full_model(out, "AutoModelForTokenClassification")
+    (out / "model" / "config.json").unlink()
+    with pytest.raises(ChecksumError, match=f"model/config.json: missing; {CHECKSUMS} lists it"):
         load_full_model(out, "AutoModelForTokenClassification")
 
 
@@ -123,3 +145,55 @@ def test_madx_adapter_directory_holds_only_adapterhub_files_and_the_record(tmp_p
     madx.save_adapter(model, "sw", tmp_path / "sw")
     assert sorted(p.name for p in (tmp_path / "sw").iterdir()) == [
         "adapter.safetensors", "adapter_config.json", CHECKSUMS]
+
+
+def best_of(step, value):
+    return {"score": value / 10, "step": step, "weights": {"w": torch.full((2,), float(value))}}
+
+
+def test_the_best_on_dev_weights_are_verified_and_a_kill_never_blocks_a_resume(tmp_path, monkeypatch):
+    store = BestWeights(tmp_path / "work" / "best")
+    assert not store.exists()
+    store.save(best_of(10, 3))
+    store.save(best_of(20, 5))
+    assert store.load()["step"] == 20 and sorted(p.name for p in store.directory.iterdir()) == [
+        "best-000002.pt", CHECKSUMS]  # the older best gone
+
+    # killed between writing the new best and its record: the record still vouches for the previous one
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(checkpoints, "record_checksums", killed)
+    with pytest.raises(KeyboardInterrupt):
+        store.save(best_of(30, 7))
+    monkeypatch.undo()
+    assert (store.directory / "best-000003.pt").exists()  # the unrecorded file is left, never read
+    assert store.load()["step"] == 20
+    store.save(best_of(30, 7))
+    assert store.load()["step"] == 30 and len(list(store.directory.glob("best-*.pt"))) == 1
+
+    flip_bytes(store.directory / "best-000003.pt")
+    with pytest.raises(TrainingError, match=rf"best-000003.pt: {CHANGED} .*delete {tmp_path / 'work'} and rerun"):
+        store.load()
+    (store.directory / "best-000003.pt").unlink()
+    with pytest.raises(TrainingError, match=f"best-000003.pt: missing; {CHECKSUMS} lists it"):
+        store.load()
+
+
+def test_task_training_resumes_from_the_verified_best(tmp_path):
+    """BestOnDev reads the best so far back at start (a resume): changed, it is refused, never restored and saved
+    again under a fresh checksum; an older madx's unchecked best.pt is refused too."""
+    model = torch.nn.Linear(2, 2)
+    work = tmp_path / "ner.work"
+    BestWeights(work / BEST_DIR).save({"score": 0.5, "step": 10, "weights": trainable_state(model)})
+
+    def best_on_dev():
+        return BestOnDev(model, family("ner"), [], [], [], None, 0, work / BEST_DIR, OneProcess(), "en")
+    assert best_on_dev().best_score == 0.5
+    flip_bytes(next((work / BEST_DIR).glob("best-*.pt")))
+    with pytest.raises(TrainingError, match=f"best-000001.pt: {CHANGED}"):
+        best_on_dev()
+    shutil.rmtree(work / BEST_DIR)
+    assert best_on_dev().best_score == -1.0  # no best yet: the dev evaluations find it
+    torch.save({"score": 0.5}, work / "best.pt")
+    with pytest.raises(TrainingError, match="best.pt: best-on-dev weights without a checksum .*older madx"):
+        best_on_dev()

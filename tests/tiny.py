@@ -32,3 +32,12 @@ def tiny_model(model_type="xlm-roberta", head="mlm", **overrides):
         config.num_labels = 5
         return transformers.AutoModelForTokenClassification.from_config(config).eval()
     return transformers.AutoModel.from_config(config).eval()
+
+
+def flip_bytes(file, at=-8, count=4):
+    """Same-size corruption of a file: `count` bytes inverted at offset `at` (from the end: inside a weights file's
+    tensor data, so the file still reads and only a checksum can tell)."""
+    data = bytearray(file.read_bytes())
+    for i in range(count):
+        data[at + i] ^= 0xFF
+    file.write_bytes(bytes(data))
