@@ -10,7 +10,6 @@ import transformers
 
 import madx
 from madx.cli import main as cli
-from madx.demo import family_records
 from madx.evaluate import build_eval_model
 from madx.families import family, predict
 from madx.labelled import read_labelled
@@ -161,26 +160,29 @@ def read_qa_records(records):
 
 
 @pytest.fixture(scope="module")
-def family_data(tiny_base, tmp_path_factory):
-    """The demo's classification, multiple-choice and QA data (made from its NER sentences) for en."""
+def family_data(tiny_base):
+    """The demo's classification, multiple-choice and QA data for en (madx/demo.py writes them beside its NER)."""
     data, base = tiny_base
-    out = tmp_path_factory.mktemp("families")
-    for split in ("train", "dev", "test"):
-        sentences, _ = read_labelled(data / f"ner/en.{split}.conll")
-        pairs = [(s.tokens, s.tags) for s in sentences]
-        for kind in ("classification", "multiple_choice", "qa"):
-            write_jsonl(out / f"{kind}.{split}.jsonl", family_records(pairs, kind, f"en:{split}"))
-    return out, base
+    return data, base
 
 
-@pytest.mark.parametrize("task_type,steps,chance", [("classification", 150, 0.5), ("multiple_choice", 150, 0.5),
-                                                    ("qa", 200, 0.0)])
-def test_each_family_trains_and_evaluates(family_data, tmp_path, task_type, steps, chance):
+def majority_baseline(task_type, examples) -> float:
+    """The score of always giving the test set's most frequent answer (label, choice or answer text)."""
+    if task_type == "qa":
+        answers = [e.answers[0][0] for e in examples]
+        top = max(set(answers), key=answers.count)
+        return sum(max(answer_f1(top, g, "en") for g, _ in e.answers) for e in examples) / len(examples)
+    labels = [e.label for e in examples]
+    return max(labels.count(label) for label in set(labels)) / len(labels)
+
+
+@pytest.mark.parametrize("task_type,steps", [("classification", 150), ("multiple_choice", 150), ("qa", 200)])
+def test_each_family_trains_and_evaluates(family_data, tmp_path, task_type, steps):
     data, base = family_data
     out = tmp_path / task_type
     assert cli(["train-task", "--base-model", str(base), "--task", task_type, "--task-type", task_type,
-                "--setup", "task_only", "--train", str(data / f"{task_type}.train.jsonl"),
-                "--dev", str(data / f"{task_type}.dev.jsonl"), "--output", str(out), "--max-length", "48",
+                "--setup", "task_only", "--train", str(data / task_type / "en.train.jsonl"),
+                "--dev", str(data / task_type / "en.dev.jsonl"), "--output", str(out), "--max-length", "48",
                 "--doc-stride", "8", "--reduction-factor", "1", "--max-steps", str(steps), "--batch-size", "32",
                 "--lr", "5e-3", "--eval-every", "50", "--log-every", "10", "--lang", "en"]) == 0
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
@@ -190,7 +192,7 @@ def test_each_family_trains_and_evaluates(family_data, tmp_path, task_type, step
     assert head["task_type"] == task_type
 
     result_file = tmp_path / "result.json"
-    test = data / f"{task_type}.test.jsonl"
+    test = data / task_type / "en.test.jsonl"
     assert cli(["evaluate", "--base-model", str(base), "--setup", "task_only", "--task-dir", str(out), "--test",
                 str(test), "--output", str(result_file), "--task", task_type, "--lang", "en"]) == 0
     result = json.loads(result_file.read_text())
@@ -205,11 +207,16 @@ def test_each_family_trains_and_evaluates(family_data, tmp_path, task_type, step
     if task_type == "qa":
         by_hand = sum(max(answer_f1(p, g, "en") for g, _ in e.answers) for e, p in zip(examples, pred)) / len(examples)
         assert result["f1"] == pytest.approx(by_hand, abs=1e-12) and result["windows"] == len(features)
-        assert result["f1"] > 0.3 and "exact_match" in result, result
+        assert "exact_match" in result, result
+        score = result["f1"]
     else:
         by_hand = sum(p == e.label for e, p in zip(examples, pred)) / len(examples)
         assert result["accuracy"] == pytest.approx(by_hand, abs=1e-12)
-        assert result["accuracy"] > chance + 0.1, result
+        score = result["accuracy"]
+    # the demo's families are balanced and answerable only from the language's words: a model that always gives
+    # one answer scores the majority baseline, and this one must do clearly better
+    majority = majority_baseline(task_type, examples)
+    assert majority < 0.6 and score > majority + 0.15, (score, majority, result)
     assert result["n_examples"] == len(examples)
 
 
@@ -225,8 +232,8 @@ def test_two_stage_training_starts_from_the_first_tasks_adapter_and_head(family_
     first = tmp_path / "first"
     for setup, out in (("task_only", first), ("full_ft", tmp_path / "first_ft")):
         assert cli(["train-task", "--base-model", str(base), "--task", "gap1", "--task-type", "multiple_choice",
-                    "--setup", setup, "--train", str(data / "multiple_choice.train.jsonl"), "--dev",
-                    str(data / "multiple_choice.dev.jsonl"), "--output", str(out), "--max-length", "48",
+                    "--setup", setup, "--train", str(data / "multiple_choice" / "en.train.jsonl"), "--dev",
+                    str(data / "multiple_choice" / "en.dev.jsonl"), "--output", str(out), "--max-length", "48",
                     "--reduction-factor", "4", "--max-steps", "20", "--batch-size", "16", "--lr", "5e-3",
                     "--eval-every", "20"]) == 0
     fam = fam_of("multiple_choice")
