@@ -9,17 +9,13 @@ import logging
 import torch
 from torch import nn
 
-from .settings import CUDA_GRAPH_MODES, TrainSettings
+from .settings import CUDA_GRAPH_MODES, TrainingError, TrainSettings
 
 log = logging.getLogger(__name__)
 HALF_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 # Before this release, Hugging Face's mask code builds a full (B, 1, T, T) attention mask whenever dynamo
 # traces it, even for no mask at all, which keeps SDPA off its flash kernel in every compiled model.
 COMPILE_MASK_FIX = (5, 24)
-
-
-class TrainingError(RuntimeError):
-    pass
 
 
 def check_mixed_precision(mixed_precision: str) -> None:

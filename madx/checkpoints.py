@@ -11,8 +11,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .accelerator import TrainingError
 from .files import CHECKSUMS, load_torch_file, read_checksums, record_checksums, verify_checksums, write_with
+from .settings import TrainingError
 
 
 def trainable_state(module: nn.Module) -> dict:

@@ -21,8 +21,8 @@ from .accelerator import HALF_DTYPES
 from .batching import without_full_mask
 from .labelled import IGNORE, check_labels, encode, label_names_of, read_labelled
 from .metrics import (accuracy_baselines, class_scores, main_metric, majority_share, ner_baselines,
-                      one_class_warning, qa_baselines, sequence_metrics)
-from .qa import best_spans, encode_windows, qa_metrics
+                      one_class_warning, sequence_metrics)
+from .qa import best_spans, encode_windows, qa_baselines, qa_metrics
 from .sources import DataError
 from .texts import read_classification, read_multiple_choice, read_qa
 

@@ -3,6 +3,7 @@ exact match and F1 (answer normalisation per language, the maximum over the gold
 
 from __future__ import annotations
 
+import random
 import re
 import string
 import unicodedata
@@ -10,6 +11,7 @@ from collections import Counter
 
 import torch
 
+from .metrics import BASELINE_SAMPLES, BASELINE_SEED
 from .texts import QAExample
 
 # articles removed before comparing, per language (MLQA's evaluation script's lists)
@@ -122,3 +124,27 @@ def best_spans(examples: list[QAExample], features: list[dict], start_logits: li
                 if score > best[feature["example"]][0]:
                     best[feature["example"]] = (score, example.context[offsets[s][0] : offsets[e][1]])
     return [text for _, text in best]
+
+
+def qa_baselines(examples: list, lang: str) -> dict:
+    """F1 of answering every question with the test set's most frequent answer text, and the mean F1 of a random
+    span of the context as long as the mean gold answer (in words; in characters for languages written without
+    spaces), BASELINE_SAMPLES seeded draws."""
+    if not examples:
+        return {"majority": 0.0, "chance": 0.0}
+    texts = [e.answers[0][0] for e in examples]
+    majority = qa_metrics(examples, [Counter(texts).most_common(1)[0][0]] * len(examples), lang)["f1"]
+    by_character = lang in PER_CHARACTER
+    units = (lambda text: [ch for ch in text if not ch.isspace()]) if by_character else str.split
+    joiner = "" if by_character else " "
+    length = max(1, round(sum(len(units(t)) for t in texts) / len(texts)))
+    rng = random.Random(BASELINE_SEED)
+    draws = []
+    for _ in range(BASELINE_SAMPLES):
+        spans = []
+        for example in examples:
+            context = units(example.context)
+            start = rng.randrange(max(1, len(context) - length + 1))
+            spans.append(joiner.join(context[start : start + length]))
+        draws.append(qa_metrics(examples, spans, lang)["f1"])
+    return {"majority": majority, "chance": sum(draws) / len(draws)}

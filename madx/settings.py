@@ -29,6 +29,11 @@ POSITIVE = ("lr", "embedding_lr")
 WHY = {"seq_len": "room for <s>, </s> and one token to mask", "max_length": "room for the special tokens and one sub-token"}
 
 
+class TrainingError(RuntimeError):
+    """A training run that cannot start or go on (a setting this machine cannot run, a diverged loss, a
+    checkpoint that cannot be trusted): the message says what to do."""
+
+
 class SettingError(ValueError):
     """A settings value a job cannot run with; `keys` are the fields it concerns, so that the config check can name
     the key where each was written. `after_key`: the message to show after those keys (the config check's

@@ -6,9 +6,9 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "madx"
 LAYERS = [
-    ("foundations", {"settings", "files", "setups", "sources", "metrics", "locks", "batching", "checkpoints",
+    ("foundations", {"settings", "files", "setups", "sources", "metrics", "locks", "batching",
                      "coverage", "launch"}),
-    ("types and data", {"config", "shapes", "accelerator", "demo", "labelled", "texts", "corpus", "scores",
+    ("types and data", {"config", "shapes", "accelerator", "checkpoints", "demo", "labelled", "texts", "corpus", "scores",
                         "profiling"}),
     ("adapter modules, progress, figures, QA spans, romanization, tokenizers",
      {"modules", "progress", "plots", "qa", "translit", "spm"}),
