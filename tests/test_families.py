@@ -3,6 +3,8 @@ QA. Readers for the hub / local layouts, QA's windows and answer reading, MLQA's
 hand, and training + evaluation through the same commands as NER (loss going down, scores recomputed)."""
 
 import json
+import random
+import shutil
 
 import pytest
 import torch
@@ -160,10 +162,29 @@ def read_qa_records(records):
 
 
 @pytest.fixture(scope="module")
-def family_data(tiny_base):
-    """The demo's classification, multiple-choice and QA data for en (madx/demo.py writes them beside its NER)."""
+def family_data(tiny_base, tmp_path_factory):
+    """The demo's classification and QA data for en (madx/demo.py writes them beside its NER), and multiple-choice
+    data the test's tiny base can learn in a few steps: which of two words, the gap's name or another word of the
+    sentence, fills the gap (the demo's fill_gap, a name of the right kind, needs a larger base: ~56% here)."""
     data, base = tiny_base
-    return data, base
+    out = tmp_path_factory.mktemp("families")
+    for kind in ("classification", "qa"):
+        (out / kind).mkdir()
+        for split in ("train", "dev", "test"):
+            shutil.copy(data / kind / f"en.{split}.jsonl", out / kind / f"en.{split}.jsonl")
+    (out / "multiple_choice").mkdir()
+    for split in ("train", "dev", "test"):
+        rng = random.Random(split)
+        records = []
+        for sentence in read_labelled(data / f"ner/en.{split}.conll")[0]:
+            name = next(i for i, tag in enumerate(sentence.tags) if tag.startswith("B-"))
+            words = [w for w, tag in zip(sentence.tokens, sentence.tags) if tag == "O"]
+            label = len(records) % 2
+            choices = [sentence.tokens[name], rng.choice(words)][:: 1 - 2 * label]
+            context = " ".join([*sentence.tokens[:name], "___", *sentence.tokens[name + 1:]])
+            records.append({"context": context, "choices": choices, "label": label})
+        write_jsonl(out / "multiple_choice" / f"en.{split}.jsonl", records)
+    return out, base
 
 
 def majority_baseline(task_type, examples) -> float:

@@ -223,7 +223,7 @@ def new_script_adapters(tiny_base, tmp_path_factory):
                 str(out / "la_en"), "--train", str(data / "ner/en.train.conll"), "--dev", str(data / "ner/en.dev.conll"),
                 "--output", str(out / "ner"), "--max-length", "48", "--max-steps", "150", "--batch-size", "32",
                 "--lr", "5e-3", "--eval-every", "150"]) == 0
-    train_lang("qad", "translit", 120, "--romanize", "demo")
+    train_lang("qad", "translit", 200, "--romanize", "demo")
     train_lang("qad", "emb", 120, "--embeddings", "new", "--vocab-size", "300", "--embedding-lr", "0.02",
                "--match-romanized", "demo")
     train_lang("qad", "rows", 10, "--embeddings", "rows", "--weight-decay", "0.1")
