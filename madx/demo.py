@@ -159,7 +159,7 @@ class Generator:
         text = " ".join(self.lexicon.get(w, w) for w in word.split())
         return transliterate(text) if self.language.script == "cyrillic" else text
 
-    def _entity(self, tokens: tuple) -> list[str]:
+    def entity(self, tokens: tuple) -> list[str]:
         return [transliterate(t) if self.language.script == "cyrillic" else t for t in tokens]
 
     def sentence(self, rng: random.Random, entities: dict) -> tuple[list[str], list[str]]:
@@ -184,7 +184,7 @@ class Generator:
 
     def _emit(self, slot, rng, entities, tokens, tags):
         if slot in ("PER", "LOC", "ORG"):
-            names = self._entity(rng.choice(entities[slot]))
+            names = self.entity(rng.choice(entities[slot]))
             tokens += names
             tags += [f"B-{slot}"] + [f"I-{slot}"] * (len(names) - 1)
         elif slot == "NP":
@@ -259,7 +259,6 @@ def family_records(gen: "Generator", kind: str, count: int, entities: dict, seed
         raise ValueError(f"task family {kind!r}; the demo makes classification, multiple_choice and qa")
     rng = random.Random(f"{seed}:{kind}")
     kinds = list(ENTITY_KINDS)
-    names = {t: [gen._entity(name) for name in entities[t]] for t in kinds}
     records = []
     for i in range(count):
         etype = kinds[i % len(kinds)]
@@ -268,7 +267,7 @@ def family_records(gen: "Generator", kind: str, count: int, entities: dict, seed
             records.append({"text": " ".join(tokens), "label": ENTITY_KINDS[etype]})
         elif kind == "multiple_choice":
             other = rng.choice([t for t in kinds if t != etype])
-            choices = [" ".join(tokens[a:b]), " ".join(rng.choice(names[other]))]
+            choices = [" ".join(tokens[a:b]), " ".join(gen.entity(rng.choice(entities[other])))]
             label = (i // len(kinds)) % 2
             if label:
                 choices.reverse()

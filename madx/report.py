@@ -14,22 +14,12 @@ from .plots import plot_loss_curves, plot_matrix, plot_transfer
 from .scores import (BASELINES, CSV_FIELDS, PER_TYPE_FIELDS, adapter_records, baselines, collect, confusion_sums, grid,
                      main_setup, matrix_scores, mean_over_sources, mean_std, per_class_f1, per_type_rows, sources_of,
                      transfer_rows)
-from .setups import EVAL_SETUPS
+from .setups import DESCRIPTIONS, EVAL_SETUPS
 
 FIGURES = ("results.png", "matrix.png", "lang_adapters.png")
 
 log = logging.getLogger(__name__)
 
-
-# what each setup is, for the report's intro (only the setups that ran are defined there)
-SETUP_TEXT = {
-    "madx": "target language adapter + task adapter",
-    "source_la": "source language adapter kept (no swap)",
-    "task_only": "task adapter without language adapters",
-    "full_ft": "the base model fine-tuned",
-    "madx_translit": "madx on the target romanized (its language adapter trained on the romanized corpus)",
-    "madx_emb": "madx with the target's language adapter trained together with new input embeddings",
-}
 
 
 def _cell(values: list[float]) -> str:
@@ -147,7 +137,7 @@ def warnings_section(rows: list[dict]) -> list[str]:
 def intro(rows: list[dict]) -> list[str]:
     """What the tables show: the setups that ran (in the paper's order), the baselines, the cells."""
     ran = [s for s in EVAL_SETUPS if any(r["setup"] == s for r in rows)]
-    setups = "; ".join(f"{s} = {SETUP_TEXT[s]}" for s in ran)
+    setups = "; ".join(f"{s} = {DESCRIPTIONS[s]}" for s in ran)
     return [f"Zero-shot cross-lingual transfer. Setups: {setups}. Beside them, each target's test-set baselines: "
             "majority = always answering its most frequent label, chance = answering at random (– where the "
             "evaluation recorded none). Best setup per row in bold; a cell without ± is a single run.", ""]

@@ -15,6 +15,15 @@ TRAIN_SETUPS = tuple(dict.fromkeys(TRAINED_BY.values()))
 TRAIN_LANG_ADAPTER = {"madx": "source", "task_only": None, "full_ft": None}
 EVAL_LANG_ADAPTER = {"madx": "target", "source_la": "source", "task_only": None, "full_ft": None,
                      "madx_translit": "target", "madx_emb": "target"}
+# what each setup is, in the report's words
+DESCRIPTIONS = {
+    "madx": "target language adapter + task adapter",
+    "source_la": "source language adapter kept (no swap)",
+    "task_only": "task adapter without language adapters",
+    "full_ft": "the base model fine-tuned",
+    "madx_translit": "madx on the target romanized (its language adapter trained on the romanized corpus)",
+    "madx_emb": "madx with the target's language adapter trained together with new input embeddings",
+}
 # which of the target's language adapters: its plain one, or the one of a new-script setup
 LANG_ADAPTER_KIND = {"madx_translit": "translit", "madx_emb": "emb"}
 
