@@ -9,11 +9,11 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "config": ("AdapterConfig", "AdapterConfigError", "LANGUAGE_ADAPTER", "TASK_ADAPTER"),
-    "io": ("AdapterLoadError", "load_adapter", "save_adapter"),
-    "model": ("ParameterCount", "SUPPORTED_MODEL_TYPES", "UnsupportedModelError", "activate", "active_adapters",
-              "adapter_config", "add_adapter", "count_parameters", "delete_adapter", "remove_adapters",
-              "train_adapters"),
+    "adapters.config": ("AdapterConfig", "AdapterConfigError", "LANGUAGE_ADAPTER", "TASK_ADAPTER"),
+    "adapters.io": ("AdapterLoadError", "load_adapter", "save_adapter"),
+    "adapters.model": ("ParameterCount", "SUPPORTED_MODEL_TYPES", "UnsupportedModelError", "activate",
+                       "active_adapters", "adapter_config", "add_adapter", "count_parameters", "delete_adapter",
+                       "remove_adapters", "train_adapters"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)
@@ -24,7 +24,7 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
         globals()[name] = value
         return value
-    try:  # a submodule (madx.model, madx.hf, ...), as after an eager import
+    try:  # a subpackage (madx.adapters, madx.data, ...), as after an eager import
         return importlib.import_module(f".{name}", __name__)
     except ModuleNotFoundError as err:
         if err.name != f"{__name__}.{name}":

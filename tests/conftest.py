@@ -39,7 +39,7 @@ def adapterhub_python() -> str:
 def demo_languages():
     """The shipped demo's languages (configs/config.yaml)."""
     import yaml
-    from madx.demo import DemoLanguage
+    from madx.demo.data import DemoLanguage
 
     config = yaml.safe_load((REPO / "configs" / "config.yaml").read_text())
     return [DemoLanguage(code, **entry) for code, entry in config["demo"]["languages"].items()]
@@ -48,8 +48,8 @@ def demo_languages():
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory):
     """A tiny demo benchmark and base model, built by madx itself (a few seconds): (data dir, base model dir)."""
-    from madx import base, demo
-    from madx.settings import TrainSettings
+    from madx.demo import base_model as base, data as demo
+    from madx.core.settings import TrainSettings
 
     os.environ.setdefault("MADX_NO_PROGRESS", "1")
     root = tmp_path_factory.mktemp("tiny")

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import madx
-from madx.files import CHECKSUMS
+from madx.core.files import CHECKSUMS
 from tiny import flip_bytes, tiny_model
 
 
@@ -156,7 +156,7 @@ def test_bad_adapter_directory(tmp_path, case):
     assert "weights_only" not in str(err.value)  # never torch's advice to turn the safety check off
     assert set(model.state_dict()) == keys_before  # nothing partly loaded
     assert madx.active_adapters(model) == ()
-    assert madx.model.madx_state(model).configs.keys() == {"other"}
+    assert madx.adapters.model.madx_state(model).configs.keys() == {"other"}
 
 
 def test_duplicate_name_needs_rename(tmp_path):

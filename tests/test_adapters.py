@@ -6,8 +6,8 @@ import transformers
 from torch import nn
 
 import madx
-from madx.model import adapter_modules
-from madx.modules import NICEInvertibleAdapter
+from madx.adapters.model import adapter_modules
+from madx.adapters.modules import NICEInvertibleAdapter
 from tiny import ARCHS, tiny_model
 
 VARIANTS = {

@@ -5,8 +5,8 @@ import math
 
 import pytest
 
+from madx.bench.profiling import describe, kernel_kind, summarize
 from madx.cli import main as cli
-from madx.profiling import describe, kernel_kind, summarize
 
 
 def anchor_json(path, **overrides):
@@ -89,7 +89,7 @@ def test_kernel_summary():
 def test_a_failed_profile_keeps_the_figures(tmp_path):
     import torch
 
-    from madx.profiling import profile_steps
+    from madx.bench.profiling import profile_steps
 
     def step(i):
         raise RuntimeError("CUPTI unavailable")
@@ -101,7 +101,7 @@ def test_a_failed_profile_keeps_the_figures(tmp_path):
 
 def test_comparison_with_the_anchor():
     """Ratios and targets on known figures: 3.5x dense (met), 1.2x masked-only (not), 40% MFU, memory 0.25x."""
-    from madx.bench import comparison_table, versus_anchor
+    from madx.bench.measure import comparison_table, versus_anchor
 
     anchor = {"device": "H100", "batch": 64, "seq": 256, "adapterhub_lang_dense_tok_s": 100_000.0,
               "adapterhub_lang_sparse_tok_s": 291_666.0, "bare_infer_tok_s": 1.5e6, "stack_infer_tok_s": 0.9e6,

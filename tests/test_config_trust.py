@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from madx.core.settings import AT_LEAST, POSITIVE, SCRIPT_KEYS, LangTraining, SettingError, TaskTraining
 from madx.experiment import ConfigError, config_schema, load_experiment, load_experiment_file, load_yaml
-from madx.settings import AT_LEAST, POSITIVE, SCRIPT_KEYS, LangTraining, SettingError, TaskTraining
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -169,7 +169,7 @@ def test_the_training_settings_bounds_stay_out_of_the_demo_section():
 
 
 def test_the_schema_and_the_settings_refuse_the_same_values():
-    """One table of bounds (madx/settings.py) for the config schema and the commands' dataclasses."""
+    """One table of bounds (madx/core/settings.py) for the config schema and the commands' dataclasses."""
     defs = config_schema()["$defs"]
     sections = [defs[name]["properties"] for name in ("lang_training", "task_training", "pretraining")]
     for name, minimum in AT_LEAST.items():
@@ -264,7 +264,7 @@ def test_a_base_model_whose_slow_tokenizer_does_not_fit_is_refused(local_tree, t
 
 
 def test_a_corrupt_base_model_config_names_the_file(local_tree, tmp_path):
-    from madx import hf
+    from madx.data import hub as hf
 
     data, base = local_tree
     corrupt = tmp_path / "corrupt"
@@ -288,7 +288,7 @@ def tiny_checksummed_base(directory: Path) -> Path:
     from tokenizers.models import WordLevel
     from tokenizers.pre_tokenizers import Whitespace
 
-    from madx.files import files_under, record_checksums
+    from madx.core.files import files_under, record_checksums
     from tiny import TINY, tiny_model
 
     specials = ["<s>", "<pad>", "</s>", "<unk>"]
@@ -307,8 +307,8 @@ def tiny_checksummed_base(directory: Path) -> Path:
 def test_a_base_model_changed_since_madx_built_it_is_refused_at_load(tmp_path):
     """Bytes flipped inside the demo base's weights (same size) are an error naming the file, at every load; a
     directory without the sidecar (any Hugging Face model) and a hand-edited config.json load as before."""
-    from madx import hf
-    from madx.files import CHECKSUMS
+    from madx.data import hub as hf
+    from madx.core.files import CHECKSUMS
 
     base = tiny_checksummed_base(tmp_path / "base")
     config = json.loads((base / "config.json").read_text())

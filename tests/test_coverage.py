@@ -4,8 +4,8 @@ madx_emb) is recommended only where the numbers say the base tokenizer cannot re
 import pytest
 import sentencepiece as spm
 
-from madx.coverage import CHARACTER_SPLIT, FAR_ABOVE, character_units, comparable, coverage, new_script_reasons
-from madx.spm import sentencepiece_pieces, xlmr_tokenizer
+from madx.data.coverage import CHARACTER_SPLIT, FAR_ABOVE, character_units, comparable, coverage, new_script_reasons
+from madx.data.spm import sentencepiece_pieces, xlmr_tokenizer
 
 TEXT = {  # the same four facts in each language
     "en": ["The sun rises in the east and sets in the west.",

@@ -9,12 +9,12 @@ import pytest
 import torch
 import transformers
 
-from madx.corpus import build_blocks, load_blocks, read_lines
-from madx.labelled import check_labels, encode, label_names_of, read_labelled
-from madx.sources import DataError, Source
-from madx.families import TokenClassificationObjective, pad_batch
-from madx.task import TokenBatches
-from madx.batching import without_full_mask
+from madx.core.sources import DataError, Source
+from madx.core.tensors import without_full_mask
+from madx.data.corpus import build_blocks, load_blocks, read_lines
+from madx.data.labelled import check_labels, encode, label_names_of, read_labelled
+from madx.tasks.families import TokenClassificationObjective, pad_batch
+from madx.training.task import TokenBatches
 from tiny import tiny_model
 
 
@@ -101,7 +101,7 @@ def test_label_outside_source_set_names_file_and_line(tmp_path):
 
 
 def test_first_subtoken_labels(tokenizer):
-    from madx.labelled import IGNORE, Sentence
+    from madx.data.labelled import IGNORE, Sentence
 
     sentence = Sentence(["Yuri", "Holm", "sang"], ["B-PER", "I-PER", "O"], "x:1")
     names = ["O", "B-PER", "I-PER"]
@@ -169,10 +169,10 @@ def test_compiling_under_an_old_transformers_warns(monkeypatch, caplog):
     import logging
     import sys
 
-    from madx.accelerator import compiled
+    from madx.training.accelerator import compiled
 
     module = torch.nn.Linear(2, 2)
-    with caplog.at_level(logging.WARNING, logger="madx.accelerator"):
+    with caplog.at_level(logging.WARNING, logger="madx.training.accelerator"):
         compiled(module, "default")
         assert not caplog.records
         monkeypatch.setattr(sys.modules["transformers"], "__version__", "5.17.0")  # the module compiled() imports

@@ -14,11 +14,11 @@ import torch
 import transformers
 
 import madx
-from madx import hf
-from madx.evaluate import EvaluationError, Run, evaluate_runs
-from madx.files import CHECKSUMS
-from madx.spm import xlmr_tokenizer
-from madx.task import write_task_output
+from madx.core.files import CHECKSUMS
+from madx.data import hub as hf
+from madx.data.spm import xlmr_tokenizer
+from madx.evaluation.evaluate import EvaluationError, Run, evaluate_runs
+from madx.training.task import write_task_output
 from tiny import flip_bytes, tiny_config
 
 LABELS = ["neg", "neu", "pos"]
@@ -65,7 +65,7 @@ def evaluate(base_dir, test, task, output):
 def test_a_collapsed_model_is_flagged_beside_its_baselines_and_confusion(base, tmp_path, caplog):
     base_dir, test = base
     task = task_dir(base_dir, tmp_path / "task", [0.0, 5.0, 0.0])  # always "neu"
-    with caplog.at_level(logging.INFO, logger="madx.evaluate"):
+    with caplog.at_level(logging.INFO, logger="madx.evaluation.evaluate"):
         result = evaluate(base_dir, test, task, tmp_path / "eval.json")
     assert result == json.loads((tmp_path / "eval.json").read_text())
     assert result["accuracy"] == pytest.approx(3 / 12)
@@ -111,7 +111,7 @@ def test_fingerprint_covers_what_the_number_depends_on_and_the_log_says_what_cha
     (task / "checkpoints").mkdir()
     (task / "checkpoints" / "state.pt").write_bytes(b"later")
     assert json.loads((task / "task.json").read_text())["seconds"] == 7.5
-    with caplog.at_level(logging.INFO, logger="madx.evaluate"):
+    with caplog.at_level(logging.INFO, logger="madx.evaluation.evaluate"):
         assert evaluate(base_dir, test, task, output) == first
     assert output.stat().st_mtime_ns == written
     assert any("finished before with these exact inputs" in r.getMessage() for r in caplog.records)
@@ -119,7 +119,7 @@ def test_fingerprint_covers_what_the_number_depends_on_and_the_log_says_what_cha
     # another head: recomputed, and the log names the input that changed, with both digests
     caplog.clear()
     task_dir(base_dir, task, [0.0, 0.0, 5.0])
-    with caplog.at_level(logging.INFO, logger="madx.evaluate"):
+    with caplog.at_level(logging.INFO, logger="madx.evaluation.evaluate"):
         again = evaluate(base_dir, test, task, output)
     reason = next(r.getMessage() for r in caplog.records if "to compute" in r.getMessage())
     old, new = first["inputs"]["head"][:12], again["inputs"]["head"][:12]
@@ -131,7 +131,7 @@ def test_fingerprint_covers_what_the_number_depends_on_and_the_log_says_what_cha
     caplog.clear()
     stale = {k: v for k, v in again.items() if k != "inputs"}
     output.write_text(json.dumps({**stale, "fingerprint": "0" * 64}))
-    with caplog.at_level(logging.INFO, logger="madx.evaluate"):
+    with caplog.at_level(logging.INFO, logger="madx.evaluation.evaluate"):
         evaluate(base_dir, test, task, output)
     assert any("records no inputs (written by an older madx)" in r.getMessage() for r in caplog.records)
 

@@ -12,13 +12,13 @@ import transformers
 
 import madx
 from madx.cli import main as cli
-from madx.evaluate import build_eval_model
-from madx.families import family, predict
-from madx.labelled import read_labelled
-from madx.qa import answer_f1, best_spans, encode_windows, exact_match, normalize_answer, qa_metrics
-from madx.settings import TaskTraining
-from madx.sources import DataError
-from madx.texts import QAExample, read_classification, read_multiple_choice, read_qa
+from madx.core.settings import TaskTraining
+from madx.core.sources import DataError
+from madx.data.labelled import read_labelled
+from madx.data.texts import QAExample, read_classification, read_multiple_choice, read_qa
+from madx.evaluation.evaluate import build_eval_model
+from madx.tasks.families import family, predict
+from madx.tasks.qa import answer_f1, best_spans, encode_windows, exact_match, normalize_answer, qa_metrics
 
 
 def write_jsonl(path, records):
@@ -126,7 +126,7 @@ def test_a_label_outside_the_training_labels_is_an_error(tmp_path):
 
 def test_long_contexts_are_windowed_and_the_answer_token_is_found(tiny_base):
     _, base = tiny_base
-    tokenizer = madx.hf.load_tokenizer(str(base))
+    tokenizer = madx.data.hub.load_tokenizer(str(base))
     words = [f"w{i}" for i in range(60)]
     context = " ".join(words[:50] + ["Gilbo", "Kranvas"] + words[50:])
     start = context.index("Gilbo")
@@ -163,7 +163,7 @@ def read_qa_records(records):
 
 @pytest.fixture(scope="module")
 def family_data(tiny_base, tmp_path_factory):
-    """The demo's classification and QA data for en (madx/demo.py writes them beside its NER), and multiple-choice
+    """The demo's classification and QA data for en (madx/demo/data.py writes them beside its NER), and multiple-choice
     data the test's tiny base can learn in a few steps: which of two words, the gap's name or another word of the
     sentence, fills the gap (the demo's fill_gap, a name of the right kind, needs a larger base: ~56% here)."""
     data, base = tiny_base
@@ -221,7 +221,7 @@ def test_each_family_trains_and_evaluates(family_data, tmp_path, task_type, step
     fam = family(task_type)
     examples = fam.read(test)[0]
     settings = TaskTraining(max_length=48, doc_stride=8)
-    tokenizer = madx.hf.load_tokenizer(str(base))
+    tokenizer = madx.data.hub.load_tokenizer(str(base))
     features = fam.encode(tokenizer, examples, head["label_names"], settings, train=False)
     model, _ = build_eval_model(str(base), "task_only", out, head["label_names"], task_type=task_type)
     pred = predict(model, fam, examples, features, head["label_names"], settings, tokenizer.pad_token_id)
@@ -244,10 +244,10 @@ def test_each_family_trains_and_evaluates(family_data, tmp_path, task_type, step
 def test_two_stage_training_starts_from_the_first_tasks_adapter_and_head(family_data, tmp_path):
     """init_from (the paper's XCOPA protocol: SIQA, then COPA): the second task's adapter and head start equal to
     the first's (any other weights: an error), and full_ft starts from the first task's whole model."""
-    from madx.families import family as fam_of
-    from madx.heads import load_head
-    from madx.model import adapter_modules, head_state_dict
-    from madx.task import build_task_model
+    from madx.tasks.families import family as fam_of
+    from madx.adapters.heads import load_head
+    from madx.adapters.model import adapter_modules, head_state_dict
+    from madx.training.task import build_task_model
 
     data, base = family_data
     first = tmp_path / "first"
@@ -262,7 +262,7 @@ def test_two_stage_training_starts_from_the_first_tasks_adapter_and_head(family_
                              False, init_from=first)
     saved = build_task_model(str(base), "gap1", "task_only", fam, [], None, madx.AdapterConfig(reduction_factor=4),
                              False)
-    madx.io.load_adapter(saved, first, name="loaded")
+    madx.adapters.io.load_adapter(saved, first, name="loaded")
     mine = {p[: -len("gap2")]: m.state_dict() for p, m in adapter_modules(model, "gap2").items()}
     for path, module in adapter_modules(saved, "loaded").items():
         for key, value in module.state_dict().items():
@@ -271,7 +271,7 @@ def test_two_stage_training_starts_from_the_first_tasks_adapter_and_head(family_
     trained_head = head_state_dict(saved)
     assert head_state_dict(model).keys() == trained_head.keys() and len(trained_head) == 4  # pooler dense, classifier
     assert all(torch.equal(head_state_dict(model)[k], v) for k, v in trained_head.items())
-    assert set(madx.model.madx_state(model).configs) == {"gap2"}  # the loaded copy is gone
+    assert set(madx.adapters.model.madx_state(model).configs) == {"gap2"}  # the loaded copy is gone
     full = build_task_model(str(base), "gap2", "full_ft", fam, [], None, None, False, init_from=tmp_path / "first_ft")
     reference = transformers.AutoModelForMultipleChoice.from_pretrained(tmp_path / "first_ft" / "model")
     assert all(torch.equal(a, b) for a, b in zip(full.state_dict().values(), reference.state_dict().values()))

@@ -35,7 +35,7 @@ def build(model_type):
 def randomize(model, name, seed):
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for module in madx.model.adapter_modules(model, name).values():
+        for module in madx.adapters.model.adapter_modules(model, name).values():
             for p in module.parameters():
                 p.copy_(torch.randn(p.shape, generator=generator) * 0.2)
 

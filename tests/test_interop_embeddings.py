@@ -11,8 +11,8 @@ import torch
 import transformers
 
 import madx
-from madx.spm import xlmr_tokenizer
-from madx.embeddings import lexical_start, load_embeddings, save_embeddings, swap_input_embeddings
+from madx.adapters.embeddings import lexical_start, load_embeddings, save_embeddings, swap_input_embeddings
+from madx.data.spm import xlmr_tokenizer
 
 HERE = Path(__file__).parent
 CONFIG = dict(vocab_size=0, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
@@ -43,7 +43,7 @@ def interop(tmp_path_factory, adapterhub_python):
     weight = weight + 0.3 * torch.randn_like(weight)  # as if trained
     madx.add_adapter(model, "qad", madx.LANGUAGE_ADAPTER)
     with torch.no_grad():
-        for module in madx.model.adapter_modules(model, "qad").values():
+        for module in madx.adapters.model.adapter_modules(model, "qad").values():
             for p in module.parameters():
                 p.copy_(0.2 * torch.randn_like(p))
     madx.save_adapter(model, "qad", root / "madx_lang")

@@ -10,9 +10,9 @@ import torch
 import transformers
 
 import madx
-from madx.families import family
-from madx.heads import load_head, read_head_config, save_head
-from madx.model import head_state_dict
+from madx.adapters.heads import load_head, read_head_config, save_head
+from madx.adapters.model import head_state_dict
+from madx.tasks.families import family
 from test_interop import CASES, HERE
 
 TYPES = ("ner", "classification", "multiple_choice", "qa")
@@ -60,7 +60,7 @@ def heads(tmp_path_factory, adapterhub_python):
             madx.add_adapter(model, "t", madx.AdapterConfig(reduction_factor=4))
             generator = torch.Generator().manual_seed(20 + i)
             with torch.no_grad():
-                for module in [*madx.model.adapter_modules(model, "t").values()]:
+                for module in [*madx.adapters.model.adapter_modules(model, "t").values()]:
                     for p in module.parameters():
                         p.copy_(torch.randn(p.shape, generator=generator) * 0.2)
                 for p in head_state_dict(model).values():

@@ -6,9 +6,9 @@ import json
 import numpy as np
 
 from madx.cli import main as cli
-from madx.lang_adapter import corpus_budget, small_corpus_warning
-from madx.mlm import HELDOUT_MIN_BLOCKS, split_heldout
-from madx.settings import LangTraining
+from madx.core.settings import LangTraining
+from madx.training.language import corpus_budget, small_corpus_warning
+from madx.training.mlm import HELDOUT_MIN_BLOCKS, split_heldout
 
 ARGS = ["--batch-size", "8", "--lr", "5e-3", "--log-every", "5"]
 
@@ -39,7 +39,7 @@ def test_a_three_line_corpus_trains_with_a_warning_that_names_the_sizes(tiny_bas
     assert 1 <= n < HELDOUT_MIN_BLOCKS and info["heldout"] is None  # nothing held out
     assert info["epochs"] == round(4 * 8 / n, 4) and info["corpus_share"] == 1.0
     assert f"4 steps x 8 blocks read all of them, {4 * 8 / n:,.1f} epochs" in log
-    warning = (f"WARNING madx.lang_adapter: qac: the corpus makes only {n} blocks of 16 tokens ({16 * n:,} tokens), "
+    warning = (f"WARNING madx.training.language: qac: the corpus makes only {n} blocks of 16 tokens ({16 * n:,} tokens), "
                "too few to hold any out: no held-out perplexity will say whether the language adapter learned "
                "anything (the held-out split is the last 1% of the blocks and needs at least 100 blocks, 1,600 "
                "tokens at this seq_len); add text to the corpus, or accept no held-out measure")

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from madx.cli import main as cli
-from madx.launch import LaunchError, accelerate_flags, build_command, lease_gpus
+from madx.experiment.launch import LaunchError, accelerate_flags, build_command, lease_gpus
 
 
 def test_accelerate_flags_follow_the_gpu_count():
@@ -40,7 +40,7 @@ def test_concurrent_leases_get_distinct_gpus(tmp_path):
 
 def test_a_job_asking_for_gpus_a_machine_lacks_gets_one_clear_line(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    monkeypatch.setattr("madx.launch.visible_gpu_count", lambda: 0)  # what a machine without nvidia-smi reports
+    monkeypatch.setattr("madx.experiment.launch.visible_gpu_count", lambda: 0)  # what a machine without nvidia-smi reports
     assert cli(["launch", "--gpus", "1", "--lock-dir", str(tmp_path), "--", "inspect", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "madx: error: this job asks for 1 GPU(s) but this machine has 0" in err and "Traceback" not in err
@@ -49,7 +49,7 @@ def test_a_job_asking_for_gpus_a_machine_lacks_gets_one_clear_line(tmp_path, mon
 def test_jobs_of_a_group_share_the_allocation_gpus(tmp_path):
     """A Slurm group job: the allocation's CUDA_VISIBLE_DEVICES lists 4 GPUs and its jobs ask for fewer; each gets
     its own share of them (held while it runs); a job given exactly what it asks for keeps the scheduler's choice."""
-    from madx.launch import devices_for
+    from madx.experiment.launch import devices_for
 
     env = {"CUDA_VISIBLE_DEVICES": "3,5,7,9", "SLURM_JOB_ID": "4242"}
     (a, fa), (b, fb), (c, fc) = (devices_for(n, env, tmp_path) for n in (1, 1, 2))

@@ -4,8 +4,8 @@ import logging
 
 import pytest
 
-from madx.coverage import UNK_WARNING, coverage, warn_if_badly_covered
-from madx.metrics import sequence_metrics
+from madx.data.coverage import UNK_WARNING, coverage, warn_if_badly_covered
+from madx.tasks.metrics import sequence_metrics
 
 GOLD = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O", "B-PER"]]
 PRED = [["B-PER", "I-PER", "O", "O"], ["B-ORG", "O", "B-LOC"]]
@@ -51,7 +51,7 @@ def test_coverage_by_hand_and_its_warning(caplog):
     stats = coverage(_Tokenizer("abc"), ["ab cd", "abc"])  # 7 tokens, 1 unknown ('d'); 3 words
     assert stats["unk_rate"] == pytest.approx(1 / 7) and stats["subwords_per_word"] == pytest.approx(7 / 3)
     assert stats["unk_rate"] > UNK_WARNING
-    with caplog.at_level(logging.WARNING, logger="madx.coverage"):
+    with caplog.at_level(logging.WARNING, logger="madx.data.coverage"):
         message = warn_if_badly_covered("xx", stats)
     assert message.startswith("xx: 14.3% of tokens are unknown to the base tokenizer")
     assert [r.getMessage() for r in caplog.records] == [message]
@@ -64,7 +64,7 @@ def test_coverage_by_hand_and_its_warning(caplog):
 
 
 def _texts(labels):
-    from madx.texts import TextExample
+    from madx.data.texts import TextExample
 
     return [TextExample(f"text {i}", None, label, f"test.jsonl:{i + 1}") for i, label in enumerate(labels)]
 
@@ -73,7 +73,7 @@ def test_per_class_scores_and_confusion_by_hand():
     """gold a a a b b c, predicted a a b b c c (labels a b c d): rows gold, columns predicted:
     a [2 1 0 0], b [0 1 1 0], c [0 0 1 0], d [0 0 0 0]. a: P 2/2, R 2/3, F1 0.8; b: P 1/2, R 1/2; c: P 1/2, R 1,
     F1 2/3; d (never gold, never predicted): 0."""
-    from madx.families import family
+    from madx.tasks.families import family
 
     fam = family("classification")
     examples = _texts(["a", "a", "a", "b", "b", "c"])
@@ -93,8 +93,8 @@ def test_per_class_scores_and_confusion_by_hand():
 
 
 def test_multiple_choice_per_choice_scores_and_baselines():
-    from madx.families import family
-    from madx.texts import ChoiceExample
+    from madx.tasks.families import family
+    from madx.data.texts import ChoiceExample
 
     fam = family("multiple_choice")
     examples = [ChoiceExample("c", ["x", "y"], label, f"mc:{i}") for i, label in enumerate([0, 1, 1, 1])]
@@ -106,8 +106,8 @@ def test_multiple_choice_per_choice_scores_and_baselines():
 
 
 def test_sequence_baselines_by_hand():
-    from madx.families import family
-    from madx.labelled import Sentence
+    from madx.tasks.families import family
+    from madx.data.labelled import Sentence
 
     def sentences(tag_lists):
         return [Sentence([f"w{i}" for i in range(len(tags))], tags, "test.conll") for tags in tag_lists]
@@ -136,8 +136,8 @@ def test_sequence_baselines_by_hand():
 def test_qa_baselines_by_hand():
     """Answers Oslo, Oslo, Anna: always "Oslo" scores F1 1, 1, 0 (2/3). Each context is its one-word answer, so a
     random span of the mean answer length (1 word) is the answer: chance F1 1."""
-    from madx.families import family
-    from madx.texts import QAExample
+    from madx.tasks.families import family
+    from madx.data.texts import QAExample
 
     examples = [QAExample(str(i), "q?", answer, [(answer, 0)], f"qa:{i}") for i, answer in
                 enumerate(["Oslo", "Oslo", "Anna"])]

@@ -6,9 +6,9 @@ import torch
 from torch._dynamo.testing import CompileCounterWithBackend
 
 import madx
-from madx.labelled import IGNORE
-from madx.mlm import MaskedLMObjective, MLMBatches, mask_tokens, predictions_per_sequence
-from madx.model import train_adapters
+from madx.adapters.model import train_adapters
+from madx.data.labelled import IGNORE
+from madx.training.mlm import MaskedLMObjective, MLMBatches, mask_tokens, predictions_per_sequence
 from test_adapters import randomize
 from tiny import ARCHS, tiny_model
 
@@ -109,7 +109,7 @@ def test_compiled_objective_is_one_graph_for_every_batch():
 
 
 def test_heldout_split_sizes():
-    from madx.mlm import split_heldout
+    from madx.training.mlm import split_heldout
 
     for n, held in ((99, 0), (100, 1), (6000, 60), (250_000, 2000)):
         train, heldout = split_heldout(np.arange(n)[:, None])
@@ -120,7 +120,7 @@ def test_heldout_split_sizes():
 def test_heldout_loss_is_the_mean_over_predicted_tokens_with_fixed_masks():
     """The held-out loss by hand: every block masked once from one seeded generator, the summed loss over the
     predicted tokens divided by their count; the same masks for any model, so the adapter and the base compare."""
-    from madx.mlm import heldout_loss
+    from madx.training.mlm import heldout_loss
 
     model = tiny_model("xlm-roberta")
     madx.add_adapter(model, "xx", madx.LANGUAGE_ADAPTER)

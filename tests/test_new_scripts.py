@@ -8,16 +8,17 @@ import pytest
 import torch
 
 import madx
+from madx.adapters.embeddings import (EmbeddingLoadError, lexical_start, load_embeddings, save_embeddings,
+                                      swap_input_embeddings, use_new_vocabulary)
 from madx.cli import main as cli
-from madx.corpus import cache_key, corpus_lines, load_blocks
-from madx.demo import transliterate
-from madx.embeddings import (EmbeddingLoadError, lexical_start, load_embeddings, save_embeddings,
-                             swap_input_embeddings, train_language_tokenizer, use_new_vocabulary)
-from madx.evaluate import Run, evaluate_runs
-from madx.labelled import Sentence, read_labelled
-from madx.sources import DataError, Source
-from madx.texts import QAExample
-from madx.translit import RomanizerError, romanize_examples, romanizer
+from madx.core.sources import DataError, Source
+from madx.data.corpus import cache_key, corpus_lines, load_blocks
+from madx.data.labelled import Sentence, read_labelled
+from madx.data.romanize import RomanizerError, romanize_examples, romanizer
+from madx.data.spm import train_language_tokenizer
+from madx.data.texts import QAExample
+from madx.demo.data import transliterate
+from madx.evaluation.evaluate import Run, evaluate_runs
 
 LANG_ARGS = ["--seq-len", "48", "--batch-size", "16", "--lr", "5e-3", "--log-every", "5"]
 
@@ -51,7 +52,7 @@ def test_corpus_and_test_data_are_romanized_identically(tiny_base, tmp_path):
 
 def test_romanized_corpus_is_its_own_cache_entry(tiny_base, tmp_path):
     data, base = tiny_base
-    tokenizer = madx.hf.load_tokenizer(str(base))
+    tokenizer = madx.data.hub.load_tokenizer(str(base))
     sources = [Source.parse(str(data / "corpora/qad.txt"))]
     plain = cache_key(tokenizer, sources, 32, None, True)
     roman = cache_key(tokenizer, sources, 32, None, True, romanizer("demo"))
@@ -107,8 +108,8 @@ def test_anyascii_romanizes_real_scripts():
 
 def test_new_tokenizer_rows_start_from_the_base_rows_they_overlap(tiny_base):
     data, base = tiny_base
-    base_tokenizer = madx.hf.load_tokenizer(str(base))
-    model = madx.hf.load_mlm_model(str(base))
+    base_tokenizer = madx.data.hub.load_tokenizer(str(base))
+    model = madx.data.hub.load_mlm_model(str(base))
     lines = [line for line in (data / "corpora/qad.txt").read_text().splitlines() if line]
     tokenizer = train_language_tokenizer(lines, "qad", 300, base_tokenizer)
     assert len(tokenizer) == 300
@@ -147,7 +148,7 @@ def test_new_tokenizer_rows_start_from_the_base_rows_they_overlap(tiny_base):
 
 def test_a_corpus_too_small_for_the_tokenizer_names_language_and_sizes(tiny_base):
     _, base = tiny_base
-    base_tokenizer = madx.hf.load_tokenizer(str(base))
+    base_tokenizer = madx.data.hub.load_tokenizer(str(base))
     with pytest.raises(DataError, match=r"qad: corpus too small for a tokenizer of 5000 pieces: 3 lines, 6 words, "
                                         r"4 distinct words; it allows at most \d+"):
         train_language_tokenizer(["ab cd", "ab ef", "gh ab"], "qad", 5000, base_tokenizer)
@@ -155,10 +156,10 @@ def test_a_corpus_too_small_for_the_tokenizer_names_language_and_sizes(tiny_base
 
 def test_embeddings_and_adapter_save_load_give_equal_outputs(tiny_base, tmp_path):
     data, base = tiny_base
-    base_tokenizer = madx.hf.load_tokenizer(str(base))
+    base_tokenizer = madx.data.hub.load_tokenizer(str(base))
     lines = [line for line in (data / "corpora/qad.txt").read_text().splitlines() if line]
     tokenizer = train_language_tokenizer(lines, "qad", 200, base_tokenizer)
-    model = madx.hf.load_mlm_model(str(base))
+    model = madx.data.hub.load_mlm_model(str(base))
     weight, _ = lexical_start(tokenizer, base_tokenizer, model.get_input_embeddings().weight.detach())
     use_new_vocabulary(model, weight + 0.1 * torch.randn_like(weight))
     madx.add_adapter(model, "qad", madx.LANGUAGE_ADAPTER)
@@ -174,7 +175,7 @@ def test_embeddings_and_adapter_save_load_give_equal_outputs(tiny_base, tmp_path
     with torch.no_grad():
         before = model.base_model(**batch).last_hidden_state
 
-    fresh = madx.hf.load_mlm_model(str(base))
+    fresh = madx.data.hub.load_mlm_model(str(base))
     loaded_weight, loaded_tokenizer = load_embeddings(tmp_path / "qad/embeddings", hidden_size=64)
     assert loaded_tokenizer.get_vocab() == tokenizer.get_vocab()
     swap_input_embeddings(fresh, loaded_weight)
@@ -188,7 +189,7 @@ def test_embeddings_and_adapter_save_load_give_equal_outputs(tiny_base, tmp_path
 
 def test_a_tokenizer_that_does_not_match_the_embeddings_is_an_error(tiny_base, tmp_path):
     data, base = tiny_base
-    base_tokenizer = madx.hf.load_tokenizer(str(base))
+    base_tokenizer = madx.data.hub.load_tokenizer(str(base))
     weight = torch.randn(len(base_tokenizer) + 3, 64)
     save_embeddings(tmp_path / "emb", weight, base_tokenizer, {"mode": "new"})
     with pytest.raises(EmbeddingLoadError, match=rf"the tokenizer has {len(base_tokenizer)} pieces but embedding.pt "
@@ -253,17 +254,17 @@ def test_new_embeddings_train_with_the_adapter(new_script_adapters):
     assert loss_went_down(out / "emb")
     weight, tokenizer = load_embeddings(out / "emb/embeddings", hidden_size=64)
     assert len(tokenizer) == 300 and weight.shape == (300, 64)
-    started, _ = lexical_start(tokenizer, madx.hf.load_tokenizer(str(base)),
-                               madx.hf.load_mlm_model(str(base)).get_input_embeddings().weight.detach())
+    started, _ = lexical_start(tokenizer, madx.data.hub.load_tokenizer(str(base)),
+                               madx.data.hub.load_mlm_model(str(base)).get_input_embeddings().weight.detach())
     assert not torch.allclose(weight, started)  # the rows trained
 
 
 def test_rows_mode_changes_only_the_rows_the_language_uses(new_script_adapters):
     data, base, out = new_script_adapters
     weight, tokenizer = load_embeddings(out / "rows/embeddings", hidden_size=64)
-    base_tokenizer = madx.hf.load_tokenizer(str(base))
+    base_tokenizer = madx.data.hub.load_tokenizer(str(base))
     assert tokenizer.get_vocab() == base_tokenizer.get_vocab()
-    base_weight = madx.hf.load_mlm_model(str(base)).get_input_embeddings().weight.detach()
+    base_weight = madx.data.hub.load_mlm_model(str(base)).get_input_embeddings().weight.detach()
     used = set()
     for line in (data / "corpora/qad.txt").read_text().splitlines():
         used |= set(base_tokenizer(line)["input_ids"])

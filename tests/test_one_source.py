@@ -10,16 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from madx.base import build_base_model
+from madx.adapters.config import LANGUAGE_ADAPTER, TASK_ADAPTER, AdapterConfig
 from madx.commands import build_base, demo_data, train_lang, train_task
 from madx.commands.common import dataclass_from
-from madx.config import LANGUAGE_ADAPTER, TASK_ADAPTER, AdapterConfig
-from madx.demo import DemoData, DemoLanguage, generate_language
+from madx.core.settings import LangTraining, PretrainSettings, TaskTraining
+from madx.demo.base_model import build_base_model
+from madx.demo.data import DemoData, DemoLanguage, TinyEncoder, generate_language
 from madx.experiment import SECTIONS, config_schema
-from madx.lang_adapter import train_language_adapter
-from madx.settings import LangTraining, PretrainSettings, TaskTraining
-from madx.shapes import TinyEncoder
-from madx.task import train_task as train_task_fn
+from madx.training.language import train_language_adapter
+from madx.training.task import train_task as train_task_fn
 
 REPO = Path(__file__).resolve().parents[1]
 COMMANDS = [

@@ -10,10 +10,10 @@ import torch
 from torch._dynamo.testing import CompileCounterWithBackend
 
 import madx
-from madx.mlm import MaskedLMObjective, MLMBatches
-from madx.model import madx_state, task_head, train_adapters
-from madx.task import predict
-from madx.accelerator import cast_frozen
+from madx.adapters.model import madx_state, task_head, train_adapters
+from madx.training.accelerator import cast_frozen
+from madx.training.mlm import MaskedLMObjective, MLMBatches
+from madx.training.task import predict
 from test_adapters import randomize
 from test_mlm import Tokens, line_blocks
 from tiny import ARCHS, tiny_model
@@ -153,13 +153,13 @@ def test_bf16_language_adapter_training_learns(tiny_base, tmp_path, cuda_layer_n
     the training loop's own optimizer step. The MLM loss falls as it does in fp32."""
     from accelerate import Accelerator
 
-    from madx import hf
-    from madx.corpus import load_blocks
-    from madx.sources import Source
-    from madx.accelerator import make_optimizer
-    from madx.batching import shard
-    from madx.settings import TrainSettings
-    from madx.train import optimizer_step
+    from madx.data import hub as hf
+    from madx.data.corpus import load_blocks
+    from madx.core.sources import Source
+    from madx.training.accelerator import make_optimizer
+    from madx.training.batching import shard
+    from madx.core.settings import TrainSettings
+    from madx.training.loop import optimizer_step
 
     data, base = tiny_base
     tokenizer, model = hf.load_tokenizer(str(base)), hf.load_mlm_model(str(base))

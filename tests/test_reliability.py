@@ -40,8 +40,8 @@ def _build_cache(args):
     base, corpus, cache, seq_len = args
     import transformers
 
-    from madx.corpus import load_blocks
-    from madx.sources import Source
+    from madx.data.corpus import load_blocks
+    from madx.core.sources import Source
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(base)
     return load_blocks(tokenizer, [Source.parse(corpus)], seq_len, cache)

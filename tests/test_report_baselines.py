@@ -12,8 +12,8 @@ import pandas as pd
 from docutils.core import publish_parts
 
 from madx.cli import main as cli
-from madx.plots import matrix_figure, transfer_figure
-from madx.scores import collect
+from madx.report.plots import matrix_figure, transfer_figure
+from madx.report.scores import collect
 
 CAPTIONS = Path(__file__).parent.parent / "workflows" / "report"
 BASELINES = {"en": {"majority": 0.5, "chance": 0.25}, "de": {"majority": 0.4, "chance": 0.25}}

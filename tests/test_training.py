@@ -17,10 +17,10 @@ from seqeval.metrics import f1_score
 import madx
 from madx.cli import main as cli
 from madx.commands.train_lang import parser as train_lang_parser
-from madx.evaluate import build_eval_model
-from madx.labelled import encode, read_labelled
-from madx.task import predict
-from madx.settings import TrainSettings
+from madx.core.settings import TrainSettings
+from madx.data.labelled import encode, read_labelled
+from madx.evaluation.evaluate import build_eval_model
+from madx.training.task import predict
 
 LANG_ARGS = ["--seq-len", "48", "--batch-size", "16", "--lr", "5e-3", "--log-every", "5"]
 
@@ -220,7 +220,7 @@ def test_evaluate_equals_seqeval_on_the_same_predictions(trained_task, tmp_path)
     sentences, _ = read_labelled(test)
     labels = result and json.loads((out / "ner" / "head_config.json").read_text())["label_names"]
     model, used = build_eval_model(str(base), "madx", out / "ner", labels, out / "la_en")
-    tokenizer = madx.hf.load_tokenizer(str(base))
+    tokenizer = madx.data.hub.load_tokenizer(str(base))
     pred = predict(model, encode(tokenizer, sentences, labels, 48), labels, tokenizer.pad_token_id)
     gold = [s.tags for s in sentences]
     assert result["f1"] == pytest.approx(f1_score(gold, pred), abs=1e-12)
@@ -243,8 +243,8 @@ def test_one_job_evaluates_every_run_as_separate_jobs_would(trained_task, tmp_pa
     """Every (setup, seed) of a target in one process, the base model loaded once and the adapters swapped:
     each result equals the one of a model built for that run alone (exactly); a rerun keeps every finished
     result whose inputs are unchanged and recomputes exactly the run whose language adapter changed."""
-    from madx.evaluate import Run, evaluate_runs
-    from madx.metrics import sequence_metrics
+    from madx.evaluation.evaluate import Run, evaluate_runs
+    from madx.tasks.metrics import sequence_metrics
 
     data, base, out = trained_task
     test = data / "ner/qaa.test.conll"
@@ -257,7 +257,7 @@ def test_one_job_evaluates_every_run_as_separate_jobs_would(trained_task, tmp_pa
 
     sentences, _ = read_labelled(test)
     labels = json.loads((out / "ner" / "head_config.json").read_text())["label_names"]
-    tokenizer = madx.hf.load_tokenizer(str(base))
+    tokenizer = madx.data.hub.load_tokenizer(str(base))
     examples = encode(tokenizer, sentences, labels, 48)
     alone = {}
     for setup, seed, la in plan:
@@ -323,7 +323,7 @@ def test_pos_tagging_through_the_same_path(tiny_base, tmp_path):
     dev, _ = read_labelled(tmp_path / "dev.jsonl")
     labels = json.loads((out / "head_config.json").read_text())["label_names"]
     model, _ = build_eval_model(str(base), "task_only", out, labels)
-    tokenizer = madx.hf.load_tokenizer(str(base))
+    tokenizer = madx.data.hub.load_tokenizer(str(base))
     pred = predict(model, encode(tokenizer, dev, labels, 48), labels, tokenizer.pad_token_id)
     correct = sum(p == g for s, ps in zip(dev, pred) for p, g in zip(ps, s.tags))
     assert result["task_type"] == "pos" and "f1" not in result

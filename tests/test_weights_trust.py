@@ -11,15 +11,15 @@ import torch
 from safetensors.torch import load_file
 
 import madx
-from madx import checkpoints
-from madx.accelerator import TrainingError
-from madx.checkpoints import BestWeights, Checkpoints, trainable_state
-from madx.embeddings import EmbeddingLoadError, load_embeddings, save_embeddings
-from madx.families import family
-from madx.files import CHECKSUMS, ChecksumError, sha256_of
-from madx.heads import HeadLoadError, load_head, save_head
-from madx.spm import xlmr_tokenizer
-from madx.task import BEST_DIR, BestOnDev, load_full_model, write_task_output
+from madx.adapters.embeddings import EmbeddingLoadError, load_embeddings, save_embeddings
+from madx.adapters.heads import HeadLoadError, load_head, save_head
+from madx.core.files import CHECKSUMS, ChecksumError, sha256_of
+from madx.data.spm import xlmr_tokenizer
+from madx.tasks.families import family
+from madx.training import checkpoints
+from madx.training.accelerator import TrainingError
+from madx.training.checkpoints import BestWeights, Checkpoints, trainable_state
+from madx.training.task import BEST_DIR, BestOnDev, load_full_model, write_task_output
 from tiny import flip_bytes, tiny_model
 
 CHANGED = "its bytes differ from the sha256 madx recorded"

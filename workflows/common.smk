@@ -1,11 +1,11 @@
 # Helpers for every stage. The config is checked (schema, then meaning) here, before Snakemake builds the DAG;
-# from then on the Experiment (madx/experiment.py) says every path, default and setting: no rule reads the raw
+# from then on the Experiment (madx/experiment/plan.py) says every path, default and setting: no rule reads the raw
 # config or spells a path.
 import re
 import shlex
 
 from madx.experiment import NAME, ConfigError, check_config_files, load_experiment
-from madx.setups import EVAL_SETUPS, LANG_ADAPTER_KIND, TRAIN_SETUPS
+from madx.core.setups import EVAL_SETUPS, LANG_ADAPTER_KIND, TRAIN_SETUPS
 
 
 

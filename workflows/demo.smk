@@ -2,7 +2,7 @@
 # network). Its languages are the config's demo.languages: adding a line there adds a language.
 import dataclasses
 
-from madx.demo import DEMO_TASKS
+from madx.demo.data import DEMO_TASKS
 
 if EXP.demo is not None:
     DEMO = EXP.demo

@@ -1,6 +1,6 @@
 # Zero-shot evaluation: one job per (task, source, target language). It loads the base model once and swaps in
 # each (setup, seed)'s adapters and head; a run whose inputs did not change since it finished is kept, not redone
-# (madx/evaluate.py), so adding a seed or retraining one language adapter computes only what changed.
+# (madx/evaluation/evaluate.py), so adding a seed or retraining one language adapter computes only what changed.
 
 
 rule evaluate:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..shapes import SHAPES
+from ..bench.shapes import SHAPES
 from .common import add_compile_args, run
 
 
@@ -34,8 +34,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _body(args) -> None:
-    from ..bench import comparison_table, dumps, finite, read_anchor, run_bench, table, versus_anchor
-    from ..files import write_text
+    from ..bench.measure import comparison_table, dumps, finite, read_anchor, run_bench, table, versus_anchor
+    from ..core.files import write_text
 
     anchor = read_anchor(args.anchor, args.batch, args.seq) if args.anchor else None  # before any measurement
     result = run_bench(args.shape, args.batch, args.seq, args.steps, args.warmup, args.compile, args.profile)

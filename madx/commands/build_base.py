@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..shapes import TinyEncoder
-from ..settings import PretrainSettings
+from ..core.settings import PretrainSettings
+from ..demo.data import TinyEncoder
 from .common import add_dataclass_args, dataclass_from, run
 
 
@@ -26,7 +26,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _body(args) -> None:
-    from ..base import build_base_model
+    from ..demo.base_model import build_base_model
 
     build_base_model(args.corpus, args.tokenizer_corpus, args.output, shape=dataclass_from(TinyEncoder, args),
                      settings=dataclass_from(PretrainSettings, args))

@@ -9,8 +9,8 @@ import os
 import sys
 from pathlib import Path
 
-from ..progress import progress_bars_on
-from ..settings import COMPILE_MODES, field_type
+from ..core.settings import COMPILE_MODES, field_type
+from ..training.progress import progress_bars_on
 
 
 def is_main_process() -> bool:
@@ -89,12 +89,12 @@ def run(parser: argparse.ArgumentParser, body, argv=None) -> int:
     """Parse argv, set up logging, run body(args); a user error prints one clear line (no traceback), exit 2."""
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
-    from ..config import AdapterConfigError
-    from ..hf import ModelLoadError
-    from ..io import AdapterLoadError
-    from ..model import UnsupportedModelError
-    from ..sources import DataError
-    from ..accelerator import TrainingError
+    from ..adapters.config import AdapterConfigError
+    from ..data.hub import ModelLoadError
+    from ..adapters.io import AdapterLoadError
+    from ..adapters.model import UnsupportedModelError
+    from ..core.sources import DataError
+    from ..training.accelerator import TrainingError
 
     user_errors = (AdapterConfigError, AdapterLoadError, DataError, ModelLoadError, TrainingError,
                    UnsupportedModelError, FileNotFoundError, ValueError)

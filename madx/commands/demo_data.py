@@ -3,7 +3,7 @@
 For each --language CODE:WORD_ORDER:SCRIPT[:seen][:tokenizer] (e.g. qad:SOV:cyrillic): an unlabelled
 corpus (corpora/CODE.txt) and CoNLL NER files (ner/CODE.{train,dev,test}.conll), deterministic from
 --seed and the language alone. With --readme, only README.md: the table of the given languages.
-See madx/demo.py.
+See madx/demo/data.py.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ..demo import DemoData, DemoLanguage
+from ..demo.data import DemoData, DemoLanguage
 from .common import add_dataclass_args, dataclass_from, run
 
 
@@ -42,10 +42,10 @@ def parser() -> argparse.ArgumentParser:
 def _body(args) -> None:
     from pathlib import Path
 
-    from ..demo import describe, generate_language
-    from ..files import write_text
+    from ..demo.data import describe, generate_language
+    from ..core.files import write_text
 
-    log = logging.getLogger("madx.demo")
+    log = logging.getLogger("madx.demo.data")
     if args.readme:
         log.info("wrote %s", write_text(Path(args.output) / "README.md", describe(args.language)))
         return

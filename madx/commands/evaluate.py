@@ -22,8 +22,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..setups import EVAL_SETUPS
-from ..settings import MIXED_PRECISION, ROMANIZERS
+from ..core.settings import MIXED_PRECISION, ROMANIZERS
+from ..core.setups import EVAL_SETUPS
 from .common import add_model_args, run
 
 
@@ -53,7 +53,7 @@ def parser() -> argparse.ArgumentParser:
 
 def runs_of(args) -> list:
     """The runs the options ask for; a clear error for a mix of the two forms or a malformed --run."""
-    from ..evaluate import Run
+    from ..evaluation.evaluate import Run
 
     if args.run is None:
         if args.setup is None or args.task_dir is None:
@@ -84,7 +84,7 @@ def _romanizer_of(setup: str, args) -> str | None:
 
 
 def _body(args) -> None:
-    from ..evaluate import evaluate_runs
+    from ..evaluation.evaluate import evaluate_runs
 
     runs = runs_of(args)
     evaluate_runs(args.base_model, runs, args.test, lang=args.lang, task=args.task, source=args.source,

@@ -18,8 +18,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _body(args) -> None:
-    from ..files import CHECKSUMS
-    from ..io import read_adapter_config, read_adapter_weights
+    from ..core.files import CHECKSUMS
+    from ..adapters.io import read_adapter_config, read_adapter_weights
 
     meta, config = read_adapter_config(args.adapter_dir)
     file, tensors = read_adapter_weights(args.adapter_dir)

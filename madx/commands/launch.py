@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     command = argv[split + 1:]
     if not command:
         p.error("give the madx command after --")
-    from ..launch import LaunchError, launch
+    from ..experiment.launch import LaunchError, launch
 
     try:
         return launch(command, gpus=args.gpus, threads=args.threads, use_accelerate=not args.no_accelerate,

@@ -30,7 +30,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _body(args) -> None:
-    from ..report import write_report
+    from ..report.write import write_report
 
     files = []
     for item in map(Path, args.eval):

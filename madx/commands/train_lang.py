@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import LANGUAGE_ADAPTER, AdapterConfig
-from ..settings import LangTraining
+from ..adapters.config import LANGUAGE_ADAPTER, AdapterConfig
+from ..core.settings import LangTraining
 from .common import add_dataclass_args, add_model_args, dataclass_from, run
 
 
@@ -30,7 +30,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _body(args) -> None:
-    from ..lang_adapter import train_language_adapter
+    from ..training.language import train_language_adapter
 
     train_language_adapter(
         args.base_model, args.lang, args.corpus, args.output, adapter_config=dataclass_from(AdapterConfig, args),

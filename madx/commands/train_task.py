@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import TASK_ADAPTER, AdapterConfig
-from ..metrics import TASK_TYPES
-from ..settings import TaskTraining
-from ..setups import TRAIN_SETUPS
+from ..adapters.config import TASK_ADAPTER, AdapterConfig
+from ..core.settings import TaskTraining
+from ..core.setups import TRAIN_SETUPS
+from ..tasks.metrics import TASK_TYPES
 from .common import add_dataclass_args, add_model_args, dataclass_from, run
 
 
@@ -40,7 +40,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _body(args) -> None:
-    from ..task import train_task
+    from ..training.task import train_task
 
     train_task(
         args.base_model, args.task, args.setup, args.train, args.dev, args.output, task_type=args.task_type,

@@ -1,0 +1,208 @@
+"""Train a language adapter (and its invertible adapter) with masked language modelling."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+from pathlib import Path
+
+import torch
+
+from ..adapters.config import LANGUAGE_ADAPTER, AdapterConfig
+from ..adapters.embeddings import EMBEDDINGS_DIR, lexical_start, save_embeddings, train_rows, use_new_vocabulary
+from ..adapters.io import write_adapter_files
+from ..adapters.model import activate, add_adapter, count_parameters, train_adapters
+from ..core.files import staged_dir, write_text
+from ..core.settings import LangTraining
+from ..core.sources import Source
+from ..data import hub
+from ..data.corpus import corpus_lines, load_blocks, read_lines
+from ..data.coverage import NEW_SCRIPT_HINT, base_scripts, coverage, new_script_reasons, warn_if_badly_covered
+from ..data.romanize import romanizer
+from .accelerator import cast_frozen, make_accelerator
+from .loop import fit, settings_dict
+from .mlm import HELDOUT_MIN_BLOCKS, HELDOUT_SHARE, MaskedLMObjective, MLMBatches, heldout_loss, split_heldout
+
+log = logging.getLogger(__name__)
+
+
+def train_language_adapter(
+    base_model: str,
+    lang: str,
+    corpus: list,
+    output: str | Path,
+    *,
+    adapter_config: AdapterConfig = LANGUAGE_ADAPTER,
+    settings: LangTraining = LangTraining(),
+    cache_dir: str | Path | None = None,
+    trust_remote_code: bool = False,
+) -> Path:
+    output = Path(output)
+    sources = [Source.parse(c, where=f"corpus of {lang}") for c in corpus]
+    for source in sources:
+        source.check_exists()
+    config = hub.load_config(base_model, trust_remote_code=trust_remote_code)
+    hub.check_sequence_length(config, settings.seq_len, base_model)
+    accelerator = make_accelerator(settings)
+    base_tokenizer = hub.load_tokenizer(base_model, trust_remote_code=trust_remote_code)
+    roman = romanizer(settings.romanize, lang) if settings.romanize else None
+    match = romanizer(settings.match_romanized, lang) if settings.match_romanized else None
+    work_dir = output.with_name(output.name + ".work")
+    tokenizer = base_tokenizer
+    if settings.embeddings == "new":
+        with accelerator.main_process_first():  # trained once (deterministic), kept for a resumed run
+            tokenizer = language_tokenizer(sources, lang, settings.vocab_size, base_tokenizer, work_dir / "tokenizer")
+    cache_dir = Path(cache_dir) if cache_dir else output.parent / ".corpus-cache"
+    with accelerator.main_process_first():  # the main process tokenizes; the others read its cache
+        blocks = load_blocks(tokenizer, sources, settings.seq_len, cache_dir, max_tokens=settings.max_tokens,
+                             line_by_line=settings.line_by_line, num_proc=settings.num_proc, romanize=roman)
+    corpus_warning = small_corpus_warning(lang, blocks, settings)
+    if corpus_warning and accelerator.is_main_process:
+        log.warning(corpus_warning)
+    blocks, heldout = split_heldout(blocks)
+    budget = corpus_budget(len(blocks), settings)
+    log.info("%s: %d blocks of %d tokens (%s tokens), %d more held out%s; %s", lang, len(blocks), settings.seq_len,
+             f"{blocks.size:,}", len(heldout), f"; romanized with {roman.identity}" if roman else "",
+             budget_text(budget, settings))
+    stats = coverage(base_tokenizer, (line for source in sources for line in corpus_lines(source, roman)))
+    log.info("%s: %.2f%% unknown tokens, %.2f sub-words per %s under the base tokenizer; script %s", lang,
+             100 * stats["unk_rate"], stats["subwords_per_word"], stats["unit"], stats["script"])
+    stats["warning"] = warn_if_badly_covered(lang, stats)
+    stats["base_scripts"] = base_scripts(base_model)
+    reasons = new_script_reasons(stats, base_scripts=stats["base_scripts"])
+    if reasons and not (settings.romanize or settings.embeddings):
+        log.warning("%s: %s: the base model cannot read it; a new-script setup is recommended: %s", lang,
+                    "; ".join(reasons), NEW_SCRIPT_HINT)
+
+    torch.manual_seed(settings.seed)
+    model = hub.load_mlm_model(base_model, trust_remote_code=trust_remote_code)
+    embedding_info = None
+    if settings.embeddings == "new":
+        weight, started = lexical_start(tokenizer, base_tokenizer, model.get_input_embeddings().weight.detach(), match)
+        use_new_vocabulary(model, weight)
+        embedding_info = {"mode": "new", "vocab_size": len(tokenizer), "started_from": started,
+                          "match_romanized": match.identity if match else None}
+        log.info("%s: a tokenizer of %d pieces trained on the corpus; their embeddings start from the base's: %s",
+                 lang, len(tokenizer), ", ".join(f"{n} {kind}" for kind, n in started.items()))
+    add_adapter(model, lang, adapter_config)
+    activate(model, lang)
+    train_adapters(model, lang)
+    groups = None
+    if settings.embeddings:
+        rows = None if settings.embeddings == "new" else used_rows(blocks, tokenizer)
+        # no weight decay: a row the language never uses must stay exactly the base's
+        groups = [{"params": train_rows(model, rows), "lr": settings.embedding_lr or settings.lr, "weight_decay": 0.0}]
+        if rows is not None:
+            embedding_info = {"mode": "rows", "vocab_size": len(tokenizer), "rows_trained": len(rows)}
+            log.info("%s: training the %d embedding rows its corpus uses (of %d)", lang, len(rows), len(tokenizer))
+    if accelerator.device.type == "cuda":
+        cast_frozen(model, settings.mixed_precision)
+    log.info("language adapter %s: %s", lang, count_parameters(model))
+
+    objective = MaskedLMObjective(model, padded=settings.line_by_line)
+    fit(objective, MLMBatches(blocks, tokenizer, settings.batch_size, settings.seed), settings, work_dir, accelerator,
+        groups=groups)
+    heldout_stats = measure_heldout(objective, model, lang, heldout, tokenizer, settings, accelerator,
+                                    base_comparable=not settings.embeddings)
+    if accelerator.is_main_process:
+        with staged_dir(output) as staging:
+            write_adapter_files(model, lang, staging, model_name=base_model)
+            if embedding_info is not None:
+                save_embeddings(staging / EMBEDDINGS_DIR, model.get_input_embeddings().weight, tokenizer,
+                                {**embedding_info, "lang": lang, "base_model": base_model})
+            shutil.copy(work_dir / "train_log.jsonl", staging / "train_log.jsonl")
+            write_text(staging / "training.json", json.dumps({
+                "base_model": base_model, "lang": lang, "corpus": [str(s) for s in sources],
+                "seq_len": settings.seq_len, "line_by_line": settings.line_by_line, "blocks": len(blocks), **budget,
+                "corpus_warning": corpus_warning,
+                "coverage": stats, "heldout": heldout_stats, "settings": settings_dict(settings),
+                "romanized": roman.identity if roman else None, "embeddings": embedding_info,
+                "world_size": accelerator.num_processes,
+            }, indent=2) + "\n")
+        if not settings.keep_checkpoints:
+            shutil.rmtree(work_dir, ignore_errors=True)
+        log.info("saved language adapter %s -> %s", lang, output)
+    accelerator.wait_for_everyone()
+    return output
+
+
+def corpus_budget(n_blocks: int, settings: LangTraining) -> dict:
+    """How much of its training blocks the budget reads: epochs = steps x batch size / blocks, and the share of
+    the blocks seen (each epoch is a shuffle of all of them: madx.training.batching), at most 1."""
+    epochs = settings.max_steps * settings.batch_size / n_blocks
+    return {"corpus_share": round(min(epochs, 1.0), 6), "epochs": round(epochs, 4)}
+
+
+def budget_text(budget: dict, settings: LangTraining) -> str:
+    steps = f"{settings.max_steps} steps x {settings.batch_size} blocks"
+    if budget["epochs"] <= 1:
+        percent = 100 * budget["corpus_share"]
+        return f"{steps} read {percent:.1f}% of them" if percent >= 0.1 else f"{steps} read {percent:.2g}% of them"
+    return f"{steps} read all of them, {budget['epochs']:,.1f} epochs"
+
+
+def small_corpus_warning(lang: str, blocks, settings: LangTraining) -> str | None:
+    """The warning for the job log and training.json when the corpus is too small to hold any of it out: the
+    adapter then trains with no held-out perplexity to say whether it learned anything."""
+    if len(blocks) >= HELDOUT_MIN_BLOCKS:
+        return None
+    if settings.line_by_line:
+        have, need = f"{len(blocks)} lines (one block each)", f"{HELDOUT_MIN_BLOCKS} lines"
+    else:
+        have = f"{len(blocks)} blocks of {settings.seq_len} tokens ({blocks.size:,} tokens)"
+        need = f"{HELDOUT_MIN_BLOCKS} blocks, {HELDOUT_MIN_BLOCKS * settings.seq_len:,} tokens at this seq_len"
+    return (f"{lang}: the corpus makes only {have}, too few to hold any out: no held-out perplexity will say "
+            f"whether the language adapter learned anything (the held-out split is the last "
+            f"{100 * HELDOUT_SHARE:.0f}% of the blocks and needs at least {need}); add text to the corpus, or "
+            "accept no held-out measure")
+
+
+def measure_heldout(objective, model, lang: str, heldout, tokenizer, settings: LangTraining, accelerator,
+                    base_comparable: bool = True) -> dict | None:
+    """MLM loss and perplexity on the held-out blocks, with the trained adapter and with the bare base model:
+    the diagnostic that says whether a language adapter learned anything. Main process only. With trained
+    embeddings (base_comparable False) there is no base model left to compare with: its pieces are other ones
+    (a new vocabulary), or its rows changed (the rows mode)."""
+    if not len(heldout) or not accelerator.is_main_process:
+        return None
+    measure = dict(tokenizer=tokenizer, batch_size=settings.batch_size, seed=settings.seed,
+                   device=accelerator.device, autocast=accelerator.autocast)
+    loss = heldout_loss(objective, heldout, **measure)
+    if not base_comparable:
+        stats = {"blocks": len(heldout), "loss": round(loss, 6), "perplexity": round(math.exp(loss), 4),
+                 "base_loss": None, "base_perplexity": None}
+        log.info("%s: held-out MLM perplexity %.2f with the adapter and its trained embeddings (%d blocks; no "
+                 "base model left to compare with)", lang, stats["perplexity"], len(heldout))
+        return stats
+    activate(model)  # no adapter: the base model alone, on the same masked blocks
+    base = heldout_loss(objective, heldout, **measure)
+    activate(model, lang)
+    stats = {"blocks": len(heldout), "loss": round(loss, 6), "perplexity": round(math.exp(loss), 4),
+             "base_loss": round(base, 6), "base_perplexity": round(math.exp(base), 4)}
+    log.info("%s: held-out MLM perplexity %.2f with the adapter, %.2f for the base model (%d blocks)", lang,
+             stats["perplexity"], stats["base_perplexity"], len(heldout))
+    return stats
+
+
+def language_tokenizer(sources: list[Source], lang: str, vocab_size: int, base_tokenizer, keep: Path):
+    """The language's own tokenizer (embeddings new): trained on its corpus, or the one a resumed run made."""
+    import transformers
+
+    from ..data.spm import train_language_tokenizer
+
+    if (keep / "tokenizer_config.json").is_file():
+        return transformers.AutoTokenizer.from_pretrained(keep)
+    lines = [line for source in sources for line in read_lines(source)]
+    tokenizer = train_language_tokenizer(lines, lang, vocab_size, base_tokenizer)
+    tokenizer.save_pretrained(keep)
+    return tokenizer
+
+
+def used_rows(blocks, tokenizer) -> torch.Tensor:
+    """The vocabulary rows the corpus blocks use (embeddings rows): every piece in them but padding."""
+    import numpy as np
+
+    ids = np.unique(blocks)
+    return torch.from_numpy(ids[ids != tokenizer.pad_token_id].astype(np.int64))

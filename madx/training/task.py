@@ -1,0 +1,273 @@
+"""Task training (every task family: madx/tasks/families.py) for the madx, task_only and full_ft setups."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..adapters.config import TASK_ADAPTER, AdapterConfig
+from ..adapters.heads import load_head, read_head_config, save_head
+from ..adapters.io import load_adapter, write_adapter_files
+from ..adapters.model import (activate, adapter_config, adapter_modules, add_adapter, count_parameters, delete_adapter,
+                              train_adapters)
+from ..core.files import files_under, record_checksums, staged_dir, verify_checksums, write_text
+from ..core.settings import TaskTraining
+from ..core.setups import TRAIN_LANG_ADAPTER, TRAIN_SETUPS
+from ..data import hub
+from ..tasks.families import Family, NonFiniteScores, TaskObjective, family
+from ..tasks.families import predict as predict_task
+from .accelerator import TrainingError, cast_frozen, make_accelerator
+from .batching import StepIndices
+from .checkpoints import BestWeights
+from .loop import fit, settings_dict
+
+log = logging.getLogger(__name__)
+FULL_MODEL_DIR = "model"
+BEST_DIR = "best"  # in the work dir: the best-on-dev weights and their sha256 (checkpoints.BestWeights)
+LEGACY_BEST = "best.pt"  # where an older madx kept them, unchecked
+
+
+class TokenBatches:
+    """global_batch(step) for `train.fit` over encoded sentences.
+
+    group_by_length: the examples of `window` consecutive steps (the same random draw as without it)
+    are sorted by length, cut into batches, and those batches taken in a seeded random order, so a
+    batch holds sentences of similar length and little padding. Still a pure function of (seed, step).
+    """
+
+    def __init__(self, examples: list[dict], batch_size: int, seed: int, pad_id: int, group_by_length: bool = True,
+                 window: int = 50, fam: Family | None = None):
+        self.examples, self.pad_id, self.seed = examples, pad_id, seed
+        self.family = fam or Family("ner")  # what a feature's length is, how a batch is padded and counted
+        self.batch_size, self.group_by_length, self.window = batch_size, group_by_length, window
+        self.indices = StepIndices(len(examples), batch_size, seed)
+        self._grouped: tuple[int, list] | None = None  # (window index, its batches)
+
+    def step_indices(self, step: int) -> list[int]:
+        if not self.group_by_length:
+            return self.indices(step)
+        w = step // self.window
+        if self._grouped is None or self._grouped[0] != w:
+            drawn = [i for s in range(w * self.window, (w + 1) * self.window) for i in self.indices(s)]
+            drawn.sort(key=lambda i: self.family.length(self.examples[i]))  # stable: ties keep the random draw
+            batches = [drawn[b : b + self.batch_size] for b in range(0, len(drawn), self.batch_size)]
+            order = torch.randperm(len(batches), generator=torch.Generator().manual_seed(self.seed * 7_919 + w))
+            self._grouped = (w, [batches[j] for j in order.tolist()])
+        return self._grouped[1][step % self.window]
+
+    def __call__(self, step: int) -> tuple[dict, int]:
+        batch = self.family.collate([self.examples[i] for i in self.step_indices(step)], self.pad_id)
+        return batch, self.family.count(batch)
+
+
+def predict(model: nn.Module, examples: list[dict], label_names: list[str], pad_id: int, batch_size: int = 64,
+            device=None, mixed_precision: str = "no") -> list[list[str]]:
+    """Word-level predictions of token classification (first sub-token of each word; words cut off by max_length
+    get 'O') from encoded sentences: families.predict for NER/POS."""
+    return predict_task(model, Family("ner"), examples, examples, label_names, None, pad_id, batch_size=batch_size,
+                        device=device, mixed_precision=mixed_precision)
+
+
+def describe_data(fam: Family, spec, examples: list, features: list[dict], split: str) -> None:
+    """One log line per data set: its examples, and what the family adds (QA: windows, answers off their offset)."""
+    log.info("%s %s: %d examples%s", split, spec, len(examples), fam.describe(examples, features))
+
+
+class BestOnDev:
+    """The dev evaluation `fit` calls: scores the model on the dev set and keeps the trainable weights of the best
+    score so far in `directory` (checkpoints.BestWeights, in the work dir); `restore` loads them back."""
+
+    def __init__(self, model: nn.Module, fam: Family, dev_examples: list, dev_features: list[dict],
+                 label_names: list[str], settings: TaskTraining, pad_id: int, directory: Path, accelerator,
+                 lang: str):
+        self.model, self.family, self.dev_examples, self.dev_features = model, fam, dev_examples, dev_features
+        self.label_names, self.settings, self.pad_id = label_names, settings, pad_id
+        self.accelerator, self.lang, self.metric = accelerator, lang, fam.metric
+        self.store = BestWeights(directory)
+        legacy = Path(directory).with_name(LEGACY_BEST)
+        if legacy.exists():  # an older madx's, unverifiable: resuming without it would lose the best so far
+            raise TrainingError(f"{legacy}: best-on-dev weights without a checksum (written by an older madx); "
+                                f"{self.store.remedy}")
+        # a resumed run starts from the best it had saved; every process scores alike, so each keeps it in memory
+        self.best_score = self.best()["score"] if self.store.exists() else -1.0
+
+    def best(self) -> dict:
+        return self.store.load()
+
+    def __call__(self, step: int) -> dict:
+        try:
+            pred = predict_task(self.model, self.family, self.dev_examples, self.dev_features, self.label_names,
+                                self.settings, self.pad_id, device=self.accelerator.device,
+                                mixed_precision=self.settings.mixed_precision)
+        except NonFiniteScores as err:
+            raise TrainingError(f"dev evaluation at step {step}: {err}: training diverged; lower lr "
+                                "(with mixed_precision fp16: use bf16 or no)") from None
+        score = self.family.metrics(self.dev_examples, self.dev_features, pred, self.lang)[self.metric]
+        if score > self.best_score:
+            self.best_score = score
+            if self.accelerator.is_main_process:
+                weights = {n: p.detach().cpu().clone() for n, p in self.model.named_parameters() if p.requires_grad}
+                self.store.save({"score": score, "step": step, "weights": weights})
+        self.accelerator.wait_for_everyone()
+        return {f"dev_{self.metric}": round(score, 6)}
+
+    def restore(self) -> dict:
+        """Loads the best weights into the model; returns {"score", "step", "weights"}."""
+        best = self.best()
+        params = dict(self.model.named_parameters())
+        with torch.no_grad():
+            for name, value in best["weights"].items():
+                params[name].copy_(value)
+        return best
+
+
+def check_train_task_args(setup: str, task_type: str, lang_adapter) -> None:
+    if setup not in TRAIN_SETUPS:
+        raise ValueError(f"setup {setup!r}; train-task setups are {TRAIN_SETUPS}")
+    family(task_type)  # a known task type
+    if (TRAIN_LANG_ADAPTER[setup] is not None) != (lang_adapter is not None):
+        raise ValueError(f"setup {setup} {'needs' if TRAIN_LANG_ADAPTER[setup] else 'takes no'} language adapter "
+                         "(lang_adapter); setups trained on the source language adapter: "
+                         f"{[s for s, role in TRAIN_LANG_ADAPTER.items() if role]}")
+
+
+def build_task_model(base_model: str, task: str, setup: str, fam: Family, label_names: list[str], lang_adapter,
+                     adapter_config, trust_remote_code: bool, init_from: Path | None = None) -> nn.Module:
+    """The base with the family's head: full_ft trains everything; task_only adds the task adapter; madx stacks
+    it on the source language adapter. Only the task adapter and head train in the adapter setups. `init_from`:
+    another task's output of the same setup to start from (its adapter and head; for full_ft its model)."""
+    if init_from is not None:
+        check_init_from(init_from, fam.task_type, label_names)
+    if setup == "full_ft" and init_from is not None:
+        return load_full_model(init_from, fam.auto_class)
+    model = hub.load_task_model(base_model, fam.auto_class, label_names, trust_remote_code=trust_remote_code)
+    if setup == "full_ft":
+        return model
+    lang = load_adapter(model, lang_adapter) if lang_adapter is not None else None
+    add_adapter(model, task, adapter_config)
+    if init_from is not None:
+        copy_adapter_from(model, init_from, task)
+        load_head(model, init_from)
+    activate(model, *([lang] if lang else []), task)
+    train_adapters(model, task)
+    return model
+
+
+def load_full_model(task_dir: Path, auto_class: str) -> nn.Module:
+    """full_ft's fine-tuned model from its task directory, its files verified against the checksums madx recorded."""
+    verify_checksums(task_dir, under=FULL_MODEL_DIR)
+    return hub.load_finetuned(Path(task_dir) / FULL_MODEL_DIR, auto_class)
+
+
+def check_init_from(init_from: Path, task_type: str, label_names: list[str]) -> None:
+    head = read_head_config(init_from)
+    if head["task_type"] != task_type or head["label_names"] != label_names:
+        raise ValueError(f"init_from {init_from}: a {head['task_type']} task with labels {head['label_names']}; this "
+                         f"task is {task_type} with labels {label_names}: a task can start only from one whose head "
+                         "fits (the same type and labels)")
+
+
+def copy_adapter_from(model: nn.Module, directory: Path, task: str) -> None:
+    """Set adapter `task`'s weights to those of the adapter saved in `directory` (the same configuration)."""
+    other = load_adapter(model, directory, name=f"{task}_init")
+    try:
+        if adapter_config(model, other) != adapter_config(model, task):
+            raise ValueError(f"init_from {directory}: its adapter's configuration {adapter_config(model, other)} is "
+                             f"not this task's {adapter_config(model, task)}; give both tasks the same task_adapter")
+        source = {path[: -len(other)]: m for path, m in adapter_modules(model, other).items()}
+        for path, module in adapter_modules(model, task).items():
+            module.load_state_dict(source[path[: -len(task)]].state_dict())
+    finally:
+        delete_adapter(model, other)
+
+
+def train_task(
+    base_model: str,
+    task: str,
+    setup: str,
+    train_data,
+    dev_data,
+    output: str | Path,
+    *,
+    task_type: str = "ner",
+    lang_adapter: str | Path | None = None,
+    adapter_config: AdapterConfig = TASK_ADAPTER,
+    settings: TaskTraining = TaskTraining(),
+    lang: str | None = None,
+    init_from: str | Path | None = None,
+    trust_remote_code: bool = False,
+) -> Path:
+    """Train `setup` of `task` on labelled source-language data; keep the weights of the best dev score. `lang`,
+    the source language, normalises QA answers (articles, Chinese characters) for the dev score. `init_from`:
+    two-stage training (the MAD-X paper's XCOPA protocol, SIQA then COPA) from another task's output."""
+    output = Path(output)
+    check_train_task_args(setup, task_type, lang_adapter)
+    fam = family(task_type)
+    config = hub.load_config(base_model, trust_remote_code=trust_remote_code)
+    hub.check_sequence_length(config, settings.max_length, base_model, key="max_length")
+    train_examples, hub_names = fam.read(train_data)
+    dev_examples, _ = fam.read(dev_data)
+    label_names = fam.label_names(train_examples, hub_names)
+    fam.check(train_examples, label_names)
+    fam.check(dev_examples, label_names)
+    accelerator = make_accelerator(settings)
+    tokenizer = hub.load_tokenizer(base_model, trust_remote_code=trust_remote_code)
+    train_features = fam.encode(tokenizer, train_examples, label_names, settings, train=True)
+    dev_features = fam.encode(tokenizer, dev_examples, label_names, settings, train=False)
+    describe_data(fam, train_data, train_examples, train_features, "train")
+    describe_data(fam, dev_data, dev_examples, dev_features, "dev")
+
+    torch.manual_seed(settings.seed)
+    init_from = Path(init_from) if init_from else None
+    model = build_task_model(base_model, task, setup, fam, label_names, lang_adapter, adapter_config,
+                             trust_remote_code, init_from)
+    if setup != "full_ft" and accelerator.device.type == "cuda":
+        cast_frozen(model, settings.mixed_precision)
+    log.info("%s/%s: %s", task, setup, count_parameters(model))
+
+    work_dir = output.with_name(output.name + ".work")
+    dev = BestOnDev(model, fam, dev_examples, dev_features, label_names, settings, tokenizer.pad_token_id,
+                    work_dir / BEST_DIR, accelerator, lang)
+    batches = TokenBatches(train_features, settings.batch_size, settings.seed, tokenizer.pad_token_id,
+                           group_by_length=settings.group_by_length, fam=fam)
+    fit(TaskObjective(model, fam), batches, settings, work_dir, accelerator, evaluate=dev)
+    best = dev.restore()
+    accelerator.wait_for_everyone()  # every process has read the best weights before the work dir goes
+    if accelerator.is_main_process:
+        record = {
+            "base_model": base_model, "task": task, "setup": setup, "task_type": task_type,
+            "lang_adapter": str(lang_adapter) if lang_adapter else None, "train": str(train_data),
+            "dev": str(dev_data), "max_length": settings.max_length, "group_by_length": settings.group_by_length,
+            "label_names": label_names, f"best_dev_{dev.metric}": best["score"], "best_step": best["step"],
+            "settings": settings_dict(settings), "init_from": str(init_from) if init_from else None,
+        }
+        num_choices = len(train_examples[0].choices) if task_type == "multiple_choice" else None
+        write_task_output(model, task, setup, base_model, label_names, task_type, work_dir, output, record,
+                          num_choices)
+        if not settings.keep_checkpoints:
+            shutil.rmtree(work_dir, ignore_errors=True)
+        log.info("%s/%s: best dev %s %.4f at step %d -> %s", task, setup, dev.metric, best["score"], best["step"],
+                 output)
+    accelerator.wait_for_everyone()
+    return output
+
+
+def write_task_output(model: nn.Module, task: str, setup: str, base_model: str, label_names: list[str],
+                      task_type: str, work_dir: Path, output: Path, record: dict, num_choices: int | None = None
+                      ) -> None:
+    """Task adapter (or, for full_ft, the whole model), head, train log and task.json, staged then renamed into
+    place, so `output` is either the old result or the whole new one; the weights' and configs' sha256 with them."""
+    with staged_dir(output) as staging:
+        if setup == "full_ft":
+            model.save_pretrained(staging / FULL_MODEL_DIR)
+            record_checksums(staging, files_under(staging / FULL_MODEL_DIR))
+        else:
+            write_adapter_files(model, task, staging, model_name=base_model)
+        save_head(model, staging, task, label_names, task_type, model_name=base_model, num_choices=num_choices)
+        shutil.copy(work_dir / "train_log.jsonl", staging / "train_log.jsonl")
+        write_text(staging / "task.json", json.dumps(record, indent=2) + "\n")
