@@ -321,7 +321,7 @@ def test_a_base_model_changed_since_madx_built_it_is_refused_at_load(tmp_path):
     weights.write_bytes(bytes(data))
     message = rf"{re.escape(str(weights))}: its bytes differ from the sha256 madx recorded .*rebuild the base model"
     for load in (lambda: hf.load_tokenizer(str(base)), lambda: hf.load_mlm_model(str(base)),
-                 lambda: hf.load_token_classifier(str(base), ["O", "B-PER"])):
+                 lambda: hf.load_task_model(str(base), "AutoModelForTokenClassification", ["O", "B-PER"])):
         with pytest.raises(hf.ModelLoadError, match=message):
             load()
     (base / CHECKSUMS).unlink()  # without the sidecar: loads unchecked, as any Hugging Face model does

@@ -81,7 +81,7 @@ def test_the_schema_ships_in_the_package(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                     "--disable-pip-version-check", "--target", str(target), str(REPO)], check=True,
                    capture_output=True)
-    assert (target / "madx" / "schemas" / "config.schema.yaml").is_file()
+    assert (target / "madx" / "experiment" / "config.schema.yaml").is_file()
     config = tmp_path / "c.yaml"
     config.write_text((REPO / "configs" / "xlmr-wikiann.yaml").read_text())
     env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}

@@ -5,7 +5,7 @@ import re
 import shlex
 
 from madx.experiment import NAME, ConfigError, check_config_files, load_experiment
-from madx.core.setups import EVAL_SETUPS, LANG_ADAPTER_KIND, TRAIN_SETUPS
+from madx.core.setups import ADAPTER_KINDS, SETUPS, TRAIN_SETUPS
 
 
 

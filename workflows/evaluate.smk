@@ -22,9 +22,9 @@ rule evaluate:
         runs=lambda w: " ".join("--run " + shlex.join(str(part) for part in run if part is not None)
                                 for run in get_eval_runs(w)),
         each=lambda w: PATHS.evaluation(w.task, w.source, w.lang, "{setup}", "{seed}"),
-        # madx_translit runs read the test data through the target's romanizer
+        # romanizing runs (madx_translit) read the test data through the target's romanizer
         romanize=lambda w: (f"--romanize {shlex.quote(EXP.romanizer(w.lang))}"
-                            if any(run[0] == "madx_translit" for run in get_eval_runs(w)) else ""),
+                            if any(SETUPS[run[0]].romanizes for run in get_eval_runs(w)) else ""),
         remote=REMOTE_CODE,
         precision=EXP.mixed_precision,
     threads: EXP.compute("evaluate", "threads")

@@ -50,4 +50,4 @@ use rule train_lang_adapter as train_script_adapter with:
     benchmark:
         PATHS.benchmark("train_lang_{kind}", "{lang}")
     wildcard_constraints:
-        kind=one_of(LANG_ADAPTER_KIND.values()),
+        kind=one_of(ADAPTER_KINDS),

@@ -22,8 +22,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..core.errors import InputError
 from ..core.settings import MIXED_PRECISION, ROMANIZERS
-from ..core.setups import EVAL_SETUPS
+from ..core.setups import EVAL_SETUPS, SETUPS
 from .common import add_model_args, run
 
 
@@ -57,18 +58,18 @@ def runs_of(args) -> list:
 
     if args.run is None:
         if args.setup is None or args.task_dir is None:
-            raise ValueError("give --setup and --task-dir (one run), or --run SETUP SEED TASK_DIR [LANG_ADAPTER]")
+            raise InputError("give --setup and --task-dir (one run), or --run SETUP SEED TASK_DIR [LANG_ADAPTER]")
         return [Run(args.setup, args.seed, Path(args.task_dir), args.lang_adapter and Path(args.lang_adapter),
                     Path(args.output), _romanizer_of(args.setup, args))]
     if args.setup or args.task_dir or args.lang_adapter or args.seed is not None:
-        raise ValueError("--run gives each run's setup, seed, task dir and language adapter: drop --setup, --seed, "
+        raise InputError("--run gives each run's setup, seed, task dir and language adapter: drop --setup, --seed, "
                          "--task-dir and --lang-adapter")
     if not args.each or "{setup}" not in args.each or "{seed}" not in args.each:
-        raise ValueError(f"--each {args.each!r}: with --run, give each run's result path with {{setup}} and {{seed}}")
+        raise InputError(f"--each {args.each!r}: with --run, give each run's result path with {{setup}} and {{seed}}")
     runs = []
     for values in args.run:
         if len(values) not in (3, 4) or values[0] not in EVAL_SETUPS or not values[1].isdigit():
-            raise ValueError(f"--run {' '.join(values)}: expected SETUP SEED TASK_DIR [LANG_ADAPTER] with SETUP one "
+            raise InputError(f"--run {' '.join(values)}: expected SETUP SEED TASK_DIR [LANG_ADAPTER] with SETUP one "
                              f"of {EVAL_SETUPS} and SEED a number")
         setup, seed, task_dir = values[0], int(values[1]), Path(values[2])
         lang_adapter = Path(values[3]) if len(values) == 4 else None
@@ -77,10 +78,11 @@ def runs_of(args) -> list:
     return runs
 
 
-def _romanizer_of(setup: str, args) -> str | None:
-    if setup == "madx_translit" and not args.romanize:
-        raise ValueError("a madx_translit run reads the test data romanized: give --romanize (demo, anyascii, uroman)")
-    return args.romanize if setup == "madx_translit" else None
+def _romanizer_of(name: str, args) -> str | None:
+    romanizes = SETUPS[name].romanizes
+    if romanizes and not args.romanize:
+        raise InputError(f"a {name} run reads the test data romanized: give --romanize (demo, anyascii, uroman)")
+    return args.romanize if romanizes else None
 
 
 def _body(args) -> None:

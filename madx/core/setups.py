@@ -1,34 +1,81 @@
-"""The evaluation setups MAD-X is compared under: which trained model each uses, and which language adapter
-(the target's, the source's, or none) sits under the task adapter."""
+"""The evaluation setups MAD-X is compared under, as objects: which task training each evaluates, which language
+adapter (the target's, the source's, or none) sits under the task adapter, and which of the target's adapters.
+Every other module asks a setup; none compares setup names."""
 
-# madx_translit and madx_emb are for a target whose script the base model cannot read (only where a language
-# asks for them): madx's task adapter on the target's adapter trained on its romanized corpus (the test data
-# romanized the same way), or on its adapter trained together with new input embeddings
-NEW_SCRIPT_SETUPS = ("madx_translit", "madx_emb")
-DEFAULT_SETUPS = ("madx", "source_la", "task_only", "full_ft")  # a config's `setups` when it gives none
-EVAL_SETUPS = (*DEFAULT_SETUPS, *NEW_SCRIPT_SETUPS)
-# the task training each setup evaluates: source_la and the new-script setups use madx's task adapter
-TRAINED_BY = {"madx": "madx", "source_la": "madx", "task_only": "task_only", "full_ft": "full_ft",
-              "madx_translit": "madx", "madx_emb": "madx"}
-TRAIN_SETUPS = tuple(dict.fromkeys(TRAINED_BY.values()))
-# the language adapter under the task adapter: while it trains (on the source), and at evaluation
-TRAIN_LANG_ADAPTER = {"madx": "source", "task_only": None, "full_ft": None}
-EVAL_LANG_ADAPTER = {"madx": "target", "source_la": "source", "task_only": None, "full_ft": None,
-                     "madx_translit": "target", "madx_emb": "target"}
-# what each setup is, in the report's words
-DESCRIPTIONS = {
-    "madx": "target language adapter + task adapter",
-    "source_la": "source language adapter kept (no swap)",
-    "task_only": "task adapter without language adapters",
-    "full_ft": "the base model fine-tuned",
-    "madx_translit": "madx on the target romanized (its language adapter trained on the romanized corpus)",
-    "madx_emb": "madx with the target's language adapter trained together with new input embeddings",
-}
-# which of the target's language adapters: its plain one, or the one of a new-script setup
-LANG_ADAPTER_KIND = {"madx_translit": "translit", "madx_emb": "emb"}
+from __future__ import annotations
+
+from dataclasses import dataclass
 
 
-def lang_adapter_for(setup: str, source: str, target: str) -> str | None:
-    """The language whose adapter `setup` stacks under the task adapter when evaluating on `target`."""
-    role = EVAL_LANG_ADAPTER[setup]
-    return {"source": source, "target": target, None: None}[role]
+@dataclass(frozen=True)
+class Training:
+    """A task training that setups evaluate (`madx train-task --setup`)."""
+
+    name: str
+    on_source_adapter: bool  # the task adapter is trained stacked on the source language's adapter
+    full_model: bool = False  # the whole base model is fine-tuned: no adapters, the model is saved whole
+
+
+@dataclass(frozen=True)
+class Setup:
+    name: str
+    description: str  # in the report's words
+    training: Training
+    lang_adapter: str | None  # under the task adapter at evaluation: "source", "target" or None
+    # which of the target's language adapters: None (its plain one), "translit" (trained on its romanized corpus,
+    # the test data romanized the same way) or "emb" (trained together with new input embeddings)
+    adapter_kind: str | None = None
+
+    @property
+    def new_script(self) -> bool:
+        """Only for a target whose script the base model cannot read, where a language asks for it."""
+        return self.adapter_kind is not None
+
+    @property
+    def romanizes(self) -> bool:
+        return self.adapter_kind == "translit"
+
+    @property
+    def new_embeddings(self) -> bool:
+        return self.adapter_kind == "emb"
+
+    def lang_adapter_for(self, source: str, target: str) -> str | None:
+        """The language whose adapter this setup stacks under the task adapter when evaluating on `target`."""
+        return {"source": source, "target": target, None: None}[self.lang_adapter]
+
+
+MADX = Training("madx", on_source_adapter=True)
+TASK_ONLY = Training("task_only", on_source_adapter=False)
+FULL_FT = Training("full_ft", on_source_adapter=False, full_model=True)
+TRAININGS = {t.name: t for t in (MADX, TASK_ONLY, FULL_FT)}
+
+SETUPS = {s.name: s for s in (
+    Setup("madx", "target language adapter + task adapter", MADX, "target"),
+    Setup("source_la", "source language adapter kept (no swap)", MADX, "source"),
+    Setup("task_only", "task adapter without language adapters", TASK_ONLY, None),
+    Setup("full_ft", "the base model fine-tuned", FULL_FT, None),
+    Setup("madx_translit", "madx on the target romanized (its language adapter trained on the romanized corpus)",
+          MADX, "target", adapter_kind="translit"),
+    Setup("madx_emb", "madx with the target's language adapter trained together with new input embeddings",
+          MADX, "target", adapter_kind="emb"),
+)}
+
+EVAL_SETUPS = tuple(SETUPS)  # in the report's order
+NEW_SCRIPT_SETUPS = tuple(name for name, s in SETUPS.items() if s.new_script)
+DEFAULT_SETUPS = tuple(name for name in SETUPS if name not in NEW_SCRIPT_SETUPS)  # a config's `setups` when it gives none
+TRAIN_SETUPS = tuple(TRAININGS)
+ADAPTER_KINDS = tuple(dict.fromkeys(s.adapter_kind for s in SETUPS.values() if s.adapter_kind))
+
+
+def setup(name: str) -> Setup:
+    try:
+        return SETUPS[name]
+    except KeyError:
+        raise ValueError(f"setup {name!r}; the setups are {', '.join(SETUPS)}") from None
+
+
+def training(name: str) -> Training:
+    try:
+        return TRAININGS[name]
+    except KeyError:
+        raise ValueError(f"setup {name!r}; train-task setups are {', '.join(TRAININGS)}") from None

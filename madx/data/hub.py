@@ -10,6 +10,7 @@ import logging
 import re
 from pathlib import Path
 
+from ..core.errors import MadxError
 from ..core.files import verify_checksums
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ MIN_VOCAB_SHARE = 0.5
 HUB_ID = re.compile(r"^(?:[A-Za-z0-9_][A-Za-z0-9_.\-]*/)?[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
 
-class ModelLoadError(ValueError):
+class ModelLoadError(MadxError, ValueError):
     pass
 
 
@@ -214,11 +215,6 @@ def load_task_model(base_model: str, auto_class: str, label_names: list[str], *,
               "label2id": {n: i for i, n in enumerate(label_names)}} if label_names else {}
     return _quiet_from_pretrained(getattr(transformers, auto_class), base_model, trust_remote_code=trust_remote_code,
                                   **labels)
-
-
-def load_token_classifier(base_model: str, label_names: list[str], *, trust_remote_code: bool = False):
-    return load_task_model(base_model, "AutoModelForTokenClassification", label_names,
-                           trust_remote_code=trust_remote_code)
 
 
 def load_finetuned(directory, auto_class: str):

@@ -31,9 +31,10 @@ from ..adapters.embeddings import (EMBEDDINGS_DIR, INFO_FILE, EmbeddingLoadError
 from ..adapters.heads import HEAD_CONFIG, HEAD_WEIGHTS, OTHER_WEIGHTS, load_head, read_head_config
 from ..adapters.io import load_adapter, read_adapter_config
 from ..adapters.model import activate, delete_adapter, madx_state
+from ..core.errors import InputError, MadxError
 from ..core.files import CHECKSUMS, files_under, sha256_of, write_text
 from ..core.settings import MIXED_PRECISION, TaskTraining
-from ..core.setups import EVAL_LANG_ADAPTER, EVAL_SETUPS
+from ..core.setups import Setup, setup as setup_named
 from ..core.tensors import HALF_DTYPES
 from ..data import hub
 from ..data.romanize import romanize_examples, romanizer
@@ -50,7 +51,7 @@ LOGGED = ("f1", "precision", "recall", "accuracy", "exact_match", "windows", "mi
 class Run:
     """One evaluation: a setup's trained task (and the language adapter under it) on the test set."""
 
-    setup: str
+    setup: Setup  # or its name
     seed: int | None
     task_dir: Path
     lang_adapter: Path | None
@@ -58,15 +59,16 @@ class Run:
     romanize: str | None = None  # madx_translit: the romanizer the test data is read through
 
     def __post_init__(self):
-        if self.setup not in EVAL_SETUPS:
-            raise ValueError(f"setup {self.setup!r}; evaluation setups are {EVAL_SETUPS}")
-        if (self.setup == "madx_translit") != bool(self.romanize):
-            raise ValueError(f"setup {self.setup} (seed {self.seed}): " + (
+        if isinstance(self.setup, str):
+            object.__setattr__(self, "setup", setup_named(self.setup))
+        name = self.setup.name
+        if self.setup.romanizes != bool(self.romanize):
+            raise InputError(f"setup {name} (seed {self.seed}): " + (
                 "needs the target's romanizer (--romanize)" if self.romanize is None else
                 "reads the test data as it is; only madx_translit romanizes it"))
-        if (EVAL_LANG_ADAPTER[self.setup] is None) != (self.lang_adapter is None):
+        if (self.setup.lang_adapter is None) != (self.lang_adapter is None):
             need = "needs a language adapter" if self.lang_adapter is None else "takes no language adapter"
-            raise ValueError(f"setup {self.setup} (seed {self.seed}) {need}")
+            raise InputError(f"setup {name} (seed {self.seed}) {need}")
 
 
 def inference_precision(mixed_precision: str) -> str:
@@ -74,7 +76,7 @@ def inference_precision(mixed_precision: str) -> str:
     if mixed_precision == "auto":
         return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
     if mixed_precision not in MIXED_PRECISION:
-        raise ValueError(f"mixed_precision={mixed_precision!r}; use auto or one of {MIXED_PRECISION}")
+        raise InputError(f"mixed_precision={mixed_precision!r}; use auto or one of {MIXED_PRECISION}")
     check_mixed_precision(mixed_precision)
     return mixed_precision
 
@@ -136,13 +138,13 @@ def run_inputs(run: Run, shared: dict, lang: str | None = None) -> dict:
     run reads with, and the romanizer (with its version) of a madx_translit run. Never logs or timings."""
     task_dir = Path(run.task_dir)
     settings = task_settings(task_dir)
-    inputs = {**shared, "setup": run.setup,
+    inputs = {**shared, "setup": run.setup.name,
               "task_weights": content_digest(task_dir, keep=lambda name: name not in HEAD_FILES),
               "head": content_digest(task_dir, keep=lambda name: name in HEAD_FILES),
               "task_settings": {key: getattr(settings, key) for key in EVAL_SETTINGS},
               "lang_adapter": content_digest(run.lang_adapter, keep=lambda name: name.split("/")[0] != EMBEDDINGS_DIR)
               if run.lang_adapter else None}
-    if run.setup == "madx_emb":
+    if run.setup.new_embeddings:
         inputs["embeddings"] = content_digest(run_embeddings(run))
     if run.romanize:
         inputs["romanize"] = romanizer(run.romanize, lang).identity
@@ -212,7 +214,7 @@ class EvalModels:
         return found[1] if found else base_tokenizer
 
     def _embeddings(self, run: Run) -> tuple | None:
-        if run.setup != "madx_emb":
+        if not run.setup.new_embeddings:
             return None
         key = str(Path(run.lang_adapter).resolve())
         if key not in self.embeddings:
@@ -231,7 +233,7 @@ class EvalModels:
 
     def model_for(self, run: Run, label_names: list[str], task_type: str) -> tuple[torch.nn.Module, dict]:
         """The model for `run`, ready to predict, and what it stacks (for the record)."""
-        if run.setup == "full_ft":
+        if run.setup.training.full_model:
             model = load_full_model(run.task_dir, family(task_type).auto_class)
             return model.to(device=self.device, dtype=self.dtype).eval(), {"full_model": str(run.task_dir / FULL_MODEL_DIR)}
         model = self._model(label_names, task_type)
@@ -309,7 +311,7 @@ def evaluate_runs(
     for run in runs:  # a missing romanizer or embeddings directory is named before any work
         if run.romanize:
             romanizer(run.romanize, lang)
-        if run.setup == "madx_emb":
+        if run.setup.new_embeddings:
             run_embeddings(run)
     inputs = [run_inputs(run, shared, lang) for run in runs]
     keys = [fingerprint(run_input) for run_input in inputs]
@@ -318,9 +320,9 @@ def evaluate_runs(
     todo = [i for i, result in enumerate(results) if result is None]
     for i, run in enumerate(runs):
         if results[i] is not None:
-            log.info("%s seed %s: finished before with these exact inputs (%s): kept", run.setup, run.seed, run.output)
+            log.info("%s seed %s: finished before with these exact inputs (%s): kept", run.setup.name, run.seed, run.output)
         else:
-            log.info("%s seed %s: to compute (%s): %s", run.setup, run.seed, run.output,
+            log.info("%s seed %s: to compute (%s): %s", run.setup.name, run.seed, run.output,
                      why_recomputed(previous[i], inputs[i]))
     log.info("%s %s->%s: %d runs, %d to compute", task, source or "?", lang, len(runs), len(todo))
     if todo:
@@ -330,7 +332,7 @@ def evaluate_runs(
         data, encoded, baselines = {}, {}, {}
         for n, i in enumerate(todo, 1):
             run, start = runs[i], time.perf_counter()
-            where = f"{task} {source or '?'}->{lang} {run.setup} seed {run.seed}"
+            where = f"{task} {source or '?'}->{lang} {run.setup.name} seed {run.seed}"
             head = read_head_config(run.task_dir)
             settings = task_settings(run.task_dir)
             label_names, task_type = head["label_names"], head["task_type"]
@@ -367,7 +369,7 @@ def evaluate_runs(
             for warning in warnings:
                 log.warning("%s: %s", where, warning)
             results[i] = {
-                "task": task, "source": source, "lang": lang, "setup": run.setup, "seed": run.seed,
+                "task": task, "source": source, "lang": lang, "setup": run.setup.name, "seed": run.seed,
                 "task_type": task_type, **fam.metrics(examples, features, pred, lang),
                 "baselines": baselines[test_key], **fam.breakdown(examples, pred, label_names), "warnings": warnings,
                 "mixed_precision": precision, "base_model": base_model, "test_data": str(test_data), **used,
@@ -383,7 +385,7 @@ def evaluate_runs(
     return results
 
 
-class EvaluationError(ValueError):
+class EvaluationError(MadxError, ValueError):
     """A run whose result would be no valid number: refused, with the reason."""
 
 

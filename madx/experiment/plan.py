@@ -18,11 +18,11 @@ from urllib.parse import urlencode
 import yaml
 
 from ..adapters.config import AdapterConfig, AdapterConfigError
+from ..core.errors import MadxError
 from ..core.settings import (AT_LEAST, EMBEDDING_MODES, MIXED_PRECISION, POSITIVE, ROMANIZERS, SCRIPT_KEYS, WHY,
                              LangTraining, PretrainSettings, SettingError, TaskTraining, TrainSettings, bound_message,
                              field_type)
-from ..core.setups import (DEFAULT_SETUPS, EVAL_SETUPS, LANG_ADAPTER_KIND, NEW_SCRIPT_SETUPS, TRAIN_LANG_ADAPTER,
-                           TRAINED_BY, lang_adapter_for)
+from ..core.setups import DEFAULT_SETUPS, EVAL_SETUPS, NEW_SCRIPT_SETUPS, SETUPS, TRAININGS
 from ..data.hub import ModelLoadError, check_base_model_dir, looks_like_a_path, max_sequence_length, read_model_config
 from ..demo.data import DEMO_TASKS, SPLITS, DemoData, DemoLanguage, TinyEncoder, corpus_path, task_path
 from ..tasks.metrics import TASK_TYPES
@@ -49,7 +49,7 @@ RESOURCE_DEFAULTS = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(MadxError, ValueError):
     """A config problem: `where: key: what is wrong; what to do`."""
 
 
@@ -383,12 +383,12 @@ class Experiment:
 
     def script_adapters(self) -> list[tuple[str, str]]:
         """(kind, lang) of every new-script language adapter some evaluation stacks."""
-        return sorted({(LANG_ADAPTER_KIND[setup], lang) for _, _, lang, setup, _ in self.eval_targets()
-                       if setup in LANG_ADAPTER_KIND})
+        return sorted({(SETUPS[setup].adapter_kind, lang) for _, _, lang, setup, _ in self.eval_targets()
+                       if SETUPS[setup].new_script})
 
     def task_dir(self, task: str, source: str, setup: str, seed) -> str:
         """The task training `setup` evaluates (source_la uses madx's)."""
-        return self.paths.task(task, source, TRAINED_BY[setup], seed)
+        return self.paths.task(task, source, SETUPS[setup].training.name, seed)
 
     def init_from_dir(self, task: str, source: str, setup: str, seed) -> str | None:
         """Two-stage training: the output of the task `task` starts from (same source, setup and seed), or None."""
@@ -400,12 +400,12 @@ class Experiment:
 
     def train_lang_adapter(self, setup: str, source: str) -> str | None:
         """The language adapter a setup's task adapter is trained on (the source's), or None."""
-        return self.lang_adapter_dir(source) if TRAIN_LANG_ADAPTER[TRAINED_BY[setup]] else None
+        return self.lang_adapter_dir(source) if SETUPS[setup].training.on_source_adapter else None
 
     def eval_lang_adapter(self, setup: str, source: str, lang: str) -> str | None:
-        if setup in LANG_ADAPTER_KIND:
-            return self.paths.script_adapter(LANG_ADAPTER_KIND[setup], lang)
-        adapter_lang = lang_adapter_for(setup, source, lang)
+        if SETUPS[setup].new_script:
+            return self.paths.script_adapter(SETUPS[setup].adapter_kind, lang)
+        adapter_lang = SETUPS[setup].lang_adapter_for(source, lang)
         return self.lang_adapter_dir(adapter_lang) if adapter_lang else None
 
     def eval_targets(self) -> list:
@@ -431,10 +431,10 @@ class Experiment:
         needed = set()
         # a language's own new-script setups train on madx's task adapter, which needs the source's adapter
         for setup in dict.fromkeys([*self.setups, *(s for entry in self.languages.values() for s in entry["setups"])]):
-            if TRAIN_LANG_ADAPTER[TRAINED_BY[setup]]:
+            if SETUPS[setup].training.on_source_adapter:
                 needed |= set(self.sources)
-            if setup not in LANG_ADAPTER_KIND:  # the new-script setups stack their own adapters (script_adapters)
-                needed |= {lang_adapter_for(setup, source, lang) for spec in self.tasks.values()
+            if not SETUPS[setup].new_script:  # the new-script setups stack their own adapters (script_adapters)
+                needed |= {SETUPS[setup].lang_adapter_for(source, lang) for spec in self.tasks.values()
                            for source in self.sources for lang in spec["languages"]} - {None}
         return sorted(needed)
 
@@ -481,7 +481,7 @@ def task_training_layers(config: dict, task: str, setup: str) -> list[tuple[str,
     """(key path, keys set there) of the sections that make `task`'s train_task settings under `setup`."""
     layers = [("train_task", config.get("train_task", {})),
               (f"tasks.{task}.train_task", config["tasks"][task].get("train_task", {}))]
-    return layers + ([("full_ft", config.get("full_ft", {}))] if setup == "full_ft" else [])
+    return layers + ([("full_ft", config.get("full_ft", {}))] if TRAININGS[setup].full_model else [])
 
 
 def merged(layers: list[tuple[str, dict]]) -> dict:
@@ -652,11 +652,13 @@ def _check_new_scripts(exp: "Experiment") -> None:
         if runs and not entry["corpus"]:
             raise ConfigError(f"{where}: languages.{lang}: {', '.join(sorted(runs))} train their own language adapter "
                               "and need the language's corpus: give corpus")
-        if "madx_translit" in runs and not entry["romanize"]:
-            raise ConfigError(f"{where}: languages.{lang}.romanize: madx_translit needs a romanizer for {lang} "
-                              f"({', '.join(ROMANIZERS)})")
-        if entry["embeddings"] and "madx_emb" not in runs:
-            raise ConfigError(f"{where}: languages.{lang}.embeddings: set, but {lang} runs no madx_emb; add it to "
+        romanizing = sorted(name for name in runs if SETUPS[name].romanizes)
+        if romanizing and not entry["romanize"]:
+            raise ConfigError(f"{where}: languages.{lang}.romanize: {', '.join(romanizing)} needs a romanizer for "
+                              f"{lang} ({', '.join(ROMANIZERS)})")
+        if entry["embeddings"] and not any(SETUPS[name].new_embeddings for name in runs):
+            embedding = ", ".join(name for name, s in SETUPS.items() if s.new_embeddings)
+            raise ConfigError(f"{where}: languages.{lang}.embeddings: set, but {lang} runs no {embedding}; add it to "
                               f"languages.{lang}.setups (or remove embeddings)")
         if entry["romanize"]:
             try:
@@ -696,7 +698,7 @@ def load_experiment(config: dict, where: str = "config", *, check_files: bool = 
         tasks[task] = {"type": entry["type"], "languages": targets, "train_task": entry.get("train_task", {}),
                        "init_from": entry.get("init_from"), "all_languages": entry.get("languages", "all") == "all",
                        **{split: source_spec(entry[split]) for split in SPLITS}}
-        for setup in ("madx", "full_ft"):  # full_ft: the full_ft overrides on top
+        for setup in TRAININGS:  # full_ft: the full_ft overrides on top
             _check_settings(TaskTraining, task_training_layers(config, task, setup), where)
     _check_init_from(config, where)
     for key in ("lang_adapter", "task_adapter"):
@@ -738,7 +740,7 @@ def _check_lengths(exp: Experiment) -> None:
         return
     limit, source = limit
     checks = [(lang_training_layers(exp.config, lang), "seq_len", LangTraining) for lang in exp.lang_adapters_to_train()]
-    trained = dict.fromkeys(TRAINED_BY[setup] for _, _, _, setup, _ in exp.eval_targets())
+    trained = dict.fromkeys(SETUPS[setup].training.name for _, _, _, setup, _ in exp.eval_targets())
     checks += [(task_training_layers(exp.config, task, setup), "max_length", TaskTraining) for task in exp.tasks
                for setup in trained]
     for layers, name, cls in checks:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -150,14 +151,22 @@ def adapter_label(info: dict) -> str:
     return info["lang"]
 
 
-def adapter_records(adapter_dirs: list[Path], key: str) -> list[tuple[str, dict]]:
-    """(language, training.json[key]) of each trained language adapter that recorded it ("coverage": the base
-    tokenizer's coverage; "heldout": held-out MLM loss and perplexity with the adapter and for the base)."""
+@dataclass(frozen=True)
+class AdapterRecord:
+    label: str  # adapter_label: the language, and what the adapter is when it is a new-script setup's
+    new_script: bool  # trained on the romanized corpus or with new embeddings: its language's remedy already
+    stats: dict
+
+
+def adapter_records(adapter_dirs: list[Path], key: str) -> list[AdapterRecord]:
+    """training.json[key] of each trained language adapter that recorded it ("coverage": the base tokenizer's
+    coverage; "heldout": held-out MLM loss and perplexity with the adapter and for the base), by label."""
     rows = []
     for directory in adapter_dirs:
         info_file = Path(directory) / "training.json"
         if info_file.is_file():
             info = json.loads(info_file.read_text())
             if info.get(key):
-                rows.append((adapter_label(info), info[key]))
-    return sorted(rows)
+                new_script = bool(info.get("romanized") or info.get("embeddings"))
+                rows.append(AdapterRecord(adapter_label(info), new_script, info[key]))
+    return sorted(rows, key=lambda row: row.label)

@@ -9,14 +9,13 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from ..core.errors import InputError
 from ..core.files import write_text
-from ..core.setups import DESCRIPTIONS, EVAL_SETUPS
+from ..core.setups import SETUPS
 from .plots import plot_loss_curves, plot_matrix, plot_transfer
-from .scores import (BASELINES, CSV_FIELDS, PER_TYPE_FIELDS, adapter_records, baselines, collect, confusion_sums, grid,
-                     main_setup, matrix_scores, mean_over_sources, mean_std, per_class_f1, per_type_rows, sources_of,
-                     transfer_rows)
-
-FIGURES = ("results.png", "matrix.png", "lang_adapters.png")
+from .scores import (BASELINES, AdapterRecord, CSV_FIELDS, PER_TYPE_FIELDS, adapter_records, baselines, collect,
+                     confusion_sums, grid, main_setup, matrix_scores, mean_over_sources, mean_std, per_class_f1,
+                     per_type_rows, sources_of, transfer_rows)
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +135,8 @@ def warnings_section(rows: list[dict]) -> list[str]:
 
 def intro(rows: list[dict]) -> list[str]:
     """What the tables show: the setups that ran (in the paper's order), the baselines, the cells."""
-    ran = [s for s in EVAL_SETUPS if any(r["setup"] == s for r in rows)]
-    setups = "; ".join(f"{s} = {DESCRIPTIONS[s]}" for s in ran)
+    ran = [s for name, s in SETUPS.items() if any(r["setup"] == name for r in rows)]
+    setups = "; ".join(f"{s.name} = {s.description}" for s in ran)
     return [f"Zero-shot cross-lingual transfer. Setups: {setups}. Beside them, each target's test-set baselines: "
             "majority = always answering its most frequent label, chance = answering at random (– where the "
             "evaluation recorded none). Best setup per row in bold; a cell without ± is a single run.", ""]
@@ -176,22 +175,21 @@ def coverage_section(rows: list[tuple[str, dict, list]]) -> list[str]:
     return lines + [""]
 
 
-def coverage_rows(rows: list[tuple[str, dict]], source_language: str | None) -> list[tuple[str, dict, list]]:
+def coverage_rows(rows: list[AdapterRecord], source_language: str | None) -> list[tuple[str, dict, list]]:
     """(language, coverage stats, reasons to recommend a new-script setup) per language adapter. A romanized or
     new-embeddings adapter is its language's remedy already: no recommendation for it."""
     from ..data.coverage import new_script_reasons
 
-    source = dict(rows).get(source_language)
+    source = next((row.stats for row in rows if row.label == source_language), None)
     out = []
-    for lang, stats in rows:
-        remedy = " (" in lang
-        reasons = [] if remedy or lang == source_language else new_script_reasons(
-            stats, source, stats.get("base_scripts"))
-        out.append((lang, stats, reasons))
+    for row in rows:
+        reasons = [] if row.new_script or row.label == source_language else new_script_reasons(
+            row.stats, source, row.stats.get("base_scripts"))
+        out.append((row.label, row.stats, reasons))
     return out
 
 
-def heldout_section(rows: list[tuple[str, dict]]) -> list[str]:
+def heldout_section(rows: list[AdapterRecord]) -> list[str]:
     """Each language adapter's MLM perplexity on held-out text of its language, next to the base model's."""
     if not rows:
         return []
@@ -200,7 +198,7 @@ def heldout_section(rows: list[tuple[str, dict]]) -> list[str]:
              "tokens for both): the base model alone, and with the language adapter. An adapter that does not "
              "lower it learned little.", "",
              "| language | base model | with its adapter | held-out blocks |", "|---|---|---|---|"]
-    for lang, stats in rows:
+    for lang, stats in ((row.label, row.stats) for row in rows):
         base = "– (trained embeddings)" if stats["base_perplexity"] is None else f"{stats['base_perplexity']:.2f}"
         lines.append(f"| {lang} | {base} | {stats['perplexity']:.2f} | {stats['blocks']} |")
     return lines + [""]
@@ -212,7 +210,7 @@ def write_report(eval_files: list[Path], out_dir: str | Path, *, source_language
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = collect(eval_files, source_language)
     if not rows:
-        raise ValueError("no evaluation results to report")
+        raise InputError("no evaluation results to report")
     write_text(out_dir / "results.csv", _csv(rows, CSV_FIELDS))
     write_text(out_dir / "per_type.csv", _csv(per_type_rows(rows), PER_TYPE_FIELDS))
     lines = [f"# {title}", "", *intro(rows), *warnings_section(rows)]

@@ -15,9 +15,10 @@ from ..adapters.heads import load_head, read_head_config, save_head
 from ..adapters.io import load_adapter, write_adapter_files
 from ..adapters.model import (activate, adapter_config, adapter_modules, add_adapter, count_parameters, delete_adapter,
                               train_adapters)
+from ..core.errors import InputError
 from ..core.files import files_under, record_checksums, staged_dir, verify_checksums, write_text
 from ..core.settings import TaskTraining
-from ..core.setups import TRAIN_LANG_ADAPTER, TRAIN_SETUPS
+from ..core.setups import TRAININGS, training
 from ..data import hub
 from ..tasks.families import Family, NonFiniteScores, TaskObjective, family
 from ..tasks.families import predict as predict_task
@@ -127,13 +128,12 @@ class BestOnDev:
 
 
 def check_train_task_args(setup: str, task_type: str, lang_adapter) -> None:
-    if setup not in TRAIN_SETUPS:
-        raise ValueError(f"setup {setup!r}; train-task setups are {TRAIN_SETUPS}")
+    on_adapter = training(setup).on_source_adapter
     family(task_type)  # a known task type
-    if (TRAIN_LANG_ADAPTER[setup] is not None) != (lang_adapter is not None):
-        raise ValueError(f"setup {setup} {'needs' if TRAIN_LANG_ADAPTER[setup] else 'takes no'} language adapter "
+    if on_adapter != (lang_adapter is not None):
+        raise InputError(f"setup {setup} {'needs' if on_adapter else 'takes no'} language adapter "
                          "(lang_adapter); setups trained on the source language adapter: "
-                         f"{[s for s, role in TRAIN_LANG_ADAPTER.items() if role]}")
+                         f"{[name for name, t in TRAININGS.items() if t.on_source_adapter]}")
 
 
 def build_task_model(base_model: str, task: str, setup: str, fam: Family, label_names: list[str], lang_adapter,
@@ -143,10 +143,11 @@ def build_task_model(base_model: str, task: str, setup: str, fam: Family, label_
     another task's output of the same setup to start from (its adapter and head; for full_ft its model)."""
     if init_from is not None:
         check_init_from(init_from, fam.task_type, label_names)
-    if setup == "full_ft" and init_from is not None:
+    full_model = training(setup).full_model
+    if full_model and init_from is not None:
         return load_full_model(init_from, fam.auto_class)
     model = hub.load_task_model(base_model, fam.auto_class, label_names, trust_remote_code=trust_remote_code)
-    if setup == "full_ft":
+    if full_model:
         return model
     lang = load_adapter(model, lang_adapter) if lang_adapter is not None else None
     add_adapter(model, task, adapter_config)
@@ -167,7 +168,7 @@ def load_full_model(task_dir: Path, auto_class: str) -> nn.Module:
 def check_init_from(init_from: Path, task_type: str, label_names: list[str]) -> None:
     head = read_head_config(init_from)
     if head["task_type"] != task_type or head["label_names"] != label_names:
-        raise ValueError(f"init_from {init_from}: a {head['task_type']} task with labels {head['label_names']}; this "
+        raise InputError(f"init_from {init_from}: a {head['task_type']} task with labels {head['label_names']}; this "
                          f"task is {task_type} with labels {label_names}: a task can start only from one whose head "
                          "fits (the same type and labels)")
 
@@ -177,7 +178,7 @@ def copy_adapter_from(model: nn.Module, directory: Path, task: str) -> None:
     other = load_adapter(model, directory, name=f"{task}_init")
     try:
         if adapter_config(model, other) != adapter_config(model, task):
-            raise ValueError(f"init_from {directory}: its adapter's configuration {adapter_config(model, other)} is "
+            raise InputError(f"init_from {directory}: its adapter's configuration {adapter_config(model, other)} is "
                              f"not this task's {adapter_config(model, task)}; give both tasks the same task_adapter")
         source = {path[: -len(other)]: m for path, m in adapter_modules(model, other).items()}
         for path, module in adapter_modules(model, task).items():
@@ -226,7 +227,7 @@ def train_task(
     init_from = Path(init_from) if init_from else None
     model = build_task_model(base_model, task, setup, fam, label_names, lang_adapter, adapter_config,
                              trust_remote_code, init_from)
-    if setup != "full_ft" and accelerator.device.type == "cuda":
+    if not training(setup).full_model and accelerator.device.type == "cuda":
         cast_frozen(model, settings.mixed_precision)
     log.info("%s/%s: %s", task, setup, count_parameters(model))
 
@@ -263,7 +264,7 @@ def write_task_output(model: nn.Module, task: str, setup: str, base_model: str, 
     """Task adapter (or, for full_ft, the whole model), head, train log and task.json, staged then renamed into
     place, so `output` is either the old result or the whole new one; the weights' and configs' sha256 with them."""
     with staged_dir(output) as staging:
-        if setup == "full_ft":
+        if training(setup).full_model:
             model.save_pretrained(staging / FULL_MODEL_DIR)
             record_checksums(staging, files_under(staging / FULL_MODEL_DIR))
         else:
