@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..core.errors import MadxError
 from ..core.settings import option
 
 ARCHITECTURES = ("pfeiffer", "houlsby")
@@ -48,7 +49,7 @@ _HUB_INERT = dict(
 )
 
 
-class AdapterConfigError(ValueError):
+class AdapterConfigError(MadxError, ValueError):
     """An adapter configuration that madx cannot build or compute exactly."""
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..core.errors import MadxError
 from ..core.files import files_under, load_torch_file, record_checksums, verify_checksums
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ INFO_FILE = "madx_embeddings.json"  # madx's own record beside them: mode, sizes
 WORD_START = "\u2581"  # sentencepiece's word-start mark
 
 
-class EmbeddingLoadError(ValueError):
+class EmbeddingLoadError(MadxError, ValueError):
     pass
 
 

@@ -35,6 +35,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .. import __version__
+from ..core.errors import MadxError
 from ..core.files import load_torch_file, record_checksums, verify_checksums, write_text, write_with
 from .model import base_model, head_state_dict
 
@@ -47,7 +48,7 @@ HEAD_TYPES = {"ner": "tagging", "pos": "tagging", "classification": "classificat
               "multiple_choice": "multiple_choice", "qa": "question_answering"}
 
 
-class HeadLoadError(ValueError):
+class HeadLoadError(MadxError, ValueError):
     pass
 
 
@@ -110,7 +111,7 @@ def read_head_config(task_dir: Path) -> dict:
     a head AdapterHub saved)."""
     path = Path(task_dir) / HEAD_CONFIG
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing; {task_dir} is not a finished madx train-task output or an "
+        raise HeadLoadError(f"{path}: missing; {task_dir} is not a finished madx train-task output or an "
                                 "AdapterHub adapter saved with_head=True")
     try:
         config = json.loads(path.read_text())

@@ -19,6 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .. import __version__
+from ..core.errors import MadxError
 from ..core.files import load_torch_file, record_checksums, staged_dir, verify_checksums, write_text, write_with
 from .config import AdapterConfig, AdapterConfigError
 from .model import add_adapter, adapter_config, adapter_modules, delete_adapter, madx_state, num_layers
@@ -29,7 +30,7 @@ LEGACY_WEIGHTS_NAME = "pytorch_adapter.bin"
 _KEY = re.compile(r"^(?:.*?\.)?((?:encoder\.layer\.(\d+)\.(?:attention\.)?output\.adapters|invertible_adapters)\.([^.]+)\.(.+))$")
 
 
-class AdapterLoadError(ValueError):
+class AdapterLoadError(MadxError, ValueError):
     """An adapter directory that does not fit the model (or is not an adapter)."""
 
 

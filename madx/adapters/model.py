@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ..core.errors import InputError, MadxError
 from .config import AdapterConfig
 from .modules import BottleneckAdapter, NICEInvertibleAdapter
 
@@ -25,7 +26,7 @@ TASK_HEAD_ATTRS = ("classifier", "qa_outputs")  # the output layer of *For{Token
 _NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
 
 
-class UnsupportedModelError(TypeError):
+class UnsupportedModelError(MadxError, TypeError):
     pass
 
 
@@ -198,7 +199,7 @@ def add_adapter(model: nn.Module, name: str, config: AdapterConfig | None = None
     """Add adapter `name` to every layer not in `config.leave_out` (inactive until `activate`)."""
     config = config or AdapterConfig()
     if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError(f"adapter name {name!r} must be non-empty letters, digits, '_' or '-'")
+        raise InputError(f"adapter name {name!r} must be non-empty letters, digits, '_' or '-'")
     if not isinstance(config, AdapterConfig):
         raise TypeError(f"config must be a madx.AdapterConfig, got {type(config).__name__}")
     state = madx_state(model)
@@ -207,7 +208,7 @@ def add_adapter(model: nn.Module, name: str, config: AdapterConfig | None = None
     n_layers = num_layers(model)
     bad = [i for i in config.leave_out if i >= n_layers]
     if bad:
-        raise ValueError(f"leave_out={list(config.leave_out)} names layers {bad}, but the model has {n_layers} layers")
+        raise InputError(f"leave_out={list(config.leave_out)} names layers {bad}, but the model has {n_layers} layers")
     hidden = model.config.hidden_size
     ref = next(base_model(model).parameters())
     for (layer, kind), wrapper in state.outputs.items():

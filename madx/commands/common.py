@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from ..core.errors import MadxError
 from ..core.settings import COMPILE_MODES, field_type
 from ..training.progress import progress_bars_on
 
@@ -86,30 +87,31 @@ def add_compile_args(parser, default: str = "") -> None:
 
 
 def run(parser: argparse.ArgumentParser, body, argv=None) -> int:
-    """Parse argv, set up logging, run body(args); a user error prints one clear line (no traceback), exit 2."""
+    """Parse argv, set up logging, run body(args). Bad input (a MadxError, madx/core/errors.py) prints one clear
+    line, no traceback, and exits 2; any other exception is a bug: it goes to the log file too and propagates with
+    its traceback."""
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
-    from ..adapters.config import AdapterConfigError
-    from ..data.hub import ModelLoadError
-    from ..adapters.io import AdapterLoadError
-    from ..adapters.model import UnsupportedModelError
-    from ..core.sources import DataError
-    from ..training.accelerator import TrainingError
-
-    user_errors = (AdapterConfigError, AdapterLoadError, DataError, ModelLoadError, TrainingError,
-                   UnsupportedModelError, FileNotFoundError, ValueError)
     try:
         body(args)
-    except user_errors as err:
+    except MadxError as err:
         return user_error(err)
+    except Exception:
+        _to_log_files("madx: internal error; the traceback follows", sys.exc_info())
+        raise
     return 0
 
 
 def user_error(err: Exception) -> int:
     """One line on the console and in the log file, if any (no traceback); the exit status of a user error."""
     print(f"madx: error: {err}", file=sys.stderr)
-    record = logging.LogRecord("madx", logging.ERROR, __file__, 0, str(err), None, None)
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.FileHandler):  # the console has it already
-            handler.handle(record)
+    _to_log_files(str(err))
     return 2
+
+
+def _to_log_files(message: str, exc_info=None) -> None:
+    """A record for the log file only: the console gets the message (or the traceback) from the caller."""
+    record = logging.LogRecord("madx", logging.ERROR, __file__, 0, message, None, exc_info)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..core.errors import InputError
 from .common import run
 
 
@@ -35,10 +36,10 @@ def _body(args) -> None:
     files = []
     for item in map(Path, args.eval):
         if not item.exists():
-            raise FileNotFoundError(f"--eval {item}: no such file or directory")
+            raise InputError(f"--eval {item}: no such file or directory")
         files += sorted(item.rglob("*.json")) if item.is_dir() else [item]
     if not files:
-        raise ValueError(f"--eval {' '.join(args.eval)}: no evaluation JSON files there; run madx evaluate first")
+        raise InputError(f"--eval {' '.join(args.eval)}: no evaluation JSON files there; run madx evaluate first")
     notes = Path(args.notes).read_text() if args.notes else ""
     write_report(files, args.output, source_language=args.source_language, title=args.title, notes=notes,
                  adapter_dirs=[Path(d) for d in args.lang_adapters])

@@ -23,6 +23,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from .errors import MadxError
+
 CHECKSUMS = "madx_checksums.json"
 
 
@@ -81,7 +83,7 @@ def staged_dir(output: str | os.PathLike) -> Iterator[Path]:
 # ---- checksums
 
 
-class ChecksumError(ValueError):
+class ChecksumError(MadxError, ValueError):
     """A file whose bytes are not those madx recorded when it wrote it."""
 
 

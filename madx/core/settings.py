@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields
 
+from .errors import MadxError
+
 MIXED_PRECISION = ("no", "bf16", "fp16")
 ROMANIZERS = ("demo", "anyascii", "uroman")  # madx/data/romanize.py
 EMBEDDING_MODES = ("new", "rows")  # madx/adapters/embeddings.py
@@ -29,12 +31,12 @@ POSITIVE = ("lr", "embedding_lr")
 WHY = {"seq_len": "room for <s>, </s> and one token to mask", "max_length": "room for the special tokens and one sub-token"}
 
 
-class TrainingError(RuntimeError):
+class TrainingError(MadxError, RuntimeError):
     """A training run that cannot start or go on (a setting this machine cannot run, a diverged loss, a
     checkpoint that cannot be trusted): the message says what to do."""
 
 
-class SettingError(ValueError):
+class SettingError(MadxError, ValueError):
     """A settings value a job cannot run with; `keys` are the fields it concerns, so that the config check can name
     the key where each was written. `after_key`: the message to show after those keys (the config check's
     `train_lang.lr: nan must be a finite number`), where the message itself starts by naming the field."""
@@ -116,7 +118,7 @@ class TrainSettings:
     def micro_batch_size(self, world_size: int) -> int:
         per = self.batch_size / (world_size * self.grad_accum)
         if per != int(per):
-            raise ValueError(
+            raise SettingError(
                 f"batch_size={self.batch_size} does not split over {world_size} process(es) x grad_accum="
                 f"{self.grad_accum}; make it a multiple of {world_size * self.grad_accum}"
             )

@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl
 
+from .errors import MadxError
+
 HUB_PREFIX = "hub:"
 _HUB_KEYS = ("config", "split", "column", "revision")
 
 
-class DataError(ValueError):
+class DataError(MadxError, ValueError):
     """Bad input data: the message names the file (and line) or key, and what to do."""
 
 

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
+from ..core.errors import MadxError
 from ..core.settings import ROMANIZERS
 
 PIP_PACKAGE = {"anyascii": "anyascii", "uroman": "uroman"}
@@ -29,7 +30,7 @@ CYRILLIC = {"a": "а", "b": "б", "c": "ц", "d": "д", "e": "е", "f": "ф", "g
             "u": "у", "v": "в", "w": "в", "x": "кс", "y": "ы", "z": "з"}
 
 
-class RomanizerError(ValueError):
+class RomanizerError(MadxError, ValueError):
     pass
 
 

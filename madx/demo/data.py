@@ -17,6 +17,7 @@ import random
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from ..core.errors import InputError
 from ..core.files import write_text
 from ..core.settings import option
 from ..data.romanize import CYRILLIC
@@ -115,7 +116,7 @@ class DemoData:
     def __post_init__(self):
         for f in fields(self):
             if f.name != "seed" and getattr(self, f.name) < 10:
-                raise ValueError(f"{f.name}={getattr(self, f.name)} must be at least 10")
+                raise InputError(f"{f.name}={getattr(self, f.name)} must be at least 10")
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,10 @@ import sys
 import time
 from pathlib import Path
 
+from ..core.errors import MadxError
 
-class LaunchError(RuntimeError):
+
+class LaunchError(MadxError, RuntimeError):
     """The job cannot get the devices it asks for."""
 
 

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core.errors import InputError, MadxError
 from ..core.sources import DataError
 from ..core.tensors import HALF_DTYPES, without_full_mask
 from ..data.labelled import IGNORE, check_labels, encode, label_names_of, read_labelled
@@ -288,7 +289,7 @@ class QuestionAnswering(Family):
 
     def encode(self, tokenizer, examples, label_names, settings, train):
         if settings.doc_stride >= settings.max_length // 2:
-            raise ValueError(f"doc_stride={settings.doc_stride} must be under half of max_length={settings.max_length}"
+            raise InputError(f"doc_stride={settings.doc_stride} must be under half of max_length={settings.max_length}"
                              " so that a context's windows move forward (e.g. max_length 384, doc_stride 128)")
         return encode_windows(tokenizer, examples, settings.max_length, settings.doc_stride, train)
 
@@ -330,7 +331,7 @@ class QuestionAnswering(Family):
         return one_class_warning([e.answers[0][0] for e in examples], list(predictions), "answer")
 
 
-class NonFiniteScores(ValueError):
+class NonFiniteScores(MadxError, ValueError):
     """The model's scores (logits) for some inputs are NaN or infinite: no prediction read from them means anything."""
 
 
