@@ -2,9 +2,10 @@
 
 Everything is built from a shape in memory (nothing downloaded) and runs through the code the
 commands use: the same objectives, optimizer step, frozen-base casting and batch makers.
-FLOPs per token follow ../shared/bench/README.md (the AdapterHub anchor's formulas): forward
-2N + attention; the backward through a frozen base about the same again (activation gradients
-only); the MLM head 2·d·(d+V) per *predicted* token each way.
+FLOPs per token: the encoder's forward 2N + attention (N its weights' multiply-adds per token); the
+backward through a frozen base about the same again (activation gradients only); the MLM head
+2·d·(d+V) per *predicted* token each way. MFU divides them by the dense peak of the device found
+(madx/bench/peaks.py), and is left out where that peak is unknown.
 """
 
 from __future__ import annotations
@@ -20,20 +21,25 @@ import transformers
 
 from ..adapters.config import LANGUAGE_ADAPTER, TASK_ADAPTER
 from ..adapters.model import activate, add_adapter, count_parameters, train_adapters
+from ..core.errors import MadxError
 from ..core.settings import TrainSettings
 from ..core.tensors import HALF_DTYPES
 from ..data.hub import max_sequence_length
-from ..tasks.families import TokenClassificationObjective
+from ..tasks.tagging import TokenClassificationObjective
 from ..training.accelerator import cast_frozen, compiled, make_accelerator, make_optimizer
 from ..training.batching import shard
 from ..training.loop import optimizer_step
 from ..training.mlm import MaskedLMObjective, MLMBatches
 from ..training.progress import PendingLosses
 from ..training.task import TokenBatches
+from .peaks import matmul_precision, peak_flops, unknown_peak
 from .profiling import describe, profile_steps, sync
 from .shapes import SHAPES, Shape
 
-PEAK_BF16_FLOPS = 989e12  # H100/H200 SXM dense bf16
+
+class BenchError(MadxError, ValueError):
+    """A benchmark that cannot be run or compared as asked (a request no shape can take, a peer's figures from
+    another device or shape, a figure that is not finite)."""
 
 
 class _Tokens:
@@ -60,13 +66,13 @@ def config_of(shape: Shape):
 def check_request(shape_name: str, batch: int, seq: int, steps: int, warmup: int) -> None:
     """Clear errors for a run that could not measure anything, before any model is built."""
     if shape_name not in SHAPES:
-        raise ValueError(f"--shape {shape_name!r}: the shapes are {', '.join(SHAPES)}")
+        raise BenchError(f"--shape {shape_name!r}: the shapes are {', '.join(SHAPES)}")
     for flag, value, least in (("--batch", batch, 1), ("--seq", seq, 2), ("--steps", steps, 1), ("--warmup", warmup, 0)):
         if value < least:
-            raise ValueError(f"{flag} {value}: must be at least {least}")
+            raise BenchError(f"{flag} {value}: must be at least {least}")
     limit = max_sequence_length(config_of(SHAPES[shape_name]))
     if seq > limit:
-        raise ValueError(f"--seq {seq} is beyond the {shape_name} shape's position limit of {limit} tokens; "
+        raise BenchError(f"--seq {seq} is beyond the {shape_name} shape's position limit of {limit} tokens; "
                          f"use --seq {limit} or less")
 
 
@@ -161,7 +167,6 @@ def bench_train(shape: Shape, kind: str, batch: int, seq: int, steps: int, warmu
     if kind == "lang":
         share = float(np.mean(predicted)) / (batch * seq)
         result["tflops"] = tok_s * flops_per_token(shape, seq, share) / 1e12
-        result["mfu"] = result["tflops"] * 1e12 / PEAK_BF16_FLOPS if device.type == "cuda" else None
     if profile_dir is not None:  # after the timed steps, so the profiler costs them nothing
         result["profile"] = profile_steps(step, warmup + steps, PROFILED_STEPS, device, profile_dir / f"{kind}_train.txt")
     return result
@@ -220,7 +225,16 @@ def run_bench(shape_name: str, batch: int, seq: int, steps: int, warmup: int, co
     out["task_train"] = bench_train(shape, "task", batch, seq, steps, warmup, compile_, mixed_precision, profile_dir)
     _free()
     out["inference"] = bench_inference(shape, batch, seq, steps, warmup, mixed_precision, compile_, profile_dir)
-    return out
+    return with_mfu(out, matmul_precision(mixed_precision))
+
+
+def with_mfu(result: dict, precision: str) -> dict:
+    """`result` with the precision its GEMMs ran in, the device's dense peak in it (None where the table has
+    none) and the language-adapter training's MFU against that peak (None likewise)."""
+    peak = peak_flops(result["device"], precision)
+    result.update(matmul_precision=precision, peak_tflops=peak / 1e12 if peak else None)
+    result["lang_train"]["mfu"] = result["lang_train"]["tflops"] * 1e12 / peak if peak else None
+    return result
 
 
 def _free():
@@ -238,8 +252,8 @@ def flop_rate(tflops: float) -> str:
 def table(result: dict) -> str:
     rows = [
         ("language-adapter training (MLM, sparse head)", f"{result['lang_train']['tok_s']:,.0f} tok/s"),
-        ("  model FLOP/s", flop_rate(result["lang_train"]["tflops"])
-         + (f" ({100 * result['lang_train']['mfu']:.1f}% MFU)" if result["lang_train"].get("mfu") else "")),
+        ("  model FLOP/s", flop_rate(result["lang_train"]["tflops"])),
+        ("  MFU", mfu_text(result)),
         ("  peak memory", f"{result['lang_train']['peak_mem_gb']:.1f} GB" if "peak_mem_gb" in result["lang_train"]
          else "n/a (CPU)"),
         ("task-adapter training (Stack(lang, task))", f"{result['task_train']['tok_s']:,.0f} tok/s"),
@@ -248,15 +262,21 @@ def table(result: dict) -> str:
         ("Stack(lang, task) inference", f"{result['inference']['stack_infer_tok_s']:,.0f} tok/s "
          f"({result['inference']['stack_over_bare']:.2f}x bare)"),
     ]
-    precision = "fp32" if result["mixed_precision"] == "no" else result["mixed_precision"]
     head = (f"madx bench: {result['shape']} shape, batch {result['batch']} x seq {result['seq']}, "
-            f"{precision}, {result['device']}, torch {result['torch']}, "
+            f"{result['matmul_precision']}, {result['device']}, torch {result['torch']}, "
             f"{'torch.compile mode ' + result['compile'] if result['compile'] else 'eager'}")
     width = max(len(r[0]) for r in rows)
     profiles = [("lang_train", result["lang_train"].get("profile")), ("task_train", result["task_train"].get("profile")),
                 *result["inference"].get("profile", {}).items()]
     return "\n".join([head] + [f"  {name:<{width}}  {value}" for name, value in rows]
                      + [describe(name, summary) for name, summary in profiles if summary])
+
+
+def mfu_text(result: dict) -> str:
+    mfu, precision, device = result["lang_train"]["mfu"], result["matmul_precision"], result["device"]
+    if mfu is None:
+        return unknown_peak(device, precision)
+    return f"{100 * mfu:.1f}% of {result['peak_tflops']:,.1f} TFLOP/s, the dense {precision} peak of {device}"
 
 
 def finite(result: dict) -> bool:
@@ -267,99 +287,3 @@ def finite(result: dict) -> bool:
 
 def dumps(result: dict) -> str:
     return json.dumps(result, indent=2)
-
-
-# the issue's targets against AdapterHub (../shared/bench/anchor_adapterhub.py), as (at least | at most, value)
-TARGETS = {
-    "lang_over_adapterhub_dense": ("at least", 3.0),
-    "lang_over_adapterhub_masked": ("at least", 1.3),
-    "mfu": ("at least", 0.35),
-    "memory_over_adapterhub": ("at most", 0.5),
-    "stack_over_bare": ("at least", 0.9),
-}
-ANCHOR_KEYS = ("device", "batch", "seq", "adapterhub_lang_dense_tok_s", "adapterhub_lang_sparse_tok_s",
-               "bare_infer_tok_s", "stack_infer_tok_s")
-
-
-def read_anchor(path: str | Path, batch: int, seq: int) -> dict:
-    """The anchor's JSON, checked before any measurement: its keys, this machine's device, the same batch
-    and sequence length."""
-    path = Path(path)
-    try:
-        anchor = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise ValueError(f"--anchor {path}: not a readable JSON file ({error}); give the output of "
-                         "`python anchor_adapterhub.py > anchor.json`") from None
-    missing = [key for key in ANCHOR_KEYS if key not in anchor]
-    if missing:
-        raise ValueError(f"--anchor {path}: no {', '.join(missing)}; is it the output of anchor_adapterhub.py?")
-    if (anchor["batch"], anchor["seq"]) != (batch, seq):
-        raise ValueError(f"--anchor {path} measured batch {anchor['batch']} x seq {anchor['seq']}, this run batch "
-                         f"{batch} x seq {seq}; compare the same shape (anchor: --batch/--seq, --tiny for the tiny shape)")
-    if anchor["device"] != device_name():
-        raise ValueError(f"--anchor {path} ran on {anchor['device']!r}, this machine is {device_name()!r}: "
-                         "ratios only mean something on one machine; run the anchor here, in the same session")
-    return anchor
-
-
-def versus_anchor(result: dict, anchor: dict) -> dict:
-    """madx over AdapterHub, measured on the same machine (read_anchor checks): the ratios the targets are about."""
-    lang, inference = result["lang_train"], result["inference"]
-    out = {
-        "lang_over_adapterhub_dense": lang["tok_s"] / anchor["adapterhub_lang_dense_tok_s"],
-        "lang_over_adapterhub_masked": lang["tok_s"] / anchor["adapterhub_lang_sparse_tok_s"],
-        "stack_over_bare": inference["stack_over_bare"],
-        "adapterhub_stack_over_bare": anchor["stack_infer_tok_s"] / anchor["bare_infer_tok_s"],
-    }
-    if lang.get("mfu") is not None:
-        out["mfu"] = lang["mfu"]
-    if "peak_mem_gb" in lang and anchor.get("adapterhub_peak_mem_gb"):
-        out["memory_over_adapterhub"] = lang["peak_mem_gb"] / anchor["adapterhub_peak_mem_gb"]
-    out["targets_met"] = {key: _met(key, out[key]) for key in TARGETS if key in out}
-    return out
-
-
-def _met(key: str, value: float) -> bool:
-    bound, target = TARGETS[key]
-    return value >= target if bound == "at least" else value <= target
-
-
-def comparison_table(result: dict, anchor: dict, ratios: dict) -> str:
-    """Markdown rows for BENCHMARKS.md: AdapterHub and madx side by side, ratio, target, met."""
-    lang, inference = result["lang_train"], result["inference"]
-
-    def met(key):
-        return ("yes" if ratios["targets_met"][key] else "**no**") if key in ratios["targets_met"] else "–"
-
-    def target(key):
-        bound, value = TARGETS[key]
-        sign = "≥" if bound == "at least" else "≤"
-        return f"{sign}{value:.0%}" if key == "mfu" else f"{sign}{value:g}x"
-
-    ah_mfu = anchor.get("adapterhub_lang_sparse_tflops", 0) * 1e12 / PEAK_BF16_FLOPS
-    rows = [
-        ("LA training vs dense head, tok/s", f"{anchor['adapterhub_lang_dense_tok_s']:,.0f}", f"{lang['tok_s']:,.0f}",
-         f"{ratios['lang_over_adapterhub_dense']:.2f}x", target("lang_over_adapterhub_dense"),
-         met("lang_over_adapterhub_dense")),
-        ("LA training vs masked-only head, tok/s", f"{anchor['adapterhub_lang_sparse_tok_s']:,.0f}", f"{lang['tok_s']:,.0f}",
-         f"{ratios['lang_over_adapterhub_masked']:.2f}x", target("lang_over_adapterhub_masked"),
-         met("lang_over_adapterhub_masked")),
-        ("LA training MFU", f"{100 * ah_mfu:.1f}% (masked-only)" if "mfu" in ratios else "–",
-         f"{100 * ratios['mfu']:.1f}%" if "mfu" in ratios else "– (CPU)", "", target("mfu"), met("mfu")),
-        ("LA training peak memory", f"{anchor['adapterhub_peak_mem_gb']:.1f} GB" if "memory_over_adapterhub" in ratios
-         else "–", f"{lang['peak_mem_gb']:.1f} GB" if "peak_mem_gb" in lang else "– (CPU)",
-         f"{ratios['memory_over_adapterhub']:.2f}x" if "memory_over_adapterhub" in ratios else "",
-         target("memory_over_adapterhub"), met("memory_over_adapterhub")),
-        ("bare encoder inference, tok/s", f"{anchor['bare_infer_tok_s']:,.0f}", f"{inference['bare_infer_tok_s']:,.0f}",
-         "", "", ""),
-        ("Stack(lang, task) inference, tok/s", f"{anchor['stack_infer_tok_s']:,.0f} "
-         f"({ratios['adapterhub_stack_over_bare']:.2f}x bare)", f"{inference['stack_infer_tok_s']:,.0f} "
-         f"({ratios['stack_over_bare']:.2f}x bare)", "", target("stack_over_bare") + " bare", met("stack_over_bare")),
-    ]
-    lines = ["| what | AdapterHub | madx | madx / AdapterHub | target | met |", "|---|---|---|---|---|---|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    if result.get("shape") != "xlmr-base" or result["device"] == "cpu":
-        lines.append("\n(the targets are for the xlmr-base shape, batch 64 x seq 256, bf16 on one H100/H200; "
-                     "elsewhere they are shown for reference only)")
-    return "\n".join(lines)
-

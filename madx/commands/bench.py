@@ -1,9 +1,14 @@
 """madx bench: measure madx's training and inference speed on a model shape built in memory.
 
 Shapes: tiny (a CPU smoke run), xlmr-base and mbert-base (for a GPU). Prints a table and writes
-JSON: language-adapter MLM training tokens/s, model FLOP/s utilisation and peak memory;
-task-adapter training tokens/s; evaluation tokens/s; Stack(lang, task) inference against the
-bare encoder.
+JSON: language-adapter MLM training tokens/s, model FLOP/s, MFU against the dense peak of the
+device found (where madx/bench/peaks.py knows it) and peak memory; task-adapter training
+tokens/s; evaluation tokens/s; Stack(lang, task) inference against the bare encoder.
+
+--peer FILE puts madx beside its peer, AdapterHub, measured on the same device with the same
+--batch and --seq: FILE is a JSON object with the keys device, batch, seq,
+adapterhub_lang_dense_tok_s, adapterhub_lang_sparse_tok_s, bare_infer_tok_s, stack_infer_tok_s
+and, optionally, adapterhub_peak_mem_gb and adapterhub_lang_sparse_tflops (madx/bench/peer.py).
 """
 
 from __future__ import annotations
@@ -24,9 +29,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=5)
     add_compile_args(p)
     p.add_argument("--output", help="write the figures as JSON here")
-    p.add_argument("--anchor", metavar="JSON", help="the AdapterHub anchor's output from this machine "
-                   "(anchor_adapterhub.py, same --batch/--seq): also print madx and AdapterHub side by side, "
-                   "with the ratios and whether each target is met, and add them to the JSON")
+    p.add_argument("--peer", metavar="JSON", help="AdapterHub's figures from this device (keys above): also print "
+                   "madx and AdapterHub side by side, with the ratios and whether each target is met, and add them "
+                   "to the JSON")
     p.add_argument("--profile", metavar="DIR", help="also profile 3 steps of each path (after its timing) and "
                    "write the profiler's op tables to DIR; the JSON and table get GPU busy time by kernel kind")
     p.add_argument("--log-file")
@@ -34,20 +39,21 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _body(args) -> None:
-    from ..bench.measure import comparison_table, dumps, finite, read_anchor, run_bench, table, versus_anchor
+    from ..bench.measure import BenchError, device_name, dumps, finite, run_bench, table
+    from ..bench.peer import comparison_table, read_peer, versus_peer
     from ..core.files import write_text
 
-    anchor = read_anchor(args.anchor, args.batch, args.seq) if args.anchor else None  # before any measurement
+    peer = read_peer(args.peer, args.batch, args.seq, device_name()) if args.peer else None  # before measuring
     result = run_bench(args.shape, args.batch, args.seq, args.steps, args.warmup, args.compile, args.profile)
-    if anchor is not None:
-        result["vs_anchor"] = versus_anchor(result, anchor)
+    if peer is not None:
+        result["vs_peer"] = versus_peer(result, peer)
     if args.output:
         write_text(args.output, dumps(result) + "\n")
     print(table(result))
-    if anchor is not None:
-        print(comparison_table(result, anchor, result["vs_anchor"]))
+    if peer is not None:
+        print(comparison_table(result, peer, result["vs_peer"]))
     if not finite(result):
-        raise ValueError("a figure is not a finite positive number (see the table above)")
+        raise BenchError("a figure is not a finite positive number (see the table above)")
 
 
 def main(argv=None) -> int:
