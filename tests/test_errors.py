@@ -70,3 +70,14 @@ def test_every_madx_error_is_bad_input_and_keeps_its_builtin_base():
     assert [name for name, cls in classes.items() if not issubclass(cls, MadxError)] == []
     assert [name for name, cls in classes.items()
             if cls is not MadxError and not issubclass(cls, (ValueError, RuntimeError, TypeError))] == []
+
+
+def test_a_missing_notes_file_is_one_line(tmp_path, capsys):
+    """A path the user gives is checked by madx, not left to a FileNotFoundError (which would be a traceback)."""
+    results = tmp_path / "eval.json"
+    results.write_text("{}")
+    assert cli(["report", "--eval", str(results), "--output", str(tmp_path / "report"),
+                "--notes", str(tmp_path / "notes.md")]) == 2
+    err = capsys.readouterr().err
+    assert f"madx: error: --notes {tmp_path / 'notes.md'}: no such file" in err and "Traceback" not in err
+    assert not (tmp_path / "report").exists()

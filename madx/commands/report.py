@@ -40,6 +40,8 @@ def _body(args) -> None:
         files += sorted(item.rglob("*.json")) if item.is_dir() else [item]
     if not files:
         raise InputError(f"--eval {' '.join(args.eval)}: no evaluation JSON files there; run madx evaluate first")
+    if args.notes and not Path(args.notes).is_file():
+        raise InputError(f"--notes {args.notes}: no such file")
     notes = Path(args.notes).read_text() if args.notes else ""
     write_report(files, args.output, source_language=args.source_language, title=args.title, notes=notes,
                  adapter_dirs=[Path(d) for d in args.lang_adapters])
