@@ -19,7 +19,7 @@ from madx.cli import main as cli
 from madx.commands.train_lang import parser as train_lang_parser
 from madx.core.settings import TrainSettings
 from madx.data.labelled import encode, read_labelled
-from madx.evaluation.evaluate import build_eval_model
+from madx.evaluation.models import build_eval_model
 from madx.training.task import predict
 
 LANG_ARGS = ["--seq-len", "48", "--batch-size", "16", "--lr", "5e-3", "--log-every", "5"]
@@ -244,7 +244,7 @@ def test_one_job_evaluates_every_run_as_separate_jobs_would(trained_task, tmp_pa
     each result equals the one of a model built for that run alone (exactly); a rerun keeps every finished
     result whose inputs are unchanged and recomputes exactly the run whose language adapter changed."""
     from madx.evaluation.evaluate import Run, evaluate_runs
-    from madx.tasks.metrics import sequence_metrics
+    from madx.tasks.tagging import sequence_metrics
 
     data, base, out = trained_task
     test = data / "ner/qaa.test.conll"

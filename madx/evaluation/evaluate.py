@@ -14,61 +14,28 @@ main metric's scale), per-class scores and a confusion matrix for classification
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
 from dataclasses import dataclass
-from itertools import count
 from pathlib import Path
-from typing import Callable
 
 import torch
 
-from .. import __version__
-from ..adapters.embeddings import (EMBEDDINGS_DIR, INFO_FILE, EmbeddingLoadError, embeddings_dir, load_embeddings,
-                                   swap_input_embeddings)
-from ..adapters.heads import HEAD_CONFIG, HEAD_WEIGHTS, OTHER_WEIGHTS, load_head, read_head_config
-from ..adapters.io import load_adapter, read_adapter_config
-from ..adapters.model import activate, delete_adapter, madx_state
+from ..adapters.embeddings import embeddings_dir
 from ..core.errors import InputError, MadxError
-from ..core.files import CHECKSUMS, files_under, sha256_of, write_text
-from ..core.settings import MIXED_PRECISION, TaskTraining
-from ..core.setups import Setup, setup as setup_named
+from ..core.files import write_text
+from ..core.settings import MIXED_PRECISION
 from ..core.tensors import HALF_DTYPES
 from ..data import hub
-from ..data.romanize import romanize_examples, romanizer
-from ..tasks.families import NonFiniteScores, family, predict
+from ..data.romanize import romanizer
+from ..tasks.families import Family, NonFiniteScores, family, predict, read_head_config, romanize_examples
 from ..training.accelerator import check_mixed_precision
-from ..training.task import FULL_MODEL_DIR, load_full_model
+from .fingerprints import fingerprint, previous_result, run_inputs, shared_inputs, task_settings, why_recomputed
+from .models import EvalModels, run_embeddings
+from .runs import Run
 
 log = logging.getLogger(__name__)
-# the numbers a run's log line shows
-LOGGED = ("f1", "precision", "recall", "accuracy", "exact_match", "windows", "misaligned_answers")
-
-
-@dataclass(frozen=True)
-class Run:
-    """One evaluation: a setup's trained task (and the language adapter under it) on the test set."""
-
-    setup: Setup  # or its name
-    seed: int | None
-    task_dir: Path
-    lang_adapter: Path | None
-    output: Path  # this run's result JSON
-    romanize: str | None = None  # madx_translit: the romanizer the test data is read through
-
-    def __post_init__(self):
-        if isinstance(self.setup, str):
-            object.__setattr__(self, "setup", setup_named(self.setup))
-        name = self.setup.name
-        if self.setup.romanizes != bool(self.romanize):
-            raise InputError(f"setup {name} (seed {self.seed}): " + (
-                "needs the target's romanizer (--romanize)" if self.romanize is None else
-                "reads the test data as it is; only madx_translit romanizes it"))
-        if (self.setup.lang_adapter is None) != (self.lang_adapter is None):
-            need = "needs a language adapter" if self.lang_adapter is None else "takes no language adapter"
-            raise InputError(f"setup {name} (seed {self.seed}) {need}")
 
 
 def inference_precision(mixed_precision: str) -> str:
@@ -80,212 +47,6 @@ def inference_precision(mixed_precision: str) -> str:
     check_mixed_precision(mixed_precision)
     return mixed_precision
 
-
-# ---- what a result depends on
-
-# what a trained output holds that no evaluation number depends on: logs, records of how it was trained, checksums
-NOT_INPUTS = frozenset({"train_log.jsonl", "pretrain_log.jsonl", "training.json", "task.json", "madx_base.json",
-                        INFO_FILE, CHECKSUMS})
-NOT_INPUT_DIRS = frozenset({"checkpoints"})  # and any hidden path (.NAME.staging, .cache)
-HEAD_FILES = frozenset({HEAD_CONFIG, HEAD_WEIGHTS, *OTHER_WEIGHTS})
-# what evaluation reads of a task's training settings: how the test data is encoded and answers are read
-EVAL_SETTINGS = ("max_length", "doc_stride", "max_answer_length", "n_best")
-
-
-def is_input(name: str) -> bool:
-    """Whether a file (its path relative to an output directory) is something a result depends on."""
-    parts = name.split("/")
-    return parts[-1] not in NOT_INPUTS and not any(p.startswith(".") or p in NOT_INPUT_DIRS for p in parts)
-
-
-def content_digest(path: Path, keep: Callable[[str], bool] = lambda name: True) -> str:
-    """sha256 of a file's bytes, or of the files of a directory a result depends on (`is_input`, and `keep` of
-    their relative names): names and bytes, in sorted order. Each file is read once per process (files.sha256_of)."""
-    path = Path(path).resolve()
-    if not path.is_dir():
-        return sha256_of(path)
-    digest = hashlib.sha256()
-    for file in files_under(path):
-        name = file.relative_to(path).as_posix()
-        if is_input(name) and keep(name):
-            digest.update(f"{name}\0{sha256_of(file)}\0".encode())
-    return digest.hexdigest()
-
-
-def _digest_or_name(spec: str) -> str:
-    """A local file or directory: its bytes; a hub id or hub: spec: the name itself."""
-    path = Path(spec)
-    return content_digest(path) if not str(spec).startswith("hub:") and path.exists() else str(spec)
-
-
-def task_settings(task_dir: Path) -> TaskTraining:
-    """The settings a task was trained with (task.json; defaults for a task adapter AdapterHub trained)."""
-    task_file = Path(task_dir) / "task.json"
-    task_info = json.loads(task_file.read_text()) if task_file.is_file() else {}
-    return TaskTraining(**{k: v for k, v in task_info.get("settings", {}).items()
-                           if k in TaskTraining.__dataclass_fields__})
-
-
-def shared_inputs(base_model: str, test_data: str, precision: str, batch_size: int) -> dict:
-    """What every run of one evaluation job depends on: the base model, the test data and how it is run."""
-    return {"madx": __version__, "base_model": _digest_or_name(base_model), "test": _digest_or_name(str(test_data)),
-            "precision": precision, "batch_size": batch_size}
-
-
-def run_inputs(run: Run, shared: dict, lang: str | None = None) -> dict:
-    """The digest of each thing a run's result depends on: `shared_inputs`, the task's weights (its adapter, or
-    full_ft's model) and head, the task settings evaluation reads, the language adapter, the embeddings a madx_emb
-    run reads with, and the romanizer (with its version) of a madx_translit run. Never logs or timings."""
-    task_dir = Path(run.task_dir)
-    settings = task_settings(task_dir)
-    inputs = {**shared, "setup": run.setup.name,
-              "task_weights": content_digest(task_dir, keep=lambda name: name not in HEAD_FILES),
-              "head": content_digest(task_dir, keep=lambda name: name in HEAD_FILES),
-              "task_settings": {key: getattr(settings, key) for key in EVAL_SETTINGS},
-              "lang_adapter": content_digest(run.lang_adapter, keep=lambda name: name.split("/")[0] != EMBEDDINGS_DIR)
-              if run.lang_adapter else None}
-    if run.setup.new_embeddings:
-        inputs["embeddings"] = content_digest(run_embeddings(run))
-    if run.romanize:
-        inputs["romanize"] = romanizer(run.romanize, lang).identity
-    return inputs
-
-
-def fingerprint(inputs: dict) -> str:
-    """sha256 of a run's inputs (`run_inputs`)."""
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
-
-
-def _previous(run: Run) -> dict | None:
-    """The run's earlier result, if its file exists and reads."""
-    try:
-        result = json.loads(Path(run.output).read_text())
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    return result if isinstance(result, dict) else None
-
-
-def why_recomputed(previous: dict | None, inputs: dict) -> str:
-    """Why a run is computed again: which of its inputs' digests differ from those its earlier result records."""
-    if previous is None:
-        return "no earlier result"
-    recorded = previous.get("inputs")
-    if not isinstance(recorded, dict):
-        return "its earlier result records no inputs (written by an older madx)"
-    changed = [key for key in sorted(set(recorded) | set(inputs)) if recorded.get(key) != inputs.get(key)]
-    if not changed:
-        return "its earlier result's fingerprint does not match its inputs"
-    return "changed since its earlier result: " + ", ".join(
-        f"{key} {_shown(recorded.get(key))} -> {_shown(inputs.get(key))}" for key in changed)
-
-
-def _shown(value) -> str:
-    if isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value):
-        return value[:12]  # a digest: its start is enough to tell two apart
-    return json.dumps(value, sort_keys=True)
-
-
-# ---- models
-
-
-def build_eval_model(base_model: str, setup: str, task_dir: Path, label_names: list[str], lang_adapter=None,
-                     trust_remote_code: bool = False, task_type: str = "ner"):
-    """The model one setup evaluates, built alone (a fresh base model), and which adapters it stacks."""
-    models = EvalModels(base_model, trust_remote_code, torch.device("cpu"), None)
-    run = Run(setup, None, Path(task_dir), Path(lang_adapter) if lang_adapter else None, Path("-"))
-    return models.model_for(run, label_names, task_type)
-
-
-class EvalModels:
-    """The base model with a task head, loaded once per (task type, label set) and kept on the device in the
-    evaluation dtype; language adapters loaded once and kept; a run's task adapter and head swapped in."""
-
-    def __init__(self, base_model: str, trust_remote_code: bool, device: torch.device, dtype):
-        self.base_model, self.trust_remote_code, self.device, self.dtype = base_model, trust_remote_code, device, dtype
-        self.shared: dict[tuple, torch.nn.Module] = {}  # (task type, label names) -> the base model with that head
-        self.lang_names: dict[tuple, str] = {}  # (task type, label names, lang adapter dir) -> its name in that model
-        self.task_name: str | None = None
-        self.embeddings: dict[str, tuple] = {}  # language adapter dir -> (its embedding matrix, its tokenizer)
-        self.swapped: tuple | None = None  # (model, the base's input embeddings) while a run uses its own
-
-    def tokenizer_for(self, run: Run, base_tokenizer):
-        """The tokenizer a run's test data is read with: its language adapter's own (madx_emb), or the base's."""
-        found = self._embeddings(run)
-        return found[1] if found else base_tokenizer
-
-    def _embeddings(self, run: Run) -> tuple | None:
-        if not run.setup.new_embeddings:
-            return None
-        key = str(Path(run.lang_adapter).resolve())
-        if key not in self.embeddings:
-            directory = run_embeddings(run)
-            config = hub.load_config(self.base_model, trust_remote_code=self.trust_remote_code)
-            self.embeddings[key] = load_embeddings(directory, hidden_size=config.hidden_size)
-        return self.embeddings[key]
-
-    def _model(self, label_names: list[str], task_type: str) -> torch.nn.Module:
-        key = (task_type, tuple(label_names))
-        if key not in self.shared:
-            model = hub.load_task_model(self.base_model, family(task_type).auto_class, label_names,
-                                       trust_remote_code=self.trust_remote_code)
-            self.shared[key] = model.to(device=self.device, dtype=self.dtype).eval()  # inference only: no fp32 copy
-        return self.shared[key]
-
-    def model_for(self, run: Run, label_names: list[str], task_type: str) -> tuple[torch.nn.Module, dict]:
-        """The model for `run`, ready to predict, and what it stacks (for the record)."""
-        if run.setup.training.full_model:
-            model = load_full_model(run.task_dir, family(task_type).auto_class)
-            return model.to(device=self.device, dtype=self.dtype).eval(), {"full_model": str(run.task_dir / FULL_MODEL_DIR)}
-        model = self._model(label_names, task_type)
-        self.release(model)
-        load_head(model, run.task_dir)
-        own = self._embeddings(run)
-        if own is not None:  # the language adapter's own input embeddings, for this run only
-            self.swapped = (model, swap_input_embeddings(model, own[0]))
-        stack, used = [], {}
-        if run.lang_adapter is not None:
-            key = (task_type, tuple(label_names), str(Path(run.lang_adapter).resolve()))
-            if key not in self.lang_names:
-                self.lang_names[key] = _load_named(model, run.lang_adapter)
-            stack.append(self.lang_names[key])
-            used["lang_adapter"] = str(run.lang_adapter)
-        self.task_name = _load_named(model, run.task_dir)
-        stack.append(self.task_name)
-        used.update(task_adapter=str(run.task_dir), stack=stack)
-        activate(model, *stack)
-        return model, used
-
-    def release(self, model: torch.nn.Module) -> None:
-        """Take the last run's task adapter out (language adapters stay for the next runs)."""
-        if self.task_name is not None:
-            delete_adapter(model, self.task_name)
-            self.task_name = None
-        if self.swapped is not None:
-            swapped_model, base_embeddings = self.swapped
-            swapped_model.set_input_embeddings(base_embeddings)
-            self.swapped = None
-
-
-def run_embeddings(run: Run) -> Path:
-    """The embeddings directory a madx_emb run's language adapter carries; a clear error when it has none."""
-    directory = embeddings_dir(run.lang_adapter)
-    if directory is None:
-        raise EmbeddingLoadError(f"setup madx_emb (seed {run.seed}): language adapter {run.lang_adapter} has no "
-                                 f"{EMBEDDINGS_DIR}/ (train it with --embeddings new or rows)")
-    return directory
-
-
-def _load_named(model, directory: Path) -> str:
-    """Load an adapter under its own name, or that name with a number when the model already has one by it."""
-    meta, _ = read_adapter_config(directory)
-    name = meta.get("name")
-    taken = madx_state(model).configs
-    if name and name in taken:
-        name = next(f"{name}_{i}" for i in count(2) if f"{name}_{i}" not in taken)
-    return load_adapter(model, directory, name=name)
-
-
-# ---- evaluation
 
 
 def evaluate_runs(
@@ -303,6 +64,7 @@ def evaluate_runs(
 ) -> list[dict]:
     """Evaluate every run on one test set (one target language); mixed_precision "auto" is bf16 on a GPU that has
     it, fp32 elsewhere. Writes each run's JSON and, with `summary`, one JSON of all of them (the workflow's output).
+    A run whose earlier result carries the fingerprint of its current inputs is kept, not redone.
     """
     if not runs:
         raise ValueError("no runs to evaluate")
@@ -314,75 +76,123 @@ def evaluate_runs(
         if run.setup.new_embeddings:
             run_embeddings(run)
     inputs = [run_inputs(run, shared, lang) for run in runs]
-    keys = [fingerprint(run_input) for run_input in inputs]
-    previous = [_previous(run) for run in runs]
-    results = [p if p is not None and p.get("fingerprint") == key else None for p, key in zip(previous, keys)]
+    results = [_kept(run, run_input) for run, run_input in zip(runs, inputs)]
     todo = [i for i, result in enumerate(results) if result is None]
-    for i, run in enumerate(runs):
-        if results[i] is not None:
-            log.info("%s seed %s: finished before with these exact inputs (%s): kept", run.setup.name, run.seed, run.output)
-        else:
-            log.info("%s seed %s: to compute (%s): %s", run.setup.name, run.seed, run.output,
-                     why_recomputed(previous[i], inputs[i]))
     log.info("%s %s->%s: %d runs, %d to compute", task, source or "?", lang, len(runs), len(todo))
     if todo:
+        job = Job(task, source, lang, base_model, str(test_data), batch_size, precision,
+                  torch.device("cuda" if torch.cuda.is_available() else "cpu"))
         tokenizer = hub.load_tokenizer(base_model, trust_remote_code=trust_remote_code)
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        models = EvalModels(base_model, trust_remote_code, device, HALF_DTYPES.get(precision))
-        data, encoded, baselines = {}, {}, {}
+        models = EvalModels(base_model, trust_remote_code, job.device, HALF_DTYPES.get(precision))
+        test = TestSet(test_data, lang)
         for n, i in enumerate(todo, 1):
-            run, start = runs[i], time.perf_counter()
-            where = f"{task} {source or '?'}->{lang} {run.setup.name} seed {run.seed}"
-            head = read_head_config(run.task_dir)
-            settings = task_settings(run.task_dir)
-            label_names, task_type = head["label_names"], head["task_type"]
-            fam = family(task_type)
-            if (task_type, run.romanize) not in data:  # the test set, romanized for madx_translit
-                examples = data.get((task_type, None)) or fam.read(test_data)[0]
-                data[(task_type, None)] = examples
-                if run.romanize:
-                    examples = romanize_examples(examples, romanizer(run.romanize, lang))
-                data[(task_type, run.romanize)] = examples
-            examples = data[(task_type, run.romanize)]
-            run_tokenizer = models.tokenizer_for(run, tokenizer)
-            key = (task_type, tuple(label_names), settings.max_length, settings.doc_stride, run.romanize,
-                   id(run_tokenizer))
-            if key not in encoded:
-                fam.check(examples, label_names)
-                encoded[key] = fam.encode(run_tokenizer, examples, label_names, settings, train=False)
-            features = encoded[key]
-            test_key = (task_type, tuple(label_names), run.romanize)
-            if test_key not in baselines:  # the test set's: the same for every run that reads it alike
-                baselines[test_key] = fam.baselines(examples, label_names, lang)
-            model, used = models.model_for(run, label_names, task_type)
-            if run.romanize:
-                used["romanized"] = romanizer(run.romanize, lang).identity
-            if run_tokenizer is not tokenizer:
-                used["embeddings"] = str(embeddings_dir(run.lang_adapter))
-            try:
-                pred = predict(model, fam, examples, features, label_names, settings, run_tokenizer.pad_token_id,
-                               batch_size=batch_size, device=device, mixed_precision=precision)
-            except NonFiniteScores as err:
-                Path(run.output).unlink(missing_ok=True)  # no earlier number may stand for these inputs
-                raise refused(where, run, err, precision) from None
-            warnings = fam.warnings(examples, pred)
-            for warning in warnings:
-                log.warning("%s: %s", where, warning)
-            results[i] = {
-                "task": task, "source": source, "lang": lang, "setup": run.setup.name, "seed": run.seed,
-                "task_type": task_type, **fam.metrics(examples, features, pred, lang),
-                "baselines": baselines[test_key], **fam.breakdown(examples, pred, label_names), "warnings": warnings,
-                "mixed_precision": precision, "base_model": base_model, "test_data": str(test_data), **used,
-                "inputs": inputs[i], "fingerprint": keys[i],
-            }
-            write_text(Path(run.output), json.dumps(results[i], indent=2) + "\n")
-            log.info("[%d/%d] %s: %s; baselines %s (%.1f s)", n, len(todo), where,
-                     {k: round(v, 4) for k, v in results[i].items() if k in LOGGED},
-                     {k: round(v, 4) for k, v in baselines[test_key].items()}, time.perf_counter() - start)
+            start = time.perf_counter()
+            results[i], scores = job.evaluate(runs[i], inputs[i], models, test, tokenizer)
+            write_text(Path(runs[i].output), json.dumps(results[i], indent=2) + "\n")
+            log.info("[%d/%d] %s: %s; baselines %s (%.1f s)", n, len(todo), job.where(runs[i]),
+                     {k: round(v, 4) for k, v in scores.items()},
+                     {k: round(v, 4) for k, v in results[i]["baselines"].items()}, time.perf_counter() - start)
     if summary is not None:
         write_text(Path(summary), json.dumps({"task": task, "source": source, "lang": lang, "results": results},
                                              indent=2) + "\n")
     return results
+
+
+def _kept(run: Run, inputs: dict) -> dict | None:
+    """The run's earlier result when it carries the fingerprint of these inputs; the log says which, and why not."""
+    previous = previous_result(run)
+    if previous is not None and previous.get("fingerprint") == fingerprint(inputs):
+        log.info("%s seed %s: finished before with these exact inputs (%s): kept", run.setup.name, run.seed, run.output)
+        return previous
+    log.info("%s seed %s: to compute (%s): %s", run.setup.name, run.seed, run.output, why_recomputed(previous, inputs))
+    return None
+
+
+class TestSet:
+    """One test file as the runs of a job read it, each reading made once: its examples per (task type,
+    romanizer), their encoding per (labels, lengths, tokenizer) and the baselines of each reading."""
+
+    def __init__(self, path, lang: str):
+        self.path, self.lang = path, lang
+        self._examples, self._encoded, self._baselines = {}, {}, {}
+
+    def examples(self, fam: Family, romanize: str | None) -> list:
+        """The test examples, romanized for a romanizing setup (madx_translit)."""
+        key = (fam.task_type, romanize)
+        if key not in self._examples:
+            plain = self._examples.get((fam.task_type, None)) or fam.read(self.path)[0]
+            self._examples[(fam.task_type, None)] = plain
+            self._examples[key] = romanize_examples(plain, romanizer(romanize, self.lang)) if romanize else plain
+        return self._examples[key]
+
+    def features(self, fam: Family, run: Run, label_names: list[str], settings, tokenizer, own_tokenizer: bool):
+        """The examples encoded as the run's task was trained (its lengths), with the base tokenizer or, for
+        madx_emb, its language adapter's own (`own_tokenizer`)."""
+        key = (fam.task_type, tuple(label_names), settings.max_length, settings.doc_stride, run.romanize,
+               str(embeddings_dir(run.lang_adapter)) if own_tokenizer else None)
+        if key not in self._encoded:
+            examples = self.examples(fam, run.romanize)
+            fam.check(examples, label_names)
+            self._encoded[key] = fam.encode(tokenizer, examples, label_names, settings, train=False)
+        return self._encoded[key]
+
+    def baselines(self, fam: Family, romanize: str | None, label_names: list[str]) -> dict:
+        """The test set's majority and chance baselines: the same for every run that reads it alike."""
+        key = (fam.task_type, tuple(label_names), romanize)
+        if key not in self._baselines:
+            self._baselines[key] = fam.baselines(self.examples(fam, romanize), label_names, self.lang)
+        return self._baselines[key]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One evaluation job: a task from a source on one target's test set, how it runs, and where."""
+
+    task: str
+    source: str | None
+    lang: str
+    base_model: str
+    test_data: str
+    batch_size: int
+    precision: str
+    device: torch.device
+
+    def where(self, run: Run) -> str:
+        return f"{self.task} {self.source or '?'}->{self.lang} {run.setup.name} seed {run.seed}"
+
+    def evaluate(self, run: Run, inputs: dict, models: EvalModels, test: TestSet, base_tokenizer
+                 ) -> tuple[dict, dict]:
+        """The run's result (its metrics, the test set's baselines, per-class scores, warnings and what it
+        stacked) and its numbers for the log; refused (no result) when the model's scores are not finite."""
+        head = read_head_config(run.task_dir)
+        label_names, task_type = head["label_names"], head["task_type"]
+        fam, settings = family(task_type), task_settings(run.task_dir)
+        tokenizer = models.tokenizer_for(run, base_tokenizer)
+        examples = test.examples(fam, run.romanize)
+        features = test.features(fam, run, label_names, settings, tokenizer, tokenizer is not base_tokenizer)
+        baselines = test.baselines(fam, run.romanize, label_names)
+        model, used = models.model_for(run, label_names, task_type)
+        if run.romanize:
+            used["romanized"] = romanizer(run.romanize, self.lang).identity
+        if tokenizer is not base_tokenizer:
+            used["embeddings"] = str(embeddings_dir(run.lang_adapter))
+        try:
+            pred = predict(model, fam, examples, features, label_names, settings, tokenizer.pad_token_id,
+                           batch_size=self.batch_size, device=self.device, mixed_precision=self.precision)
+        except NonFiniteScores as err:
+            Path(run.output).unlink(missing_ok=True)  # no earlier number may stand for these inputs
+            raise refused(self.where(run), run, err, self.precision) from None
+        warnings = fam.warnings(examples, pred)
+        for warning in warnings:
+            log.warning("%s: %s", self.where(run), warning)
+        metrics = fam.metrics(examples, features, pred, self.lang)
+        result = {
+            "task": self.task, "source": self.source, "lang": self.lang, "setup": run.setup.name, "seed": run.seed,
+            "task_type": task_type, **metrics, "baselines": baselines, **fam.breakdown(examples, pred, label_names),
+            "warnings": warnings, "mixed_precision": self.precision, "base_model": self.base_model,
+            "test_data": self.test_data, **used, "inputs": inputs, "fingerprint": fingerprint(inputs),
+        }
+        return result, {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 class EvaluationError(MadxError, ValueError):

@@ -39,6 +39,8 @@ def train_language_adapter(
     cache_dir: str | Path | None = None,
     trust_remote_code: bool = False,
 ) -> Path:
+    """Train `lang`'s adapter (with new or trained embedding rows when settings.embeddings asks) on its corpus
+    and write it, in AdapterHub's format with training.json beside it, to `output`."""
     output = Path(output)
     sources = [Source.parse(c, where=f"corpus of {lang}") for c in corpus]
     for source in sources:
@@ -48,7 +50,8 @@ def train_language_adapter(
     accelerator = make_accelerator(settings)
     base_tokenizer = hub.load_tokenizer(base_model, trust_remote_code=trust_remote_code)
     roman = romanizer(settings.romanize, lang) if settings.romanize else None
-    match = romanizer(settings.match_romanized, lang) if settings.match_romanized else None
+    if settings.match_romanized:  # named before any work, used when the new embeddings start
+        romanizer(settings.match_romanized, lang)
     work_dir = output.with_name(output.name + ".work")
     tokenizer = base_tokenizer
     if settings.embeddings == "new":
@@ -66,6 +69,37 @@ def train_language_adapter(
     log.info("%s: %d blocks of %d tokens (%s tokens), %d more held out%s; %s", lang, len(blocks), settings.seq_len,
              f"{blocks.size:,}", len(heldout), f"; romanized with {roman.identity}" if roman else "",
              budget_text(budget, settings))
+    stats = base_coverage(base_model, base_tokenizer, lang, sources, roman, settings)
+
+    torch.manual_seed(settings.seed)
+    model, embedding_info, groups = adapter_model(base_model, lang, adapter_config, settings, tokenizer,
+                                                  base_tokenizer, blocks, trust_remote_code)
+    if accelerator.device.type == "cuda":
+        cast_frozen(model, settings.mixed_precision)
+    log.info("language adapter %s: %s", lang, count_parameters(model))
+
+    objective = MaskedLMObjective(model, padded=settings.line_by_line)
+    fit(objective, MLMBatches(blocks, tokenizer, settings.batch_size, settings.seed), settings, work_dir, accelerator,
+        groups=groups)
+    heldout_stats = measure_heldout(objective, model, lang, heldout, tokenizer, settings, accelerator,
+                                    base_comparable=not settings.embeddings)
+    if accelerator.is_main_process:
+        record = {"base_model": base_model, "lang": lang, "corpus": [str(s) for s in sources],
+                  "seq_len": settings.seq_len, "line_by_line": settings.line_by_line, "blocks": len(blocks), **budget,
+                  "corpus_warning": corpus_warning, "coverage": stats, "heldout": heldout_stats,
+                  "settings": settings_dict(settings), "romanized": roman.identity if roman else None,
+                  "embeddings": embedding_info, "world_size": accelerator.num_processes}
+        write_language_adapter(model, lang, tokenizer, record, work_dir, output)
+        if not settings.keep_checkpoints:
+            shutil.rmtree(work_dir, ignore_errors=True)
+        log.info("saved language adapter %s -> %s", lang, output)
+    accelerator.wait_for_everyone()
+    return output
+
+
+def base_coverage(base_model: str, base_tokenizer, lang: str, sources: list, roman, settings: LangTraining) -> dict:
+    """How the base tokenizer covers the corpus (logged; a new-script setup recommended when the numbers say the
+    base model cannot read it and the adapter is not one already)."""
     stats = coverage(base_tokenizer, (line for source in sources for line in corpus_lines(source, roman)))
     log.info("%s: %.2f%% unknown tokens, %.2f sub-words per %s under the base tokenizer; script %s", lang,
              100 * stats["unk_rate"], stats["subwords_per_word"], stats["unit"], stats["script"])
@@ -75,11 +109,17 @@ def train_language_adapter(
     if reasons and not (settings.romanize or settings.embeddings):
         log.warning("%s: %s: the base model cannot read it; a new-script setup is recommended: %s", lang,
                     "; ".join(reasons), NEW_SCRIPT_HINT)
+    return stats
 
-    torch.manual_seed(settings.seed)
+
+def adapter_model(base_model: str, lang: str, adapter_config: AdapterConfig, settings: LangTraining, tokenizer,
+                  base_tokenizer, blocks, trust_remote_code: bool) -> tuple[torch.nn.Module, dict | None, list | None]:
+    """The MLM model with the language adapter active and training: (model, what its embeddings are, the
+    optimizer group of the embedding rows that train, or None). New embeddings start from the base's lexically."""
     model = hub.load_mlm_model(base_model, trust_remote_code=trust_remote_code)
     embedding_info = None
     if settings.embeddings == "new":
+        match = romanizer(settings.match_romanized, lang) if settings.match_romanized else None
         weight, started = lexical_start(tokenizer, base_tokenizer, model.get_input_embeddings().weight.detach(), match)
         use_new_vocabulary(model, weight)
         embedding_info = {"mode": "new", "vocab_size": len(tokenizer), "started_from": started,
@@ -97,35 +137,18 @@ def train_language_adapter(
         if rows is not None:
             embedding_info = {"mode": "rows", "vocab_size": len(tokenizer), "rows_trained": len(rows)}
             log.info("%s: training the %d embedding rows its corpus uses (of %d)", lang, len(rows), len(tokenizer))
-    if accelerator.device.type == "cuda":
-        cast_frozen(model, settings.mixed_precision)
-    log.info("language adapter %s: %s", lang, count_parameters(model))
+    return model, embedding_info, groups
 
-    objective = MaskedLMObjective(model, padded=settings.line_by_line)
-    fit(objective, MLMBatches(blocks, tokenizer, settings.batch_size, settings.seed), settings, work_dir, accelerator,
-        groups=groups)
-    heldout_stats = measure_heldout(objective, model, lang, heldout, tokenizer, settings, accelerator,
-                                    base_comparable=not settings.embeddings)
-    if accelerator.is_main_process:
-        with staged_dir(output) as staging:
-            write_adapter_files(model, lang, staging, model_name=base_model)
-            if embedding_info is not None:
-                save_embeddings(staging / EMBEDDINGS_DIR, model.get_input_embeddings().weight, tokenizer,
-                                {**embedding_info, "lang": lang, "base_model": base_model})
-            shutil.copy(work_dir / "train_log.jsonl", staging / "train_log.jsonl")
-            write_text(staging / "training.json", json.dumps({
-                "base_model": base_model, "lang": lang, "corpus": [str(s) for s in sources],
-                "seq_len": settings.seq_len, "line_by_line": settings.line_by_line, "blocks": len(blocks), **budget,
-                "corpus_warning": corpus_warning,
-                "coverage": stats, "heldout": heldout_stats, "settings": settings_dict(settings),
-                "romanized": roman.identity if roman else None, "embeddings": embedding_info,
-                "world_size": accelerator.num_processes,
-            }, indent=2) + "\n")
-        if not settings.keep_checkpoints:
-            shutil.rmtree(work_dir, ignore_errors=True)
-        log.info("saved language adapter %s -> %s", lang, output)
-    accelerator.wait_for_everyone()
-    return output
+
+def write_language_adapter(model, lang: str, tokenizer, record: dict, work_dir: Path, output: Path) -> None:
+    """The adapter (and its embeddings), its train log and training.json, staged then renamed into place."""
+    with staged_dir(output) as staging:
+        write_adapter_files(model, lang, staging, model_name=record["base_model"])
+        if record["embeddings"] is not None:
+            save_embeddings(staging / EMBEDDINGS_DIR, model.get_input_embeddings().weight, tokenizer,
+                            {**record["embeddings"], "lang": lang, "base_model": record["base_model"]})
+        shutil.copy(work_dir / "train_log.jsonl", staging / "train_log.jsonl")
+        write_text(staging / "training.json", json.dumps(record, indent=2) + "\n")
 
 
 def corpus_budget(n_blocks: int, settings: LangTraining) -> dict:

@@ -80,13 +80,7 @@ def fit(
     """
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    params = [p for p in objective.parameters() if p.requires_grad]
-    if not params:
-        raise TrainingError("nothing to train: no parameter requires a gradient")
-    grouped = {id(p) for group in groups or () for p in group["params"]}
-    default = [p for p in params if id(p) not in grouped]
-    optimizer = make_optimizer([{"params": default}, *(groups or ())] if groups else params, settings,
-                               accelerator.device)
+    params, optimizer = _optimizer(objective, groups, settings, accelerator.device)
     scheduler = linear_schedule(optimizer, settings.warmup_steps, settings.max_steps)
     checkpoints = Checkpoints(work_dir / "checkpoints")
     start = 0
@@ -95,8 +89,7 @@ def fit(
         start = checkpoints.load(latest, objective, optimizer, scheduler, accelerator)
         log.info("resuming from %s (step %d)", latest, start)
     wrapped, optimizer = accelerator.prepare(objective, optimizer)
-    if settings.compile:
-        # every batch has the same shapes (MLM) or few (task): one graph, compiled on the first step
+    if settings.compile:  # every batch has the same shapes (MLM) or few (task): one graph, compiled on step one
         log.info("torch.compile (mode %s): the first step compiles the training graph (a minute or so)",
                  settings.compile)
         wrapped = compiled(wrapped, settings.compile)
@@ -135,6 +128,16 @@ def fit(
     finally:
         progress.close()
     return settings.max_steps
+
+
+def _optimizer(objective: nn.Module, groups: list[dict] | None, settings: TrainSettings, device) -> tuple[list, object]:
+    """The trainable parameters and their optimizer: `groups` with their own options, the rest in the default group."""
+    params = [p for p in objective.parameters() if p.requires_grad]
+    if not params:
+        raise TrainingError("nothing to train: no parameter requires a gradient")
+    grouped = {id(p) for group in groups or () for p in group["params"]}
+    default = [p for p in params if id(p) not in grouped]
+    return params, make_optimizer([{"params": default}, *(groups or ())] if groups else params, settings, device)
 
 
 def settings_dict(settings: TrainSettings) -> dict:

@@ -1,0 +1,116 @@
+"""The models evaluation runs: the base model with a task head loaded once per job, each run's adapters, head
+and (madx_emb) input embeddings swapped in; full_ft's own fine-tuned model."""
+
+from __future__ import annotations
+
+from itertools import count
+from pathlib import Path
+
+import torch
+
+from ..adapters.embeddings import (EMBEDDINGS_DIR, EmbeddingLoadError, embeddings_dir, load_embeddings,
+                                    swap_input_embeddings)
+from ..adapters.heads import load_head
+from ..adapters.io import load_adapter, read_adapter_config
+from ..adapters.model import activate, delete_adapter, madx_state
+from ..data import hub
+from ..tasks.families import family
+from ..training.task import FULL_MODEL_DIR, load_full_model
+from .runs import Run
+
+
+def build_eval_model(base_model: str, setup: str, task_dir: Path, label_names: list[str], lang_adapter=None,
+                     trust_remote_code: bool = False, task_type: str = "ner"):
+    """The model one setup evaluates, built alone (a fresh base model), and which adapters it stacks."""
+    models = EvalModels(base_model, trust_remote_code, torch.device("cpu"), None)
+    run = Run(setup, None, Path(task_dir), Path(lang_adapter) if lang_adapter else None, Path("-"))
+    return models.model_for(run, label_names, task_type)
+
+
+class EvalModels:
+    """The base model with a task head, loaded once per (task type, label set) and kept on the device in the
+    evaluation dtype; language adapters loaded once and kept; a run's task adapter and head swapped in."""
+
+    def __init__(self, base_model: str, trust_remote_code: bool, device: torch.device, dtype):
+        self.base_model, self.trust_remote_code, self.device, self.dtype = base_model, trust_remote_code, device, dtype
+        self.shared: dict[tuple, torch.nn.Module] = {}  # (task type, label names) -> the base model with that head
+        self.lang_names: dict[tuple, str] = {}  # (task type, label names, lang adapter dir) -> its name in that model
+        self.task_name: str | None = None
+        self.embeddings: dict[str, tuple] = {}  # language adapter dir -> (its embedding matrix, its tokenizer)
+        self.swapped: tuple | None = None  # (model, the base's input embeddings) while a run uses its own
+
+    def tokenizer_for(self, run: Run, base_tokenizer):
+        """The tokenizer a run's test data is read with: its language adapter's own (madx_emb), or the base's."""
+        found = self._embeddings(run)
+        return found[1] if found else base_tokenizer
+
+    def _embeddings(self, run: Run) -> tuple | None:
+        if not run.setup.new_embeddings:
+            return None
+        key = str(Path(run.lang_adapter).resolve())
+        if key not in self.embeddings:
+            directory = run_embeddings(run)
+            config = hub.load_config(self.base_model, trust_remote_code=self.trust_remote_code)
+            self.embeddings[key] = load_embeddings(directory, hidden_size=config.hidden_size)
+        return self.embeddings[key]
+
+    def _model(self, label_names: list[str], task_type: str) -> torch.nn.Module:
+        key = (task_type, tuple(label_names))
+        if key not in self.shared:
+            model = hub.load_task_model(self.base_model, family(task_type).auto_class, label_names,
+                                       trust_remote_code=self.trust_remote_code)
+            self.shared[key] = model.to(device=self.device, dtype=self.dtype).eval()  # inference only: no fp32 copy
+        return self.shared[key]
+
+    def model_for(self, run: Run, label_names: list[str], task_type: str) -> tuple[torch.nn.Module, dict]:
+        """The model for `run`, ready to predict, and what it stacks (for the record)."""
+        if run.setup.training.full_model:
+            model = load_full_model(run.task_dir, family(task_type).auto_class)
+            return model.to(device=self.device, dtype=self.dtype).eval(), {"full_model": str(run.task_dir / FULL_MODEL_DIR)}
+        model = self._model(label_names, task_type)
+        self.release(model)
+        load_head(model, run.task_dir)
+        own = self._embeddings(run)
+        if own is not None:  # the language adapter's own input embeddings, for this run only
+            self.swapped = (model, swap_input_embeddings(model, own[0]))
+        stack, used = [], {}
+        if run.lang_adapter is not None:
+            key = (task_type, tuple(label_names), str(Path(run.lang_adapter).resolve()))
+            if key not in self.lang_names:
+                self.lang_names[key] = _load_named(model, run.lang_adapter)
+            stack.append(self.lang_names[key])
+            used["lang_adapter"] = str(run.lang_adapter)
+        self.task_name = _load_named(model, run.task_dir)
+        stack.append(self.task_name)
+        used.update(task_adapter=str(run.task_dir), stack=stack)
+        activate(model, *stack)
+        return model, used
+
+    def release(self, model: torch.nn.Module) -> None:
+        """Take the last run's task adapter out (language adapters stay for the next runs)."""
+        if self.task_name is not None:
+            delete_adapter(model, self.task_name)
+            self.task_name = None
+        if self.swapped is not None:
+            swapped_model, base_embeddings = self.swapped
+            swapped_model.set_input_embeddings(base_embeddings)
+            self.swapped = None
+
+
+def run_embeddings(run: Run) -> Path:
+    """The embeddings directory a madx_emb run's language adapter carries; a clear error when it has none."""
+    directory = embeddings_dir(run.lang_adapter)
+    if directory is None:
+        raise EmbeddingLoadError(f"setup madx_emb (seed {run.seed}): language adapter {run.lang_adapter} has no "
+                                 f"{EMBEDDINGS_DIR}/ (train it with --embeddings new or rows)")
+    return directory
+
+
+def _load_named(model, directory: Path) -> str:
+    """Load an adapter under its own name, or that name with a number when the model already has one by it."""
+    meta, _ = read_adapter_config(directory)
+    name = meta.get("name")
+    taken = madx_state(model).configs
+    if name and name in taken:
+        name = next(f"{name}_{i}" for i in count(2) if f"{name}_{i}" not in taken)
+    return load_adapter(model, directory, name=name)
