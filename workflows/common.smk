@@ -1,12 +1,10 @@
-# Helpers for every stage. The config is checked (schema, then meaning) here, before Snakemake builds the DAG;
-# from then on the Experiment (madx/experiment/plan.py) says every path, default and setting: no rule reads the raw
-# config or spells a path.
+# Helpers for every stage. The config is checked (schema, then meaning) and parsed here, before Snakemake builds
+# the DAG; from then on the Experiment (madx/experiment/plan.py) says every path, default and setting: no rule reads
+# the raw config or spells a path.
 import re
 import shlex
 
 from madx.experiment import NAME, ConfigError, check_config_files, load_experiment
-from madx.core.setups import ADAPTER_KINDS, SETUPS, TRAIN_SETUPS
-
 
 
 def shown_path(path):
@@ -56,6 +54,13 @@ def options(values, keys=None):
     return shlex.join(args)
 
 
+def resources(stage, **fixed):
+    """A rule's Snakemake resources: compute.<stage> of the config, or its default (madx/experiment/config.py),
+    with `fixed` (e.g. gpu=0) over them; the rule's threads are EXP.compute.stage(stage).threads."""
+    res = EXP.compute.stage(stage)
+    return {"gpu": res.gpus, "mem_mb": res.mem_mb, "runtime": res.runtime, **fixed}
+
+
 def local_files(specs):
     """The local files among data sources (hub sources have no file to wait for)."""
     return [s for s in specs if not s.startswith("hub:")]
@@ -79,26 +84,26 @@ def get_lang_training(wildcards):
     return EXP.script_training(kind, wildcards.lang) if kind else EXP.lang_training(wildcards.lang)
 
 
+def task_inputs(wildcards):
+    """What a task training reads, by its train-task option: its train and dev data, and the language adapter it
+    trains on and the training it starts from where it has them."""
+    task, source, setup, seed = wildcards.task, wildcards.source, wildcards.setup, wildcards.seed
+    inputs = {split: EXP.task_data(task, split, source) for split in ("train", "dev")}
+    inputs["lang_adapter"] = EXP.train_lang_adapter(setup, source)
+    inputs["init_from"] = EXP.init_from_dir(task, source, setup, seed)
+    return {name: path for name, path in inputs.items() if path}
+
+
 def get_task_inputs(wildcards):
-    files = local_files([EXP.task_data(wildcards.task, split, wildcards.source) for split in ("train", "dev")])
-    lang_adapter = EXP.train_lang_adapter(wildcards.setup, wildcards.source)
-    init_from = EXP.init_from_dir(wildcards.task, wildcards.source, wildcards.setup, wildcards.seed)
-    return files + ([lang_adapter] if lang_adapter else []) + ([init_from] if init_from else []) + get_base_model_input()
+    return local_files(list(task_inputs(wildcards).values())) + get_base_model_input()
 
 
 def get_task_options(wildcards):
-    spec = EXP.tasks[wildcards.task]
-    args = ["--task-type", spec["type"]]
-    for split in ("train", "dev"):
-        args += [f"--{split}", EXP.task_data(wildcards.task, split, wildcards.source)]
-    lang_adapter = EXP.train_lang_adapter(wildcards.setup, wildcards.source)
-    if lang_adapter:
-        args += ["--lang-adapter", lang_adapter]
-    init_from = EXP.init_from_dir(wildcards.task, wildcards.source, wildcards.setup, wildcards.seed)
-    if init_from:
-        args += ["--init-from", init_from]
+    args = ["--task-type", EXP.tasks[wildcards.task].type]
+    for name, path in task_inputs(wildcards).items():
+        args += [f"--{name.replace('_', '-')}", path]
     training = EXP.task_training(wildcards.task, wildcards.setup)
-    return " ".join([shlex.join(args), options(training), options(EXP.section("task_adapter"))])
+    return " ".join([shlex.join(args), options(training), options(EXP.sections.task_adapter)])
 
 
 def get_eval_runs(wildcards):

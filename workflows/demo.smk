@@ -22,11 +22,9 @@ if EXP.demo is not None:
             out=lambda w, output: os.path.dirname(os.path.dirname(output.corpus)),
             language=lambda w: DEMO.language_spec(w.lang),  # what its data depends on
             sizes=options(dataclasses.asdict(DEMO.data)),
-        threads: 1
+        threads: 1  # the demo's memory and time, on one CPU thread
         resources:
-            gpu=0,
-            mem_mb=EXP.compute("demo", "mem_mb"),
-            runtime=EXP.compute("demo", "runtime"),
+            **resources("demo", gpu=0),
         shell:
             "madx demo-data --output {params.out:q} --language {params.language:q} {params.sizes} > {log:q} 2>&1"
 
@@ -38,11 +36,9 @@ if EXP.demo is not None:
         params:
             out=lambda w, output: os.path.dirname(output[0]),
             languages=[DEMO.language_spec(lang.code, flags=True) for lang in DEMO.languages],
-        threads: 1
+        threads: EXP.compute.stage("demo_readme").threads
         resources:
-            gpu=0,
-            mem_mb=1000,
-            runtime=5,
+            **resources("demo_readme"),
         shell:
             "madx demo-data --readme --output {params.out:q} --language {params.languages:q} > {log:q} 2>&1"
 
@@ -60,11 +56,9 @@ if EXP.demo is not None:
             tokenizer=[PATHS.demo_corpus(lang) for lang in DEMO.tokenizer_languages()],
             shape=options(dataclasses.asdict(DEMO.shape)),
             train=options(DEMO.pretrain),
-        threads: EXP.compute("demo", "threads")
+        threads: EXP.compute.stage("demo").threads
         resources:
-            gpu=EXP.compute("demo", "gpus"),
-            mem_mb=EXP.compute("demo", "mem_mb"),
-            runtime=EXP.compute("demo", "runtime"),
+            **resources("demo"),
         shell:
             "madx launch --gpus {resources.gpu} --threads {threads} -- build-base --corpus {params.seen:q}"
             " --tokenizer-corpus {params.tokenizer:q} --output {output:q} {params.shape} {params.train} > {log:q} 2>&1"

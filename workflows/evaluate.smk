@@ -1,6 +1,7 @@
 # Zero-shot evaluation: one job per (task, source, target language). It loads the base model once and swaps in
 # each (setup, seed)'s adapters and head; a run whose inputs did not change since it finished is kept, not redone
 # (madx/evaluation/evaluate.py), so adding a seed or retraining one language adapter computes only what changed.
+from madx.core.setups import SETUPS
 
 
 rule evaluate:
@@ -23,15 +24,13 @@ rule evaluate:
                                 for run in get_eval_runs(w)),
         each=lambda w: PATHS.evaluation(w.task, w.source, w.lang, "{setup}", "{seed}"),
         # romanizing runs (madx_translit) read the test data through the target's romanizer
-        romanize=lambda w: (f"--romanize {shlex.quote(EXP.romanizer(w.lang))}"
+        romanize=lambda w: (f"--romanize {shlex.quote(EXP.languages[w.lang].romanize)}"
                             if any(SETUPS[run[0]].romanizes for run in get_eval_runs(w)) else ""),
         remote=REMOTE_CODE,
-        precision=EXP.mixed_precision,
-    threads: EXP.compute("evaluate", "threads")
+        precision=EXP.compute.mixed_precision,
+    threads: EXP.compute.stage("evaluate").threads
     resources:
-        gpu=EXP.compute("evaluate", "gpus"),
-        mem_mb=EXP.compute("evaluate", "mem_mb"),
-        runtime=EXP.compute("evaluate", "runtime"),
+        **resources("evaluate"),
     shell:
         "madx launch --gpus {resources.gpu} --threads {threads} --no-accelerate --"
         " evaluate --base-model {params.base:q} {params.runs} --each {params.each:q} --test {params.test:q}"

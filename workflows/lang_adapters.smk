@@ -1,6 +1,7 @@
 # Language adapters: MLM on each language's corpus (skipped for a language given a ready `adapter:`); for a
 # language that asks for a new-script setup, also its adapter on the romanized corpus (madx_translit) or with
 # new input embeddings (madx_emb).
+from madx.core.setups import ADAPTER_KINDS
 
 
 # the shell command of every language adapter's training (its params say which, and how)
@@ -14,7 +15,7 @@ TRAIN_LANG_SHELL = (
 
 rule train_lang_adapter:
     input:
-        corpus=lambda w: local_files(EXP.languages[w.lang]["corpus"]),
+        corpus=lambda w: local_files(EXP.languages[w.lang].corpus),
         base=get_base_model_input,
     output:
         directory(PATHS.lang_adapter()),
@@ -25,17 +26,15 @@ rule train_lang_adapter:
     priority: get_lang_priority
     params:
         base=EXP.base_model,
-        corpus=lambda w: EXP.languages[w.lang]["corpus"],
-        adapter=options(EXP.section("lang_adapter")),
+        corpus=lambda w: EXP.languages[w.lang].corpus,
+        adapter=options(EXP.sections.lang_adapter),
         train=lambda w: options(get_lang_training(w)),
         remote=REMOTE_CODE,
-        precision=EXP.mixed_precision,
+        precision=EXP.compute.mixed_precision,
         cache=PATHS.corpus_cache(),
-    threads: EXP.compute("train_lang", "threads")
+    threads: EXP.compute.stage("train_lang").threads
     resources:
-        gpu=EXP.compute("train_lang", "gpus"),
-        mem_mb=EXP.compute("train_lang", "mem_mb"),
-        runtime=EXP.compute("train_lang", "runtime"),
+        **resources("train_lang"),
     shell:
         TRAIN_LANG_SHELL
 

@@ -26,11 +26,9 @@ rule report:
         out=lambda w, output: os.path.dirname(output.md),
         title=f"madx results: {CONFIG_FILE}",
         notes=lambda w, input: shlex.join(["--notes", *input.notes]) if input.notes else "",
-    threads: 1
+    threads: EXP.compute.stage("report").threads
     resources:
-        gpu=0,
-        mem_mb=2000,
-        runtime=10,
+        **resources("report"),
     shell:
         "madx report --eval {input.evals:q} --output {params.out:q}"
         " --title {params.title:q} --lang-adapters {input.lang_adapters:q} {params.notes} > {log:q} 2>&1"

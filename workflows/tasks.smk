@@ -1,5 +1,6 @@
 # Task training on each source language: the madx task adapter (on the source language adapter),
 # the task_only adapter and the full fine-tuning baseline, once per seed.
+from madx.core.setups import TRAIN_SETUPS
 
 
 rule train_task:
@@ -17,12 +18,10 @@ rule train_task:
         base=EXP.base_model,
         options=get_task_options,
         remote=REMOTE_CODE,
-        precision=EXP.mixed_precision,
-    threads: EXP.compute("train_task", "threads")
+        precision=EXP.compute.mixed_precision,
+    threads: EXP.compute.stage("train_task").threads
     resources:
-        gpu=EXP.compute("train_task", "gpus"),
-        mem_mb=EXP.compute("train_task", "mem_mb"),
-        runtime=EXP.compute("train_task", "runtime"),
+        **resources("train_task"),
     shell:
         "madx launch --gpus {resources.gpu} --threads {threads} --mixed-precision {params.precision} --"
         " train-task --base-model {params.base:q} --task {wildcards.task:q} --setup {wildcards.setup}"

@@ -20,7 +20,7 @@ def _body(args) -> None:
 
     exp = load_experiment_file(args.config, check_files=not args.no_file_check)
     print(f"{args.config}: ok — {len(exp.languages)} languages, {len(exp.tasks)} task(s), source(s) "
-          f"{', '.join(exp.sources)}, seeds {exp.seeds}, setups {exp.setups}; {len(exp.lang_adapters_to_train())} "
+          f"{', '.join(exp.sources)}, seeds {list(exp.seeds)}, setups {list(exp.setups)}; {len(exp.lang_adapters_to_train())} "
           f"language adapters to train, {len(exp.eval_targets())} evaluations in {len(exp.eval_jobs())} jobs (one per "
           "task, source and target)")
     for lang in exp.adapter_only_languages():

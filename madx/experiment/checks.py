@@ -1,0 +1,215 @@
+"""The meaning checks the schema cannot make: settings that build, files that exist, adapters made for this base
+model, lengths within its positions, two-stage training without cycles. Each error names the config file and key."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Mapping
+
+from ..adapters.config import AdapterConfigError
+from ..core.settings import AT_LEAST, ROMANIZERS, WHY, LangTraining, SettingError, TaskTraining
+from ..core.setups import NEW_SCRIPT_SETUPS, SETUPS
+from ..data.hub import ModelLoadError, check_base_model_dir, looks_like_a_path, max_sequence_length, read_model_config
+from .layers import Layers, merged, written_at
+from .schema import ConfigError
+
+if TYPE_CHECKING:
+    from ..demo.data import TinyEncoder
+    from .config import Task
+    from .plan import Experiment
+
+# The demo base model's shape: the smallest value of each field that builds a model (the schema leaves them to
+# check_demo_shape), and why where it is not plain
+DEMO_SHAPE_AT_LEAST = {"vocab_size": 1, "hidden_size": 1, "num_hidden_layers": 1, "num_attention_heads": 1,
+                       "intermediate_size": 1, "max_seq_len": AT_LEAST["seq_len"]}
+DEMO_SHAPE_WHY = {"max_seq_len": WHY["seq_len"]}
+
+
+def check_settings(cls, layers: Layers, where: str) -> None:
+    """`cls` built from the merged sections; an error names the key path where each offending value was written."""
+    try:
+        cls(**merged(layers))
+    except SettingError as err:
+        keys = " and ".join(written_at(layers, key) for key in err.keys)
+        raise ConfigError(f"{where}: {keys}: {err.after_key}") from None
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"{where}: {layers[-1][0]}: {err}") from None
+
+
+def check_section(section: Mapping, key: str, where: str, cls) -> None:
+    """A config section (`key`) builds `cls` (an adapter config)."""
+    values = {k: tuple(v) if k == "leave_out" else v for k, v in section.items()}
+    try:
+        cls(**values)
+    except (AdapterConfigError, ValueError, TypeError) as err:
+        raise ConfigError(f"{where}: {key}: {err}") from None
+
+
+def check_demo_shape(shape: TinyEncoder, where: str) -> None:
+    """The demo base model's shape builds a model (checked here: the model is built by a job)."""
+    for name, minimum in DEMO_SHAPE_AT_LEAST.items():
+        if getattr(shape, name) < minimum:
+            why = f" ({DEMO_SHAPE_WHY[name]})" if name in DEMO_SHAPE_WHY else ""
+            raise ConfigError(f"{where}: demo.{name}: {getattr(shape, name)} must be at least {minimum}{why}")
+    if shape.hidden_size % shape.num_attention_heads:
+        raise ConfigError(f"{where}: demo.hidden_size: {shape.hidden_size} is not a multiple of "
+                          f"demo.num_attention_heads ({shape.num_attention_heads}); each head gets hidden_size / heads")
+    if not 0 <= shape.dropout < 1:
+        raise ConfigError(f"{where}: demo.dropout: {shape.dropout} must be in [0, 1)")
+
+
+def check_init_from(tasks: Mapping[str, Task], where: str) -> None:
+    """tasks.<task>.init_from names another task of the same type, and following them never comes back."""
+    for name, task in tasks.items():
+        seen, current = [name], task.init_from
+        while current is not None:
+            if current not in tasks:
+                raise ConfigError(f"{where}: tasks.{name}.init_from: {current!r} is not a task here ({', '.join(tasks)})")
+            if tasks[current].type != task.type:
+                raise ConfigError(f"{where}: tasks.{name}.init_from: {current!r} is a {tasks[current].type} task, "
+                                  f"{name!r} a {task.type} one; a task starts only from one of its own type")
+            if current in seen:
+                raise ConfigError(f"{where}: tasks.{name}.init_from: a cycle ({' -> '.join(seen + [current])})")
+            seen.append(current)
+            current = tasks[current].init_from
+
+
+def check_new_scripts(exp: Experiment) -> None:
+    """A language that runs a new-script setup has what it needs: a corpus, a romanizer for madx_translit (one
+    that is installed), and no new-script keys it would ignore."""
+    from ..data.romanize import RomanizerError, check_installed
+
+    where = exp.where
+    for lang, language in exp.languages.items():
+        runs = set()
+        for task in exp.tasks.values():
+            if lang in task.languages:
+                runs |= set(exp.setups_for(lang)) & set(NEW_SCRIPT_SETUPS)
+        if runs and not language.corpus:
+            raise ConfigError(f"{where}: languages.{lang}: {', '.join(sorted(runs))} train their own language adapter "
+                              "and need the language's corpus: give corpus")
+        romanizing = sorted(name for name in runs if SETUPS[name].romanizes)
+        if romanizing and not language.romanize:
+            raise ConfigError(f"{where}: languages.{lang}.romanize: {', '.join(romanizing)} needs a romanizer for "
+                              f"{lang} ({', '.join(ROMANIZERS)})")
+        if language.sets_embeddings and not any(SETUPS[name].new_embeddings for name in runs):
+            embedding = ", ".join(name for name, s in SETUPS.items() if s.new_embeddings)
+            raise ConfigError(f"{where}: languages.{lang}.embeddings: set, but {lang} runs no {embedding}; add it to "
+                              f"languages.{lang}.setups (or remove embeddings)")
+        if language.romanize:
+            try:
+                check_installed(language.romanize)
+            except RomanizerError as err:
+                raise ConfigError(f"{where}: languages.{lang}.romanize: {err}") from None
+
+
+def position_limit(exp: Experiment) -> tuple[int, str] | None:
+    """(longest input in tokens, what says so) of the base model, when known before any job: the demo's shape, or
+    a local model directory's config.json; None for a hub id (the jobs check it)."""
+    if exp.builds_base_model:
+        return exp.demo.shape.max_seq_len, "demo.max_seq_len"
+    config_file = Path(exp.base_model) / "config.json"
+    if not config_file.is_file():
+        return None
+    config = base_model_config(exp.base_model, exp.where)
+    if "max_position_embeddings" not in config:
+        return None
+    return max_sequence_length(SimpleNamespace(**{"pad_token_id": None, "model_type": None, **config})), str(config_file)
+
+
+def base_model_config(base_model: str, where: str) -> dict:
+    """A local base model directory's config.json; a corrupt one is a ConfigError naming it."""
+    try:
+        return read_model_config(base_model)
+    except ModelLoadError as err:
+        raise ConfigError(f"{where}: {err}") from None
+
+
+def check_lengths(exp: Experiment) -> None:
+    """Every language adapter's seq_len and every task training's max_length fit the base model's positions."""
+    limit = position_limit(exp)
+    if limit is None:
+        return
+    limit, source = limit
+    checks = [(exp.lang_training_layers(lang), "seq_len", LangTraining) for lang in exp.lang_adapters_to_train()]
+    trained = dict.fromkeys(SETUPS[setup].training.name for _, _, _, setup, _ in exp.eval_targets())
+    checks += [(exp.task_training_layers(task, setup), "max_length", TaskTraining) for task in exp.tasks
+               for setup in trained]
+    for layers, name, cls in checks:
+        value = merged(layers).get(name, getattr(cls(), name))
+        if value > limit:
+            raise ConfigError(f"{exp.where}: {written_at(layers, name)}: {value} is beyond the base model's position "
+                              f"limit of {limit} tokens ({source}); set it to at most {limit}")
+
+
+def check_files(exp: Experiment) -> None:
+    """Every local file a job will read exists, or the workflow makes it: checked for exactly the languages,
+    tasks and splits the experiment runs, so no configured result can silently never appear."""
+    if not exp.builds_base_model and looks_like_a_path(exp.base_model):  # a hub id is checked when a job loads it
+        try:
+            check_base_model_dir(exp.base_model)
+        except ModelLoadError as err:
+            raise ConfigError(f"{exp.where}: {err}") from None
+    made = exp.demo_outputs()
+    for lang in sorted({*exp.lang_adapters_to_train(), *(lang for _, lang in exp.script_adapters())}):
+        for spec in exp.languages[lang].corpus:
+            check_local(spec, f"languages.{lang}.corpus", exp.where, made)
+    for lang, language in exp.languages.items():
+        if language.adapter:
+            check_ready_adapter(language.adapter, exp.base_model, f"languages.{lang}.adapter", exp.where)
+    for name, task in exp.tasks.items():
+        for split, langs in (("train", exp.sources), ("dev", exp.sources), ("test", task.languages)):
+            for lang in langs:
+                hint = (f" (tasks.{name}.languages is all; to leave {lang} out of {name}, list the task's "
+                        "languages instead)"
+                        if split == "test" and task.all_languages and lang not in exp.sources else "")
+                check_local(task.data(split, lang), f"tasks.{name}.{split} ({lang})", exp.where, made, hint)
+
+
+def check_local(spec: str, key: str, where: str, made: set[str], hint: str = "") -> None:
+    """A data source a job reads: a local file that exists and is not empty (or one the demo makes), or a hub
+    dataset whose local directory, when it names one, exists."""
+    if spec.startswith("hub:"):  # a hub dataset, or a local dataset directory given as one
+        dataset = spec[len("hub:"):].partition("?")[0]
+        if looks_like_a_path(dataset) and not Path(dataset).exists():
+            raise ConfigError(f"{where}: {key}: local dataset directory {dataset!r} not found{hint}; fix the path, "
+                              "or give the dataset's hub id (namespace/name)")
+        return
+    if os.path.normpath(spec) in made:
+        return
+    path = Path(spec)
+    if not path.exists():
+        if made and Path(spec).parent.as_posix() in {Path(p).parent.as_posix() for p in made}:
+            hint += " (the demo makes files there only for its languages: add the language to demo.languages)"
+        raise ConfigError(f"{where}: {key}: file {spec!r} not found{hint}; fix the path or use a hub source "
+                          "({hub: ID})")
+    if path.is_file() and path.stat().st_size == 0:
+        raise ConfigError(f"{where}: {key}: file {spec!r} is empty")
+
+
+def check_ready_adapter(path: str, base_model: str, key: str, where: str) -> None:
+    """A ready language adapter: a readable AdapterHub config, a weights file, and (when the base model is a
+    local directory already) the base model's hidden size and model type. The weights load at job time."""
+    if not Path(path).is_dir():  # before importing the adapter reader (and torch)
+        raise ConfigError(f"{where}: {key}: adapter directory {path!r} not found; fix the path, or give the language a "
+                          "corpus instead to train its adapter")
+    from ..adapters.io import (CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME, AdapterLoadError, made_for_mismatch,
+                               read_adapter_config)
+
+    try:
+        meta, _ = read_adapter_config(path)
+    except AdapterLoadError as err:
+        raise ConfigError(f"{where}: {key}: {err}") from None
+    if not any((Path(path) / name).is_file() for name in (WEIGHTS_NAME, LEGACY_WEIGHTS_NAME)):
+        raise ConfigError(f"{where}: {key}: {path!r} has {CONFIG_NAME} but no weights ({WEIGHTS_NAME} or "
+                          f"{LEGACY_WEIGHTS_NAME}); copy the whole adapter directory")
+    base_config = Path(base_model) / "config.json"
+    if not base_config.is_file():  # a hub id, or a base model the workflow builds: checked when the job loads it
+        return
+    mismatch = made_for_mismatch(meta, base_model_config(base_model, where))
+    if mismatch is not None:
+        field_name, made_for, has = mismatch
+        raise ConfigError(f"{where}: {key}: {path!r} was made for {field_name} {made_for!r}, base_model "
+                          f"{base_model!r} has {has!r}; use a language adapter trained on this base model")

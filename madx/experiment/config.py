@@ -1,0 +1,273 @@
+"""The config parsed once into frozen objects: its languages, tasks, sources, settings sections, compute and demo.
+Every default the workflow applies is applied here (or is the default of the dataclass that owns it); the planner,
+the checks and the .smk files read attributes, never the raw config."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+from urllib.parse import urlencode
+
+from ..core.settings import EMBEDDING_MODES, LangTraining, PretrainSettings, TaskTraining, TrainSettings
+from ..core.setups import TRAININGS
+from ..demo.data import SPLITS, DemoData, DemoLanguage, TinyEncoder
+from .checks import check_demo_shape, check_settings
+from .layers import Layers
+from .paths import Paths
+from .schema import SECTIONS, ConfigError
+
+
+def frozen(section: Mapping | None = None) -> Mapping:
+    """A config section (the keys the config sets) as a read-only mapping."""
+    return MappingProxyType(dict(section or {}))
+
+
+def given(section: Mapping, *keys: str) -> dict:
+    """The keys of `section` the config sets, among `keys`: the rest keep their dataclass defaults."""
+    return {key: section[key] for key in keys if key in section}
+
+
+def source_spec(value) -> str:
+    """A config data source (path string or {hub: ...} mapping) as a madx source string."""
+    if isinstance(value, str):
+        return value
+    options = {k: value[k] for k in ("config", "split", "column", "revision") if k in value}
+    return f"hub:{value['hub']}" + (f"?{urlencode(options, safe='{}')}" if options else "")
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """madx_emb: how a language's new input embeddings are made (languages.<lang>.embeddings)."""
+
+    mode: str = EMBEDDING_MODES[0]  # new: a tokenizer trained on the language's corpus
+    vocab_size: int | None = None  # None: train-lang's own default
+    lr: float | None = None  # None: train_lang's lr
+
+    def train_lang_keys(self) -> dict:
+        """The train-lang keys these embeddings set."""
+        return {"embeddings": self.mode, **({"vocab_size": self.vocab_size} if self.vocab_size is not None else {}),
+                **({"embedding_lr": self.lr} if self.lr is not None else {})}
+
+
+@dataclass(frozen=True)
+class Language:
+    """A language of the experiment: languages.<code>, or a demo language (its corpus the demo's unless given)."""
+
+    code: str
+    corpus: tuple[str, ...] = ()  # madx source specs; empty when a ready adapter is given
+    adapter: str | None = None  # a ready language adapter directory: none is trained
+    max_tokens: int | None = None  # cap on the corpus tokens used
+    train_lang: Mapping = field(default_factory=frozen)  # its own train_lang keys, over the global ones
+    setups: tuple[str, ...] = ()  # its new-script setups, beside the config's setups
+    romanize: str | None = None  # the romanizer of madx_translit (and madx_emb's matching)
+    embeddings: Embeddings = field(default_factory=Embeddings)
+    sets_embeddings: bool = False  # languages.<code>.embeddings is given (only madx_emb reads it)
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task of the experiment (tasks.<name>): its data, its target languages and its own training keys."""
+
+    name: str
+    type: str  # a task family (madx/tasks/families.py)
+    train: str  # madx source specs; {lang} is each language's code
+    dev: str
+    test: str
+    languages: tuple[str, ...]  # the targets it is evaluated on
+    all_languages: bool = True  # languages: all (the default), not a list
+    train_task: Mapping = field(default_factory=frozen)  # its own train_task keys, over the global ones
+    init_from: str | None = None  # the task whose training this one starts from (two-stage training)
+
+    def data(self, split: str, lang: str) -> str:
+        return getattr(self, split).replace("{lang}", lang)
+
+
+@dataclass(frozen=True)
+class Sections:
+    """The settings sections with only the keys the config sets: each command applies its own defaults (the
+    settings dataclasses of madx/core/settings.py and madx/adapters/config.py) to the rest."""
+
+    lang_adapter: Mapping = field(default_factory=frozen)
+    task_adapter: Mapping = field(default_factory=frozen)
+    train_lang: Mapping = field(default_factory=frozen)
+    train_task: Mapping = field(default_factory=frozen)
+    full_ft: Mapping = field(default_factory=frozen)  # full_ft's overrides of train_task
+
+    def lang_layers(self, language: Language) -> Layers:
+        """The sections that make a language adapter's train_lang settings, later over earlier."""
+        code = language.code
+        layers = [("train_lang", self.train_lang), (f"languages.{code}.train_lang", language.train_lang)]
+        return layers + ([(f"languages.{code}", {"max_tokens": language.max_tokens})] if language.max_tokens else [])
+
+    def task_layers(self, task: Task, training: str) -> Layers:
+        """The sections that make `task`'s train_task settings under `training` (full_ft: its overrides on top)."""
+        layers = [("train_task", self.train_task), (f"tasks.{task.name}.train_task", task.train_task)]
+        return layers + ([("full_ft", self.full_ft)] if TRAININGS[training].full_model else [])
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What each job of a stage asks the scheduler for."""
+
+    gpus: int
+    threads: int
+    mem_mb: int
+    runtime: int  # minutes
+
+
+# Resources per workflow stage when compute.<stage> does not say; demo_readme and report are small CPU jobs the
+# config has no key for
+RESOURCE_DEFAULTS = {
+    "train_lang": Resources(gpus=0, threads=1, mem_mb=8000, runtime=24 * 60),
+    "train_task": Resources(gpus=0, threads=1, mem_mb=8000, runtime=6 * 60),
+    "evaluate": Resources(gpus=0, threads=1, mem_mb=4000, runtime=60),
+    "demo": Resources(gpus=0, threads=2, mem_mb=4000, runtime=60),
+    "demo_readme": Resources(gpus=0, threads=1, mem_mb=1000, runtime=5),
+    "report": Resources(gpus=0, threads=1, mem_mb=2000, runtime=10),
+}
+
+
+@dataclass(frozen=True)
+class Compute:
+    """compute: the jobs' mixed precision and each stage's resources."""
+
+    mixed_precision: str = TrainSettings.mixed_precision  # the training settings' own default
+    stages: Mapping[str, Resources] = field(default_factory=lambda: MappingProxyType(RESOURCE_DEFAULTS))
+
+    def stage(self, name: str) -> Resources:
+        return self.stages[name]
+
+
+@dataclass(frozen=True)
+class Demo:
+    """The offline demo's part of the config: the benchmark it writes and the base model it builds."""
+
+    data: DemoData
+    shape: TinyEncoder
+    pretrain: Mapping  # PretrainSettings keys the config sets
+    languages: tuple  # DemoLanguage, in config order
+
+    def language(self, code: str) -> DemoLanguage:
+        return next(lang for lang in self.languages if lang.code == code)
+
+    def language_spec(self, code: str, flags: bool = False) -> str:
+        """CODE:WORD_ORDER:SCRIPT[:seen][:tokenizer], the form `madx demo-data --language` reads; without flags,
+        only what the language's data depends on."""
+        language = self.language(code)
+        spec = [language.code, language.word_order, language.script]
+        if flags:
+            spec += [name for name in ("seen", "tokenizer") if getattr(language, name)]
+        return ":".join(spec)
+
+    def seen(self) -> list[str]:
+        return [lang.code for lang in self.languages if lang.seen]
+
+    def tokenizer_languages(self) -> list[str]:
+        return [lang.code for lang in self.languages if lang.tokenizer]
+
+
+# ---- the config's sections as these objects (after the schema check: the layout is right)
+
+
+def load_sections(config: dict) -> Sections:
+    return Sections(**{name: frozen(config.get(name)) for name in SECTIONS})
+
+
+def load_compute(config: dict) -> Compute:
+    compute = config.get("compute", {})
+    stages = {name: dataclasses.replace(default, **compute.get(name, {})) for name, default in RESOURCE_DEFAULTS.items()}
+    return Compute(stages=MappingProxyType(stages), **given(compute, "mixed_precision"))
+
+
+def load_demo(config: dict, where: str) -> Demo | None:
+    demo = config.get("demo")
+    if demo is None:
+        return None
+    languages = demo.get("languages")
+    if not languages:
+        raise ConfigError(f"{where}: demo.languages: missing; list the synthetic languages, e.g. "
+                          "en: {seen: true}")
+    parsed = []
+    for code, entry in languages.items():
+        try:
+            parsed.append(DemoLanguage(code, **(entry or {})))
+        except ValueError as err:
+            raise ConfigError(f"{where}: demo.languages.{code}: {err}") from None
+    if not any(lang.seen for lang in parsed):
+        raise ConfigError(f"{where}: demo.languages: no language is seen by the base model; set seen: true on one")
+    built = {}
+    for cls in (DemoData, TinyEncoder):
+        names = {f.name for f in dataclasses.fields(cls)}
+        try:
+            built[cls] = cls(**{k: v for k, v in demo.items() if k in names})
+        except ValueError as err:
+            raise ConfigError(f"{where}: demo: {err}") from None
+    check_settings(PretrainSettings, [("demo.pretrain", demo.get("pretrain", {}))], where)
+    check_demo_shape(built[TinyEncoder], where)
+    return Demo(data=built[DemoData], shape=built[TinyEncoder], pretrain=frozen(demo.get("pretrain")),
+                languages=tuple(parsed))
+
+
+def load_languages(config: dict, where: str, demo: Demo | None, paths: Paths, sections: Sections) -> dict:
+    """Language code -> Language: the config's languages, and the demo's (each with its demo corpus unless given)."""
+    entries = dict(config.get("languages") or {})
+    for lang in demo.languages if demo else ():
+        entries[lang.code] = {"corpus": paths.demo_corpus(lang.code), **entries.get(lang.code, {})}
+    if not entries:
+        raise ConfigError(f"{where}: languages: missing; give each language a corpus (or a ready adapter)")
+    languages = {}
+    for code, entry in entries.items():
+        languages[code] = _language(code, entry, where)
+        check_settings(LangTraining, sections.lang_layers(languages[code]), where)
+    return languages
+
+
+def _language(code: str, entry: dict, where: str) -> Language:
+    corpus = entry.get("corpus")
+    corpus = corpus if isinstance(corpus, list) else [corpus] if corpus is not None else []
+    specs = tuple(source_spec(c) for c in corpus)
+    if not specs and not entry.get("adapter"):
+        raise ConfigError(f"{where}: languages.{code}: needs a corpus (to train its language adapter) or "
+                          "adapter: a ready language adapter directory")
+    own = entry.get("train_lang", {})
+    if "max_tokens" in own and entry.get("max_tokens"):
+        raise ConfigError(f"{where}: languages.{code}: max_tokens is given twice (languages.{code}.max_tokens and "
+                          f"languages.{code}.train_lang.max_tokens); keep one")
+    embeddings = entry.get("embeddings") or {}
+    return Language(code, corpus=specs, train_lang=frozen(own), setups=tuple(entry.get("setups", ())),
+                    embeddings=Embeddings(**embeddings), sets_embeddings=bool(embeddings),
+                    **given(entry, "adapter", "max_tokens", "romanize"))
+
+
+def load_sources(config: dict, where: str, languages: Mapping) -> tuple[str, ...]:
+    if ("source_language" in config) == ("source_languages" in config):
+        raise ConfigError(f"{where}: give either source_language (one) or source_languages (a list, or all)")
+    if "source_language" in config:
+        key, sources = "source_language", [config["source_language"]]
+    else:
+        key, given_sources = "source_languages", config["source_languages"]
+        sources = list(languages) if given_sources == "all" else given_sources
+    unknown = [s for s in sources if s not in languages]
+    if unknown:
+        raise ConfigError(f"{where}: {key}: {', '.join(map(repr, unknown))} not among languages ({', '.join(languages)})")
+    return tuple(sources)
+
+
+def load_tasks(config: dict, where: str, languages: Mapping, sections: Sections) -> dict:
+    """Task name -> Task, each with its target languages (all: every language) and training settings checked."""
+    tasks = {}
+    for name, entry in config["tasks"].items():
+        all_languages = entry.get("languages", "all") == "all"
+        targets = list(languages) if all_languages else entry["languages"]
+        unknown = [lang for lang in targets if lang not in languages]
+        if unknown:
+            raise ConfigError(f"{where}: tasks.{name}.languages: {unknown} not under languages; add an entry "
+                              "for each (a corpus or an adapter)")
+        tasks[name] = Task(name, entry["type"], languages=tuple(targets), all_languages=all_languages,
+                           train_task=frozen(entry.get("train_task")), init_from=entry.get("init_from"),
+                           **{split: source_spec(entry[split]) for split in SPLITS})
+        for training in TRAININGS:  # full_ft: the full_ft overrides on top
+            check_settings(TaskTraining, sections.task_layers(tasks[name], training), where)
+    return tasks
