@@ -16,7 +16,7 @@ from madx.core.settings import TaskTraining
 from madx.core.sources import DataError
 from madx.data.labelled import read_labelled
 from madx.data.texts import QAExample, read_classification, read_multiple_choice, read_qa
-from madx.evaluation.evaluate import build_eval_model
+from madx.evaluation.models import build_eval_model
 from madx.tasks.families import family, predict
 from madx.tasks.qa import answer_f1, best_spans, encode_windows, exact_match, normalize_answer, qa_metrics
 

@@ -5,7 +5,7 @@ import logging
 import pytest
 
 from madx.data.coverage import UNK_WARNING, coverage, warn_if_badly_covered
-from madx.tasks.metrics import sequence_metrics
+from madx.tasks.tagging import sequence_metrics
 
 GOLD = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O", "B-PER"]]
 PRED = [["B-PER", "I-PER", "O", "O"], ["B-ORG", "O", "B-LOC"]]

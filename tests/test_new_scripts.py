@@ -14,11 +14,12 @@ from madx.cli import main as cli
 from madx.core.sources import DataError, Source
 from madx.data.corpus import cache_key, corpus_lines, load_blocks
 from madx.data.labelled import Sentence, read_labelled
-from madx.data.romanize import RomanizerError, romanize_examples, romanizer
+from madx.data.romanize import RomanizerError, romanizer
 from madx.data.spm import train_language_tokenizer
 from madx.data.texts import QAExample
 from madx.demo.data import transliterate
 from madx.evaluation.evaluate import Run, evaluate_runs
+from madx.tasks.families import romanize_examples
 
 LANG_ARGS = ["--seq-len", "48", "--batch-size", "16", "--lr", "5e-3", "--log-every", "5"]
 

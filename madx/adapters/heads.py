@@ -21,6 +21,9 @@ classes; each head type maps to flex-head layers as follows (a flex head is [dro
 A head without such a mapping (DeBERTa's context pooler) is saved by module path with its Hugging Face class
 name, AdapterHub's layout for heads of those classes. Heads madx saved before this format (head.safetensors)
 still load. madx records the head files' sha256 beside them (files.CHECKSUMS) and verifies them at load.
+
+This module knows AdapterHub's head types, not madx's task types: a task family gives its head type
+(madx/tasks/families.py: save_head, read_head_config), and a task type is a string written beside the head.
 """
 
 from __future__ import annotations
@@ -44,8 +47,6 @@ log = logging.getLogger(__name__)
 HEAD_CONFIG = "head_config.json"
 HEAD_WEIGHTS = "model_head.safetensors"  # AdapterHub's name for a head saved with use_safetensors=True
 OTHER_WEIGHTS = ("pytorch_model_head.bin", "head.safetensors")  # AdapterHub's default; madx before this format
-HEAD_TYPES = {"ner": "tagging", "pos": "tagging", "classification": "classification",
-              "multiple_choice": "multiple_choice", "qa": "question_answering"}
 
 
 class HeadLoadError(MadxError, ValueError):
@@ -69,11 +70,10 @@ def flex_layout(model: nn.Module, head_type: str) -> tuple[dict, dict] | None:
     return None
 
 
-def save_head(model: nn.Module, directory: Path, name: str, label_names: list[str], task_type: str,
-              model_name: str | None = None, num_choices: int | None = None) -> None:
-    """The head of `model` in AdapterHub's format (module docstring), with madx's task type and label names
+def write_head(model: nn.Module, directory: Path, name: str, label_names: list[str], head_type: str, task_type: str,
+               model_name: str | None = None, num_choices: int | None = None) -> None:
+    """The head of `model` as AdapterHub's `head_type` (module docstring), with madx's task type and label names
     (`num_choices`: multiple choice's, which AdapterHub's head reshapes its scores by)."""
-    head_type = HEAD_TYPES[task_type]
     weights = {k: v.detach().cpu().contiguous() for k, v in head_state_dict(model).items()}
     layout = flex_layout(model, head_type)
     label2id = {n: i for i, n in enumerate(label_names)}
@@ -106,9 +106,9 @@ def _adapter_model_class(model: nn.Module) -> str:
     return type(model).__name__.split("For")[0] + "AdapterModel"
 
 
-def read_head_config(task_dir: Path) -> dict:
-    """The head's config, with "task_type" and "label_names" (derived from AdapterHub's head type and label2id for
-    a head AdapterHub saved)."""
+def read_head_file(task_dir: Path) -> dict:
+    """The head's config, with "label_names" (for a head AdapterHub saved: its label2id's, in id order) and, for a
+    head madx saved, its "task_type"; verified against its recorded sha256."""
     path = Path(task_dir) / HEAD_CONFIG
     if not path.is_file():
         raise HeadLoadError(f"{path}: missing; {task_dir} is not a finished madx train-task output or an "
@@ -120,21 +120,13 @@ def read_head_config(task_dir: Path) -> dict:
     verify_checksums(path.parent, [path], error=HeadLoadError)
     if "task_type" in config:
         return config
-    flex = config.get("config") or {}
-    head_type = flex.get("head_type")
-    label2id = flex.get("label2id") or config.get("label2id") or {}
-    labels = [n for n, _ in sorted(label2id.items(), key=lambda item: item[1])]
-    if head_type == "tagging":
-        task_type = "ner" if all(n == "O" or n[:2] in ("B-", "I-") for n in labels) else "pos"
-    else:
-        task_type = {"classification": "classification", "multiple_choice": "multiple_choice",
-                     "question_answering": "qa"}.get(head_type)
-    if task_type is None:
-        raise HeadLoadError(f"{path}: head_type {head_type!r}; madx reads tagging, classification, multiple_choice "
-                            "and question_answering heads")
-    if task_type in ("multiple_choice", "qa"):
-        labels = []
-    return {**config, "task_type": task_type, "label_names": labels}
+    label2id = (config.get("config") or {}).get("label2id") or config.get("label2id") or {}
+    return {**config, "label_names": [n for n, _ in sorted(label2id.items(), key=lambda item: item[1])]}
+
+
+def head_type_of(config: dict) -> str | None:
+    """AdapterHub's head type of a head config (read_head_file); None for a head saved by module path."""
+    return (config.get("config") or {}).get("head_type")
 
 
 def _weights(directory: Path) -> tuple[Path, dict]:
@@ -159,7 +151,7 @@ def load_head(model: nn.Module, task_dir: Path) -> None:
     or label set is an error naming both, never a partial load). A flex head with use_pooler keeps the model's own
     pooler, as AdapterHub does."""
     task_dir = Path(task_dir)
-    config = read_head_config(task_dir)
+    config = read_head_file(task_dir)
     file, weights = _weights(task_dir)
     flex = config.get("config")
     if flex:

@@ -16,7 +16,7 @@ import argparse
 from ..adapters.config import TASK_ADAPTER, AdapterConfig
 from ..core.settings import TaskTraining
 from ..core.setups import TRAIN_SETUPS
-from ..tasks.metrics import TASK_TYPES
+from ..tasks.families import TASK_TYPES
 from .common import add_dataclass_args, add_model_args, dataclass_from, run
 
 

@@ -12,7 +12,6 @@ kinds of name it asks about, read by madx's real readers.
 from __future__ import annotations
 
 import itertools
-import json
 import random
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -21,6 +20,7 @@ from ..core.errors import InputError
 from ..core.files import write_text
 from ..core.settings import option
 from ..data.romanize import CYRILLIC
+from ..tasks.families import TASK_TYPES, family
 
 # Function and content words of the shared grammar, by part of speech.
 WORDS = {
@@ -226,11 +226,6 @@ def entity_pools(split: str) -> dict:
     return {k: v[half[k]:] for k, v in pools.items()}
 
 
-def write_conll(path: Path, sentences) -> None:
-    text = "".join("".join(f"{t}\t{g}\n" for t, g in zip(tokens, tags)) + "\n" for tokens, tags in sentences)
-    write_text(path, text)
-
-
 # The demo's other task families, from the NER grammar, names and splits, each kind of name asked about equally
 # often: classification: which kind of name does the sentence start its entities with; multiple choice: which of
 # two names fills the gap (a name of the kind the context calls for); qa: a who / where / which-company question,
@@ -251,45 +246,61 @@ def entity_spans(tags: list[str]) -> list[tuple[str, int, int]]:
     return [tuple(s) for s in spans]
 
 
-def _sentence_with(gen: "Generator", rng: random.Random, entities: dict, etype: str, *, first: bool):
-    """A sentence whose first entity is of `etype` (first=True), or that names exactly one `etype` beside a name
-    of another kind (first=False): (tokens, tags, the asked entity's span)."""
-    while True:
-        tokens, tags = gen.sentence(rng, entities)
-        spans = entity_spans(tags)
-        if first and spans and spans[0][0] == etype:
-            return tokens, tags, spans[0]
-        asked = [span for span in spans if span[0] == etype]
-        if not first and len(asked) == 1 and len(spans) > 1:
-            return tokens, tags, asked[0]
+@dataclass(frozen=True)
+class Asked:
+    """A demo sentence and the name a task asks about in it, tokens[start:end]: of `kind` (PER), a `kind_name`
+    (person) asked about by `question` (who)."""
+
+    tokens: list
+    start: int
+    end: int
+    kind: str
+    kind_name: str
+    question: str
+
+    @property
+    def name(self) -> list[str]:
+        return self.tokens[self.start : self.end]
 
 
-def family_records(gen: "Generator", kind: str, count: int, entities: dict, seed: str) -> list[dict]:
-    """`count` records of one task family (classification, multiple_choice, qa) in the layouts madx reads
-    (madx/data/texts.py), from the generator's sentences, each kind of name asked about equally often (labels
-    balanced; the correct choice first or second equally often); deterministic from `seed`."""
-    if kind not in ("classification", "multiple_choice", "qa"):
-        raise ValueError(f"task family {kind!r}; the demo makes classification, multiple_choice and qa")
-    rng = random.Random(f"{seed}:{kind}")
-    kinds = list(ENTITY_KINDS)
-    records = []
-    for i in range(count):
-        etype = kinds[i % len(kinds)]
-        tokens, tags, (_, a, b) = _sentence_with(gen, rng, entities, etype, first=kind != "qa")
-        if kind == "classification":
-            records.append({"text": " ".join(tokens), "label": ENTITY_KINDS[etype]})
-        elif kind == "multiple_choice":
-            other = rng.choice([t for t in kinds if t != etype])
-            choices = [" ".join(tokens[a:b]), " ".join(gen.entity(rng.choice(entities[other])))]
-            label = (i // len(kinds)) % 2
-            if label:
-                choices.reverse()
-            records.append({"context": " ".join([*tokens[:a], GAP, *tokens[b:]]), "choices": choices, "label": label})
-        else:
-            start = len(" ".join(tokens[:a])) + (1 if a else 0)
-            records.append({"id": f"{seed}-{i}", "question": QUESTIONS[etype], "context": " ".join(tokens),
-                            "answers": {"text": [" ".join(tokens[a:b])], "answer_start": [start]}})
-    return records
+class DemoSentences:
+    """What a family makes its demo task from (Family.demo_records): one language's sentences over one split's
+    names, and sentences asking about each kind of name in turn."""
+
+    kinds = tuple(ENTITY_KINDS)
+    gap = GAP
+
+    def __init__(self, gen: "Generator", entities: dict):
+        self.gen, self.entities = gen, entities
+
+    def tagged(self, rng: random.Random) -> tuple[list[str], list[str]]:
+        """A sentence as (tokens, BIO tags)."""
+        return self.gen.sentence(rng, self.entities)
+
+    def asking(self, rng: random.Random, i: int, *, first: bool) -> Asked:
+        """A sentence about the i-th kind of name in turn (each kind equally often): one whose first name is of that
+        kind (first=True), or one naming exactly one of that kind beside a name of another kind (first=False)."""
+        kind = self.kinds[i % len(self.kinds)]
+        while True:
+            tokens, tags = self.gen.sentence(rng, self.entities)
+            spans = entity_spans(tags)
+            asked = [span for span in spans if span[0] == kind]
+            if first and spans and spans[0][0] == kind or not first and len(asked) == 1 and len(spans) > 1:
+                _, start, end = spans[0] if first else asked[0]
+                return Asked(tokens, start, end, kind, ENTITY_KINDS[kind], QUESTIONS[kind])
+
+    def other_name(self, rng: random.Random, kind: str) -> list[str]:
+        """A name of a kind other than `kind`, as this language writes it."""
+        other = rng.choice([k for k in self.kinds if k != kind])
+        return self.gen.entity(rng.choice(self.entities[other]))
+
+
+def family_records(gen: "Generator", kind: str, count: int, entities: dict, seed: str) -> list:
+    """`count` records of the demo task of task type `kind` (its family's demo_records: the layouts madx reads,
+    madx/data/texts.py; each kind of name asked about equally often), deterministic from `seed`."""
+    if kind not in DEMO_TASKS:
+        raise ValueError(f"task family {kind!r}; the demo makes {', '.join(DEMO_TASKS)}")
+    return family(kind).demo_records(DemoSentences(gen, entities), count, seed)
 
 
 def describe(languages) -> str:
@@ -317,18 +328,12 @@ def corpus_path(out_dir: Path, code: str) -> Path:
     return Path(out_dir) / "corpora" / f"{code}.txt"
 
 
-DEMO_TASKS = ("ner", "classification", "multiple_choice", "qa")  # the task families the demo writes data for
+DEMO_TASKS = tuple(t for t in TASK_TYPES if family(t).makes_demo)  # the task types the demo writes data for
 
 
-def task_path(out_dir: Path, code: str, split: str, kind: str = "ner") -> Path:
-    """ner/{code}.{split}.conll, or {kind}/{code}.{split}.jsonl for the other families."""
-    if kind == "ner":
-        return Path(out_dir) / "ner" / f"{code}.{split}.conll"
-    return Path(out_dir) / kind / f"{code}.{split}.jsonl"
-
-
-def write_jsonl(path: Path, records: list[dict]) -> None:
-    write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+def task_path(out_dir: Path, code: str, split: str, kind: str = DEMO_TASKS[0]) -> Path:
+    """{kind}/{code}.{split} and the family's demo suffix: ner/{code}.{split}.conll, qa/{code}.{split}.jsonl."""
+    return Path(out_dir) / kind / f"{code}.{split}{family(kind).demo_suffix}"
 
 
 def generate_language(out_dir: str | Path, language: DemoLanguage, data: DemoData = DemoData()) -> list[Path]:
@@ -342,11 +347,9 @@ def generate_language(out_dir: str | Path, language: DemoLanguage, data: DemoDat
     sizes = {"train": data.train_sentences, "dev": data.dev_sentences, "test": data.test_sentences}
     for split in SPLITS:
         entities = entity_pools("test" if split == "test" else "train")
-        rng = random.Random(f"{data.seed}:{language.code}:{split}")
-        write_conll(task_path(out_dir, language.code, split), [gen.sentence(rng, entities) for _ in range(sizes[split])])
-        for kind in DEMO_TASKS[1:]:
+        for kind in DEMO_TASKS:
             records = family_records(gen, kind, sizes[split], entities, f"{data.seed}:{language.code}:{split}")
-            write_jsonl(task_path(out_dir, language.code, split, kind), records)
+            write_text(task_path(out_dir, language.code, split, kind), family(kind).demo_text(records))
     return written + [task_path(out_dir, language.code, split, kind) for split in SPLITS for kind in DEMO_TASKS]
 
 

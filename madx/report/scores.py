@@ -9,7 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..core.setups import EVAL_SETUPS
-from ..tasks.metrics import main_metric
+from ..tasks.families import main_metric
 
 # majority_baseline, chance_baseline: the scores (same metric and scale as `score`) of always answering the test
 # set's most frequent label and of answering at random; they depend on the test set only (task and target)

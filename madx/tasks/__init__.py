@@ -1,2 +1,2 @@
-"""Task families (token classification, classification, multiple choice, extractive QA): how each reads,
-encodes, batches, scores and predicts, and their metrics and baselines."""
+"""Task families, one module each (tagging: ner, pos; classification; multiple_choice; qa) on base.Family, found
+through the registry in families.py; the metrics and baselines they share in metrics.py."""

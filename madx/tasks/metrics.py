@@ -1,45 +1,18 @@
-"""Metrics: seqeval entity-level P/R/F1 (micro, and F1 per type) for NER; token accuracy for POS; accuracy for
-classification and multiple choice, with per-class scores and the confusion matrix; exact match and F1 for QA
-(madx/tasks/qa.py). And each family's trivial baselines on a test set, in its main metric's 0-1 scale: `majority`
-(always the test set's most frequent gold answer) and `chance` (uniformly random answers)."""
+"""What the families' scores share: per-class scores with the confusion matrix (classification, multiple choice),
+the warning of a model collapsed onto one answer, and the trivial baselines on a test set, in the main metric's
+0-1 scale: `majority` (always the test set's most frequent gold answer) and `chance` (uniformly random answers).
+A family's own metrics are in its module (tagging.py: seqeval, qa.py: MLQA's exact match and F1)."""
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 
-SEQUENCE_TYPES = ("ner", "pos")
-TASK_TYPES = (*SEQUENCE_TYPES, "classification", "multiple_choice", "qa")
-ACCURACY_TYPES = ("pos", "classification", "multiple_choice")
+# ---- per example, per class
 
 
-def sequence_metrics(task_type: str, gold: list[list[str]], pred: list[list[str]]) -> dict:
-    if task_type not in SEQUENCE_TYPES:
-        raise ValueError(f"task type {task_type!r}; token classification is one of {SEQUENCE_TYPES}")
-    n_tokens = sum(len(g) for g in gold)
-    if task_type == "pos":
-        correct = sum(g == p for gs, ps in zip(gold, pred) for g, p in zip(gs, ps))
-        return {"accuracy": correct / max(n_tokens, 1), "n_sentences": len(gold), "n_tokens": n_tokens}
-    from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
-
-    report = classification_report(gold, pred, output_dict=True, zero_division=0)
-    per_type = {k: {"f1": float(v["f1-score"]), "support": int(v["support"])} for k, v in report.items()
-                if not k.endswith(" avg")}
-    return {
-        "precision": float(precision_score(gold, pred, zero_division=0)),
-        "recall": float(recall_score(gold, pred, zero_division=0)),
-        "f1": float(f1_score(gold, pred, zero_division=0)),
-        "per_type": per_type,
-        "n_sentences": len(gold),
-        "n_tokens": n_tokens,
-    }
-
-
-def main_metric(task_type: str) -> str:
-    return "accuracy" if task_type in ACCURACY_TYPES else "f1"
-
-
-# ---- per class
+def accuracy(gold: list, pred: list) -> dict:
+    """The share of examples predicted right (sentence classification, multiple choice)."""
+    return {"accuracy": sum(p == g for g, p in zip(gold, pred)) / max(len(gold), 1), "n_examples": len(gold)}
 
 
 def class_scores(gold: list, pred: list, labels: list) -> dict:
@@ -81,25 +54,3 @@ def majority_share(gold: list) -> float:
 def accuracy_baselines(gold: list, n_classes: int) -> dict:
     """Accuracy of the most frequent gold class, and of uniform guessing among n_classes (1/n_classes)."""
     return {"majority": majority_share(gold), "chance": 1 / n_classes if n_classes else 0.0}
-
-
-def ner_baselines(gold: list[list[str]], label_names: list[str]) -> dict:
-    """seqeval entity F1 of tagging every word with the most frequent tag, and the mean F1 of uniformly random tags
-    over the head's labels (BASELINE_SAMPLES seeded draws).
-
-    The majority baseline is the honest majority-class one, and on NER it is 0.0 on almost every test set: "O" is
-    the most frequent tag, and tagging all words "O" finds no entity. Chance is then the floor that says something:
-    random tags find some entities by luck (one-word persons in every third word, tags O or B-PER: P 1/3, R 1/2, F1
-    0.4), so a model must beat it to have learned where entities are."""
-    from seqeval.metrics import f1_score
-
-    tags = Counter(t for sentence in gold for t in sentence)
-    if not tags:
-        return {"majority": 0.0, "chance": 0.0}
-    most = tags.most_common(1)[0][0]
-    majority = float(f1_score(gold, [[most] * len(s) for s in gold], zero_division=0))
-    rng = random.Random(BASELINE_SEED)
-    draws = [float(f1_score(gold, [[rng.choice(label_names) for _ in s] for s in gold], zero_division=0))
-             for _ in range(BASELINE_SAMPLES)]
-    return {"majority": majority, "chance": sum(draws) / len(draws)}
-

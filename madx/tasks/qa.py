@@ -1,8 +1,9 @@
-"""Extractive QA: contexts cut into overlapping windows, spans read back from start/end logits, and MLQA's
-exact match and F1 (answer normalisation per language, the maximum over the gold answers)."""
+"""Extractive QA (SQuAD, MLQA, XQuAD): contexts cut into overlapping windows, spans read back from start/end
+logits, and MLQA's exact match and F1 (answer normalisation per language, the maximum over the gold answers)."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 import string
@@ -10,9 +11,111 @@ import unicodedata
 from collections import Counter
 
 import torch
+import torch.nn.functional as F
 
-from ..data.texts import QAExample
-from .metrics import BASELINE_SAMPLES, BASELINE_SEED
+from ..core.errors import InputError
+from ..data.texts import QAExample, locate, read_qa
+from .base import Family, inputs_of
+from .metrics import BASELINE_SAMPLES, BASELINE_SEED, one_class_warning
+
+TARGETS = ("start_positions", "end_positions")
+
+
+class QuestionAnswering(Family):
+    """Start/end over windows of the context (doc_stride overlap), the best valid span of the n_best starts and
+    ends (at most max_answer_length sub-tokens); exact match and F1 (MLQA's evaluation)."""
+
+    task_types = ("qa",)
+    auto_class = "AutoModelForQuestionAnswering"
+    head_type = "question_answering"
+    example_type = QAExample
+
+    @classmethod
+    def main_metric(cls, task_type):
+        return "f1"
+
+    # data
+    def read(self, spec):
+        return read_qa(spec), None
+
+    def romanize(self, examples, roman):
+        return [romanize_qa(e, roman) for e in examples]
+
+    def encode(self, tokenizer, examples, label_names, settings, train):
+        if settings.doc_stride >= settings.max_length // 2:
+            raise InputError(f"doc_stride={settings.doc_stride} must be under half of max_length={settings.max_length}"
+                             " so that a context's windows move forward (e.g. max_length 384, doc_stride 128)")
+        return encode_windows(tokenizer, examples, settings.max_length, settings.doc_stride, train)
+
+    # batches
+    def targets(self, features, width):
+        return {"start_positions": torch.tensor([f["start"] for f in features], dtype=torch.long),
+                "end_positions": torch.tensor([f["end"] for f in features], dtype=torch.long)}
+
+    def count(self, batch):
+        return len(batch["start_positions"])
+
+    def loss(self, model, batch):
+        out = model(**inputs_of(batch, TARGETS))
+        return (F.cross_entropy(out.start_logits.float(), batch["start_positions"], reduction="sum")
+                + F.cross_entropy(out.end_logits.float(), batch["end_positions"], reduction="sum")) / 2
+
+    # prediction
+    def outputs(self, out, row, feature):
+        n = len(feature["input_ids"])
+        return out.start_logits[row, :n].float().cpu(), out.end_logits[row, :n].float().cpu()
+
+    def decode(self, examples, features, outputs, label_names, settings):
+        return best_spans(examples, features, [o[0] for o in outputs], [o[1] for o in outputs],
+                          settings.max_answer_length, settings.n_best)
+
+    def describe(self, examples, features):
+        misaligned = sum(e.misaligned for e in examples)
+        missing = sum(not e.spans for e in examples)
+        return (f", {len(features)} windows of the contexts (max_length and doc_stride); {misaligned} answer(s) not "
+                f"at their offset ({missing} question(s) with no answer found in the context: trained to point at "
+                "the first token)")
+
+    # scores
+    def metrics(self, examples, features, predictions, lang):
+        return {**qa_metrics(examples, predictions, lang), "windows": len(features)}
+
+    def baselines(self, examples, label_names, lang):
+        return qa_baselines(examples, lang)
+
+    def warnings(self, examples, predictions):
+        return one_class_warning([e.answers[0][0] for e in examples], list(predictions), "answer")
+
+    # the demo
+    def demo_records(self, sentences, count, seed):
+        """A who / where / which-company question, in a sentence that names another kind too, answered by the
+        name's span."""
+        rng = random.Random(f"{seed}:{self.task_type}")
+        records = []
+        for i in range(count):
+            asked = sentences.asking(rng, i, first=False)
+            start = len(" ".join(asked.tokens[: asked.start])) + (1 if asked.start else 0)
+            records.append({"id": f"{seed}-{i}", "question": asked.question, "context": " ".join(asked.tokens),
+                            "answers": {"text": [" ".join(asked.name)], "answer_start": [start]}})
+        return records
+
+
+def romanize_qa(example: QAExample, roman) -> QAExample:
+    """The question, context and answers romanized, the answers' offsets moved to where the romanized context has
+    them."""
+    context, where = roman.spans(example.context, [c for span in example.spans for c in span])
+    spans = [(where[s], where[t]) for s, t in example.spans]
+    # each answer: the romanized span it was found at (its text as the romanized context has it), or the answer
+    # text romanized alone when it was found nowhere (it is then scored, never pointed at)
+    answers, found = [], iter(spans)
+    for text, start in example.answers:
+        if locate(example.context, text, start) is not None:
+            s, t = next(found)
+            answers.append((context[s:t], s))
+        else:
+            answers.append((roman.text(text), 0))
+    return dataclasses.replace(example, question=roman.text(example.question), context=context, answers=answers,
+                               spans=spans)
 
 # articles removed before comparing, per language (MLQA's evaluation script's lists)
 ARTICLES = {

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..adapters.config import TASK_ADAPTER, AdapterConfig
-from ..adapters.heads import load_head, read_head_config, save_head
+from ..adapters.heads import load_head
 from ..adapters.io import load_adapter, write_adapter_files
 from ..adapters.model import (activate, adapter_config, adapter_modules, add_adapter, count_parameters, delete_adapter,
                               train_adapters)
@@ -20,7 +20,7 @@ from ..core.files import files_under, record_checksums, staged_dir, verify_check
 from ..core.settings import TaskTraining
 from ..core.setups import TRAININGS, training
 from ..data import hub
-from ..tasks.families import Family, NonFiniteScores, TaskObjective, family
+from ..tasks.families import Family, NonFiniteScores, TaskObjective, family, read_head_config, save_head
 from ..tasks.families import predict as predict_task
 from .accelerator import TrainingError, cast_frozen, make_accelerator
 from .batching import StepIndices
@@ -44,7 +44,7 @@ class TokenBatches:
     def __init__(self, examples: list[dict], batch_size: int, seed: int, pad_id: int, group_by_length: bool = True,
                  window: int = 50, fam: Family | None = None):
         self.examples, self.pad_id, self.seed = examples, pad_id, seed
-        self.family = fam or Family("ner")  # what a feature's length is, how a batch is padded and counted
+        self.family = fam or family("ner")  # what a feature's length is, how a batch is padded and counted
         self.batch_size, self.group_by_length, self.window = batch_size, group_by_length, window
         self.indices = StepIndices(len(examples), batch_size, seed)
         self._grouped: tuple[int, list] | None = None  # (window index, its batches)
@@ -70,7 +70,7 @@ def predict(model: nn.Module, examples: list[dict], label_names: list[str], pad_
             device=None, mixed_precision: str = "no") -> list[list[str]]:
     """Word-level predictions of token classification (first sub-token of each word; words cut off by max_length
     get 'O') from encoded sentences: families.predict for NER/POS."""
-    return predict_task(model, Family("ner"), examples, examples, label_names, None, pad_id, batch_size=batch_size,
+    return predict_task(model, family("ner"), examples, examples, label_names, None, pad_id, batch_size=batch_size,
                         device=device, mixed_precision=mixed_precision)
 
 
@@ -247,7 +247,7 @@ def train_task(
             "label_names": label_names, f"best_dev_{dev.metric}": best["score"], "best_step": best["step"],
             "settings": settings_dict(settings), "init_from": str(init_from) if init_from else None,
         }
-        num_choices = len(train_examples[0].choices) if task_type == "multiple_choice" else None
+        num_choices = fam.num_choices(train_examples)
         write_task_output(model, task, setup, base_model, label_names, task_type, work_dir, output, record,
                           num_choices)
         if not settings.keep_checkpoints:
