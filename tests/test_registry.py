@@ -81,6 +81,16 @@ def test_no_module_outside_the_families_compares_a_task_type():
     assert found == []
 
 
+@pytest.mark.parametrize("module", ["adapters/heads.py", "data/romanize.py", "demo/data.py"])
+def test_heads_romanizer_and_demo_name_no_task_type(module):
+    """What used to keep its own table of families (heads.py's head types and their inverse, the romanizer's
+    switch on example types, the demo's task list) holds no task type's name at all now."""
+    head_types = {cls.head_type for cls in family_classes()} if module.endswith("heads.py") else set()
+    strings = {node.value for node in ast.walk(ast.parse((PACKAGE / module).read_text()))
+               if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+    assert strings & (set(TASK_TYPES) - head_types) == set()
+
+
 def test_the_check_finds_a_comparison(tmp_path):
     (tmp_path / "m.py").write_text('def f(t):\n    return 2 if t == "multiple_choice" else None\n')
     assert _compared_strings(tmp_path / "m.py") == [(2, "multiple_choice")]
