@@ -226,10 +226,8 @@ def entity_pools(split: str) -> dict:
     return {k: v[half[k]:] for k, v in pools.items()}
 
 
-# The demo's other task families, from the NER grammar, names and splits, each kind of name asked about equally
-# often: classification: which kind of name does the sentence start its entities with; multiple choice: which of
-# two names fills the gap (a name of the kind the context calls for); qa: a who / where / which-company question,
-# in a sentence that names another kind too, answered by the entity's span.
+# The demo's other tasks ask about the names of the NER grammar's sentences, each kind equally often (DemoSentences;
+# what each task asks: its family's demo_records, madx/tasks/).
 ENTITY_KINDS = {"PER": "person", "LOC": "place", "ORG": "company"}
 QUESTIONS = {"PER": "who", "LOC": "where", "ORG": "which company"}
 GAP = "___"
