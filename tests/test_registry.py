@@ -167,6 +167,6 @@ def test_a_family_cannot_take_another_familys_task_type():
 
 def test_an_unknown_head_type_names_those_madx_reads(tmp_path):
     (tmp_path / HEAD_CONFIG).write_text(json.dumps({"config": {"head_type": "causal_lm"}}))
-    with pytest.raises(ValueError, match="head_type 'causal_lm'; madx reads tagging, classification, multiple_choice, "
-                                         "question_answering heads"):
+    with pytest.raises(ValueError, match="head_type 'causal_lm'; madx reads tagging, classification, multiple_choice "
+                                         "and question_answering heads"):
         read_head_config(tmp_path)

@@ -95,8 +95,9 @@ def read_head_config(task_dir: Path) -> dict:
     head_type = head_type_of(config)
     owner = next((cls for cls in family_classes() if cls.head_type == head_type), None)
     if owner is None:
-        known = ", ".join(dict.fromkeys(cls.head_type for cls in family_classes()))
-        raise HeadLoadError(f"{Path(task_dir) / HEAD_CONFIG}: head_type {head_type!r}; madx reads {known} heads")
+        *known, last = dict.fromkeys(cls.head_type for cls in family_classes())
+        raise HeadLoadError(f"{Path(task_dir) / HEAD_CONFIG}: head_type {head_type!r}; madx reads {', '.join(known)} "
+                            f"and {last} heads")
     labels = config["label_names"] if owner.labelled else []
     return {**config, "task_type": owner.task_type_of_head(labels), "label_names": labels}
 
