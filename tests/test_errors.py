@@ -65,8 +65,8 @@ def test_every_madx_error_is_bad_input_and_keeps_its_builtin_base():
     """A new error class that is not a MadxError would show users a traceback; one that lost its ValueError (or
     RuntimeError, TypeError) base would slip past the `except ValueError` of its callers."""
     classes = madx_exception_classes()
-    assert {"madx.core.sources.DataError", "madx.experiment.schema.ConfigError", "madx.core.settings.TrainingError",
-            "madx.experiment.launch.LaunchError", "madx.adapters.model.UnsupportedModelError"} <= set(classes)
+    assert {"DataError", "ConfigError", "TrainingError", "LaunchError", "UnsupportedModelError", "NonFiniteScores"} <= {
+        cls.__name__ for cls in classes.values()}  # the walk finds them, wherever a module move puts them
     assert [name for name, cls in classes.items() if not issubclass(cls, MadxError)] == []
     assert [name for name, cls in classes.items()
             if cls is not MadxError and not issubclass(cls, (ValueError, RuntimeError, TypeError))] == []
