@@ -81,3 +81,12 @@ def test_a_missing_notes_file_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"madx: error: --notes {tmp_path / 'notes.md'}: no such file" in err and "Traceback" not in err
     assert not (tmp_path / "report").exists()
+
+
+def test_a_corrupt_evaluation_json_is_one_line_naming_the_file(tmp_path, capsys):
+    """An evaluation file cut off mid-write (or any other JSON) is named, with what to do; never a traceback."""
+    broken = tmp_path / "results.json"
+    broken.write_text('{"task": "ner", ')  # cut off mid-write
+    assert cli(["report", "--eval", str(broken), "--output", str(tmp_path / "report")]) == 2
+    err = capsys.readouterr().err
+    assert f"{broken}: not an evaluation result" in err and "Traceback" not in err

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 import statistics
+from dataclasses import dataclass
 from collections import defaultdict
 from pathlib import Path
 
+from ..core.errors import InputError
 from ..core.setups import EVAL_SETUPS
 from ..tasks.families import main_metric
 
@@ -19,12 +20,24 @@ BASELINES = ("majority", "chance")
 PER_TYPE_FIELDS = ("task", "source", "lang", "setup", "seed", "type", "f1", "support")
 
 
+def read_result(path) -> dict:
+    """An evaluation JSON; one that does not read as one is an error naming the file and what to do."""
+    try:
+        content = json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: not an evaluation result ({err}); delete it and rerun the evaluation "
+                         "(snakemake recomputes it)") from None
+    if not isinstance(content, dict) or not ("results" in content or "task" in content):
+        raise InputError(f"{path}: not an evaluation result (no task or results); give madx evaluate's JSON files")
+    return content
+
+
 def collect(eval_files: list[Path], source_language: str | None = None) -> list[dict]:
     """One row per evaluation: a run's JSON, or every run listed in an evaluation job's JSON ("results"); a run
     found in both counts once. `source_language` stands in for results that do not name their source."""
     rows, seen = [], set()
     for path in sorted(eval_files):
-        content = json.loads(Path(path).read_text())
+        content = read_result(path)
         for result in content["results"] if "results" in content else [content]:
             key = tuple(result.get(k) for k in ("task", "source", "lang", "setup", "seed"))
             if key in seen:
