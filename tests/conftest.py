@@ -10,6 +10,13 @@ REPO = Path(__file__).resolve().parents[1]
 ADAPTERHUB_PINS = ("torch==2.13.0", "adapters==1.3.0", "transformers==4.57.6")
 
 
+def pytest_collection_modifyitems(items):
+    """Every test on AdapterHub's venv is slow (it builds one with the real `adapters`): `-m "not slow"` skips them."""
+    for item in items:
+        if "adapterhub_python" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

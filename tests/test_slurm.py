@@ -18,6 +18,8 @@ import yaml
 
 from test_workflow import REPO, SNAKEMAKE, clone, demo_config, write_config
 
+pytestmark = pytest.mark.slow  # a real Slurm cluster started here
+
 SLURM_CONF = """\
 ClusterName=madx
 SlurmctldHost={host}

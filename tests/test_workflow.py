@@ -290,6 +290,7 @@ def mtimes(directory: Path) -> dict:
     return {p: p.stat().st_mtime_ns for p in directory.rglob("*") if p.is_file()}
 
 
+@pytest.mark.slow
 def test_reduced_demo_interrupted_resumed_then_add_a_language(tmp_path):
     # an output root with a space and shell metacharacters: every path must reach the commands quoted
     root = "res ults;$x"
@@ -397,6 +398,7 @@ def test_reduced_demo_interrupted_resumed_then_add_a_language(tmp_path):
     assert ("madx", "1", f"{root}/tasks/ner/en/madx/seed1", f"{root}/adapters/lang/qae") in eval_runs(evaluation)
 
 
+@pytest.mark.slow
 def test_every_task_family_and_new_script_setup_through_the_workflow(tmp_path):
     """The demo's classification, multiple-choice and QA tasks, reduced, end to end through Snakemake from the
     root of a clone, with qad (Cyrillic, unseen) as the target: each family's task adapter on a language adapter
