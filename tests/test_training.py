@@ -278,7 +278,7 @@ def test_one_job_evaluates_every_run_as_separate_jobs_would(trained_task, tmp_pa
     assert {f: f.stat().st_mtime_ns for f in files} == files  # nothing redone
     _perturbed_copy(out / "la_en", la_qaa, 0.5)  # the target's language adapter retrained
     again = evaluate_runs(str(base), runs, test, lang="qaa", task="ner", source="en")
-    changed = {run.setup + str(run.seed) for run in runs if run.output.stat().st_mtime_ns != files[run.output]}
+    changed = {run.setup.name + str(run.seed) for run in runs if run.output.stat().st_mtime_ns != files[run.output]}
     assert changed == {"madx1", "madx2"}  # the runs that stack it, nothing else
     assert again[1:3] == results[1:3] and again[0]["fingerprint"] != results[0]["fingerprint"]
 
