@@ -1,4 +1,6 @@
+import fcntl
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,13 +35,16 @@ def adapterhub_python() -> str:
     venv = REPO / ".cache" / "adapterhub-venv"
     python = venv / "bin" / "python"
     marker = venv / ".madx-ready"
-    if not marker.exists() or marker.read_text() != " ".join(ADAPTERHUB_PINS):
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *ADAPTERHUB_PINS],
-            check=True,
-        )
-        marker.write_text(" ".join(ADAPTERHUB_PINS))
+    venv.parent.mkdir(exist_ok=True)
+    with open(venv.parent / "adapterhub-venv.lock", "w") as lock:  # the suite's workers (xdist) build it once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not marker.exists() or marker.read_text() != " ".join(ADAPTERHUB_PINS):
+            subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+            subprocess.run(
+                [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *ADAPTERHUB_PINS],
+                check=True,
+            )
+            marker.write_text(" ".join(ADAPTERHUB_PINS))
     return str(python)
 
 
@@ -54,12 +59,26 @@ def demo_languages():
 
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory):
-    """A tiny demo benchmark and base model, built by madx itself (a few seconds): (data dir, base model dir)."""
+    """A tiny demo benchmark and base model, built by madx itself (half a minute): (data dir, base model dir)."""
+    os.environ.setdefault("MADX_NO_PROGRESS", "1")
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return _build_tiny_base(tmp_path_factory.mktemp("tiny"))
+    # the suite's workers share one (the directory above each worker's own): the first builds it, the others wait
+    shared = tmp_path_factory.getbasetemp().parent
+    with open(shared / "tiny.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        root, done = shared / "tiny", shared / "tiny.done"
+        if not done.exists():
+            shutil.rmtree(root, ignore_errors=True)
+            _build_tiny_base(root)
+            done.touch()
+    return root, root / "base"
+
+
+def _build_tiny_base(root: Path) -> tuple[Path, Path]:
     from madx.demo import base_model as base, data as demo
     from madx.core.settings import TrainSettings
 
-    os.environ.setdefault("MADX_NO_PROGRESS", "1")
-    root = tmp_path_factory.mktemp("tiny")
     languages = demo_languages()
     demo.generate(root, languages, demo.DemoData(corpus_sentences=1500, train_sentences=400, dev_sentences=100,
                                                  test_sentences=100))

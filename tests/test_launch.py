@@ -18,7 +18,10 @@ def test_accelerate_flags_follow_the_gpu_count():
     command = build_command(["train-lang", "--lang", "sw"], 2, True, "no")
     assert command[1:3] == ["-m", "accelerate.commands.launch"] and "--multi_gpu" in command
     assert command[-4:] == ["madx.cli", "train-lang", "--lang", "sw"]
-    assert build_command(["evaluate"], 1, False, "no")[1:] == ["-m", "madx.cli", "evaluate"]
+    assert build_command(["evaluate"], 4, False, "no")[1:] == ["-m", "madx.cli", "evaluate"]
+    # one process (a CPU, one GPU) runs directly: accelerate's launcher would only add a second interpreter
+    for gpus in (0, 1):
+        assert build_command(["train-lang"], gpus, True, "bf16")[1:] == ["-m", "madx.cli", "train-lang"]
 
 
 def test_concurrent_leases_get_distinct_gpus(tmp_path):

@@ -2,7 +2,6 @@
 the repository's files, no --directory). Dry runs of every shipped config, lint, config errors, a reduced
 demo end to end, adding a language to a finished run."""
 
-import csv
 import json
 import os
 import re
@@ -396,46 +395,6 @@ def test_reduced_demo_interrupted_resumed_then_add_a_language(tmp_path):
     [evaluation] = madx_commands(proc.stdout, "evaluate")
     assert option(evaluation, "--lang") == "qae"
     assert ("madx", "1", f"{root}/tasks/ner/en/madx/seed1", f"{root}/adapters/lang/qae") in eval_runs(evaluation)
-
-
-@pytest.mark.slow
-def test_every_task_family_and_new_script_setup_through_the_workflow(tmp_path):
-    """The demo's classification, multiple-choice and QA tasks, reduced, end to end through Snakemake from the
-    root of a clone, with qad (Cyrillic, unseen) as the target: each family's task adapter on a language adapter
-    (madx, source_la) and its fully fine-tuned model trained and evaluated, qad's new-script setups (madx_translit,
-    madx_emb) too, each family's metric in the report and results.csv. (task_only: each family trains and
-    evaluates it through the same commands in test_families.py.)"""
-    repo = clone(tmp_path / "clone")
-    config = demo_config(("en", "qad"), tasks=("name_kind", "fill_gap", "who_where"))
-    assert config["languages"]["qad"]["setups"] == ["madx_translit", "madx_emb"]  # as configs/config.yaml asks
-    config["setups"] = ["madx", "source_la", "full_ft"]
-    write_config(repo, config, "families.yaml")
-    run(["--cores", "2", "--configfile", "families.yaml"], cwd=repo, timeout=900)
-    rows = list(csv.DictReader(open(repo / "results/report/results.csv")))
-    found = {(r["task"], r["lang"], r["setup"]) for r in rows}
-    new_script = {(t, "qad", setup) for t in config["tasks"] for setup in ("madx_translit", "madx_emb")}
-    assert found == {(t, lang, setup) for t in config["tasks"] for lang in ("en", "qad")
-                     for setup in config["setups"]} | new_script
-    metric = {r["task"]: r["metric"] for r in rows}
-    assert metric == {"name_kind": "accuracy", "fill_gap": "accuracy", "who_where": "f1"}
-    qa = json.loads((repo / "results/eval/who_where/en/qad/seed1/madx.json").read_text())
-    assert {"exact_match", "f1", "windows", "misaligned_answers"} <= set(qa) and qa["stack"] == ["qad", "who_where"]
-    translit = json.loads((repo / "results/eval/who_where/en/qad/seed1/madx_translit.json").read_text())
-    assert translit["lang_adapter"] == "results/adapters/lang_translit/qad" and translit["romanized"].startswith("demo:")
-    assert translit["misaligned_answers"] == qa["misaligned_answers"]  # answers moved with the romanized context
-    emb = json.loads((repo / "results/eval/name_kind/en/qad/seed1/madx_emb.json").read_text())
-    assert emb["embeddings"] == "results/adapters/lang_emb/qad/embeddings"
-    report = (repo / "results/report/report.md").read_text()
-    for task in config["tasks"]:
-        assert f"## {task}" in report
-    assert "## name_kind (accuracy x 100" in report and "## who_where (f1 x 100" in report
-    assert "| language | madx | source_la | full_ft | madx_translit | madx_emb |" in report
-    # coverage: qad's script is one the base model never trained on; its romanized adapter reads Latin
-    assert "| qad | cyrillic | 0.0% |" in report and "**madx_translit / madx_emb**: cyrillic script" in report
-    assert "| qad (romanized) | latin |" in report and "| qad (new embeddings) |" in report
-    for log in ("train_lang_translit/qad.log", "train_lang_emb/qad.log"):
-        assert "step " in (repo / "logs" / log).read_text()
-    assert "a new-script setup is recommended" in (repo / "logs/train_lang/qad.log").read_text()
 
 
 def test_ready_language_adapters_replace_training(tmp_path):

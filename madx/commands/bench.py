@@ -14,9 +14,11 @@ and, optionally, adapterhub_peak_mem_gb and adapterhub_lang_sparse_tflops (madx/
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from ..bench.shapes import SHAPES
-from .common import add_compile_args, run
+from ..core.settings import TrainSettings
+from .common import add_switch_args, run
 
 
 def parser() -> argparse.ArgumentParser:
@@ -27,7 +29,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seq", type=int, default=256)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
-    add_compile_args(p)
+    add_switch_args(p, next(f for f in dataclasses.fields(TrainSettings) if f.name == "compile"), "")
     p.add_argument("--output", help="write the figures as JSON here")
     p.add_argument("--peer", metavar="JSON", help="AdapterHub's figures from this device (keys above): also print "
                    "madx and AdapterHub side by side, with the ratios and whether each target is met, and add them "

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from ..core.errors import MadxError
-from ..core.settings import COMPILE_MODES, field_type
+from ..core.settings import field_type
 from ..training.progress import progress_bars_on
 
 
@@ -60,8 +60,8 @@ def add_dataclass_args(parser, defaults, *, title: str, skip: tuple = ()) -> Non
             continue
         default, flag = getattr(defaults, f.name), "--" + f.name.replace("_", "-")
         help_text, choices = f.metadata.get("help"), f.metadata.get("choices")
-        if f.name == "compile":
-            add_compile_args(group, default)
+        if f.metadata.get("switch"):
+            add_switch_args(group, f, default)
         elif isinstance(default, bool):
             group.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
         elif isinstance(default, tuple):
@@ -74,16 +74,16 @@ def dataclass_from(cls, args, **extra):
     """The dataclass `cls` from parsed options (add_dataclass_args), plus `extra` fields."""
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
     values.update(extra)
-    if "leave_out" in values:
-        values["leave_out"] = tuple(values["leave_out"])
     return cls(**values)
 
 
-def add_compile_args(parser, default: str = "") -> None:
-    parser.add_argument("--compile", nargs="?", const="default", default=default, choices=COMPILE_MODES,
-                        metavar="MODE", help="torch.compile the training step, in MODE (default: 'default'; "
-                        "'reduce-overhead' adds CUDA graphs). GPU; the first step spends a minute or so compiling")
-    parser.add_argument("--no-compile", dest="compile", action="store_const", const="", help="no torch.compile")
+def add_switch_args(parser, f: dataclasses.Field, default: str) -> None:
+    """--NAME [MODE] (on, in MODE; plain --NAME is the first mode) and --no-NAME (off: ""), for a settings field
+    declared with option(..., switch=True)."""
+    flag, modes = "--" + f.name.replace("_", "-"), f.metadata["choices"]
+    parser.add_argument(flag, nargs="?", const=modes[0], default=default, choices=modes, metavar="MODE",
+                        help=f"{f.metadata['help']} (plain {flag}: {modes[0]!r})")
+    parser.add_argument("--no-" + flag[2:], dest=f.name, action="store_const", const="", help=f"off (no {flag[2:]})")
 
 
 def run(parser: argparse.ArgumentParser, body, argv=None) -> int:

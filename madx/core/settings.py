@@ -17,6 +17,8 @@ ROMANIZERS = ("demo", "anyascii", "uroman")  # madx/data/romanize.py
 EMBEDDING_MODES = ("new", "rows")  # madx/adapters/embeddings.py
 # LangTraining's new-script keys: the workflow sets them for one language's madx_translit / madx_emb adapter
 SCRIPT_KEYS = ("romanize", "embeddings", "vocab_size", "embedding_lr", "match_romanized")
+# the config's languages.<l>.embeddings keys, and the LangTraining field each one sets
+EMBEDDING_KEYS = {"mode": "embeddings", "vocab_size": "vocab_size", "lr": "embedding_lr"}
 # torch.compile modes; "reduce-overhead" adds CUDA graphs, which fixed-shape MLM batches allow
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
@@ -74,7 +76,9 @@ def field_type(f) -> str:
 
 
 def option(default, help: str, **metadata):
-    """A settings field with its documentation (command-line help, config schema description)."""
+    """A settings field with its documentation (command-line help, config schema description). Metadata:
+    `choices`, the allowed values; `switch=True`, a mode that is also an on/off switch ("" is off, choices[0] is
+    what "on" means): true/false or a mode in the config, --NAME [MODE] and --no-NAME on the command line."""
     return field(default=default, metadata={"help": help, **metadata})
 
 
@@ -94,7 +98,8 @@ class TrainSettings:
     eval_every: int = option(0, "task training: dev evaluation every N steps (0: only at the end)")
     keep_checkpoints: bool = option(False, "keep OUTPUT.work/ (checkpoints) after finishing")
     compile: str = option("", "torch.compile the training step: true, false or a mode ('reduce-overhead' adds CUDA "
-                          "graphs); GPU, the first step spends a minute or so compiling", choices=COMPILE_MODES)
+                          "graphs); GPU, the first step spends a minute or so compiling", choices=COMPILE_MODES,
+                          switch=True)
 
     def __post_init__(self):
         check_bounds(self)

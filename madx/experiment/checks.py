@@ -40,9 +40,8 @@ def check_settings(cls, layers: Layers, where: str) -> None:
 
 def check_section(section: Mapping, key: str, where: str, cls) -> None:
     """A config section (`key`) builds `cls` (an adapter config)."""
-    values = {k: tuple(v) if k == "leave_out" else v for k, v in section.items()}
     try:
-        cls(**values)
+        cls(**section)
     except (AdapterConfigError, ValueError, TypeError) as err:
         raise ConfigError(f"{where}: {key}: {err}") from None
 

@@ -10,7 +10,7 @@ from types import MappingProxyType
 from typing import Mapping
 from urllib.parse import urlencode
 
-from ..core.settings import EMBEDDING_MODES, LangTraining, PretrainSettings, TaskTraining, TrainSettings
+from ..core.settings import EMBEDDING_KEYS, EMBEDDING_MODES, LangTraining, PretrainSettings, TaskTraining, TrainSettings
 from ..core.setups import TRAININGS
 from ..demo.data import SPLITS, DemoData, DemoLanguage, TinyEncoder
 from .checks import check_demo_shape, check_settings
@@ -46,9 +46,8 @@ class Embeddings:
     lr: float | None = None  # None: train_lang's lr
 
     def train_lang_keys(self) -> dict:
-        """The train-lang keys these embeddings set."""
-        return {"embeddings": self.mode, **({"vocab_size": self.vocab_size} if self.vocab_size is not None else {}),
-                **({"embedding_lr": self.lr} if self.lr is not None else {})}
+        """The train-lang keys these embeddings set (the ones left unset keep train-lang's defaults)."""
+        return {field: getattr(self, key) for key, field in EMBEDDING_KEYS.items() if getattr(self, key) is not None}
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import yaml
 
 from ..adapters.config import AdapterConfig
 from ..core.errors import MadxError
-from ..core.settings import (AT_LEAST, EMBEDDING_MODES, MIXED_PRECISION, POSITIVE, ROMANIZERS, SCRIPT_KEYS,
+from ..core.settings import (AT_LEAST, EMBEDDING_KEYS, EMBEDDING_MODES, MIXED_PRECISION, POSITIVE, ROMANIZERS, SCRIPT_KEYS,
                              LangTraining, PretrainSettings, TaskTraining, TrainSettings, bound_message, field_type)
 from ..core.setups import EVAL_SETUPS, NEW_SCRIPT_SETUPS
 from ..demo.data import DemoData, DemoLanguage, TinyEncoder
@@ -114,7 +114,7 @@ def field_schema(f: dataclasses.Field, bounded: bool = False) -> dict:
     """The JSON schema of one settings field, from its annotation and metadata (help, choices); `bounded`: with the
     training settings' bounds (AT_LEAST, POSITIVE), which are theirs alone."""
     annotation = str(f.type)
-    if f.name == "compile":
+    if f.metadata.get("switch"):  # true/false, or a mode
         out = {"oneOf": [{"type": "boolean"}, {"enum": list(f.metadata["choices"])}]}
     elif "choices" in f.metadata:
         out = {"enum": list(f.metadata["choices"])}
@@ -128,6 +128,8 @@ def field_schema(f: dataclasses.Field, bounded: bool = False) -> dict:
         out["exclusiveMinimum"] = 0
     if "help" in f.metadata:
         out["description"] = f.metadata["help"]
+    if f.default not in (dataclasses.MISSING, None):  # documentation: the value a key left out gets
+        out["default"] = list(f.default) if isinstance(f.default, tuple) else f.default
     return out
 
 
@@ -151,11 +153,12 @@ def config_schema() -> dict:
     defs["setup"] = {"enum": list(EVAL_SETUPS)}
     defs["new_script_setup"] = {"enum": list(NEW_SCRIPT_SETUPS)}
     defs["romanizer"] = {"enum": list(ROMANIZERS)}
-    defs["embedding_mode"] = {"enum": list(EMBEDDING_MODES)}
     defs["mixed_precision"] = {"enum": list(MIXED_PRECISION)}
-    embeddings = schema["properties"]["languages"]["additionalProperties"]["properties"]["embeddings"]["properties"]
-    embeddings["vocab_size"]["minimum"] = AT_LEAST["vocab_size"]
-    embeddings["lr"]["exclusiveMinimum"] = 0  # embedding_lr: POSITIVE
+    embeddings = schema["properties"]["languages"]["additionalProperties"]["properties"]["embeddings"]
+    lang_fields = {f.name: f for f in dataclasses.fields(LangTraining)}
+    embeddings["properties"] = {key: field_schema(lang_fields[name], bounded=True)
+                                for key, name in EMBEDDING_KEYS.items()}
+    embeddings["properties"]["mode"]["enum"] = list(EMBEDDING_MODES)  # "" (no embeddings) is not a mode
     demo = schema["properties"]["demo"]["properties"]
     for cls in (DemoData, TinyEncoder):
         demo.update(dataclass_schema(cls)["properties"])
