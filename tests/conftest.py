@@ -11,6 +11,13 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 ADAPTERHUB_PINS = ("torch==2.13.0", "adapters==1.3.0", "transformers==4.57.6")
 
+# The suite's two workers (xdist) share the machine's cores: torch on two threads beside a busy core spins against
+# it (a training test took 2.7x the CPU time, 127 s against 58 s, on 2 threads beside one busy loop), so each
+# worker, and every process it starts, runs torch on one thread. (Snakemake's jobs get their rule's threads.)
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    torch.set_num_threads(1)
+
 
 def pytest_collection_modifyitems(items):
     """Every test on AdapterHub's venv is slow (it builds one with the real `adapters`): `-m "not slow"` skips them."""

@@ -17,7 +17,7 @@ from madx.data.labelled import Sentence, read_labelled
 from madx.data.romanize import RomanizerError, romanizer
 from madx.data.spm import train_language_tokenizer
 from madx.data.texts import QAExample
-from madx.demo.data import transliterate
+from madx.demo.grammar import transliterate
 from madx.evaluation.evaluate import Run, evaluate_runs
 from madx.tasks.families import romanize_examples
 

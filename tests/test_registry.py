@@ -81,7 +81,7 @@ def test_no_module_outside_the_families_compares_a_task_type():
     assert found == []
 
 
-@pytest.mark.parametrize("module", ["adapters/heads.py", "data/romanize.py", "demo/data.py"])
+@pytest.mark.parametrize("module", ["adapters/heads.py", "data/romanize.py", "demo/data.py", "demo/grammar.py"])
 def test_heads_romanizer_and_demo_name_no_task_type(module):
     """What used to keep its own table of families (heads.py's head types and their inverse, the romanizer's
     switch on example types, the demo's task list) holds no task type's name at all now."""

@@ -30,6 +30,8 @@ REDUCED = {
     "train_task": {"max_steps": 20, "batch_size": 16, "lr": 0.001, "max_length": 32, "eval_every": 10,
                    "log_every": 10},
     "seeds": [1],
+    # one thread for the demo's base model too: the suite's other worker has the second core
+    "compute": {"demo": {"gpus": 0, "threads": 1}},
 }
 
 

@@ -6,7 +6,7 @@ turned near-failure into usable transfer). Text is romanized word by word (each 
 alone, whitespace kept), so a sentence keeps its words and a token-level task its labels, and the corpus and
 the test data go through exactly the same mapping.
 
-Romanizers: `demo` (built in: the inverse of the offline demo's Cyrillic table, madx/demo/data.py), `anyascii` and
+Romanizers: `demo` (built in: the inverse of the offline demo's Cyrillic table, madx/demo/grammar.py), `anyascii` and
 `uroman` (PyPI packages of those names; `pip install 'madx[translit]'`).
 """
 
@@ -24,7 +24,7 @@ from ..core.settings import ROMANIZERS
 
 PIP_PACKAGE = {"anyascii": "anyascii", "uroman": "uroman"}
 _SPACE = re.compile(r"(\s+)")
-# the offline demo's Latin -> Cyrillic spelling (madx/demo/data.py writes qad with it; `demo` romanizes it back)
+# the offline demo's Latin -> Cyrillic spelling (madx/demo/grammar.py spells qad with it; `demo` romanizes it back)
 CYRILLIC = {"a": "а", "b": "б", "c": "ц", "d": "д", "e": "е", "f": "ф", "g": "г", "h": "х", "i": "и", "j": "й",
             "k": "к", "l": "л", "m": "м", "n": "н", "o": "о", "p": "п", "q": "к", "r": "р", "s": "с", "t": "т",
             "u": "у", "v": "в", "w": "в", "x": "кс", "y": "ы", "z": "з"}

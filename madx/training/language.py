@@ -58,17 +58,8 @@ def train_language_adapter(
         with accelerator.main_process_first():  # trained once (deterministic), kept for a resumed run
             tokenizer = language_tokenizer(sources, lang, settings.vocab_size, base_tokenizer, work_dir / "tokenizer")
     cache_dir = Path(cache_dir) if cache_dir else output.parent / ".corpus-cache"
-    with accelerator.main_process_first():  # the main process tokenizes; the others read its cache
-        blocks = load_blocks(tokenizer, sources, settings.seq_len, cache_dir, max_tokens=settings.max_tokens,
-                             line_by_line=settings.line_by_line, num_proc=settings.num_proc, romanize=roman)
-    corpus_warning = small_corpus_warning(lang, blocks, settings)
-    if corpus_warning and accelerator.is_main_process:
-        log.warning(corpus_warning)
-    blocks, heldout = split_heldout(blocks)
-    budget = corpus_budget(len(blocks), settings)
-    log.info("%s: %d blocks of %d tokens (%s tokens), %d more held out%s; %s", lang, len(blocks), settings.seq_len,
-             f"{blocks.size:,}", len(heldout), f"; romanized with {roman.identity}" if roman else "",
-             budget_text(budget, settings))
+    blocks, heldout, budget, corpus_warning = corpus_blocks(lang, sources, tokenizer, roman, settings, cache_dir,
+                                                            accelerator)
     stats = base_coverage(base_model, base_tokenizer, lang, sources, roman, settings)
 
     torch.manual_seed(settings.seed)
@@ -95,6 +86,23 @@ def train_language_adapter(
         log.info("saved language adapter %s -> %s", lang, output)
     accelerator.wait_for_everyone()
     return output
+
+
+def corpus_blocks(lang: str, sources: list, tokenizer, roman, settings: LangTraining, cache_dir: Path, accelerator):
+    """The corpus as fixed blocks for training and the held-out ones apart, the share of them the step budget
+    covers, and the small-corpus warning (None for a corpus of useful size), each logged once."""
+    with accelerator.main_process_first():  # the main process tokenizes; the others read its cache
+        blocks = load_blocks(tokenizer, sources, settings.seq_len, cache_dir, max_tokens=settings.max_tokens,
+                             line_by_line=settings.line_by_line, num_proc=settings.num_proc, romanize=roman)
+    corpus_warning = small_corpus_warning(lang, blocks, settings)
+    if corpus_warning and accelerator.is_main_process:
+        log.warning(corpus_warning)
+    blocks, heldout = split_heldout(blocks)
+    budget = corpus_budget(len(blocks), settings)
+    log.info("%s: %d blocks of %d tokens (%s tokens), %d more held out%s; %s", lang, len(blocks), settings.seq_len,
+             f"{blocks.size:,}", len(heldout), f"; romanized with {roman.identity}" if roman else "",
+             budget_text(budget, settings))
+    return blocks, heldout, budget, corpus_warning
 
 
 def base_coverage(base_model: str, base_tokenizer, lang: str, sources: list, roman, settings: LangTraining) -> dict:

@@ -77,6 +77,8 @@ def fit(
     groups: optimizer parameter groups with their own options ({"params": [...], "lr": ..., "weight_decay": ...});
     every other trainable parameter is in the default group (settings.lr, settings.weight_decay).
     Returns the step trained to. Checkpoints and train_log.jsonl live in work_dir.
+    (One function on purpose: the order of a step's work, train, read the losses back, evaluate, checkpoint,
+    is what an exact resume rests on, and it reads top to bottom here.)
     """
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)

@@ -74,9 +74,24 @@ def predict(model: nn.Module, examples: list[dict], label_names: list[str], pad_
                         device=device, mixed_precision=mixed_precision)
 
 
-def describe_data(fam: Family, spec, examples: list, features: list[dict], split: str) -> None:
-    """One log line per data set: its examples, and what the family adds (QA: windows, answers off their offset)."""
+def read_labelled(fam: Family, train_data, dev_data) -> tuple[list, list, list[str]]:
+    """The training and dev examples and the label names (the training data's, or its hub dataset's), both sets
+    checked against them before any model is loaded."""
+    train_examples, hub_names = fam.read(train_data)
+    dev_examples, _ = fam.read(dev_data)
+    label_names = fam.label_names(train_examples, hub_names)
+    fam.check(train_examples, label_names)
+    fam.check(dev_examples, label_names)
+    return train_examples, dev_examples, label_names
+
+
+def encoded(fam: Family, tokenizer, spec, examples: list, label_names: list[str], settings: TaskTraining,
+            split: str) -> list[dict]:
+    """The split's features, with one log line: its examples, and what the family adds (QA: windows, answers off
+    their offset)."""
+    features = fam.encode(tokenizer, examples, label_names, settings, train=split == "train")
     log.info("%s %s: %d examples%s", split, spec, len(examples), fam.describe(examples, features))
+    return features
 
 
 class BestOnDev:
@@ -211,17 +226,11 @@ def train_task(
     fam = family(task_type)
     config = hub.load_config(base_model, trust_remote_code=trust_remote_code)
     hub.check_sequence_length(config, settings.max_length, base_model, key="max_length")
-    train_examples, hub_names = fam.read(train_data)
-    dev_examples, _ = fam.read(dev_data)
-    label_names = fam.label_names(train_examples, hub_names)
-    fam.check(train_examples, label_names)
-    fam.check(dev_examples, label_names)
+    train_examples, dev_examples, label_names = read_labelled(fam, train_data, dev_data)
     accelerator = make_accelerator(settings)
     tokenizer = hub.load_tokenizer(base_model, trust_remote_code=trust_remote_code)
-    train_features = fam.encode(tokenizer, train_examples, label_names, settings, train=True)
-    dev_features = fam.encode(tokenizer, dev_examples, label_names, settings, train=False)
-    describe_data(fam, train_data, train_examples, train_features, "train")
-    describe_data(fam, dev_data, dev_examples, dev_features, "dev")
+    train_features = encoded(fam, tokenizer, train_data, train_examples, label_names, settings, "train")
+    dev_features = encoded(fam, tokenizer, dev_data, dev_examples, label_names, settings, "dev")
 
     torch.manual_seed(settings.seed)
     init_from = Path(init_from) if init_from else None
