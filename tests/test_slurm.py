@@ -140,29 +140,18 @@ def test_reduced_demo_through_slurm_equals_a_local_run(slurm, tmp_path):
     shutil.copytree(local / "results" / "demo", cluster / "results" / "demo")
     # the local run of the MAD-X stages goes on while the cluster's jobs wait for Slurm (the test's time is
     # mostly that waiting)
-    local_run = subprocess.Popen([*SNAKEMAKE, "--cores", "1", "--configfile", "reduced.yaml"], cwd=local, env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-    # the shipped profile, adjusted to this one-node cluster
-    profile = yaml.safe_load((REPO / "configs/profiles/slurm/config.yaml").read_text())
-    # this cluster's partition, no account (no accounting database here), and memory this machine has;
-    # the first status check 6 s after submission, so most of these ~15 s jobs are seen done at the second
-    profile["default-resources"].update(slurm_partition="debug", mem_mb=1000)
-    del profile["default-resources"]["slurm_account"]
-    for resources in profile["set-resources"].values():
-        resources["mem_mb"] = 1000
-    # the evaluation jobs go as groups: two per Slurm job on this 2-CPU node (a group's resources are its jobs' sum)
-    assert profile["groups"] == ["evaluate=evaluations"]
-    profile["group-components"] = ["evaluations=2"]
-    profile.update({"slurm-status-command": "squeue", "slurm-keep-successful-logs": True, "slurm-init-seconds-before-status-checks": 6,
-                    "seconds-between-status-checks": 2, "latency-wait": 5})
-    (tmp_path / "profile").mkdir()
-    (tmp_path / "profile" / "config.yaml").write_text(yaml.safe_dump(profile))
-    proc = subprocess.run([*SNAKEMAKE, "--profile", str(tmp_path / "profile"), "--configfile", "reduced.yaml"],
-                          cwd=cluster, env=env, capture_output=True, text=True, timeout=1500)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    _, local_err = local_run.communicate(timeout=900)
-    assert local_run.returncode == 0, local_err[-3000:]
+    local_log = tmp_path / "local_run.log"  # a file, not a pipe: nobody reads a pipe while the cluster runs
+    with open(local_log, "w") as out:
+        local_run = subprocess.Popen([*SNAKEMAKE, "--cores", "1", "--configfile", "reduced.yaml"], cwd=local,
+                                     env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _run_on_the_cluster(cluster, env, tmp_path)
+        local_run.wait(timeout=900)
+    finally:  # never leave the local run using the CPUs after a failure
+        if local_run.poll() is None:
+            local_run.kill()
+            local_run.wait()
+    assert local_run.returncode == 0, local_log.read_text()[-3000:]
 
     log_dir = cluster / ".snakemake" / "slurm_logs"
     slurm_logs = list(log_dir.rglob("*.log"))
@@ -180,3 +169,25 @@ def test_reduced_demo_through_slurm_equals_a_local_run(slurm, tmp_path):
     [group_log] = (log_dir / "group_evaluations_evaluate").rglob("*.log")
     assert "2 of 2 steps (100%) done" in group_log.read_text()
     assert (cluster / "results/report/results.csv").read_text() == (local / "results/report/results.csv").read_text()
+
+
+def _run_on_the_cluster(cluster: Path, env: dict, tmp_path: Path) -> None:
+    """The reduced demo through the shipped Slurm profile, adjusted to this one-node cluster."""
+    profile = yaml.safe_load((REPO / "configs/profiles/slurm/config.yaml").read_text())
+    # this cluster's partition, no account (no accounting database here), and memory this machine has;
+    # the first status check 6 s after submission, so most of these ~15 s jobs are seen done at the second
+    profile["default-resources"].update(slurm_partition="debug", mem_mb=1000)
+    del profile["default-resources"]["slurm_account"]
+    for resources in profile["set-resources"].values():
+        resources["mem_mb"] = 1000
+    # the evaluation jobs go as groups: two per Slurm job on this 2-CPU node (a group's resources are its jobs' sum)
+    assert profile["groups"] == ["evaluate=evaluations"]
+    profile["group-components"] = ["evaluations=2"]
+    profile.update({"slurm-status-command": "squeue", "slurm-keep-successful-logs": True,
+                    "slurm-init-seconds-before-status-checks": 6, "seconds-between-status-checks": 2,
+                    "latency-wait": 5})
+    (tmp_path / "profile").mkdir()
+    (tmp_path / "profile" / "config.yaml").write_text(yaml.safe_dump(profile))
+    proc = subprocess.run([*SNAKEMAKE, "--profile", str(tmp_path / "profile"), "--configfile", "reduced.yaml"],
+                          cwd=cluster, env=env, capture_output=True, text=True, timeout=1500)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]

@@ -82,8 +82,9 @@ def add_switch_args(parser, f: dataclasses.Field, default: str) -> None:
     declared with option(..., switch=True)."""
     flag, modes = "--" + f.name.replace("_", "-"), f.metadata["choices"]
     parser.add_argument(flag, nargs="?", const=modes[0], default=default, choices=modes, metavar="MODE",
-                        help=f"{f.metadata['help']} (plain {flag}: {modes[0]!r})")
-    parser.add_argument("--no-" + flag[2:], dest=f.name, action="store_const", const="", help=f"off (no {flag[2:]})")
+                        help=f"{f.metadata['help']}; here: {flag} MODE, or plain {flag} for {modes[0]!r}")
+    parser.add_argument("--no-" + flag[2:], dest=f.name, action="store_const", const="",
+                        help=f"turn {flag} off (the default)" if not default else f"turn {flag} off")
 
 
 def run(parser: argparse.ArgumentParser, body, argv=None) -> int:

@@ -15,10 +15,10 @@ from .errors import MadxError
 MIXED_PRECISION = ("no", "bf16", "fp16")
 ROMANIZERS = ("demo", "anyascii", "uroman")  # madx/data/romanize.py
 EMBEDDING_MODES = ("new", "rows")  # madx/adapters/embeddings.py
-# LangTraining's new-script keys: the workflow sets them for one language's madx_translit / madx_emb adapter
-SCRIPT_KEYS = ("romanize", "embeddings", "vocab_size", "embedding_lr", "match_romanized")
 # the config's languages.<l>.embeddings keys, and the LangTraining field each one sets
 EMBEDDING_KEYS = {"mode": "embeddings", "vocab_size": "vocab_size", "lr": "embedding_lr"}
+# LangTraining's new-script keys: the workflow sets them for one language's madx_translit / madx_emb adapter
+SCRIPT_KEYS = ("romanize", *EMBEDDING_KEYS.values(), "match_romanized")
 # torch.compile modes; "reduce-overhead" adds CUDA graphs, which fixed-shape MLM batches allow
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
@@ -109,8 +109,10 @@ class TrainSettings:
         if self.batch_size % self.grad_accum:  # each process's micro-batch is batch_size / (processes x grad_accum)
             raise SettingError(f"batch_size={self.batch_size} is not a multiple of grad_accum={self.grad_accum}; "
                                "make it one", "batch_size", "grad_accum")
-        if isinstance(self.compile, bool) or self.compile is None:
-            object.__setattr__(self, "compile", "default" if self.compile else "")
+        for f in fields(self):  # a switch (option(switch=True)) given as true/false: its first mode, or off
+            value = getattr(self, f.name)
+            if f.metadata.get("switch") and (isinstance(value, bool) or value is None):
+                object.__setattr__(self, f.name, f.metadata["choices"][0] if value else "")
         if self.compile and self.compile not in COMPILE_MODES:
             problem = f"{self.compile!r}; use true, false or one of {COMPILE_MODES}"
             raise SettingError(f"compile={problem}", "compile", after_key=problem)

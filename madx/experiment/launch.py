@@ -24,14 +24,11 @@ class LaunchError(MadxError, RuntimeError):
 
 
 def accelerate_flags(gpus: int, mixed_precision: str = "no") -> list[str]:
-    """0 -> one CPU process; 1 -> one GPU; N -> N processes (DDP) on N GPUs."""
-    common = ["--num_machines", "1", "--dynamo_backend", "no"]
-    if gpus == 0:
-        return ["--cpu", "--num_processes", "1", "--mixed_precision", "no", *common]
-    precision = ["--mixed_precision", mixed_precision]
-    if gpus == 1:
-        return ["--num_processes", "1", *precision, *common]
-    return ["--multi_gpu", "--num_processes", str(gpus), "--main_process_port", "0", *precision, *common]
+    """`accelerate launch`'s flags for N processes (DDP) on N GPUs, N > 1 (one process runs without it)."""
+    if gpus < 2:
+        raise ValueError(f"accelerate launch is for several GPUs, not {gpus}")
+    return ["--multi_gpu", "--num_processes", str(gpus), "--main_process_port", "0", "--mixed_precision",
+            mixed_precision, "--num_machines", "1", "--dynamo_backend", "no"]
 
 
 def visible_gpu_count() -> int:
@@ -88,8 +85,8 @@ def devices_for(gpus: int, env: dict, lock_path: Path) -> tuple[str, list]:
 
 def build_command(command: list[str], gpus: int, use_accelerate: bool, mixed_precision: str) -> list[str]:
     """`accelerate launch` only where it does something: several processes. One process (a CPU, one GPU)
-    runs directly: the launcher costs a second interpreter and torch import per job (3.5 s on 2 cores), and
-    on a CPU it would replace the job's --threads with its own default of 2."""
+    runs directly: the launcher would cost a second interpreter and torch import per job (3.5 s on 2 cores).
+    (The command's own --mixed-precision sets one process's precision; launch()'s env keeps gpus=0 on the CPU.)"""
     if use_accelerate and gpus > 1:
         return [sys.executable, "-m", "accelerate.commands.launch", *accelerate_flags(gpus, mixed_precision),
                 "-m", "madx.cli", *command]
@@ -101,6 +98,8 @@ def launch(command: list[str], *, gpus: int = 0, threads: int | None = None, use
     env = dict(os.environ)
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    if gpus == 0:  # the CPU, also where accelerate would pick another device (Apple's MPS)
+        env["ACCELERATE_USE_CPU"] = "true"
     env["CUDA_VISIBLE_DEVICES"], fds = devices_for(
         gpus, env, Path(lock_dir or env.get("MADX_GPU_LOCK_DIR") or f"/tmp/madx-gpu-locks-{os.getuid()}"))
     print(f"madx launch: gpus={gpus} CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']!r}", file=sys.stderr, flush=True)

@@ -12,8 +12,8 @@ import yaml
 
 from ..adapters.config import AdapterConfig
 from ..core.errors import MadxError
-from ..core.settings import (AT_LEAST, EMBEDDING_KEYS, EMBEDDING_MODES, MIXED_PRECISION, POSITIVE, ROMANIZERS, SCRIPT_KEYS,
-                             LangTraining, PretrainSettings, TaskTraining, TrainSettings, bound_message, field_type)
+from ..core.settings import (AT_LEAST, EMBEDDING_KEYS, EMBEDDING_MODES, MIXED_PRECISION, POSITIVE, ROMANIZERS,
+                             SCRIPT_KEYS, LangTraining, PretrainSettings, TaskTraining, TrainSettings, bound_message, field_type)
 from ..core.setups import EVAL_SETUPS, NEW_SCRIPT_SETUPS
 from ..demo.data import DemoData, DemoLanguage, TinyEncoder
 from ..tasks.families import TASK_TYPES
@@ -128,8 +128,6 @@ def field_schema(f: dataclasses.Field, bounded: bool = False) -> dict:
         out["exclusiveMinimum"] = 0
     if "help" in f.metadata:
         out["description"] = f.metadata["help"]
-    if f.default not in (dataclasses.MISSING, None):  # documentation: the value a key left out gets
-        out["default"] = list(f.default) if isinstance(f.default, tuple) else f.default
     return out
 
 

@@ -152,14 +152,14 @@ class Family:
         """Predictions no working model gives (all one answer where the gold answers are not)."""
         return []
 
-    # the offline demo (madx/demo/data.py)
+    # the offline demo (madx/demo/: grammar.py's sentences, data.py's files)
     @property
     def makes_demo(self) -> bool:
         """Whether the demo writes a task of this type."""
         return True
 
     def demo_records(self, sentences, count: int, seed: str) -> list:
-        """`count` records of the demo's task of this type, from `sentences` (demo/data.DemoSentences: a language's
+        """`count` records of the demo's task of this type, from `sentences` (demo/grammar.DemoSentences: a language's
         sentences over one split's names), deterministic from `seed`."""
         raise NotImplementedError
 

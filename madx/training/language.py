@@ -58,8 +58,8 @@ def train_language_adapter(
         with accelerator.main_process_first():  # trained once (deterministic), kept for a resumed run
             tokenizer = language_tokenizer(sources, lang, settings.vocab_size, base_tokenizer, work_dir / "tokenizer")
     cache_dir = Path(cache_dir) if cache_dir else output.parent / ".corpus-cache"
-    blocks, heldout, budget, corpus_warning = corpus_blocks(lang, sources, tokenizer, roman, settings, cache_dir,
-                                                            accelerator)
+    blocks, heldout, budget, corpus_warning = training_corpus(lang, sources, tokenizer, roman, settings, cache_dir,
+                                                              accelerator)
     stats = base_coverage(base_model, base_tokenizer, lang, sources, roman, settings)
 
     torch.manual_seed(settings.seed)
@@ -88,7 +88,7 @@ def train_language_adapter(
     return output
 
 
-def corpus_blocks(lang: str, sources: list, tokenizer, roman, settings: LangTraining, cache_dir: Path, accelerator):
+def training_corpus(lang: str, sources: list, tokenizer, roman, settings: LangTraining, cache_dir: Path, accelerator):
     """The corpus as fixed blocks for training and the held-out ones apart, the share of them the step budget
     covers, and the small-corpus warning (None for a corpus of useful size), each logged once."""
     with accelerator.main_process_first():  # the main process tokenizes; the others read its cache

@@ -74,7 +74,7 @@ def predict(model: nn.Module, examples: list[dict], label_names: list[str], pad_
                         device=device, mixed_precision=mixed_precision)
 
 
-def read_labelled(fam: Family, train_data, dev_data) -> tuple[list, list, list[str]]:
+def labelled_sets(fam: Family, train_data, dev_data) -> tuple[list, list, list[str]]:
     """The training and dev examples and the label names (the training data's, or its hub dataset's), both sets
     checked against them before any model is loaded."""
     train_examples, hub_names = fam.read(train_data)
@@ -226,7 +226,7 @@ def train_task(
     fam = family(task_type)
     config = hub.load_config(base_model, trust_remote_code=trust_remote_code)
     hub.check_sequence_length(config, settings.max_length, base_model, key="max_length")
-    train_examples, dev_examples, label_names = read_labelled(fam, train_data, dev_data)
+    train_examples, dev_examples, label_names = labelled_sets(fam, train_data, dev_data)
     accelerator = make_accelerator(settings)
     tokenizer = hub.load_tokenizer(base_model, trust_remote_code=trust_remote_code)
     train_features = encoded(fam, tokenizer, train_data, train_examples, label_names, settings, "train")
