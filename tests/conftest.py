@@ -31,6 +31,8 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "adapterhub_python" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
+    missing = [name for name in FIRST if not (REPO / "tests" / name).exists()]
+    assert not missing, f"conftest.FIRST names test files that are not there: {missing}"
     rank = {name: i for i, name in enumerate(FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(FIRST)))  # stable: a file's tests keep their order
 
