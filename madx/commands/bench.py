@@ -29,7 +29,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seq", type=int, default=256)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
-    add_switch_args(p, next(f for f in dataclasses.fields(TrainSettings) if f.name == "compile"), TrainSettings().compile)
+    [compile_field] = [f for f in dataclasses.fields(TrainSettings) if f.name == "compile"]
+    add_switch_args(p, compile_field, TrainSettings().compile)
     p.add_argument("--output", help="write the figures as JSON here")
     p.add_argument("--peer", metavar="JSON", help="AdapterHub's figures from this device (keys above): also print "
                    "madx and AdapterHub side by side, with the ratios and whether each target is met, and add them "

@@ -83,8 +83,7 @@ def add_switch_args(parser, f: dataclasses.Field, default: str) -> None:
     flag, modes = "--" + f.name.replace("_", "-"), f.metadata["choices"]
     parser.add_argument(flag, nargs="?", const=modes[0], default=default, choices=modes, metavar="MODE",
                         help=f"{f.metadata['help']}; here: {flag} MODE, or plain {flag} for {modes[0]!r}")
-    parser.add_argument("--no-" + flag[2:], dest=f.name, action="store_const", const="",
-                        help=f"turn {flag} off (the default)" if not default else f"turn {flag} off")
+    parser.add_argument("--no-" + flag[2:], dest=f.name, action="store_const", const="", help=f"turn {flag} off")
 
 
 def run(parser: argparse.ArgumentParser, body, argv=None) -> int:

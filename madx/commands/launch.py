@@ -2,8 +2,8 @@
 
     madx launch --gpus N [--threads T] [--no-accelerate] -- train-lang --lang sw ...
 
---gpus 0 runs one CPU process, 1 one GPU (both directly), N>1 N processes (accelerate launch, DDP). Free GPUs are
-leased by file lock and set in CUDA_VISIBLE_DEVICES, unless the scheduler set it already.
+--gpus 0 runs one CPU process, 1 one GPU (both directly), N>1 N processes (accelerate launch, DDP).
+Free GPUs are leased by file lock and set in CUDA_VISIBLE_DEVICES, unless the scheduler set it already.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ def main(argv=None) -> int:
     p.add_argument("--gpus", type=int, default=0)
     p.add_argument("--threads", type=int, help="CPU threads per process (OMP_NUM_THREADS)")
     p.add_argument("--mixed-precision", default="no", choices=("no", "bf16", "fp16"))
-    p.add_argument("--no-accelerate", action="store_true", help="run the command directly even on several GPUs (evaluation: one process)")
+    p.add_argument("--no-accelerate", action="store_true",
+                   help="run the command directly even on several GPUs (evaluation: one process)")
     p.add_argument("--lock-dir", help="where GPU leases live (default /tmp/madx-gpu-locks-UID)")
     args = p.parse_args(argv[:split])
     command = argv[split + 1:]

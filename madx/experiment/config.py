@@ -10,7 +10,8 @@ from types import MappingProxyType
 from typing import Mapping
 from urllib.parse import urlencode
 
-from ..core.settings import EMBEDDING_KEYS, EMBEDDING_MODES, LangTraining, PretrainSettings, TaskTraining, TrainSettings
+from ..core.settings import (EMBEDDING_KEYS, EMBEDDING_MODES, LangTraining, PretrainSettings, TaskTraining,
+                             TrainSettings)
 from ..core.setups import TRAININGS
 from ..demo.data import SPLITS, DemoData, DemoLanguage, TinyEncoder
 from .checks import check_demo_shape, check_settings
