@@ -124,7 +124,8 @@ def generate_language(out_dir: str | Path, language: DemoLanguage, data: DemoDat
     leaves every other language's files as they were."""
     gen = Generator(language, data.seed)
     rng = random.Random(f"{data.seed}:{language.code}:corpus")
-    corpus = [" ".join(gen.sentence(rng, entity_pools("train"))[0]) for _ in range(data.corpus_sentences)]
+    entities = entity_pools("train")
+    corpus = [" ".join(gen.sentence(rng, entities)[0]) for _ in range(data.corpus_sentences)]
     written = [write_text(corpus_path(out_dir, language.code), "\n".join(corpus) + "\n")]
     sizes = {"train": data.train_sentences, "dev": data.dev_sentences, "test": data.test_sentences}
     for split in SPLITS:

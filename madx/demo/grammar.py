@@ -5,6 +5,7 @@ What is written to disk, and how much: madx/demo/data.py."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 from dataclasses import dataclass
@@ -149,8 +150,10 @@ class Generator:
             tags.append("O")
 
 
+@functools.cache
 def entity_pools(split: str) -> dict:
-    """Disjoint entity pools: 'train' for unlabelled text and NER train/dev, 'test' for the test sets."""
+    """Disjoint entity pools: 'train' for unlabelled text and NER train/dev, 'test' for the test sets. Computed once
+    (a shuffle of every name pair) and shared: callers only read them."""
     people = [(f, l) for f in FIRST_NAMES for l in LAST_NAMES]
     random.Random(7).shuffle(people)
     people = people[:2000]
