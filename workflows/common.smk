@@ -86,22 +86,26 @@ def get_lang_training(wildcards):
 
 def task_inputs(wildcards):
     """What a task training reads, by its train-task option: its train and dev data, and the language adapter it
-    trains on and the training it starts from where it has them."""
+    trains on, the training it starts from and the trainings it fuses (a list) where it has them."""
     task, source, setup, seed = wildcards.task, wildcards.source, wildcards.setup, wildcards.seed
     inputs = {split: EXP.task_data(task, split, source) for split in ("train", "dev")}
     inputs["lang_adapter"] = EXP.train_lang_adapter(setup, source)
     inputs["init_from"] = EXP.init_from_dir(task, source, setup, seed)
+    inputs["fuse"] = EXP.fused_task_dirs(task, source, setup, seed)
     return {name: path for name, path in inputs.items() if path}
 
 
 def get_task_inputs(wildcards):
-    return local_files(list(task_inputs(wildcards).values())) + get_base_model_input()
+    paths = [p for value in task_inputs(wildcards).values() for p in (value if isinstance(value, list) else [value])]
+    return local_files(paths) + get_base_model_input()
 
 
 def get_task_options(wildcards):
     args = ["--task-type", EXP.tasks[wildcards.task].type]
-    for name, path in task_inputs(wildcards).items():
-        args += [f"--{name.replace('_', '-')}", path]
+    for name, value in task_inputs(wildcards).items():
+        args += [f"--{name.replace('_', '-')}", *(value if isinstance(value, list) else [value])]
+    if "fuse" in task_inputs(wildcards):
+        args += ["--fusion-config", EXP.tasks[wildcards.task].fusion]
     training = EXP.task_training(wildcards.task, wildcards.setup)
     return " ".join([shlex.join(args), options(training), options(EXP.sections.task_adapter)])
 

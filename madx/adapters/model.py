@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..core.errors import InputError, MadxError
+from .composition import Fuse, adapter_names, flatten
 from .config import AdapterConfig
 from .modules import BottleneckAdapter, NICEInvertibleAdapter
 
@@ -31,27 +32,41 @@ class UnsupportedModelError(MadxError, TypeError):
 
 
 class AdaptedOutput(nn.Module):
-    """dense -> dropout -> [active adapters, stacked] -> LN(. + x)."""
+    """dense -> dropout -> [active adapters and fusions, stacked] -> LN(. + x)."""
 
     def __init__(self, block: nn.Module, state: "MadxState"):
         super().__init__()
         self.dense, self.dropout, self.LayerNorm = block.dense, block.dropout, block.LayerNorm
         self.adapters = nn.ModuleDict()
+        self.adapter_fusion_layer = nn.ModuleDict()  # AdapterHub's attribute name: its state-dict keys are ours
         self.state = state  # shared, plain object: which adapters are active
 
     def forward(self, hidden_states: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
         r = self.dropout(self.dense(hidden_states))  # (B, T, h)
-        stack = [self.adapters[name] for name in self.state.active if name in self.adapters]
-        if all(adapter.ln_before for adapter in stack):
+        stack = [self._block(item) for item in self.state.active]
+        stack = [block for block in stack if block is not None]
+        if all(isinstance(block, nn.Module) and block.ln_before for block in stack):
             # Pfeiffer adapters (and none): each reads LN(r + x) and adds to r, so carry s = r + x itself;
             # one add per adapter instead of two, the same function
             s = r + input_tensor
             for adapter in stack:
                 s = s + adapter.bottleneck(self.norm(s))
             return self.norm(s)
-        for adapter in stack:
-            r = adapter(r, input_tensor, self.norm)
+        for block in stack:
+            if isinstance(block, tuple):  # a fusion: its layer attends over its adapters' outputs
+                fusion, adapters = block
+                r = fusion(r, input_tensor, adapters, self.norm)
+            else:
+                r = block(r, input_tensor, self.norm)
         return self.norm(r + input_tensor)
+
+    def _block(self, item):
+        """What one item of the active stack computes here: an adapter, (fusion layer, its adapters), or None
+        where the layer has neither (leave_out)."""
+        if isinstance(item, Fuse):
+            fusion = self.adapter_fusion_layer[item.name] if item.name in self.adapter_fusion_layer else None
+            return None if fusion is None else (fusion, [self.adapters[n] for n in item.names])
+        return self.adapters[item] if item in self.adapters else None
 
     def norm(self, s: torch.Tensor) -> torch.Tensor:
         """The pretrained LayerNorm, computed in its weights' dtype whatever autocast says.
@@ -77,7 +92,8 @@ class MadxState:
     """What madx added to one base model; kept so that `remove_adapters` can undo every change."""
 
     configs: dict = field(default_factory=dict)  # name -> AdapterConfig
-    active: tuple = ()  # the Stack: first = language adapter
+    fusions: dict = field(default_factory=dict)  # fusion name ("a,b") -> fusion.FusionConfig
+    active: tuple = ()  # the Stack's items, adapter names and Fuse blocks: first = language adapter
     outputs: dict = field(default_factory=dict)  # (layer index, "attention" | "output") -> AdaptedOutput
     invertible: nn.ModuleDict | None = None
     originals: list = field(default_factory=list)  # (parent, attribute, original module)
@@ -85,7 +101,7 @@ class MadxState:
     hooked: list = field(default_factory=list)  # modules carrying the inverse hook
 
     def first_invertible(self) -> NICEInvertibleAdapter | None:
-        if self.active and self.active[0] in self.invertible:
+        if self.active and isinstance(self.active[0], str) and self.active[0] in self.invertible:
             return self.invertible[self.active[0]]
         return None
 
@@ -227,7 +243,18 @@ def delete_adapter(model: nn.Module, name: str) -> None:
         if name in adapters:
             del adapters[name]
     del state.configs[name]
-    state.active = tuple(n for n in state.active if n != name)
+    for fusion in [f for f in state.fusions if name in f.split(",")]:
+        drop_fusion(state, fusion)
+    state.active = tuple(item for item in state.active if item != name)
+
+
+def drop_fusion(state: MadxState, fusion: str) -> None:
+    """Remove fusion `fusion` ("a,b") from every layer and from the active stack; its adapters stay."""
+    for wrapper in state.outputs.values():
+        if fusion in wrapper.adapter_fusion_layer:
+            del wrapper.adapter_fusion_layer[fusion]
+    del state.fusions[fusion]
+    state.active = tuple(item for item in state.active if not (isinstance(item, Fuse) and item.name == fusion))
 
 
 def _check_names(state: MadxState, names) -> None:
@@ -236,13 +263,20 @@ def _check_names(state: MadxState, names) -> None:
         raise KeyError(f"no adapter named {missing}; the model has {sorted(state.configs) or 'none'}")
 
 
-def activate(model: nn.Module, *names: str) -> None:
-    """Make Stack(*names) active: names[0] is the language adapter. No names: no adapter active."""
+def activate(model: nn.Module, *setup) -> None:
+    """Make the stack `setup` active: adapter names and Fuse(...) blocks in order, or one Stack(...); the first item
+    is the language adapter (and its invertible adapter the one applied). No arguments: no adapter active."""
     state = madx_state(model)
-    _check_names(state, names)
+    items = flatten(setup)
+    _check_names(state, adapter_names(items))
+    names = [item for item in items if isinstance(item, str)]
     if len(set(names)) != len(names):
-        raise ValueError(f"adapter names repeat in the stack {names}")
-    state.active = tuple(names)
+        raise ValueError(f"adapter names repeat in the stack {tuple(names)}")
+    for item in items:
+        if isinstance(item, Fuse) and item.name not in state.fusions:
+            raise KeyError(f"no fusion {item!r}; add it with madx.add_fusion(model, {list(item.names)}) or "
+                           f"madx.load_fusion(model, directory) first (the model has {sorted(state.fusions) or 'none'})")
+    state.active = items
 
 
 def active_adapters(model: nn.Module) -> tuple:
@@ -267,6 +301,15 @@ def adapter_modules(model: nn.Module, name: str) -> dict:
     if name in state.invertible:
         modules[f"invertible_adapters.{name}"] = state.invertible[name]
     return modules
+
+
+def fusion_modules(model: nn.Module, fusion: str) -> dict:
+    """{path relative to the base model: module} of every layer of fusion `fusion` ("a,b")."""
+    state = madx_state(model)
+    if fusion not in state.fusions:
+        raise KeyError(f"no fusion named {fusion!r}; the model has {sorted(state.fusions) or 'none'}")
+    return {f"{state.module_path(layer, kind)}.adapter_fusion_layer.{fusion}": wrapper.adapter_fusion_layer[fusion]
+            for (layer, kind), wrapper in state.outputs.items() if fusion in wrapper.adapter_fusion_layer}
 
 
 def task_head(model: nn.Module) -> nn.Module | None:
@@ -315,26 +358,32 @@ class ParameterCount:
     trainable: int
     total: int
     adapters: dict  # name -> parameters of that adapter (its invertible adapter included)
+    fusions: dict = field(default_factory=dict)  # fusion name ("a,b") -> parameters of its fusion layers
 
     @property
     def base(self) -> int:
-        return self.total - sum(self.adapters.values())
+        return self.total - sum(self.adapters.values()) - sum(self.fusions.values())
 
     def __str__(self) -> str:  # one line: it goes into logs
         parts = [f"trainable {self.trainable:,} of {self.total:,} ({100 * self.trainable / max(self.total, 1):.2f}%)"]
         parts += [f"adapter {n} {c:,} ({100 * c / max(self.base, 1):.2f}% of the base)" for n, c in self.adapters.items()]
+        parts += [f"fusion {n} {c:,} ({100 * c / max(self.base, 1):.2f}% of the base)" for n, c in self.fusions.items()]
         return "; ".join(parts)
 
 
 def count_parameters(model: nn.Module) -> ParameterCount:
     params = list(model.parameters())
-    adapters = {}
+    adapters, fusions = {}, {}
     base = model.base_model
     if base.__dict__.get("_madx") is not None:
-        for name in madx_state(model).configs:
+        state = madx_state(model)
+        for name in state.configs:
             adapters[name] = sum(p.numel() for m in adapter_modules(model, name).values() for p in m.parameters())
+        for name in state.fusions:
+            fusions[name] = sum(p.numel() for m in fusion_modules(model, name).values() for p in m.parameters())
     return ParameterCount(
         trainable=sum(p.numel() for p in params if p.requires_grad),
         total=sum(p.numel() for p in params),
         adapters=adapters,
+        fusions=fusions,
     )

@@ -1,7 +1,9 @@
 """madx train-task: train a task adapter and head on labelled source-language data.
 
 Setups: madx (task adapter stacked on the frozen source language adapter), task_only (no
-language adapter), full_ft (the whole base fine-tuned: the baseline). Task types: ner, pos
+language adapter), full_ft (the whole base fine-tuned: the baseline), madx_fusion (AdapterFusion: the trained
+task adapters given by --fuse, frozen on the source language adapter, combined by a fusion layer that trains with
+the head; written as AdapterHub's fusion directory, with a copy of each fused adapter in OUTPUT/adapters/). Task types: ner, pos
 (token classification), classification (a sentence or a pair), multiple_choice, qa (extractive).
 The checkpoint with the best source dev score (seqeval F1 for NER, accuracy for POS, classification
 and multiple choice, answer F1 for QA) is kept. Writes OUTPUT: the task
@@ -33,6 +35,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True)
     p.add_argument("--init-from", help="two-stage training: another task's train-task output (same setup) to start "
                    "from: its adapter and head (full_ft: its model), e.g. SIQA before COPA")
+    p.add_argument("--fuse", nargs="+", metavar="DIR", help="setup madx_fusion: the train-task outputs whose task "
+                   "adapters are fused, this task's own madx training first (its head is where the new one starts)")
+    p.add_argument("--fusion-config", default="dynamic", choices=("dynamic", "static"),
+                   help="dynamic: a value matrix started as the identity, regularised towards it; static: none")
     p.add_argument("--lang", help="the source language (qa: how answers are normalised for the dev score)")
     add_dataclass_args(p, TASK_ADAPTER, title="adapter")
     add_dataclass_args(p, TaskTraining(), title="training")
@@ -45,7 +51,8 @@ def _body(args) -> None:
     train_task(
         args.base_model, args.task, args.setup, args.train, args.dev, args.output, task_type=args.task_type,
         lang_adapter=args.lang_adapter, adapter_config=dataclass_from(AdapterConfig, args),
-        settings=dataclass_from(TaskTraining, args), lang=args.lang, init_from=args.init_from, trust_remote_code=args.trust_remote_code,
+        settings=dataclass_from(TaskTraining, args), lang=args.lang, init_from=args.init_from, fuse=args.fuse,
+        fusion_config=args.fusion_config, trust_remote_code=args.trust_remote_code,
     )
 
 

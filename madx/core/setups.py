@@ -14,6 +14,9 @@ class Training:
     name: str
     on_source_adapter: bool  # the task adapter is trained stacked on the source language's adapter
     full_model: bool = False  # the whole base model is fine-tuned: no adapters, the model is saved whole
+    # AdapterFusion: the task's own madx task adapter and those of the tasks it fuses (tasks.<t>.fuse), frozen, under
+    # a fusion layer trained with a head, on the source language adapter
+    fusion: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,8 @@ class Setup:
 MADX = Training("madx", on_source_adapter=True)
 TASK_ONLY = Training("task_only", on_source_adapter=False)
 FULL_FT = Training("full_ft", on_source_adapter=False, full_model=True)
-TRAININGS = {t.name: t for t in (MADX, TASK_ONLY, FULL_FT)}
+MADX_FUSION = Training("madx_fusion", on_source_adapter=True, fusion=True)
+TRAININGS = {t.name: t for t in (MADX, TASK_ONLY, FULL_FT, MADX_FUSION)}
 
 SETUPS = {s.name: s for s in (
     Setup("madx", "target language adapter + task adapter", MADX, "target"),
@@ -58,11 +62,14 @@ SETUPS = {s.name: s for s in (
           MADX, "target", adapter_kind="translit"),
     Setup("madx_emb", "madx with the target's language adapter trained together with new input embeddings",
           MADX, "target", adapter_kind="emb"),
+    Setup("madx_fusion", "target language adapter + a fusion of task adapters (AdapterFusion: this task's and "
+          "those it fuses)", MADX_FUSION, "target"),
 )}
 
 EVAL_SETUPS = tuple(SETUPS)  # in the report's order
 NEW_SCRIPT_SETUPS = tuple(name for name, s in SETUPS.items() if s.new_script)
-DEFAULT_SETUPS = tuple(name for name in SETUPS if name not in NEW_SCRIPT_SETUPS)  # a config's `setups` when it gives none
+FUSION_SETUPS = tuple(name for name, s in SETUPS.items() if s.training.fusion)  # run where a task fuses others
+DEFAULT_SETUPS = tuple(name for name in SETUPS if name not in (*NEW_SCRIPT_SETUPS, *FUSION_SETUPS))  # `setups` unset
 TRAIN_SETUPS = tuple(TRAININGS)
 ADAPTER_KINDS = tuple(dict.fromkeys(s.adapter_kind for s in SETUPS.values() if s.adapter_kind))
 

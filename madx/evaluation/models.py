@@ -1,5 +1,6 @@
-"""The models evaluation runs: the base model with a task head loaded once per job, each run's adapters, head
-and (madx_emb) input embeddings swapped in; full_ft's own fine-tuned model."""
+"""The models evaluation runs: the base model with a task head loaded once per job, each run's adapters (a
+madx_fusion run's fused adapters and fusion), head and (madx_emb) input embeddings swapped in; full_ft's own
+fine-tuned model."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ import torch
 
 from ..adapters.embeddings import (EMBEDDINGS_DIR, EmbeddingLoadError, embeddings_dir, load_embeddings,
                                     swap_input_embeddings)
+from ..adapters.composition import Fuse
+from ..adapters.fusion import load_fusion
 from ..adapters.heads import load_head
 from ..adapters.io import load_adapter, read_adapter_config
 from ..adapters.model import activate, delete_adapter, madx_state
 from ..data import hub
 from ..tasks.families import family
-from ..training.task import FULL_MODEL_DIR, load_full_model
+from ..training.task import FULL_MODEL_DIR, fused_adapter_dirs, load_full_model
 from .runs import Run
 
 
@@ -35,7 +38,7 @@ class EvalModels:
         self.base_model, self.trust_remote_code, self.device, self.dtype = base_model, trust_remote_code, device, dtype
         self.shared: dict[tuple, torch.nn.Module] = {}  # (task type, label names) -> the base model with that head
         self.lang_names: dict[tuple, str] = {}  # (task type, label names, lang adapter dir) -> its name in that model
-        self.task_name: str | None = None
+        self.task_names: list[str] = []  # the last run's task adapters (a fusion's: each it fuses)
         self.embeddings: dict[str, tuple] = {}  # language adapter dir -> (its embedding matrix, its tokenizer)
         self.swapped: tuple | None = None  # (model, the base's input embeddings) while a run uses its own
 
@@ -80,17 +83,24 @@ class EvalModels:
                 self.lang_names[key] = _load_named(model, run.lang_adapter)
             stack.append(self.lang_names[key])
             used["lang_adapter"] = str(run.lang_adapter)
-        self.task_name = _load_named(model, run.task_dir)
-        stack.append(self.task_name)
-        used.update(task_adapter=str(run.task_dir), stack=stack)
+        if run.setup.training.fusion:
+            self.task_names = [_load_named(model, directory) for directory in fused_adapter_dirs(run.task_dir)]
+            stack.append(Fuse(*self.task_names))
+            load_fusion(model, run.task_dir, adapter_names=self.task_names)
+            used["fused"] = self.task_names
+        else:
+            self.task_names = [_load_named(model, run.task_dir)]
+            stack += self.task_names
+        used.update(task_adapter=str(run.task_dir), stack=[repr(item) if isinstance(item, Fuse) else item
+                                                           for item in stack])
         activate(model, *stack)
         return model, used
 
     def release(self, model: torch.nn.Module) -> None:
-        """Take the last run's task adapter out (language adapters stay for the next runs)."""
-        if self.task_name is not None:
-            delete_adapter(model, self.task_name)
-            self.task_name = None
+        """Take the last run's task adapters out, and with them its fusion (language adapters stay for the next runs)."""
+        for name in self.task_names:
+            delete_adapter(model, name)
+        self.task_names = []
         if self.swapped is not None:
             swapped_model, base_embeddings = self.swapped
             swapped_model.set_input_embeddings(base_embeddings)

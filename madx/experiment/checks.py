@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Mapping
 
 from ..adapters.config import AdapterConfigError
 from ..core.settings import AT_LEAST, ROMANIZERS, WHY, LangTraining, SettingError, TaskTraining
-from ..core.setups import NEW_SCRIPT_SETUPS, SETUPS
+from ..core.setups import FUSION_SETUPS, NEW_SCRIPT_SETUPS, SETUPS
 from ..data.hub import ModelLoadError, check_base_model_dir, looks_like_a_path, max_sequence_length, read_model_config
 from .layers import Layers, merged, written_at
 from .schema import ConfigError
@@ -75,6 +75,24 @@ def check_init_from(tasks: Mapping[str, Task], where: str) -> None:
             current = tasks[current].init_from
 
 
+def check_fusions(tasks: Mapping[str, Task], setups: tuple, where: str) -> None:
+    """tasks.<task>.fuse names other tasks of the experiment; madx_fusion is asked for by `fuse`, never listed.
+    Fusions read the fused tasks' madx trainings, never another fusion, so two tasks may fuse each other."""
+    fusion = ", ".join(FUSION_SETUPS)
+    for key, listed in [("setups", setups), *((f"tasks.{n}.setups", t.setups) for n, t in tasks.items())]:
+        if set(listed) & set(FUSION_SETUPS):
+            raise ConfigError(f"{where}: {key}: {fusion} runs for the tasks that fuse others; instead of listing it, "
+                              "give the task `fuse: [<other task>, ...]`")
+    for name, task in tasks.items():
+        unknown = [other for other in task.fuse if other not in tasks]
+        if unknown:
+            raise ConfigError(f"{where}: tasks.{name}.fuse: {unknown} not a task here ({', '.join(tasks)}); fuse the "
+                              "task adapters of this experiment's tasks")
+        if name in task.fuse:
+            raise ConfigError(f"{where}: tasks.{name}.fuse: {name!r} fuses itself; its own task adapter is always in "
+                              "its fusion: list only the other tasks")
+
+
 def check_new_scripts(exp: Experiment) -> None:
     """A language that runs a new-script setup has what it needs: a corpus, a romanizer for madx_translit (one
     that is installed), and no new-script keys it would ignore."""
@@ -83,9 +101,9 @@ def check_new_scripts(exp: Experiment) -> None:
     where = exp.where
     for lang, language in exp.languages.items():
         runs = set()
-        for task in exp.tasks.values():
+        for name, task in exp.tasks.items():
             if lang in task.languages:
-                runs |= set(exp.setups_for(lang)) & set(NEW_SCRIPT_SETUPS)
+                runs |= set(exp.setups_for(name, lang)) & set(NEW_SCRIPT_SETUPS)
         if runs and not language.corpus:
             raise ConfigError(f"{where}: languages.{lang}: {', '.join(sorted(runs))} train their own language adapter "
                               "and need the language's corpus: give corpus")

@@ -79,6 +79,9 @@ class Task:
     all_languages: bool = True  # languages: all (the default), not a list
     train_task: Mapping = field(default_factory=frozen)  # its own train_task keys, over the global ones
     init_from: str | None = None  # the task whose training this one starts from (two-stage training)
+    setups: tuple[str, ...] = ()  # the setups it is evaluated under, when not the config's
+    fuse: tuple[str, ...] = ()  # tasks whose madx task adapters it fuses with its own (setup madx_fusion)
+    fusion: str = "dynamic"  # the fusion's configuration: dynamic or static (madx/adapters/fusion.py)
 
     def data(self, split: str, lang: str) -> str:
         return getattr(self, split).replace("{lang}", lang)
@@ -267,6 +270,8 @@ def load_tasks(config: dict, where: str, languages: Mapping, sections: Sections)
                               "for each (a corpus or an adapter)")
         tasks[name] = Task(name, entry["type"], languages=tuple(targets), all_languages=all_languages,
                            train_task=frozen(entry.get("train_task")), init_from=entry.get("init_from"),
+                           setups=tuple(entry.get("setups", ())), fuse=tuple(entry.get("fuse", ())),
+                           fusion=entry.get("fusion", "dynamic"),
                            **{split: source_spec(entry[split]) for split in SPLITS})
         for training in TRAININGS:  # full_ft: the full_ft overrides on top
             check_settings(TaskTraining, sections.task_layers(tasks[name], training), where)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Mapping
 
 from ..adapters.config import AdapterConfig
-from ..core.setups import DEFAULT_SETUPS, SETUPS
+from ..core.setups import DEFAULT_SETUPS, FUSION_SETUPS, SETUPS
 from ..demo.data import DEMO_TASKS, SPLITS
 from . import checks
 from .config import (Compute, Demo, Language, Sections, Task, frozen, given, load_compute, load_demo,
@@ -77,9 +77,12 @@ class Experiment:
     def lang_adapter_dir(self, lang: str) -> str:
         return self.languages[lang].adapter or self.paths.lang_adapter(lang)
 
-    def setups_for(self, lang: str) -> list:
-        """The setups evaluated on `lang` as a target: the config's, then the language's own new-script ones."""
-        return list(dict.fromkeys([*self.setups, *self.languages[lang].setups]))
+    def setups_for(self, task: str, lang: str) -> list:
+        """The setups `task` is evaluated under on `lang` as a target: the task's own `setups` (else the config's),
+        the language's own new-script ones, and madx_fusion where the task fuses others."""
+        own = self.tasks[task]
+        return list(dict.fromkeys([*(own.setups or self.setups), *self.languages[lang].setups,
+                                   *(FUSION_SETUPS if own.fuse else ())]))
 
     def task_dir(self, task: str, source: str, setup: str, seed) -> str:
         """The task training `setup` evaluates (source_la uses madx's)."""
@@ -88,7 +91,13 @@ class Experiment:
     def init_from_dir(self, task: str, source: str, setup: str, seed) -> str | None:
         """Two-stage training: the output of the task `task` starts from (same source, setup and seed), or None."""
         first = self.tasks[task].init_from
-        return self.task_dir(first, source, setup, seed) if first else None
+        return self.task_dir(first, source, setup, seed) if first and not SETUPS[setup].training.fusion else None
+
+    def fused_task_dirs(self, task: str, source: str, setup: str, seed) -> list[str]:
+        """madx_fusion: the madx trainings whose task adapters it fuses, the task's own first; [] for other setups."""
+        if not SETUPS[setup].training.fusion:
+            return []
+        return [self.task_dir(name, source, "madx", seed) for name in (task, *self.tasks[task].fuse)]
 
     def task_data(self, task: str, split: str, lang: str) -> str:
         return self.tasks[task].data(split, lang)
@@ -113,7 +122,7 @@ class Experiment:
 
     def eval_runs(self, task: str, source: str, lang: str) -> list:
         """(setup, seed) of every evaluation of `task` from `source` on `lang`: one evaluation job's runs."""
-        return [(setup, seed) for setup in self.setups_for(lang) for seed in self.seeds]
+        return [(setup, seed) for setup in self.setups_for(task, lang) for seed in self.seeds]
 
     def eval_jobs(self) -> list:
         """(task, source, target) of every evaluation job: each source to every language of the task."""
@@ -131,14 +140,13 @@ class Experiment:
     def lang_adapters_needed(self) -> list:
         """Languages whose adapter some setup uses: the source's for training, the targets' for evaluation."""
         needed = set()
-        # a language's own new-script setups train on madx's task adapter, which needs the source's adapter
-        for setup in dict.fromkeys([*self.setups, *(s for language in self.languages.values() for s in language.setups)]):
-            if SETUPS[setup].training.on_source_adapter:
-                needed |= set(self.sources)
-            if not SETUPS[setup].new_script:  # the new-script setups stack their own adapters (script_adapters)
-                needed |= {SETUPS[setup].lang_adapter_for(source, lang) for task in self.tasks.values()
-                           for source in self.sources for lang in task.languages} - {None}
-        return sorted(needed)
+        for task, source, lang in self.eval_jobs():
+            for setup in self.setups_for(task, lang):
+                if SETUPS[setup].training.on_source_adapter:  # the new-script ones too: madx's task adapter
+                    needed.add(source)
+                if not SETUPS[setup].new_script:  # the new-script setups stack their own adapters (script_adapters)
+                    needed.add(SETUPS[setup].lang_adapter_for(source, lang))
+        return sorted(needed - {None})
 
     def adapter_only_languages(self) -> list:
         """Languages with a corpus that no task evaluates (nor trains on): their language adapter is trained and its
@@ -157,9 +165,11 @@ class Experiment:
                 + [self.paths.script_adapter(kind, lang) for kind, lang in self.script_adapters()])
 
     def task_outputs(self) -> list[str]:
-        """Every task adapter (or fine-tuned model) some evaluation uses."""
-        return list(dict.fromkeys(self.task_dir(task, source, setup, seed)
-                                  for task, source, _, setup, seed in self.eval_targets()))
+        """Every task adapter (or fine-tuned model, or fusion) some evaluation uses, and the adapters fusions fuse."""
+        dirs = []
+        for task, source, _, setup, seed in self.eval_targets():
+            dirs += [*self.fused_task_dirs(task, source, setup, seed), self.task_dir(task, source, setup, seed)]
+        return list(dict.fromkeys(dirs))
 
     def demo_outputs(self) -> set[str]:
         """The files the demo writes (none without a demo)."""
@@ -183,6 +193,7 @@ def load_experiment(config: dict, where: str = "config", *, check_files: bool = 
     sources = load_sources(config, where, languages)
     tasks = load_tasks(config, where, languages, sections)
     checks.check_init_from(tasks, where)
+    checks.check_fusions(tasks, tuple(config.get("setups", ())), where)
     for key in ("lang_adapter", "task_adapter"):
         checks.check_section(getattr(sections, key), key, where, AdapterConfig)
     run = {key: tuple(value) for key, value in given(config, "seeds", "setups").items()}

@@ -1,4 +1,5 @@
-"""Task training (every task family: madx/tasks/families.py) for the madx, task_only and full_ft setups."""
+"""Task training (every task family: madx/tasks/families.py) for the madx, task_only and full_ft setups, and the
+fusion of trained task adapters (madx_fusion: AdapterFusion on the source language adapter)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..adapters.composition import Fuse
 from ..adapters.config import TASK_ADAPTER, AdapterConfig
+from ..adapters.fusion import (add_fusion, fusion_regularization_loss, read_fusion_config, train_fusion,
+                              write_fusion_files)
 from ..adapters.heads import load_head
 from ..adapters.io import load_adapter, write_adapter_files
-from ..adapters.model import (activate, adapter_config, adapter_modules, add_adapter, count_parameters, delete_adapter,
-                              train_adapters)
+from ..adapters.model import (activate, active_adapters, adapter_config, adapter_modules, add_adapter, count_parameters,
+                              delete_adapter, train_adapters)
 from ..core.errors import InputError
 from ..core.files import files_under, record_checksums, staged_dir, verify_checksums, write_text
 from ..core.settings import TaskTraining
@@ -29,6 +33,7 @@ from .loop import fit, settings_dict
 
 log = logging.getLogger(__name__)
 FULL_MODEL_DIR = "model"
+FUSED_DIR = "adapters"  # in a madx_fusion output: a copy of each fused task adapter, under its name
 BEST_DIR = "best"  # in the work dir: the best-on-dev weights and their sha256 (checkpoints.BestWeights)
 LEGACY_BEST = "best.pt"  # where an older madx kept them, unchecked
 
@@ -142,20 +147,38 @@ class BestOnDev:
         return best
 
 
-def check_train_task_args(setup: str, task_type: str, lang_adapter) -> None:
+class FusionObjective(TaskObjective):
+    """The family's summed loss plus the fusion's regularization (fusion.fusion_regularization_loss), weighted by the
+    micro-batch's share of the step's predictions: `fit` divides every summed loss by the step's count, so the term
+    enters each optimizer step once, whatever the batch and grad_accum."""
+
+    def forward(self, **batch) -> torch.Tensor:
+        loss = super().forward(**batch)
+        regularization = fusion_regularization_loss(self.model)
+        return loss if regularization is None else loss + regularization * self.family.count(batch)
+
+
+def check_train_task_args(setup: str, task_type: str, lang_adapter, fuse=None) -> None:
     on_adapter = training(setup).on_source_adapter
     family(task_type)  # a known task type
     if on_adapter != (lang_adapter is not None):
         raise InputError(f"setup {setup} {'needs' if on_adapter else 'takes no'} language adapter "
                          "(lang_adapter); setups trained on the source language adapter: "
                          f"{[name for name, t in TRAININGS.items() if t.on_source_adapter]}")
+    if training(setup).fusion != bool(fuse):
+        raise InputError(f"setup {setup} " + ("fuses trained task adapters: give their directories (--fuse DIR ...; "
+                                              "the task's own madx training first)" if training(setup).fusion else
+                                              "fuses no adapters (--fuse is for setup madx_fusion)"))
 
 
 def build_task_model(base_model: str, task: str, setup: str, fam: Family, label_names: list[str], lang_adapter,
-                     adapter_config, trust_remote_code: bool, init_from: Path | None = None) -> nn.Module:
+                     adapter_config, trust_remote_code: bool, init_from: Path | None = None, fuse=(),
+                     fusion_config: str = "dynamic") -> nn.Module:
     """The base with the family's head: full_ft trains everything; task_only adds the task adapter; madx stacks
     it on the source language adapter. Only the task adapter and head train in the adapter setups. `init_from`:
-    another task's output of the same setup to start from (its adapter and head; for full_ft its model)."""
+    another task's output of the same setup to start from (its adapter and head; for full_ft its model).
+    madx_fusion loads the trained task adapters `fuse` under the source language adapter and trains only a fusion
+    of them and the head (started from the first's: the task's own madx training)."""
     if init_from is not None:
         check_init_from(init_from, fam.task_type, label_names)
     full_model = training(setup).full_model
@@ -165,6 +188,14 @@ def build_task_model(base_model: str, task: str, setup: str, fam: Family, label_
     if full_model:
         return model
     lang = load_adapter(model, lang_adapter) if lang_adapter is not None else None
+    if training(setup).fusion:
+        check_init_from(Path(fuse[0]), fam.task_type, label_names)  # its head is where this one starts
+        names = [load_adapter(model, directory) for directory in fuse]
+        load_head(model, fuse[0])
+        add_fusion(model, names, fusion_config)
+        activate(model, lang, Fuse(*names))
+        train_fusion(model, names)
+        return model
     add_adapter(model, task, adapter_config)
     if init_from is not None:
         copy_adapter_from(model, init_from, task)
@@ -172,6 +203,17 @@ def build_task_model(base_model: str, task: str, setup: str, fam: Family, label_
     activate(model, *([lang] if lang else []), task)
     train_adapters(model, task)
     return model
+
+
+def fused_adapter_dirs(task_dir: Path) -> list[Path]:
+    """A madx_fusion output's copies of the adapters its fusion combines, in the fusion's order."""
+    meta, _ = read_fusion_config(task_dir)
+    dirs = [Path(task_dir) / FUSED_DIR / name for name in meta["adapter_names"]]
+    missing = [str(d) for d in dirs if not d.is_dir()]
+    if missing:
+        raise InputError(f"{task_dir}: a fusion output without its fused adapters {missing}; retrain it (delete "
+                         f"{task_dir} and rerun snakemake)")
+    return dirs
 
 
 def load_full_model(task_dir: Path, auto_class: str) -> nn.Module:
@@ -216,13 +258,16 @@ def train_task(
     settings: TaskTraining = TaskTraining(),
     lang: str | None = None,
     init_from: str | Path | None = None,
+    fuse: list | None = None,
+    fusion_config: str = "dynamic",
     trust_remote_code: bool = False,
 ) -> Path:
     """Train `setup` of `task` on labelled source-language data; keep the weights of the best dev score. `lang`,
     the source language, normalises QA answers (articles, Chinese characters) for the dev score. `init_from`:
-    two-stage training (the MAD-X paper's XCOPA protocol, SIQA then COPA) from another task's output."""
+    two-stage training (the MAD-X paper's XCOPA protocol, SIQA then COPA) from another task's output. `fuse`
+    (setup madx_fusion): the task adapter directories to fuse, this task's own madx training first."""
     output = Path(output)
-    check_train_task_args(setup, task_type, lang_adapter)
+    check_train_task_args(setup, task_type, lang_adapter, fuse)
     fam = family(task_type)
     config = hub.load_config(base_model, trust_remote_code=trust_remote_code)
     hub.check_sequence_length(config, settings.max_length, base_model, key="max_length")
@@ -235,7 +280,7 @@ def train_task(
     torch.manual_seed(settings.seed)
     init_from = Path(init_from) if init_from else None
     model = build_task_model(base_model, task, setup, fam, label_names, lang_adapter, adapter_config,
-                             trust_remote_code, init_from)
+                             trust_remote_code, init_from, fuse or (), fusion_config)
     if not training(setup).full_model and accelerator.device.type == "cuda":
         cast_frozen(model, settings.mixed_precision)
     log.info("%s/%s: %s", task, setup, count_parameters(model))
@@ -245,7 +290,8 @@ def train_task(
                     work_dir / BEST_DIR, accelerator, lang)
     batches = TokenBatches(train_features, settings.batch_size, settings.seed, tokenizer.pad_token_id,
                            group_by_length=settings.group_by_length, fam=fam)
-    fit(TaskObjective(model, fam), batches, settings, work_dir, accelerator, evaluate=dev)
+    objective = FusionObjective(model, fam) if training(setup).fusion else TaskObjective(model, fam)
+    fit(objective, batches, settings, work_dir, accelerator, evaluate=dev)
     best = dev.restore()
     accelerator.wait_for_everyone()  # every process has read the best weights before the work dir goes
     if accelerator.is_main_process:
@@ -255,6 +301,7 @@ def train_task(
             "dev": str(dev_data), "max_length": settings.max_length, "group_by_length": settings.group_by_length,
             "label_names": label_names, f"best_dev_{dev.metric}": best["score"], "best_step": best["step"],
             "settings": settings_dict(settings), "init_from": str(init_from) if init_from else None,
+            "fuse": [str(d) for d in fuse] if fuse else None, "fusion_config": fusion_config if fuse else None,
         }
         num_choices = fam.num_choices(train_examples)
         write_task_output(model, task, setup, base_model, label_names, task_type, work_dir, output, record,
@@ -276,6 +323,12 @@ def write_task_output(model: nn.Module, task: str, setup: str, base_model: str, 
         if training(setup).full_model:
             model.save_pretrained(staging / FULL_MODEL_DIR)
             record_checksums(staging, files_under(staging / FULL_MODEL_DIR))
+        elif training(setup).fusion:  # the fusion, and the adapters it fuses beside it: the output stands alone
+            fuse = next(item for item in active_adapters(model) if isinstance(item, Fuse))
+            write_fusion_files(model, fuse.names, staging, model_name=base_model)
+            for name in fuse.names:
+                (staging / FUSED_DIR / name).mkdir(parents=True)
+                write_adapter_files(model, name, staging / FUSED_DIR / name, model_name=base_model)
         else:
             write_adapter_files(model, task, staging, model_name=base_model)
         save_head(model, staging, task, label_names, task_type, model_name=base_model, num_choices=num_choices)

@@ -1,0 +1,354 @@
+"""AdapterFusion (Pfeiffer et al., EACL 2021): frozen adapters combined, in every layer, by a learned attention over
+their outputs.
+
+In one layer with sub-layer output r and input x, the fused adapters A_1..A_n read z (LN(r + x) for Pfeiffer
+adapters, r for Houlsby's) and the fusion computes, as AdapterHub's BertFusion does:
+
+    u_i = A_i(z)                                      (each adapter's bottleneck output, without its residual)
+    k_i = K u_i,  q = Q z  (Q r with query_before_ln)
+    a = softmax_i(q . k_i / T)
+    out = sum_i a_i V u_i + r                         (V: the value matrix; "static" fusions have none)
+
+and the layer ends in LN(out + x) like any adapter. "dynamic" (the paper's and AdapterHub's default) starts V as the
+identity (1e-6 off the diagonal) and adds 0.01 * ||I - V||^2 per layer to the training loss (`fusion_regularization_loss`).
+With `residual_before`, r is added to every u_i before the keys and values are computed.
+
+On disk this is AdapterHub's fusion directory: adapter_fusion_config.json (adapter_names, config, hidden_size, ...)
+and model_adapter_fusion.safetensors (AdapterHub's legacy pytorch_model_adapter_fusion.bin also loads, read with
+weights_only), keys `<prefix>.encoder.layer.<i>.output.adapter_fusion_layer.<a,b>.{query,key,value}.*`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .. import __version__
+from ..core.errors import InputError
+from ..core.files import load_torch_file, record_checksums, staged_dir, verify_checksums, write_text, write_with
+from .composition import Fuse
+from .io import AdapterLoadError, made_for_mismatch
+from .model import base_model, drop_fusion, fusion_modules, head_modules, madx_state
+
+CONFIG_NAME = "adapter_fusion_config.json"
+WEIGHTS_NAME = "model_adapter_fusion.safetensors"
+LEGACY_WEIGHTS_NAME = "pytorch_model_adapter_fusion.bin"
+REGULARIZATION = 0.01  # AdapterHub's weight of ||I - V||^2 per layer
+_KEY = re.compile(r"^(?:.*?\.)?(encoder\.layer\.(\d+)\.(?:attention\.)?output\.adapter_fusion_layer\.([^.]+)\.(.+))$")
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """AdapterHub's AdapterFusionConfig, field for field; `FusionConfig.preset("dynamic" | "static")`."""
+
+    key: bool = True  # a key matrix K on the adapters' outputs
+    query: bool = True  # a query matrix Q on the layer's input to the adapters
+    value: bool = True  # a value matrix V
+    query_before_ln: bool = False  # the query reads r, not LN(r + x)
+    regularization: bool = True  # 0.01 * ||I - V||^2 per layer in the training loss
+    residual_before: bool = False  # r added to each adapter output before keys and values, not after the fusion
+    temperature: bool = False  # softmax temperature from 50 down to 1 by 0.05 per training step
+    value_before_softmax: bool = True  # V on each adapter's output, not on the weighted sum
+    value_initialized: bool = True  # V starts as the identity
+    dropout_prob: float | None = None  # dropout on the attention scores; None: the model's attention dropout
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "dropout_prob":
+                if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                          or not 0 <= value < 1):
+                    raise InputError(f"fusion config: dropout_prob={value!r} must be null or a number in [0, 1)")
+            elif not isinstance(value, bool):
+                raise InputError(f"fusion config: {f.name}={value!r} must be true or false")
+        if not (self.key or self.query or self.value):
+            raise InputError("fusion config: key, query and value are all false; madx fuses with at least one of "
+                             "the three matrices (the presets 'static' and 'dynamic' have key and query)")
+
+    @classmethod
+    def preset(cls, config: str | dict | FusionConfig) -> FusionConfig:
+        """"dynamic", "static", a dict of AdapterHub's keys (missing keys from "dynamic"), or a FusionConfig."""
+        if isinstance(config, FusionConfig):
+            return config
+        if isinstance(config, str):
+            if config not in PRESETS:
+                raise InputError(f"fusion config {config!r}: use one of {sorted(PRESETS)} or a dict of its keys")
+            return PRESETS[config]
+        if isinstance(config, dict):
+            unknown = sorted(set(config) - {f.name for f in fields(cls)})
+            if unknown:
+                raise InputError(f"fusion config: unknown keys {unknown}; AdapterFusion's keys are "
+                                 f"{[f.name for f in fields(cls)]}")
+            return cls(**config)
+        raise InputError(f"fusion config must be 'dynamic', 'static' or a dict, got {type(config).__name__}")
+
+    def to_adapterhub(self) -> dict:
+        return dict(sorted(asdict(self).items()))
+
+
+PRESETS = {
+    "dynamic": FusionConfig(),
+    "static": FusionConfig(value=False, regularization=False, value_initialized=False),
+}
+
+
+class FusionLayer(nn.Module):
+    """One layer's attention over its fused adapters' outputs (see the module docstring for what it computes)."""
+
+    def __init__(self, hidden_size: int, config: FusionConfig, dropout_prob: float):
+        super().__init__()
+        self.config = config
+        self.dropout = nn.Dropout(dropout_prob)
+        if config.query:
+            self.query = self._linear(hidden_size, bias=True)
+        if config.key:
+            self.key = self._linear(hidden_size, bias=True)
+        if config.value:
+            self.value = self._linear(hidden_size, bias=False)
+            if config.value_initialized:
+                with torch.no_grad():
+                    self.value.weight.fill_(1e-6).fill_diagonal_(1.0)
+        self.temperature = 50.0 if config.temperature else 1.0
+        self._step = self.temperature / 1000.0
+
+    @staticmethod
+    def _linear(size: int, bias: bool) -> nn.Linear:
+        linear = nn.Linear(size, size, bias=bias)
+        nn.init.normal_(linear.weight, std=0.02)  # BERT's initialisation, as AdapterHub's fusion has it
+        if bias:
+            nn.init.zeros_(linear.bias)
+        return linear
+
+    def forward(self, r: torch.Tensor, x: torch.Tensor, adapters: list, layer_norm) -> torch.Tensor:
+        config = self.config
+        z = layer_norm(r + x) if adapters[-1].ln_before else r  # (B, T, h)
+        query = r if config.query_before_ln else z
+        ups = torch.stack([adapter.bottleneck(z) for adapter in adapters], dim=2)  # (B, T, n, h)
+        if config.residual_before:
+            ups = ups + r.unsqueeze(2)
+        q = self.query(query) if config.query else query
+        k = self.key(ups) if config.key else ups
+        v = self.value(ups) if config.value and config.value_before_softmax else ups
+        scores = self.dropout(torch.einsum("bth,btnh->btn", q, k))
+        probs = torch.softmax(scores / self.temperature, dim=-1)
+        if self.training:
+            self.temperature = max(self.temperature - self._step, 1.0)
+        out = torch.einsum("btn,btnh->bth", probs, v)
+        if config.value and not config.value_before_softmax:
+            out = self.value(out)
+        return out if config.residual_before else out + r
+
+
+def _fusion_name(names) -> str:
+    """A fusion's name from its adapter names, a Fuse, or the name itself ("a,b")."""
+    if isinstance(names, Fuse):
+        return names.name
+    return names if isinstance(names, str) else Fuse(*names).name
+
+
+def add_fusion(model: nn.Module, names, config: str | dict | FusionConfig = "dynamic") -> str:
+    """A fusion of the model's adapters `names` (in this order) in every layer that has them; returns its name
+    ("a,b", AdapterHub's). Inactive until activated, e.g. `activate(model, "sw", Fuse("a", "b"))`."""
+    fuse = names if isinstance(names, Fuse) else Fuse(*names)
+    config = FusionConfig.preset(config)
+    state = madx_state(model)
+    missing = [n for n in fuse.names if n not in state.configs]
+    if missing:
+        raise KeyError(f"cannot fuse {list(fuse.names)}: no adapter named {missing}; the model has "
+                       f"{sorted(state.configs) or 'none'}")
+    if fuse.name in state.fusions:
+        raise ValueError(f"fusion {fuse!r} already exists; delete_fusion() it first")
+    layouts = {n: (state.configs[n].architecture, state.configs[n].leave_out) for n in fuse.names}
+    if len(set(layouts.values())) > 1:
+        raise InputError(f"cannot fuse adapters placed differently in the layers (architecture, leave_out): "
+                         f"{layouts}; fuse adapters of one architecture and one leave_out")
+    dropout = config.dropout_prob if config.dropout_prob is not None else \
+        getattr(model.config, "attention_probs_dropout_prob", 0.0)
+    ref = next(base_model(model).parameters())
+    for wrapper in state.outputs.values():
+        if all(n in wrapper.adapters for n in fuse.names):
+            layer = FusionLayer(model.config.hidden_size, config, dropout).to(device=ref.device, dtype=ref.dtype)
+            wrapper.adapter_fusion_layer[fuse.name] = layer.train(model.training)
+    state.fusions[fuse.name] = config
+    return fuse.name
+
+
+def delete_fusion(model: nn.Module, names) -> None:
+    """Remove the fusion of `names` (its adapters stay)."""
+    state = madx_state(model)
+    name = _fusion_name(names)
+    if name not in state.fusions:
+        raise KeyError(f"no fusion named {name!r}; the model has {sorted(state.fusions) or 'none'}")
+    drop_fusion(state, name)
+
+
+def fusion_config(model: nn.Module, names) -> FusionConfig:
+    state = madx_state(model)
+    name = _fusion_name(names)
+    if name not in state.fusions:
+        raise KeyError(f"no fusion named {name!r}; the model has {sorted(state.fusions) or 'none'}")
+    return state.fusions[name]
+
+
+def train_fusion(model: nn.Module, names) -> None:
+    """Freeze everything except the fusion of `names` and a task head: the fused adapters stay as they are."""
+    modules = fusion_modules(model, _fusion_name(names))
+    model.requires_grad_(False)
+    for module in [*modules.values(), *head_modules(model).values()]:
+        module.requires_grad_(True)
+
+
+def fusion_regularization_loss(model: nn.Module) -> torch.Tensor | None:
+    """0.01 * ||I - V||^2 summed over the layers of every fusion being trained whose config asks for it (the dynamic
+    fusion's pull of the value matrix towards the identity); None when there is none."""
+    state = madx_state(model)
+    loss = None
+    for name, config in state.fusions.items():
+        if not (config.value and config.regularization):
+            continue
+        for layer in fusion_modules(model, name).values():
+            weight = layer.value.weight
+            if weight.requires_grad:
+                eye = torch.eye(weight.shape[0], device=weight.device, dtype=weight.dtype)
+                term = REGULARIZATION * (eye - weight).pow(2).sum()
+                loss = term if loss is None else loss + term
+    return loss
+
+
+def save_fusion(model: nn.Module, names, directory: str | os.PathLike, *, model_name: str | None = None) -> Path:
+    """Write the fusion of `names` as an AdapterHub fusion directory; it appears complete or not at all."""
+    with staged_dir(directory) as staging:
+        write_fusion_files(model, names, staging, model_name=model_name)
+    return Path(directory)
+
+
+def write_fusion_files(model: nn.Module, names, directory: Path, *, model_name: str | None = None) -> None:
+    """adapter_fusion_config.json and model_adapter_fusion.safetensors into `directory` (an output being staged)."""
+    name = _fusion_name(names)
+    config = fusion_config(model, name)
+    prefix = model.base_model_prefix + "."
+    tensors = {f"{prefix}{path}.{key}": tensor.detach().to("cpu").contiguous()
+               for path, module in fusion_modules(model, name).items()
+               for key, tensor in module.state_dict().items()}
+    temperatures = [layer.temperature for layer in fusion_modules(model, name).values()]
+    meta = {
+        "adapter_names": name.split(","),
+        "config": config.to_adapterhub(),
+        "hidden_size": model.config.hidden_size,
+        "model_class": type(model).__name__,
+        "model_name": model_name if model_name is not None else (getattr(model.config, "_name_or_path", "") or ""),
+        "model_type": model.config.model_type,
+        "name": name,
+        "version": f"madx.{__version__}",
+    }
+    if config.temperature:  # where the annealing stands (AdapterHub keeps no record: its loads restart at 50)
+        meta["madx_temperature"] = max(temperatures, default=1.0)
+    write_text(directory / CONFIG_NAME, json.dumps(meta, indent=2) + "\n")
+    write_with(directory / WEIGHTS_NAME, lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt"}))
+    record_checksums(directory, [directory / CONFIG_NAME, directory / WEIGHTS_NAME])
+
+
+def read_fusion_config(directory: str | os.PathLike) -> tuple[dict, FusionConfig]:
+    """(adapter_fusion_config.json, its FusionConfig), with clear errors for a missing or bad file."""
+    directory = Path(directory)
+    file = directory / CONFIG_NAME
+    if not directory.is_dir():
+        raise AdapterLoadError(f"{directory}: fusion directory not found")
+    if not file.is_file():
+        raise AdapterLoadError(f"{file}: missing; a fusion directory has {CONFIG_NAME} and {WEIGHTS_NAME}")
+    try:
+        meta = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise AdapterLoadError(f"{file}: not valid JSON ({err})") from None
+    names = meta.get("adapter_names") if isinstance(meta, dict) else None
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise AdapterLoadError(f"{file}: no 'adapter_names' list; is this an AdapterHub fusion directory "
+                               "(save_adapter_fusion)?")
+    try:
+        config = FusionConfig.preset(meta.get("config") or {})
+    except InputError as err:
+        raise AdapterLoadError(f"{file}: {err}") from None
+    verify_checksums(directory, [file], error=AdapterLoadError)
+    return meta, config
+
+
+def _read_weights(directory: Path) -> tuple[Path, dict]:
+    safe, legacy = directory / WEIGHTS_NAME, directory / LEGACY_WEIGHTS_NAME
+    if safe.is_file():
+        try:
+            file, tensors = safe, load_file(str(safe), device="cpu")
+        except (SafetensorError, OSError, RuntimeError, ValueError) as err:
+            raise AdapterLoadError(f"{safe}: cannot be read ({err}); the file is truncated or corrupt") from None
+    elif legacy.is_file():
+        file, tensors = legacy, load_torch_file(legacy, error=AdapterLoadError)
+    else:
+        raise AdapterLoadError(f"{directory}: no {WEIGHTS_NAME} (or legacy {LEGACY_WEIGHTS_NAME}) weights file")
+    verify_checksums(directory, [file], error=AdapterLoadError)
+    return file, tensors
+
+
+def load_fusion(model: nn.Module, directory: str | os.PathLike, adapter_names=None) -> str:
+    """Load an AdapterHub fusion directory over adapters the model already has; returns the fusion's name.
+    `adapter_names`: the model's names for the fused adapters, in the file's order, when they were loaded under
+    other names than those the fusion was saved with."""
+    directory = Path(directory)
+    meta, config = read_fusion_config(directory)
+    where = directory / CONFIG_NAME
+    mismatch = made_for_mismatch(meta, {"hidden_size": model.config.hidden_size,
+                                        "model_type": model.config.model_type})
+    if mismatch:
+        key, made_for, has = mismatch
+        raise AdapterLoadError(f"{where}: fusion was made for {key} {made_for!r}, the model has {has!r}")
+    stored = ",".join(meta["adapter_names"])
+    names = list(adapter_names) if adapter_names is not None else meta["adapter_names"]
+    if len(names) != len(meta["adapter_names"]):
+        raise AdapterLoadError(f"{where}: fuses {len(meta['adapter_names'])} adapters {meta['adapter_names']}; "
+                               f"adapter_names gives {len(names)}")
+    state = madx_state(model)
+    missing = [n for n in names if n not in state.configs]
+    if missing:
+        raise AdapterLoadError(f"{where}: fuses adapters {names}, but the model has no adapter {missing} "
+                               f"(it has {sorted(state.configs) or 'none'}); load those adapters first")
+    file, tensors = _read_weights(directory)
+    name = add_fusion(model, names, config)
+    try:
+        _copy_weights(model, name, stored, file, tensors)
+    except BaseException:
+        delete_fusion(model, name)
+        raise
+    if config.temperature and "madx_temperature" in meta:
+        for layer in fusion_modules(model, name).values():
+            layer.temperature = float(meta["madx_temperature"])
+    return name
+
+
+def _copy_weights(model: nn.Module, name: str, stored: str, file: Path, tensors: dict) -> None:
+    found = {}
+    for key, tensor in tensors.items():
+        match = _KEY.match(key)
+        if match is None or match.group(3) != stored:
+            raise AdapterLoadError(f"{file}: unexpected key {key!r}, not a layer of fusion {stored!r}")
+        found[match.group(1).replace(f".adapter_fusion_layer.{stored}.", f".adapter_fusion_layer.{name}.")] = tensor
+    target = {f"{path}.{key}": param for path, module in fusion_modules(model, name).items()
+              for key, param in module.state_dict(keep_vars=True).items()}
+    missing, unexpected = sorted(set(target) - set(found)), sorted(set(found) - set(target))
+    if missing or unexpected:
+        raise AdapterLoadError(
+            f"{file}: does not match its config and adapters ({len(missing)} missing keys, e.g. {missing[:2]}; "
+            f"{len(unexpected)} unexpected, e.g. {unexpected[:2]}); was it saved for adapters with another "
+            "leave_out or architecture, or for another model?")
+    for key, param in target.items():
+        if tuple(found[key].shape) != tuple(param.shape):
+            raise AdapterLoadError(f"{file}: {key} has shape {tuple(found[key].shape)}, the model needs "
+                                   f"{tuple(param.shape)} (another hidden size?)")
+    with torch.no_grad():
+        for key, param in target.items():
+            param.copy_(found[key])

@@ -1,0 +1,109 @@
+"""AdapterFusion interop against the real `adapters` library: fusions saved by either side give the other the same
+hidden states and logits, static and dynamic, alone and under a language adapter."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+import transformers
+
+import madx
+
+HERE = Path(__file__).parent
+CONFIG = dict(vocab_size=120, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64,
+              max_position_embeddings=64, type_vocab_size=1, attn_implementation="eager", pad_token_id=1,
+              num_labels=3)
+BATCH = {"input_ids": [[0, 5, 17, 99, 42, 8, 2, 1], [0, 33, 7, 2, 1, 1, 1, 1]],
+         "attention_mask": [[1] * 8, [1, 1, 1, 1, 0, 0, 0, 0]]}
+CASES = {"static": False, "dynamic": True}  # preset -> AdapterHub saves its fusion as safetensors (else legacy .bin)
+TOL = 1e-5
+
+
+def build():
+    return transformers.XLMRobertaForSequenceClassification(transformers.XLMRobertaConfig(**CONFIG)).eval()
+
+
+def randomize(modules, seed):
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in modules:
+            for p in module.parameters():
+                p.copy_(torch.randn(p.shape, generator=generator) * 0.2)
+
+
+def madx_outputs(model, *setup):
+    madx.activate(model, *setup)
+    batch = {k: torch.tensor(v) for k, v in BATCH.items()}
+    with torch.no_grad():
+        out = model(**batch, output_hidden_states=True)
+    return out.hidden_states[-1], out.logits
+
+
+@pytest.fixture(scope="module")
+def interop(tmp_path_factory, adapterhub_python):
+    """Run AdapterHub once over both presets; returns {preset: (case dir, madx model, AdapterHub's outputs)}."""
+    root = tmp_path_factory.mktemp("fusion_interop")
+    spec, models = [], {}
+    for i, (preset, safetensors) in enumerate(CASES.items()):
+        d = root / preset
+        torch.manual_seed(10 + i)
+        model = build()
+        (d / "hub").mkdir(parents=True)  # AdapterHub writes its directories into it
+        torch.save(model.state_dict(), d / "base.pt")  # before any adapter: the base and head AdapterHub loads
+        madx.add_adapter(model, "sw", madx.AdapterConfig(reduction_factor=2, invertible=True))
+        madx.add_adapter(model, "a", madx.AdapterConfig(reduction_factor=4))
+        madx.add_adapter(model, "b", madx.AdapterConfig(reduction_factor=8, non_linearity="gelu"))
+        madx.add_fusion(model, ["a", "b"], preset)
+        for j, name in enumerate(("sw", "a", "b")):
+            randomize(madx.adapters.model.adapter_modules(model, name).values(), 20 + j)
+        randomize(madx.adapters.model.fusion_modules(model, "a,b").values(), 30 + i)
+        for name in ("sw", "a", "b"):
+            madx.save_adapter(model, name, d / "madx" / name)
+        madx.save_fusion(model, ["a", "b"], d / "madx" / "fusion")
+        models[preset] = model
+        spec.append(dict(config=CONFIG, base_weights=str(d / "base.pt"), batch=BATCH, madx_dir=str(d / "madx"),
+                         hub_dir=str(d / "hub"), fusion=preset, safetensors=safetensors, seed=40 + i,
+                         out=str(d / "hub_outputs.pt")))
+    (root / "spec.json").write_text(json.dumps(spec))
+    proc = subprocess.run([adapterhub_python, str(HERE / "adapterhub_fusion.py"), str(root / "spec.json")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {preset: (root / preset, models[preset], torch.load(root / preset / "hub_outputs.pt"))
+            for preset in CASES}
+
+
+@pytest.mark.parametrize("preset", CASES)
+def test_madx_fusions_load_into_adapterhub(interop, preset):
+    _, model, hub = interop[preset]
+    for setup, prefix in (((madx.Fuse("a", "b"),), "madx_fuse"), (("sw", madx.Fuse("a", "b")), "madx_stack")):
+        hidden, logits = madx_outputs(model, *setup)
+        torch.testing.assert_close(hub[f"{prefix}.hidden"], hidden, atol=TOL, rtol=TOL)
+        torch.testing.assert_close(hub[f"{prefix}.logits"], logits, atol=TOL, rtol=TOL)
+
+
+@pytest.mark.parametrize("preset", CASES)
+def test_adapterhub_fusions_load_into_madx(interop, preset):
+    d, trained, hub = interop[preset]
+    weights = "model_adapter_fusion.safetensors" if CASES[preset] else "pytorch_model_adapter_fusion.bin"
+    assert (d / "hub" / "fusion" / weights).is_file()
+    model = build()
+    model.load_state_dict(torch.load(d / "base.pt"))
+    for name in ("hub_sw", "hub_a", "hub_b"):
+        madx.load_adapter(model, d / "hub" / name)
+    name = madx.load_fusion(model, d / "hub" / "fusion")
+    assert name == "hub_a,hub_b" and madx.fusion_config(model, name) == madx.FusionConfig.preset(preset)
+    fuse = madx.Fuse("hub_a", "hub_b")
+    for setup, prefix in (((fuse,), "hub_fuse"), (("hub_sw", fuse), "hub_stack")):
+        hidden, logits = madx_outputs(model, *setup)
+        torch.testing.assert_close(hidden, hub[f"{prefix}.hidden"], atol=TOL, rtol=TOL)
+        torch.testing.assert_close(logits, hub[f"{prefix}.logits"], atol=TOL, rtol=TOL)
+    # the same fusion under other names for its adapters
+    other = build()
+    other.load_state_dict(torch.load(d / "base.pt"))
+    for name, new in (("hub_sw", "sw"), ("hub_a", "x"), ("hub_b", "y")):
+        madx.load_adapter(other, d / "hub" / name, name=new)
+    assert madx.load_fusion(other, d / "hub" / "fusion", adapter_names=["x", "y"]) == "x,y"
+    torch.testing.assert_close(madx_outputs(other, "sw", madx.Fuse("x", "y"))[1], hub["hub_stack.logits"],
+                               atol=TOL, rtol=TOL)
