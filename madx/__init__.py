@@ -10,13 +10,13 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "adapters.composition": ("Fuse", "Stack"),
+    "adapters.counting": ("ParameterCount", "count_parameters", "stored_parameters"),
     "adapters.config": ("AdapterConfig", "AdapterConfigError", "LANGUAGE_ADAPTER", "TASK_ADAPTER"),
     "adapters.fusion": ("FusionConfig", "add_fusion", "delete_fusion", "fusion_config", "fusion_regularization_loss",
                         "load_fusion", "save_fusion", "train_fusion"),
     "adapters.io": ("AdapterLoadError", "load_adapter", "save_adapter"),
-    "adapters.model": ("ParameterCount", "SUPPORTED_MODEL_TYPES", "UnsupportedModelError", "activate",
-                       "active_adapters", "adapter_config", "add_adapter", "count_parameters", "delete_adapter",
-                       "remove_adapters", "train_adapters"),
+    "adapters.model": ("SUPPORTED_MODEL_TYPES", "UnsupportedModelError", "activate", "active_adapters",
+                       "adapter_config", "add_adapter", "delete_adapter", "remove_adapters", "train_adapters"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

@@ -111,8 +111,11 @@ def demo_config(languages=("en", "qac"), results="results", tasks=("ner",)) -> d
     if not config["languages"]:
         del config["languages"]
     config["tasks"] = {name: spec for name, spec in config["tasks"].items() if name in tasks}
-    for spec in config["tasks"].values():  # the reduced budget for every task
+    for spec in config["tasks"].values():  # the reduced budget for every task; fusions of the tasks kept
         spec.get("train_task", {}).pop("max_steps", None)
+        spec["fuse"] = [other for other in spec.get("fuse", ()) if other in tasks]
+        if not spec["fuse"]:
+            del spec["fuse"]
     if results != "results":  # move every output path under another root
         text = yaml.safe_dump(config).replace("results/", "RESULTS_ROOT/")
         config = yaml.safe_load(text)
@@ -127,10 +130,14 @@ def test_dry_run_of_the_demo_from_the_root(checkout):
     counts = job_counts(proc.stdout)
     config = yaml.safe_load((REPO / "configs" / "config.yaml").read_text())
     n_lang, n_task = len(config["demo"]["languages"]), len(config["tasks"])  # an evaluation job per task and target
+    # a training per task, setup that trains (source_la evaluates madx's) and seed; a fusion per fusing task and seed
+    trainings = sum(len(set(task.get("setups", config["setups"])) - {"source_la"}) + ("fuse" in task)
+                    for task in config["tasks"].values())
     assert counts == {"demo_language": n_lang, "demo_readme": 1, "demo_base_model": 1, "train_lang_adapter": n_lang,
-                      "train_script_adapter": 2, "train_task": 3 * len(config["seeds"]) * n_task,
+                      "train_script_adapter": 2, "train_task": trainings * len(config["seeds"]),
                       "evaluate": n_lang * n_task, "report": 1, "all": 1}
     assert n_task == 4  # every task family: ner, classification, multiple choice, qa
+    assert config["tasks"]["name_kind"]["fuse"] == ["ner"] and trainings == 10
     # qad's new-script adapters (madx_translit, madx_emb), and those setups in qad's evaluation jobs only
     assert "wildcards: kind=emb, lang=qad" in proc.stdout and "wildcards: kind=translit, lang=qad" in proc.stdout
     proc = run(["-n", "-p"], cwd=checkout)
@@ -139,9 +146,21 @@ def test_dry_run_of_the_demo_from_the_root(checkout):
         assert ("--run madx_translit" in command) == ("--lang qad" in command), command
         assert ("--run madx_emb 1 results/tasks/" in command) == ("--lang qad" in command), command
         assert ("--romanize demo" in command) == ("--lang qad" in command), command
+        # madx_fusion: name_kind's fusion under the target's language adapter; full_ft for ner only
+        words = shlex.split(command)
+        runs = {(setup, seed): rest for setup, seed, *rest in eval_runs(words)}
+        lang = option(words, "--lang")
+        if option(words, "--task") == "name_kind":
+            assert runs[("madx_fusion", "1")] == ["results/tasks/name_kind/en/madx_fusion/seed1", f"results/adapters/lang/{lang}"]
+        assert any(setup == "madx_fusion" for setup, _ in runs) == (option(words, "--task") == "name_kind")
+        assert any(setup == "full_ft" for setup, _ in runs) == (option(words, "--task") == "ner")
+    [fusion] = [c for c in madx_commands(proc.stdout, "train-task") if option(c, "--setup") == "madx_fusion"
+                and option(c, "--seed") == "1"]
+    assert values(fusion, "--fuse") == ["results/tasks/name_kind/en/madx/seed1", "results/tasks/ner/en/madx/seed1"]
+    assert option(fusion, "--lang-adapter") == "results/adapters/lang/en" and option(fusion, "--fusion-config") == "dynamic"
     [emb] = [line for line in proc.stdout.splitlines() if "results/adapters/lang_emb/qad" in line and " train-lang " in line]
-    for option in ("--embeddings new", "--embedding-lr 0.005", "--match-romanized demo", "--vocab-size 300"):
-        assert option in emb
+    for given in ("--embeddings new", "--embedding-lr 0.005", "--match-romanized demo", "--vocab-size 300"):
+        assert given in emb
 
 
 def test_a_given_config_is_the_whole_config(checkout):
@@ -236,6 +255,13 @@ THROUGH_SNAKEMAKE = ("unknown key 'bogus'", "languages.qae.corpus: file 'results
     (lambda c: c["tasks"].update(ner2={**c["tasks"]["ner"], "init_from": "ner2"}),
      "tasks.ner2.init_from: a cycle \\(ner2 -> ner2\\)"),
     (lambda c: c["tasks"]["ner"].update(train_task={"n_best": 0}), "tasks.ner.train_task.n_best: 0 must be at least 1"),
+    (lambda c: c["tasks"]["ner"].update(fuse=["pos"]), "tasks.ner.fuse: \\['pos'\\] not a task here"),
+    (lambda c: c["tasks"]["ner"].update(fuse=["ner"]), "tasks.ner.fuse: 'ner' fuses itself"),
+    (lambda c: c["tasks"].update(ner2={**c["tasks"]["ner"], "fuse": ["ner"]}, ner={**c["tasks"]["ner"], "fuse": ["ner2"]}),
+     "tasks.ner.fuse: a cycle \\(ner -> ner2 -> ner\\)"),
+    (lambda c: c.update(setups=["madx", "madx_fusion"]), "setups: madx_fusion runs for the tasks that fuse others"),
+    (lambda c: c["tasks"]["ner"].update(setups=["madx_fusion"]), "tasks.ner.setups: madx_fusion runs for the tasks"),
+    (lambda c: c["tasks"]["ner"].update(fusion="mean"), "tasks.ner.fusion: 'mean' is not one of"),
     # the issue's case: a language whose data the demo does not make (it is not one of demo.languages)
     (lambda c: c.update(languages={"qae": {"corpus": "results/demo/data/corpora/qae.txt"}}),
      "languages.qae.corpus: file 'results/demo/data/corpora/qae.txt' not found \\(the demo makes files there only "

@@ -1,4 +1,4 @@
-"""Putting adapters into a Hugging Face encoder: wrap, activate, freeze, count.
+"""Putting adapters into a Hugging Face encoder: wrap, activate, freeze (counting.py counts them).
 
 Each layer's two output blocks (attention output and FFN output: dense -> dropout -> LN(. + x))
 are replaced by `AdaptedOutput`, which keeps the same `dense`, `dropout` and `LayerNorm` modules
@@ -351,39 +351,3 @@ def train_adapters(model: nn.Module, *names: str) -> None:
             module.requires_grad_(True)
     for module in head_modules(model).values():
         module.requires_grad_(True)
-
-
-@dataclass(frozen=True)
-class ParameterCount:
-    trainable: int
-    total: int
-    adapters: dict  # name -> parameters of that adapter (its invertible adapter included)
-    fusions: dict = field(default_factory=dict)  # fusion name ("a,b") -> parameters of its fusion layers
-
-    @property
-    def base(self) -> int:
-        return self.total - sum(self.adapters.values()) - sum(self.fusions.values())
-
-    def __str__(self) -> str:  # one line: it goes into logs
-        parts = [f"trainable {self.trainable:,} of {self.total:,} ({100 * self.trainable / max(self.total, 1):.2f}%)"]
-        parts += [f"adapter {n} {c:,} ({100 * c / max(self.base, 1):.2f}% of the base)" for n, c in self.adapters.items()]
-        parts += [f"fusion {n} {c:,} ({100 * c / max(self.base, 1):.2f}% of the base)" for n, c in self.fusions.items()]
-        return "; ".join(parts)
-
-
-def count_parameters(model: nn.Module) -> ParameterCount:
-    params = list(model.parameters())
-    adapters, fusions = {}, {}
-    base = model.base_model
-    if base.__dict__.get("_madx") is not None:
-        state = madx_state(model)
-        for name in state.configs:
-            adapters[name] = sum(p.numel() for m in adapter_modules(model, name).values() for p in m.parameters())
-        for name in state.fusions:
-            fusions[name] = sum(p.numel() for m in fusion_modules(model, name).values() for p in m.parameters())
-    return ParameterCount(
-        trainable=sum(p.numel() for p in params if p.requires_grad),
-        total=sum(p.numel() for p in params),
-        adapters=adapters,
-        fusions=fusions,
-    )

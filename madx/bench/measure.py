@@ -20,7 +20,8 @@ import torch
 import transformers
 
 from ..adapters.config import LANGUAGE_ADAPTER, TASK_ADAPTER
-from ..adapters.model import activate, add_adapter, count_parameters, train_adapters
+from ..adapters.counting import count_parameters
+from ..adapters.model import activate, add_adapter, train_adapters
 from ..core.errors import MadxError
 from ..core.settings import TrainSettings
 from ..core.tensors import HALF_DTYPES

@@ -23,6 +23,13 @@ def _body(args) -> None:
           f"{', '.join(exp.sources)}, seeds {list(exp.seeds)}, setups {list(exp.setups)}; {len(exp.lang_adapters_to_train())} "
           f"language adapters to train, {len(exp.eval_targets())} evaluations in {len(exp.eval_jobs())} jobs (one per "
           "task, source and target)")
+    for name, task in exp.tasks.items():
+        if task.setups:
+            print(f"  {name}: its own setups {list(task.setups)}")
+        if task.fuse:
+            fused = ", ".join([name, *task.fuse])
+            print(f"  {name}: madx_fusion, a {task.fusion} fusion of the madx task adapters of {fused} per source and "
+                  f"seed, trained on {name}'s data")
     for lang in exp.adapter_only_languages():
         print(f"  {lang}: language adapter only (no task has test data for it): trained, and its held-out perplexity "
               "reported")

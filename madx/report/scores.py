@@ -17,6 +17,9 @@ from ..tasks.families import main_metric
 CSV_FIELDS = ("task", "source", "lang", "setup", "seed", "metric", "score", "majority_baseline", "chance_baseline",
               "precision", "recall", "f1", "accuracy", "exact_match", "n_sentences", "n_tokens", "n_examples")
 BASELINES = ("majority", "chance")
+# what an evaluation read, as its JSON names it: the base, and the run's fine-tuned model, or its task adapter (a
+# fusion's directory), language adapter and that adapter's own embeddings
+ARTIFACTS = ("base_model", "full_model", "task_adapter", "lang_adapter", "embeddings")
 PER_TYPE_FIELDS = ("task", "source", "lang", "setup", "seed", "type", "f1", "support")
 
 
@@ -50,6 +53,7 @@ def collect(eval_files: list[Path], source_language: str | None = None) -> list[
             row.update({f"{name}_baseline": baselines.get(name) for name in BASELINES})
             for key, empty in (("per_type", {}), ("per_class", {}), ("confusion", {}), ("warnings", [])):
                 row[key] = result.get(key) or empty
+            row["artifacts"] = {key: result.get(key) for key in ARTIFACTS}
             rows.append(row)
     return rows
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from ..core.errors import InputError
 from ..core.files import write_text
-from ..core.setups import SETUPS
+from ..core.setups import FUSION_SETUPS, SETUPS
+from .budget import budget_section
 from .plots import plot_loss_curves, plot_matrix, plot_transfer
 from .scores import (BASELINES, AdapterRecord, CSV_FIELDS, PER_TYPE_FIELDS, adapter_records, baselines, collect,
                      confusion_sums, grid, main_setup, matrix_scores, mean_over_sources, mean_std, per_class_f1,
@@ -126,6 +127,27 @@ def per_class_section(task: str, rows: list[dict], setup: str) -> list[str]:
     return lines
 
 
+def fusion_section(task: str, rows: list[dict], base: dict) -> list[str]:
+    """What a fusion gives: per target, madx and each fusion setup (mean over seeds and sources) and the
+    difference, with the target's baselines beside them."""
+    lines = []
+    for fusion in (s for s in FUSION_SETUPS if any(r["setup"] == s for r in rows)):
+        means = defaultdict(list)
+        for r in transfer_rows(rows):
+            means[(r["lang"], r["setup"])].append(100 * r["score"])
+        langs = sorted({lang for lang, setup in means if setup == fusion})
+        lines += [f"## {task}: what {fusion} gives over madx ({rows[0]['metric']} x 100, mean over {_over(rows)})", "",
+                  f"| language | madx | {fusion} | gain | " + " | ".join(BASELINES) + " |", "|---|---|---|---|---|---|"]
+        for lang in langs:
+            fused, plain = statistics.fmean(means[(lang, fusion)]), means.get((lang, "madx"))
+            gain = f"{fused - statistics.fmean(plain):+.1f}" if plain else "–"
+            plain_cell = f"{statistics.fmean(plain):.1f}" if plain else "–"
+            lines.append(f"| {lang} | {plain_cell} | {fused:.1f} | {gain} | "
+                         + " | ".join(_baseline_cells(base.get(lang))) + " |")
+        lines.append("")
+    return lines
+
+
 def warnings_section(rows: list[dict]) -> list[str]:
     """Every run's own warnings (e.g. all predictions one class), first in the report: they undo its numbers."""
     lines = [f"- {r['task']}, {r['source']} → {r['lang']}, {r['setup']}, seed {r['seed']}: {warning}"
@@ -229,6 +251,8 @@ def write_report(eval_files: list[Path], out_dir: str | Path, *, source_language
             lines += _table(heading, [r for r in task_rows if r["source"] == source], source, base)
         lines += per_type_section(task, task_rows, main_setup(task_rows))
         lines += per_class_section(task, task_rows, main_setup(task_rows))
+        lines += fusion_section(task, task_rows, base)
+    lines += budget_section(rows)
     lines += ["![results](results.png)", "", "![source x target](matrix.png)", ""]
     if adapter_dirs:
         lines += ["![language adapters: MLM loss](lang_adapters.png)", ""]

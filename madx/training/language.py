@@ -13,7 +13,8 @@ import torch
 from ..adapters.config import LANGUAGE_ADAPTER, AdapterConfig
 from ..adapters.embeddings import EMBEDDINGS_DIR, lexical_start, save_embeddings, train_rows, use_new_vocabulary
 from ..adapters.io import write_adapter_files
-from ..adapters.model import activate, add_adapter, count_parameters, train_adapters
+from ..adapters.counting import count_parameters
+from ..adapters.model import activate, add_adapter, train_adapters
 from ..core.files import staged_dir, write_text
 from ..core.settings import LangTraining
 from ..core.sources import Source

@@ -17,8 +17,9 @@ from ..adapters.fusion import (add_fusion, fusion_regularization_loss, read_fusi
                               write_fusion_files)
 from ..adapters.heads import load_head
 from ..adapters.io import load_adapter, write_adapter_files
-from ..adapters.model import (activate, active_adapters, adapter_config, adapter_modules, add_adapter, count_parameters,
-                              delete_adapter, train_adapters)
+from ..adapters.counting import count_parameters
+from ..adapters.model import (activate, active_adapters, adapter_config, adapter_modules, add_adapter, delete_adapter,
+                              train_adapters)
 from ..core.errors import InputError
 from ..core.files import files_under, record_checksums, staged_dir, verify_checksums, write_text
 from ..core.settings import TaskTraining

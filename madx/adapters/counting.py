@@ -1,0 +1,75 @@
+"""How many parameters: those of a model in memory by part (base, each adapter, each fusion, trainable), and those
+a weights directory madx or AdapterHub wrote holds on disk (read from the files' headers, nothing loaded)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .model import adapter_modules, fusion_modules, madx_state
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")  # safetensors, AdapterHub's legacy pickles, madx's embeddings
+
+
+@dataclass(frozen=True)
+class ParameterCount:
+    trainable: int
+    total: int
+    adapters: dict  # name -> parameters of that adapter (its invertible adapter included)
+    fusions: dict = field(default_factory=dict)  # fusion name ("a,b") -> parameters of its fusion layers
+
+    @property
+    def base(self) -> int:
+        return self.total - sum(self.adapters.values()) - sum(self.fusions.values())
+
+    def __str__(self) -> str:  # one line: it goes into logs
+        parts = [f"trainable {self.trainable:,} of {self.total:,} ({100 * self.trainable / max(self.total, 1):.2f}%)"]
+        parts += [f"adapter {n} {c:,} ({100 * c / max(self.base, 1):.2f}% of the base)" for n, c in self.adapters.items()]
+        parts += [f"fusion {n} {c:,} ({100 * c / max(self.base, 1):.2f}% of the base)" for n, c in self.fusions.items()]
+        return "; ".join(parts)
+
+
+def count_parameters(model: nn.Module) -> ParameterCount:
+    params = list(model.parameters())
+    adapters, fusions = {}, {}
+    base = model.base_model
+    if base.__dict__.get("_madx") is not None:
+        state = madx_state(model)
+        for name in state.configs:
+            adapters[name] = sum(p.numel() for m in adapter_modules(model, name).values() for p in m.parameters())
+        for name in state.fusions:
+            fusions[name] = sum(p.numel() for m in fusion_modules(model, name).values() for p in m.parameters())
+    return ParameterCount(
+        trainable=sum(p.numel() for p in params if p.requires_grad),
+        total=sum(p.numel() for p in params),
+        adapters=adapters,
+        fusions=fusions,
+    )
+
+
+def stored_parameters(directory: str | Path) -> int:
+    """The parameters the weights files directly in `directory` hold (subfolders, e.g. a fusion's copies of the
+    adapters it fuses, are their own artifacts). safetensors are counted from their header; pickles are opened
+    with weights_only and memory-mapped."""
+    from safetensors import safe_open
+
+    total = 0
+    for path in sorted(Path(directory).iterdir()):
+        if path.suffix == ".safetensors":
+            with safe_open(path, "pt") as weights:
+                total += sum(_numel(weights.get_slice(key).get_shape()) for key in weights.keys())
+        elif path.suffix in WEIGHT_SUFFIXES and path.is_file():
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            tensors = state.values() if isinstance(state, dict) else [state]  # embedding.pt: one matrix
+            total += sum(t.numel() for t in tensors if isinstance(t, torch.Tensor))
+    return total
+
+
+def _numel(shape) -> int:
+    n = 1
+    for size in shape:
+        n *= size
+    return n
