@@ -155,7 +155,7 @@ def test_static_fusion_has_no_value_matrix_and_no_regularization():
     model = with_adapters("a", "b")
     madx.add_fusion(model, ["a", "b"], "static")
     madx.train_fusion(model, ["a", "b"])
-    assert madx.fusion_regularization_loss(model) is None
+    assert madx.fusion_regularization_loss(model).item() == 0  # nothing to add to the loss
     assert not any(".adapter_fusion_layer." in n and ".value." in n for n, _ in model.named_parameters())
     assert any(".adapter_fusion_layer.a,b.key." in n for n, _ in model.named_parameters())
 
@@ -215,3 +215,115 @@ def test_bad_fusions_are_refused_with_the_reason(tmp_path):
     assert madx.adapters.model.madx_state(fresh).fusions == {}  # nothing half-loaded is left
     with pytest.raises(madx.AdapterLoadError, match="fusion directory not found"):
         madx.load_fusion(fresh, tmp_path / "nowhere")
+
+
+def test_the_regularization_is_the_papers_term_exactly():
+    """0.01 * ||I - V||^2 per layer, summed over the layers (3 here), for V set to a known matrix."""
+    model = with_adapters("a", "b")
+    madx.add_fusion(model, ["a", "b"], "dynamic")
+    madx.train_fusion(model, ["a", "b"])
+    layers = madx.adapters.model.fusion_modules(model, "a,b").values()
+    with torch.no_grad():
+        for i, layer in enumerate(layers):
+            layer.value.weight.copy_(torch.eye(32) * (1 + i))  # I - V = -i * I: ||.||^2 = 32 i^2
+    expected = 0.01 * sum(32 * i ** 2 for i in range(3))
+    assert madx.fusion_regularization_loss(model).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_fusion_first_in_the_stack_applies_its_first_adapters_invertible_adapter():
+    """As AdapterHub: the invertible adapter of a stack that starts with Fuse(a, b) is a's."""
+    model = tiny_model(head="token")
+    for name in ("a", "b"):
+        madx.add_adapter(model, name, madx.LANGUAGE_ADAPTER)
+        randomize(madx.adapters.model.adapter_modules(model, name).values(), len(name))
+    madx.add_fusion(model, ["a", "b"])
+    madx.activate(model, madx.Fuse("a", "b"))
+    state = madx.adapters.model.madx_state(model)
+    assert state.first_invertible() is state.invertible["a"]
+    with pytest.raises(ValueError, match="adapter names repeat"):
+        madx.activate(model, "a", madx.Fuse("a", "b"))
+
+
+def test_a_fusion_is_named_by_its_adapters_every_way():
+    model = with_adapters("a", "b")
+    assert madx.add_fusion(model, "a,b") == "a,b"  # AdapterHub's name for it
+    assert madx.fusion_config(model, ["a", "b"]) == madx.fusion_config(model, madx.Fuse("a", "b"))
+    madx.delete_fusion(model, "a,b")
+    assert madx.adapters.model.madx_state(model).fusions == {}
+
+
+def test_the_presets_are_named_once_for_the_config_and_the_cli():
+    from madx.adapters.fusion import PRESETS
+    from madx.core.setups import DEFAULT_FUSION, FUSION_PRESETS
+    from madx.experiment.schema import config_schema
+
+    assert tuple(PRESETS) == FUSION_PRESETS and DEFAULT_FUSION in FUSION_PRESETS
+    schema = config_schema()["properties"]["tasks"]["additionalProperties"]["properties"]["fusion"]
+    assert tuple(schema["enum"]) == FUSION_PRESETS
+
+
+def test_a_fusion_whose_weights_do_not_match_loads_nothing(tmp_path):
+    """The weights are checked after the fusion layers exist: a renamed key undoes them again."""
+    from safetensors.torch import load_file, save_file
+
+    model = with_adapters("a", "b")
+    madx.add_fusion(model, ["a", "b"])
+    madx.save_fusion(model, ["a", "b"], tmp_path / "fusion")
+    weights = tmp_path / "fusion" / "model_adapter_fusion.safetensors"
+    tensors = load_file(str(weights))
+    key = next(k for k in tensors if ".query.weight" in k)
+    tensors[key.replace(".query.", ".queries.")] = tensors.pop(key)
+    save_file(tensors, str(weights))
+    (tmp_path / "fusion" / "madx_checksums.json").unlink()  # an edit by hand, not corruption
+    fresh = with_adapters("a", "b")
+    with pytest.raises(madx.AdapterLoadError, match="model_adapter_fusion.safetensors: does not match"):
+        madx.load_fusion(fresh, tmp_path / "fusion")
+    assert madx.adapters.model.madx_state(fresh).fusions == {}
+    assert not any("adapter_fusion_layer" in n for n, _ in fresh.named_parameters())
+
+
+def test_train_task_fuses_two_trained_task_adapters_and_evaluate_reads_the_fusion(tiny_base, tmp_path):
+    """The workflow's commands: two madx task trainings (ner, classification) on en's language adapter, then
+    `train-task --setup madx_fusion --fuse` for classification; its loss goes down, its directory stands alone
+    (fusion files, head, a copy of each fused adapter) and `evaluate --setup madx_fusion` stacks Fuse under the
+    language adapter and scores above the test set's majority baseline."""
+    from madx.cli import main as cli
+
+    data, base = tiny_base
+    common = ["--base-model", str(base), "--max-length", "48", "--batch-size", "32", "--lr", "5e-3", "--lang", "en"]
+    assert cli(["train-lang", "--base-model", str(base), "--lang", "en", "--corpus", str(data / "corpora/en.txt"),
+                "--output", str(tmp_path / "la"), "--max-steps", "10", "--seq-len", "48", "--batch-size", "16"]) == 0
+    kind = {split: str(data / f"classification/en.{split}.jsonl") for split in ("train", "dev", "test")}
+    for task, task_type, train, dev, steps in (
+            ("ner", "ner", str(data / "ner/en.train.conll"), str(data / "ner/en.dev.conll"), 40),
+            ("kind", "classification", kind["train"], kind["dev"], 150)):
+        assert cli(["train-task", *common, "--task", task, "--task-type", task_type, "--setup", "madx",
+                    "--lang-adapter", str(tmp_path / "la"), "--train", train, "--dev", dev, "--output",
+                    str(tmp_path / task), "--max-steps", str(steps), "--eval-every", str(steps)]) == 0
+    fusion = tmp_path / "fusion"
+    fuse_args = ["train-task", *common, "--task", "kind", "--task-type", "classification", "--train", kind["train"],
+                 "--dev", kind["dev"], "--lang-adapter", str(tmp_path / "la"), "--output", str(fusion)]
+    assert cli([*fuse_args, "--setup", "madx", "--fuse", str(tmp_path / "kind")]) == 2  # --fuse is madx_fusion's
+    assert cli([*fuse_args, "--setup", "madx_fusion"]) == 2  # madx_fusion needs --fuse
+    assert cli([*fuse_args, "--setup", "madx_fusion", "--fuse", str(tmp_path / "kind"), "--init-from",
+                str(tmp_path / "kind")]) == 2
+    assert cli([*fuse_args, "--setup", "madx_fusion", "--fuse", str(tmp_path / "ner"), str(tmp_path / "kind")]) == 2
+    assert not fusion.exists()  # the head of --fuse's first (ner's) does not fit: refused before training
+    assert cli([*fuse_args, "--setup", "madx_fusion", "--fuse", str(tmp_path / "kind"), str(tmp_path / "ner"),
+                "--max-steps", "60", "--eval-every", "30", "--log-every", "5"]) == 0
+    losses = [json.loads(line)["loss"] for line in (fusion / "train_log.jsonl").read_text().splitlines()
+              if "loss" in json.loads(line)]
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3, losses
+    config = json.loads((fusion / "adapter_fusion_config.json").read_text())
+    assert config["adapter_names"] == ["kind", "ner"] and config["config"]["value"] is True
+    assert {p.name for p in (fusion / "adapters").iterdir()} == {"kind", "ner"}
+    assert json.loads((fusion / "task.json").read_text())["fuse"] == [str(tmp_path / "kind"), str(tmp_path / "ner")]
+
+    out = tmp_path / "eval.json"
+    assert cli(["evaluate", "--base-model", str(base), "--setup", "madx_fusion", "--task-dir", str(fusion),
+                "--lang-adapter", str(tmp_path / "la"), "--test", kind["test"], "--output", str(out), "--task", "kind",
+                "--lang", "en"]) == 0
+    result = json.loads(out.read_text())
+    assert result["stack"] == ["en", "Fuse('kind', 'ner')"] and result["fused"] == ["kind", "ner"]
+    assert result["fused_adapters"] == [str(fusion / "adapters" / "kind"), str(fusion / "adapters" / "ner")]
+    assert result["accuracy"] > result["baselines"]["majority"] + 0.1, result

@@ -5,6 +5,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import save_file
 
@@ -34,7 +35,21 @@ def test_stored_parameters_counts_every_weights_file_format_of_a_directory(tmp_p
     torch.save(torch.zeros(4, 5), tmp_path / "embedding.pt")  # madx's (and AdapterHub's) embeddings: one matrix
     torch.save({"w": torch.zeros(7), "b": torch.zeros(3)}, tmp_path / "pytorch_model_head.bin")
     weights(tmp_path / "adapters" / "other", "adapter.safetensors", 99)  # a subfolder is its own artifact
-    assert madx.stored_parameters(tmp_path) == 30 + 20 + 10
+    assert madx.stored_parameters(tmp_path) == 30 + 20  # the .bin beside safetensors: the same weights, older format
+    snapshot = tmp_path / "snapshot"  # a hub snapshot with the model in both formats counts it once
+    weights(snapshot, "model.safetensors", 40)
+    torch.save({"w": torch.zeros(40)}, snapshot / "pytorch_model.bin")
+    assert madx.stored_parameters(snapshot) == 40
+    legacy = tmp_path / "legacy"  # AdapterHub's legacy adapter directory: pickles only
+    legacy.mkdir()
+    torch.save({"w": torch.zeros(7), "b": torch.zeros(3)}, legacy / "pytorch_adapter.bin")
+    assert madx.stored_parameters(legacy) == 10
+
+
+def test_a_corrupt_weights_file_is_named(tmp_path):
+    (tmp_path / "adapter.safetensors").write_bytes(b"\x00\x01 not a header")
+    with pytest.raises(madx.core.errors.InputError, match=r"adapter.safetensors: cannot be read as weights"):
+        madx.stored_parameters(tmp_path)
 
 
 def test_the_budget_counts_each_setups_artifacts_once_against_copies_of_the_base(tmp_path, monkeypatch):
@@ -50,8 +65,7 @@ def test_the_budget_counts_each_setups_artifacts_once_against_copies_of_the_base
         weights(tmp_path / "tasks" / name, "model_head.safetensors", 5)
     fusion = weights(tmp_path / "tasks" / "fusion", "model_adapter_fusion.safetensors", 50)
     weights(Path(fusion), "model_head.safetensors", 5)
-    weights(Path(fusion) / "adapters" / "kind", "adapter.safetensors", 25)  # its copies: counted as the originals
-    (Path(fusion) / "task.json").write_text(json.dumps({"fuse": [tasks["madx"], tasks["other_madx"]]}))
+    fused = [weights(Path(fusion) / "adapters" / name, "adapter.safetensors", 25) for name in ("kind", "other")]
     full = weights(tmp_path / "tasks" / "full" / "model", "model.safetensors", 1100)
     evals = tmp_path / "eval"
     for seed in (1, 2):  # a second seed adds scores, not stored models
@@ -61,7 +75,7 @@ def test_the_budget_counts_each_setups_artifacts_once_against_copies_of_the_base
             write_run(evals, "task_only", lang, seed, 0.5, base_model=base, task_adapter=tasks["task_only"])
             write_run(evals, "full_ft", lang, seed, 0.55, base_model=base, full_model=full)
             write_run(evals, "madx_fusion", lang, seed, fused_score, base_model=base, task_adapter=fusion,
-                      lang_adapter=la[lang], fused=["kind", "other"])
+                      lang_adapter=la[lang], fused=["kind", "other"], fused_adapters=fused)
         write_run(evals, "madx_emb", "de", seed, 0.65, base_model=base, task_adapter=tasks["madx"], lang_adapter=emb,
                   embeddings=f"{emb}/embeddings")
     assert cli(["report", "--eval", str(evals), "--output", str(tmp_path / "report")]) == 0
@@ -72,7 +86,8 @@ def test_the_budget_counts_each_setups_artifacts_once_against_copies_of_the_base
                 "task_only": ("30", "–", 1000 + 30, "50.0"),
                 "full_ft": ("1,100", "–", 1100, "55.0"),  # a whole model per task and source, no base beside it
                 "madx_emb": ("30", "100", 1000 + 30 + 60 + 40, "65.0"),
-                "madx_fusion": ("55", "60", 1000 + 55 + 30 + 30 + 2 * 60, "70.0")}
+                # its fusion and head, the adapters it fuses (not their heads), the language adapters
+                "madx_fusion": ("55", "60", 1000 + 55 + 2 * 25 + 2 * 60, "70.0")}
     for setup, (per_task, per_lang, stored, score) in expected.items():
         row = f"| {setup} | {per_task} | {per_lang} | {stored:,} | {stored / 1000:.2f} | {score} |"
         assert row in text, (row, text[text.index("## Parameter budget"):])

@@ -22,6 +22,13 @@ class Fuse:
             raise InputError(f"adapter names repeat in Fuse{names}")
         self.names = tuple(names)
 
+    @classmethod
+    def of(cls, names) -> Fuse:
+        """A Fuse from a Fuse, a list of adapter names, or a fusion's name ("a,b", AdapterHub's)."""
+        if isinstance(names, Fuse):
+            return names
+        return cls(*names.split(",")) if isinstance(names, str) else cls(*names)
+
     @property
     def name(self) -> str:
         return ",".join(self.names)

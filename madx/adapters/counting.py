@@ -3,12 +3,14 @@ a weights directory madx or AdapterHub wrote holds on disk (read from the files'
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ..core.errors import InputError
 from .model import adapter_modules, fusion_modules, madx_state
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")  # safetensors, AdapterHub's legacy pickles, madx's embeddings
@@ -52,19 +54,27 @@ def count_parameters(model: nn.Module) -> ParameterCount:
 
 def stored_parameters(directory: str | Path) -> int:
     """The parameters the weights files directly in `directory` hold (subfolders, e.g. a fusion's copies of the
-    adapters it fuses, are their own artifacts). safetensors are counted from their header; pickles are opened
-    with weights_only and memory-mapped."""
-    from safetensors import safe_open
+    adapters it fuses, are their own artifacts). safetensors are counted from their header; pickles (AdapterHub's
+    legacy .bin, madx's embedding.pt) are opened with weights_only and memory-mapped, and a .bin beside
+    safetensors is taken for the same weights in the older format (a hub snapshot often has both)."""
+    from safetensors import SafetensorError, safe_open
 
+    files = sorted(p for p in Path(directory).iterdir() if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
+    if any(p.suffix == ".safetensors" for p in files):
+        files = [p for p in files if p.suffix != ".bin"]
     total = 0
-    for path in sorted(Path(directory).iterdir()):
-        if path.suffix == ".safetensors":
-            with safe_open(path, "pt") as weights:
-                total += sum(_numel(weights.get_slice(key).get_shape()) for key in weights.keys())
-        elif path.suffix in WEIGHT_SUFFIXES and path.is_file():
+    for path in files:
+        try:
+            if path.suffix == ".safetensors":
+                with safe_open(path, "pt") as weights:
+                    total += sum(_numel(weights.get_slice(key).get_shape()) for key in weights.keys())
+                continue
             state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-            tensors = state.values() if isinstance(state, dict) else [state]  # embedding.pt: one matrix
-            total += sum(t.numel() for t in tensors if isinstance(t, torch.Tensor))
+        except (SafetensorError, OSError, RuntimeError, ValueError, pickle.UnpicklingError) as err:
+            raise InputError(f"{path}: cannot be read as weights ({type(err).__name__}: {err}); the file is truncated "
+                             "or corrupt: retrain or download it again") from None
+        tensors = state.values() if isinstance(state, dict) else [state]  # embedding.pt: one matrix
+        total += sum(t.numel() for t in tensors if isinstance(t, torch.Tensor))
     return total
 
 

@@ -13,6 +13,11 @@ and the layer ends in LN(out + x) like any adapter. "dynamic" (the paper's and A
 identity (1e-6 off the diagonal) and adds 0.01 * ||I - V||^2 per layer to the training loss (`fusion_regularization_loss`).
 With `residual_before`, r is added to every u_i before the keys and values are computed.
 
+Where madx departs from AdapterHub 1.3.0, on purpose: the temperature (`temperature: true`, not in either preset)
+anneals in training forwards only (AdapterHub's also in evaluation), and where it stands is saved with the fusion
+(`madx_temperature`) but not in training checkpoints; `dropout_prob: 0` means no dropout (AdapterHub's reads 0 as
+unset and takes the model's attention dropout). Neither changes what a trained fusion computes in evaluation.
+
 On disk this is AdapterHub's fusion directory: adapter_fusion_config.json (adapter_names, config, hidden_size, ...)
 and model_adapter_fusion.safetensors (AdapterHub's legacy pytorch_model_adapter_fusion.bin also loads, read with
 weights_only), keys `<prefix>.encoder.layer.<i>.output.adapter_fusion_layer.<a,b>.{query,key,value}.*`.
@@ -34,6 +39,7 @@ from torch import nn
 from .. import __version__
 from ..core.errors import InputError
 from ..core.files import load_torch_file, record_checksums, staged_dir, verify_checksums, write_text, write_with
+from ..core.setups import DEFAULT_FUSION
 from .composition import Fuse
 from .io import AdapterLoadError, made_for_mismatch
 from .model import base_model, drop_fusion, fusion_modules, head_modules, madx_state
@@ -55,7 +61,7 @@ class FusionConfig:
     query_before_ln: bool = False  # the query reads r, not LN(r + x)
     regularization: bool = True  # 0.01 * ||I - V||^2 per layer in the training loss
     residual_before: bool = False  # r added to each adapter output before keys and values, not after the fusion
-    temperature: bool = False  # softmax temperature from 50 down to 1 by 0.05 per training step
+    temperature: bool = False  # softmax temperature from 50 down to 1 by 0.05 per training forward pass
     value_before_softmax: bool = True  # V on each adapter's output, not on the weighted sum
     value_initialized: bool = True  # V starts as the identity
     dropout_prob: float | None = None  # dropout on the attention scores; None: the model's attention dropout
@@ -94,7 +100,7 @@ class FusionConfig:
         return dict(sorted(asdict(self).items()))
 
 
-PRESETS = {
+PRESETS = {  # core/setups.py FUSION_PRESETS names them for the config and the CLI (tests/test_fusion.py)
     "dynamic": FusionConfig(),
     "static": FusionConfig(value=False, regularization=False, value_initialized=False),
 }
@@ -148,16 +154,13 @@ class FusionLayer(nn.Module):
 
 
 def _fusion_name(names) -> str:
-    """A fusion's name from its adapter names, a Fuse, or the name itself ("a,b")."""
-    if isinstance(names, Fuse):
-        return names.name
-    return names if isinstance(names, str) else Fuse(*names).name
+    return Fuse.of(names).name
 
 
-def add_fusion(model: nn.Module, names, config: str | dict | FusionConfig = "dynamic") -> str:
+def add_fusion(model: nn.Module, names, config: str | dict | FusionConfig = DEFAULT_FUSION) -> str:
     """A fusion of the model's adapters `names` (in this order) in every layer that has them; returns its name
     ("a,b", AdapterHub's). Inactive until activated, e.g. `activate(model, "sw", Fuse("a", "b"))`."""
-    fuse = names if isinstance(names, Fuse) else Fuse(*names)
+    fuse = Fuse.of(names)
     config = FusionConfig.preset(config)
     state = madx_state(model)
     missing = [n for n in fuse.names if n not in state.configs]
@@ -206,11 +209,11 @@ def train_fusion(model: nn.Module, names) -> None:
         module.requires_grad_(True)
 
 
-def fusion_regularization_loss(model: nn.Module) -> torch.Tensor | None:
+def fusion_regularization_loss(model: nn.Module) -> torch.Tensor:
     """0.01 * ||I - V||^2 summed over the layers of every fusion being trained whose config asks for it (the dynamic
-    fusion's pull of the value matrix towards the identity); None when there is none."""
+    fusion's pull of the value matrix towards the identity); a zero when there is none (a static fusion)."""
     state = madx_state(model)
-    loss = None
+    loss = torch.zeros((), device=next(model.parameters()).device)
     for name, config in state.fusions.items():
         if not (config.value and config.regularization):
             continue
@@ -218,8 +221,7 @@ def fusion_regularization_loss(model: nn.Module) -> torch.Tensor | None:
             weight = layer.value.weight
             if weight.requires_grad:
                 eye = torch.eye(weight.shape[0], device=weight.device, dtype=weight.dtype)
-                term = REGULARIZATION * (eye - weight).pow(2).sum()
-                loss = term if loss is None else loss + term
+                loss = loss + REGULARIZATION * (eye - weight).pow(2).sum().float()
     return loss
 
 
@@ -272,8 +274,11 @@ def read_fusion_config(directory: str | os.PathLike) -> tuple[dict, FusionConfig
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         raise AdapterLoadError(f"{file}: no 'adapter_names' list; is this an AdapterHub fusion directory "
                                "(save_adapter_fusion)?")
+    if not isinstance(meta.get("config"), dict):
+        raise AdapterLoadError(f"{file}: no 'config' (AdapterHub's fusion keys: key, query, value, ...); is this a "
+                               "fusion directory that save_adapter_fusion or madx.save_fusion wrote?")
     try:
-        config = FusionConfig.preset(meta.get("config") or {})
+        config = FusionConfig.preset(meta["config"])
     except InputError as err:
         raise AdapterLoadError(f"{file}: {err}") from None
     verify_checksums(directory, [file], error=AdapterLoadError)

@@ -101,9 +101,11 @@ class MadxState:
     hooked: list = field(default_factory=list)  # modules carrying the inverse hook
 
     def first_invertible(self) -> NICEInvertibleAdapter | None:
-        if self.active and isinstance(self.active[0], str) and self.active[0] in self.invertible:
-            return self.invertible[self.active[0]]
-        return None
+        """The invertible adapter applied: the first item's; a Fuse's first adapter's (AdapterHub's choice)."""
+        first = self.active[0] if self.active else None
+        if isinstance(first, Fuse):
+            first = first.names[0]
+        return self.invertible[first] if first is not None and first in self.invertible else None
 
     def module_path(self, layer: int, kind: str) -> str:
         return f"encoder.layer.{layer}.attention.output" if kind == "attention" else f"encoder.layer.{layer}.output"
@@ -269,9 +271,9 @@ def activate(model: nn.Module, *setup) -> None:
     state = madx_state(model)
     items = flatten(setup)
     _check_names(state, adapter_names(items))
-    names = [item for item in items if isinstance(item, str)]
+    names = [name for item in items for name in (item.names if isinstance(item, Fuse) else (item,))]
     if len(set(names)) != len(names):
-        raise ValueError(f"adapter names repeat in the stack {tuple(names)}")
+        raise ValueError(f"adapter names repeat in the stack {items} (each adapter runs once in it)")
     for item in items:
         if isinstance(item, Fuse) and item.name not in state.fusions:
             raise KeyError(f"no fusion {item!r}; add it with madx.add_fusion(model, {list(item.names)}) or "

@@ -16,6 +16,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _body(args) -> None:
+    from ..core.setups import FUSION_SETUPS
     from ..experiment import load_experiment_file
 
     exp = load_experiment_file(args.config, check_files=not args.no_file_check)
@@ -28,7 +29,7 @@ def _body(args) -> None:
             print(f"  {name}: its own setups {list(task.setups)}")
         if task.fuse:
             fused = ", ".join([name, *task.fuse])
-            print(f"  {name}: madx_fusion, a {task.fusion} fusion of the madx task adapters of {fused} per source and "
+            print(f"  {name}: {', '.join(FUSION_SETUPS)}, a {task.fusion} fusion of the madx task adapters of {fused} per source and "
                   f"seed, trained on {name}'s data")
     for lang in exp.adapter_only_languages():
         print(f"  {lang}: language adapter only (no task has test data for it): trained, and its held-out perplexity "

@@ -9,9 +9,9 @@ import os
 import sys
 from pathlib import Path
 
+from ..core.console import progress_bars_on
 from ..core.errors import MadxError
 from ..core.settings import field_type
-from ..training.progress import progress_bars_on
 
 
 def is_main_process() -> bool:

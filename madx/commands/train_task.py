@@ -17,7 +17,7 @@ import argparse
 
 from ..adapters.config import TASK_ADAPTER, AdapterConfig
 from ..core.settings import TaskTraining
-from ..core.setups import TRAIN_SETUPS
+from ..core.setups import DEFAULT_FUSION, FUSION_PRESETS, TRAIN_SETUPS
 from ..tasks.families import TASK_TYPES
 from .common import add_dataclass_args, add_model_args, dataclass_from, run
 
@@ -37,7 +37,7 @@ def parser() -> argparse.ArgumentParser:
                    "from: its adapter and head (full_ft: its model), e.g. SIQA before COPA")
     p.add_argument("--fuse", nargs="+", metavar="DIR", help="setup madx_fusion: the train-task outputs whose task "
                    "adapters are fused, this task's own madx training first (its head is where the new one starts)")
-    p.add_argument("--fusion-config", default="dynamic", choices=("dynamic", "static"),
+    p.add_argument("--fusion-config", default=DEFAULT_FUSION, choices=FUSION_PRESETS,
                    help="dynamic: a value matrix started as the identity, regularised towards it; static: none")
     p.add_argument("--lang", help="the source language (qa: how answers are normalised for the dev score)")
     add_dataclass_args(p, TASK_ADAPTER, title="adapter")

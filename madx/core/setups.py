@@ -14,9 +14,13 @@ class Training:
     name: str
     on_source_adapter: bool  # the task adapter is trained stacked on the source language's adapter
     full_model: bool = False  # the whole base model is fine-tuned: no adapters, the model is saved whole
-    # AdapterFusion: the task's own madx task adapter and those of the tasks it fuses (tasks.<t>.fuse), frozen, under
-    # a fusion layer trained with a head, on the source language adapter
-    fusion: bool = False
+    # AdapterFusion: the training whose task adapters it fuses (the task's own and those of the tasks in
+    # tasks.<t>.fuse), frozen under a fusion layer trained with a head, on the source language adapter
+    fuses: str | None = None
+
+    @property
+    def fusion(self) -> bool:
+        return self.fuses is not None
 
 
 @dataclass(frozen=True)
@@ -47,10 +51,15 @@ class Setup:
         return {"source": source, "target": target, None: None}[self.lang_adapter]
 
 
+# AdapterFusion's configurations by name (adapters/fusion.py PRESETS defines them), here for the config and the CLI,
+# which read them without torch
+FUSION_PRESETS = ("dynamic", "static")
+DEFAULT_FUSION = "dynamic"  # the paper's and AdapterHub's default
+
 MADX = Training("madx", on_source_adapter=True)
 TASK_ONLY = Training("task_only", on_source_adapter=False)
 FULL_FT = Training("full_ft", on_source_adapter=False, full_model=True)
-MADX_FUSION = Training("madx_fusion", on_source_adapter=True, fusion=True)
+MADX_FUSION = Training("madx_fusion", on_source_adapter=True, fuses=MADX.name)
 TRAININGS = {t.name: t for t in (MADX, TASK_ONLY, FULL_FT, MADX_FUSION)}
 
 SETUPS = {s.name: s for s in (
@@ -72,6 +81,14 @@ FUSION_SETUPS = tuple(name for name, s in SETUPS.items() if s.training.fusion)  
 DEFAULT_SETUPS = tuple(name for name in SETUPS if name not in (*NEW_SCRIPT_SETUPS, *FUSION_SETUPS))  # `setups` unset
 TRAIN_SETUPS = tuple(TRAININGS)
 ADAPTER_KINDS = tuple(dict.fromkeys(s.adapter_kind for s in SETUPS.values() if s.adapter_kind))
+
+
+def compared_with(fusion: str) -> str:
+    """The setup a fusion setup is measured against: the one that evaluates the trainings it fuses the same way
+    (madx_fusion: madx, the same target language adapter under the task's own adapter alone)."""
+    fused = SETUPS[fusion]
+    return next(name for name, s in SETUPS.items() if s.training.name == fused.training.fuses
+                and s.lang_adapter == fused.lang_adapter and s.adapter_kind == fused.adapter_kind)
 
 
 def setup(name: str) -> Setup:

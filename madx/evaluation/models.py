@@ -84,10 +84,11 @@ class EvalModels:
             stack.append(self.lang_names[key])
             used["lang_adapter"] = str(run.lang_adapter)
         if run.setup.training.fusion:
-            self.task_names = [_load_named(model, directory) for directory in fused_adapter_dirs(run.task_dir)]
+            fused = fused_adapter_dirs(run.task_dir)
+            self.task_names = [_load_named(model, directory) for directory in fused]
             stack.append(Fuse(*self.task_names))
             load_fusion(model, run.task_dir, adapter_names=self.task_names)
-            used["fused"] = self.task_names
+            used.update(fused=self.task_names, fused_adapters=[str(directory) for directory in fused])
         else:
             self.task_names = [_load_named(model, run.task_dir)]
             stack += self.task_names

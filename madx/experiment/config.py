@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from ..core.settings import (EMBEDDING_KEYS, EMBEDDING_MODES, LangTraining, PretrainSettings, TaskTraining,
                              TrainSettings)
-from ..core.setups import TRAININGS
+from ..core.setups import DEFAULT_FUSION, TRAININGS
 from ..demo.data import SPLITS, DemoData, DemoLanguage, TinyEncoder
 from .checks import check_demo_shape, check_settings
 from .layers import Layers
@@ -81,7 +81,7 @@ class Task:
     init_from: str | None = None  # the task whose training this one starts from (two-stage training)
     setups: tuple[str, ...] = ()  # the setups it is evaluated under, when not the config's
     fuse: tuple[str, ...] = ()  # tasks whose madx task adapters it fuses with its own (setup madx_fusion)
-    fusion: str = "dynamic"  # the fusion's configuration: dynamic or static (madx/adapters/fusion.py)
+    fusion: str = DEFAULT_FUSION  # the fusion's configuration: dynamic or static (madx/adapters/fusion.py)
 
     def data(self, split: str, lang: str) -> str:
         return getattr(self, split).replace("{lang}", lang)
@@ -271,7 +271,7 @@ def load_tasks(config: dict, where: str, languages: Mapping, sections: Sections)
         tasks[name] = Task(name, entry["type"], languages=tuple(targets), all_languages=all_languages,
                            train_task=frozen(entry.get("train_task")), init_from=entry.get("init_from"),
                            setups=tuple(entry.get("setups", ())), fuse=tuple(entry.get("fuse", ())),
-                           fusion=entry.get("fusion", "dynamic"),
+                           fusion=entry.get("fusion", DEFAULT_FUSION),
                            **{split: source_spec(entry[split]) for split in SPLITS})
         for training in TRAININGS:  # full_ft: the full_ft overrides on top
             check_settings(TaskTraining, sections.task_layers(tasks[name], training), where)

@@ -95,9 +95,8 @@ class Experiment:
 
     def fused_task_dirs(self, task: str, source: str, setup: str, seed) -> list[str]:
         """madx_fusion: the madx trainings whose task adapters it fuses, the task's own first; [] for other setups."""
-        if not SETUPS[setup].training.fusion:
-            return []
-        return [self.task_dir(name, source, "madx", seed) for name in (task, *self.tasks[task].fuse)]
+        fused = SETUPS[setup].training.fuses
+        return [self.paths.task(name, source, fused, seed) for name in (task, *self.tasks[task].fuse)] if fused else []
 
     def task_data(self, task: str, split: str, lang: str) -> str:
         return self.tasks[task].data(split, lang)

@@ -9,7 +9,6 @@ are replicates of an experiment, not models one serves.
 
 from __future__ import annotations
 
-import json
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +17,6 @@ from ..adapters.counting import stored_parameters
 from ..core.setups import SETUPS
 from ..data.hub import looks_like_a_path
 from .scores import BASELINES, baselines
-
-TASK_FILE = "task.json"  # a task training's record (training/task.py): the trainings a fusion fuses ("fuse")
 
 
 @dataclass
@@ -65,14 +62,6 @@ def _trained_dir(row: dict) -> str | None:
     return artifacts.get("full_model") or artifacts.get("task_adapter")
 
 
-def _fused_dirs(row: dict) -> list[str]:
-    """The madx trainings a fusion fuses, as its task.json records them ([] for any other run)."""
-    task_dir = row["artifacts"].get("task_adapter")
-    if not SETUPS[row["setup"]].training.fusion or not task_dir or not (Path(task_dir) / TASK_FILE).is_file():
-        return []
-    return list(json.loads((Path(task_dir) / TASK_FILE).read_text()).get("fuse") or [])
-
-
 def _language_costs(served: list[dict], count: Counter) -> dict[str, int | None]:
     """Per language adapter the runs stack: its parameters, with its own input embeddings where it has them."""
     costs = {}
@@ -111,7 +100,7 @@ def budgets(rows: list[dict]) -> tuple[list[Budget], int | None]:
         setup_rows = [r for r in rows if r["setup"] == setup]
         served = [r for r in setup_rows if r["seed"] == seed]
         trained = [count(d) for d in dict.fromkeys(_trained_dir(r) for r in served)]
-        fused = [count(d) for d in dict.fromkeys(d for r in served for d in _fused_dirs(r))]
+        fused = [count(d) for d in dict.fromkeys(d for r in served for d in r["artifacts"].get("fused_adapters") or ())]
         languages = _language_costs(served, count)
         parts = [*trained, *fused, *languages.values()]
         own_base = 0 if SETUPS[setup].training.full_model else base  # full_ft's copies are whole models

@@ -18,8 +18,9 @@ CSV_FIELDS = ("task", "source", "lang", "setup", "seed", "metric", "score", "maj
               "precision", "recall", "f1", "accuracy", "exact_match", "n_sentences", "n_tokens", "n_examples")
 BASELINES = ("majority", "chance")
 # what an evaluation read, as its JSON names it: the base, and the run's fine-tuned model, or its task adapter (a
-# fusion's directory), language adapter and that adapter's own embeddings
-ARTIFACTS = ("base_model", "full_model", "task_adapter", "lang_adapter", "embeddings")
+# fusion's directory: fusion and head), the adapters a fusion fuses (a list), the language adapter and its own
+# embeddings
+ARTIFACTS = ("base_model", "full_model", "task_adapter", "fused_adapters", "lang_adapter", "embeddings")
 PER_TYPE_FIELDS = ("task", "source", "lang", "setup", "seed", "type", "f1", "support")
 
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
+from ..core.console import progress_bars_on
 from ..core.files import write_text
 from .accelerator import TrainingError
 
@@ -21,11 +20,6 @@ if TYPE_CHECKING:
     from .checkpoints import Checkpoints
 
 log = logging.getLogger(__name__)
-
-
-def progress_bars_on() -> bool:
-    """Live bars only on a terminal (a job's log gets the periodic log lines instead), unless MADX_NO_PROGRESS=1."""
-    return os.environ.get("MADX_NO_PROGRESS") != "1" and sys.stderr.isatty()
 
 
 class Progress:

@@ -13,12 +13,12 @@ from torch import nn
 
 from ..adapters.composition import Fuse
 from ..adapters.config import TASK_ADAPTER, AdapterConfig
-from ..adapters.fusion import (add_fusion, fusion_regularization_loss, read_fusion_config, train_fusion,
-                              write_fusion_files)
+from ..adapters.counting import count_parameters
+from ..adapters.fusion import (DEFAULT_FUSION, add_fusion, fusion_regularization_loss, read_fusion_config,
+                               train_fusion, write_fusion_files)
 from ..adapters.heads import load_head
 from ..adapters.io import load_adapter, write_adapter_files
-from ..adapters.counting import count_parameters
-from ..adapters.model import (activate, active_adapters, adapter_config, adapter_modules, add_adapter, delete_adapter,
+from ..adapters.model import (activate, adapter_config, adapter_modules, add_adapter, delete_adapter, madx_state,
                               train_adapters)
 from ..core.errors import InputError
 from ..core.files import files_under, record_checksums, staged_dir, verify_checksums, write_text
@@ -153,13 +153,11 @@ class FusionObjective(TaskObjective):
     micro-batch's share of the step's predictions: `fit` divides every summed loss by the step's count, so the term
     enters each optimizer step once, whatever the batch and grad_accum."""
 
-    def forward(self, **batch) -> torch.Tensor:
-        loss = super().forward(**batch)
-        regularization = fusion_regularization_loss(self.model)
-        return loss if regularization is None else loss + regularization * self.family.count(batch)
+    def forward(self, **batch) -> torch.Tensor:  # the logged training loss includes the term
+        return super().forward(**batch) + fusion_regularization_loss(self.model) * self.family.count(batch)
 
 
-def check_train_task_args(setup: str, task_type: str, lang_adapter, fuse=None) -> None:
+def check_train_task_args(setup: str, task_type: str, lang_adapter, fuse=None, init_from=None) -> None:
     on_adapter = training(setup).on_source_adapter
     family(task_type)  # a known task type
     if on_adapter != (lang_adapter is not None):
@@ -170,18 +168,20 @@ def check_train_task_args(setup: str, task_type: str, lang_adapter, fuse=None) -
         raise InputError(f"setup {setup} " + ("fuses trained task adapters: give their directories (--fuse DIR ...; "
                                               "the task's own madx training first)" if training(setup).fusion else
                                               "fuses no adapters (--fuse is for setup madx_fusion)"))
+    if fuse and init_from:
+        raise InputError(f"setup {setup} starts from the trainings it fuses (--fuse); it takes no --init-from")
 
 
 def build_task_model(base_model: str, task: str, setup: str, fam: Family, label_names: list[str], lang_adapter,
                      adapter_config, trust_remote_code: bool, init_from: Path | None = None, fuse=(),
-                     fusion_config: str = "dynamic") -> nn.Module:
+                     fusion_config: str = DEFAULT_FUSION) -> nn.Module:
     """The base with the family's head: full_ft trains everything; task_only adds the task adapter; madx stacks
     it on the source language adapter. Only the task adapter and head train in the adapter setups. `init_from`:
     another task's output of the same setup to start from (its adapter and head; for full_ft its model).
     madx_fusion loads the trained task adapters `fuse` under the source language adapter and trains only a fusion
     of them and the head (started from the first's: the task's own madx training)."""
     if init_from is not None:
-        check_init_from(init_from, fam.task_type, label_names)
+        check_init_from(init_from, fam.task_type, label_names, what="init_from")
     full_model = training(setup).full_model
     if full_model and init_from is not None:
         return load_full_model(init_from, fam.auto_class)
@@ -190,7 +190,8 @@ def build_task_model(base_model: str, task: str, setup: str, fam: Family, label_
         return model
     lang = load_adapter(model, lang_adapter) if lang_adapter is not None else None
     if training(setup).fusion:
-        check_init_from(Path(fuse[0]), fam.task_type, label_names)  # its head is where this one starts
+        # its head is where this one starts
+        check_init_from(Path(fuse[0]), fam.task_type, label_names, what="--fuse's first (the task's own) training")
         names = [load_adapter(model, directory) for directory in fuse]
         load_head(model, fuse[0])
         add_fusion(model, names, fusion_config)
@@ -223,10 +224,11 @@ def load_full_model(task_dir: Path, auto_class: str) -> nn.Module:
     return hub.load_finetuned(Path(task_dir) / FULL_MODEL_DIR, auto_class)
 
 
-def check_init_from(init_from: Path, task_type: str, label_names: list[str]) -> None:
+def check_init_from(init_from: Path, task_type: str, label_names: list[str], what: str) -> None:
+    """The head saved in `init_from` (`what` the user gave it as) fits this task: the same type and labels."""
     head = read_head_config(init_from)
     if head["task_type"] != task_type or head["label_names"] != label_names:
-        raise InputError(f"init_from {init_from}: a {head['task_type']} task with labels {head['label_names']}; this "
+        raise InputError(f"{what} {init_from}: a {head['task_type']} task with labels {head['label_names']}; this "
                          f"task is {task_type} with labels {label_names}: a task can start only from one whose head "
                          "fits (the same type and labels)")
 
@@ -260,7 +262,7 @@ def train_task(
     lang: str | None = None,
     init_from: str | Path | None = None,
     fuse: list | None = None,
-    fusion_config: str = "dynamic",
+    fusion_config: str = DEFAULT_FUSION,
     trust_remote_code: bool = False,
 ) -> Path:
     """Train `setup` of `task` on labelled source-language data; keep the weights of the best dev score. `lang`,
@@ -268,7 +270,7 @@ def train_task(
     two-stage training (the MAD-X paper's XCOPA protocol, SIQA then COPA) from another task's output. `fuse`
     (setup madx_fusion): the task adapter directories to fuse, this task's own madx training first."""
     output = Path(output)
-    check_train_task_args(setup, task_type, lang_adapter, fuse)
+    check_train_task_args(setup, task_type, lang_adapter, fuse, init_from)
     fam = family(task_type)
     config = hub.load_config(base_model, trust_remote_code=trust_remote_code)
     hub.check_sequence_length(config, settings.max_length, base_model, key="max_length")
@@ -325,9 +327,10 @@ def write_task_output(model: nn.Module, task: str, setup: str, base_model: str, 
             model.save_pretrained(staging / FULL_MODEL_DIR)
             record_checksums(staging, files_under(staging / FULL_MODEL_DIR))
         elif training(setup).fusion:  # the fusion, and the adapters it fuses beside it: the output stands alone
-            fuse = next(item for item in active_adapters(model) if isinstance(item, Fuse))
-            write_fusion_files(model, fuse.names, staging, model_name=base_model)
-            for name in fuse.names:
+            [fusion] = madx_state(model).fusions  # build_task_model added this one
+            names = Fuse.of(fusion).names
+            write_fusion_files(model, names, staging, model_name=base_model)
+            for name in names:
                 (staging / FUSED_DIR / name).mkdir(parents=True)
                 write_adapter_files(model, name, staging / FUSED_DIR / name, model_name=base_model)
         else:
