@@ -12,7 +12,10 @@ import sys
 import adapters
 import torch
 import transformers
-from adapters import Fuse, SeqBnConfig, SeqBnInvConfig, Stack
+from adapters import DoubleSeqBnConfig, DoubleSeqBnInvConfig, Fuse, SeqBnConfig, SeqBnInvConfig, Stack
+
+# madx's architecture -> AdapterHub's config classes (plain, with an invertible adapter)
+CONFIGS = {"pfeiffer": (SeqBnConfig, SeqBnInvConfig), "houlsby": (DoubleSeqBnConfig, DoubleSeqBnInvConfig)}
 
 
 def outputs(model, batch, setup, prefix):
@@ -49,9 +52,10 @@ def run_case(case):
 
     # (b) made and saved by AdapterHub
     torch.manual_seed(case["seed"])
-    model.add_adapter("hub_sw", config=SeqBnInvConfig(reduction_factor=2))
-    model.add_adapter("hub_a", config=SeqBnConfig(reduction_factor=4))
-    model.add_adapter("hub_b", config=SeqBnConfig(reduction_factor=8))
+    plain, invertible = CONFIGS[case["architecture"]]
+    model.add_adapter("hub_sw", config=invertible(reduction_factor=2))
+    model.add_adapter("hub_a", config=plain(reduction_factor=4))
+    model.add_adapter("hub_b", config=plain(reduction_factor=8))
     model.add_adapter_fusion(Fuse("hub_a", "hub_b"), config=case["fusion"])
     with torch.no_grad():
         for key, param in model.named_parameters():

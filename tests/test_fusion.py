@@ -56,7 +56,7 @@ def test_fusion_layer_matches_the_attention_written_out(preset, query_before_ln,
     randomize([layer, *adapters, norm], 3, scale=0.5)
     r, x = torch.randn(2, 5, h), torch.randn(2, 5, h)
     with torch.no_grad():
-        got = layer(r, x, adapters, norm)
+        got = layer(r, x, norm, adapters)
         expected = torch.empty_like(r)
         for b in range(2):
             for t in range(5):

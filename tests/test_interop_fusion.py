@@ -1,5 +1,6 @@
 """AdapterFusion interop against the real `adapters` library: fusions saved by either side give the other the same
-hidden states and logits, static and dynamic, alone and under a language adapter."""
+hidden states and logits, static and dynamic, alone and under a language adapter, and a fusion of Houlsby adapters
+(fusion layers after attention too) with the flags the presets leave off."""
 
 import json
 import subprocess
@@ -17,7 +18,11 @@ CONFIG = dict(vocab_size=120, hidden_size=32, num_hidden_layers=3, num_attention
               num_labels=3)
 BATCH = {"input_ids": [[0, 5, 17, 99, 42, 8, 2, 1], [0, 33, 7, 2, 1, 1, 1, 1]],
          "attention_mask": [[1] * 8, [1, 1, 1, 1, 0, 0, 0, 0]]}
-CASES = {"static": False, "dynamic": True}  # preset -> AdapterHub saves its fusion as safetensors (else legacy .bin)
+FLAGS = {**madx.FusionConfig.preset("dynamic").to_adapterhub(), "query_before_ln": True, "residual_before": True,
+         "value_before_softmax": False}
+# case -> the fusion's config, whether AdapterHub saves it as safetensors (else its legacy .bin), the adapters' kind
+CASES = {"static": ("static", False, "pfeiffer"), "dynamic": ("dynamic", True, "pfeiffer"),
+         "houlsby_flags": (FLAGS, True, "houlsby")}
 TOL = 1e-5
 
 
@@ -46,16 +51,17 @@ def interop(tmp_path_factory, adapterhub_python):
     """Run AdapterHub once over both presets; returns {preset: (case dir, madx model, AdapterHub's outputs)}."""
     root = tmp_path_factory.mktemp("fusion_interop")
     spec, models = [], {}
-    for i, (preset, safetensors) in enumerate(CASES.items()):
+    for i, (preset, (fusion, safetensors, architecture)) in enumerate(CASES.items()):
         d = root / preset
         torch.manual_seed(10 + i)
         model = build()
         (d / "hub").mkdir(parents=True)  # AdapterHub writes its directories into it
         torch.save(model.state_dict(), d / "base.pt")  # before any adapter: the base and head AdapterHub loads
-        madx.add_adapter(model, "sw", madx.AdapterConfig(reduction_factor=2, invertible=True))
-        madx.add_adapter(model, "a", madx.AdapterConfig(reduction_factor=4))
-        madx.add_adapter(model, "b", madx.AdapterConfig(reduction_factor=8, non_linearity="gelu"))
-        madx.add_fusion(model, ["a", "b"], preset)
+        kind = dict(architecture=architecture)
+        madx.add_adapter(model, "sw", madx.AdapterConfig(**kind, reduction_factor=2, invertible=True))
+        madx.add_adapter(model, "a", madx.AdapterConfig(**kind, reduction_factor=4))
+        madx.add_adapter(model, "b", madx.AdapterConfig(**kind, reduction_factor=8, non_linearity="gelu"))
+        madx.add_fusion(model, ["a", "b"], fusion)
         for j, name in enumerate(("sw", "a", "b")):
             randomize(madx.adapters.model.adapter_modules(model, name).values(), 20 + j)
         randomize(madx.adapters.model.fusion_modules(model, "a,b").values(), 30 + i)
@@ -64,7 +70,8 @@ def interop(tmp_path_factory, adapterhub_python):
         madx.save_fusion(model, ["a", "b"], d / "madx" / "fusion")
         models[preset] = model
         spec.append(dict(config=CONFIG, base_weights=str(d / "base.pt"), batch=BATCH, madx_dir=str(d / "madx"),
-                         hub_dir=str(d / "hub"), fusion=preset, safetensors=safetensors, seed=40 + i,
+                         hub_dir=str(d / "hub"), fusion=fusion, safetensors=safetensors, seed=40 + i,
+                         architecture=architecture,
                          out=str(d / "hub_outputs.pt")))
     (root / "spec.json").write_text(json.dumps(spec))
     proc = subprocess.run([adapterhub_python, str(HERE / "adapterhub_fusion.py"), str(root / "spec.json")],
@@ -86,14 +93,15 @@ def test_madx_fusions_load_into_adapterhub(interop, preset):
 @pytest.mark.parametrize("preset", CASES)
 def test_adapterhub_fusions_load_into_madx(interop, preset):
     d, trained, hub = interop[preset]
-    weights = "model_adapter_fusion.safetensors" if CASES[preset] else "pytorch_model_adapter_fusion.bin"
+    fusion, safetensors, _ = CASES[preset]
+    weights = "model_adapter_fusion.safetensors" if safetensors else "pytorch_model_adapter_fusion.bin"
     assert (d / "hub" / "fusion" / weights).is_file()
     model = build()
     model.load_state_dict(torch.load(d / "base.pt"))
     for name in ("hub_sw", "hub_a", "hub_b"):
         madx.load_adapter(model, d / "hub" / name)
     name = madx.load_fusion(model, d / "hub" / "fusion")
-    assert name == "hub_a,hub_b" and madx.fusion_config(model, name) == madx.FusionConfig.preset(preset)
+    assert name == "hub_a,hub_b" and madx.fusion_config(model, name) == madx.FusionConfig.preset(fusion)
     fuse = madx.Fuse("hub_a", "hub_b")
     for setup, prefix in (((fuse,), "hub_fuse"), (("hub_sw", fuse), "hub_stack")):
         hidden, logits = madx_outputs(model, *setup)

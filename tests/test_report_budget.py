@@ -89,9 +89,9 @@ def test_the_budget_counts_each_setups_artifacts_once_against_copies_of_the_base
                 # its fusion and head, the adapters it fuses (not their heads), the language adapters
                 "madx_fusion": ("55", "60", 1000 + 55 + 2 * 25 + 2 * 60, "70.0")}
     for setup, (per_task, per_lang, stored, score) in expected.items():
-        row = f"| {setup} | {per_task} | {per_lang} | {stored:,} | {stored / 1000:.2f} | {score} |"
+        row = f"| {setup} | 1 | {per_task} | {per_lang} | {stored:,} | {stored / 1000:.2f} | {score} |"
         assert row in text, (row, text[text.index("## Parameter budget"):])
-    assert "| *majority* | | | | | 40.0 |" in text and "| *chance* | | | | | 25.0 |" in text
+    assert "| *majority* | | | | | | 40.0 |" in text and "| *chance* | | | | | | 25.0 |" in text
     # what the fusion gives, per target, beside madx and the baselines
     assert "## kind: what madx_fusion gives over madx (accuracy x 100, mean over seeds)" in text
     assert "| de | 60.0 | 70.0 | +10.0 | 40.0 | 25.0 |" in text and "| en | 90.0 | 80.0 | -10.0 | 40.0 | 25.0 |" in text

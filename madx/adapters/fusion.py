@@ -133,7 +133,7 @@ class FusionLayer(nn.Module):
             nn.init.zeros_(linear.bias)
         return linear
 
-    def forward(self, r: torch.Tensor, x: torch.Tensor, adapters: list, layer_norm) -> torch.Tensor:
+    def forward(self, r: torch.Tensor, x: torch.Tensor, layer_norm, adapters: list) -> torch.Tensor:
         config = self.config
         z = layer_norm(r + x) if adapters[-1].ln_before else r  # (B, T, h)
         query = r if config.query_before_ln else z

@@ -11,6 +11,7 @@ wrapper there would fight transformers' weight tying).
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -43,29 +44,26 @@ class AdaptedOutput(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
         r = self.dropout(self.dense(hidden_states))  # (B, T, h)
-        stack = [self._block(item) for item in self.state.active]
-        stack = [block for block in stack if block is not None]
-        if all(isinstance(block, nn.Module) and block.ln_before for block in stack):
+        blocks = [block for block in map(self._block, self.state.active) if block is not None]
+        if all(isinstance(block, BottleneckAdapter) and block.ln_before for block in blocks):
             # Pfeiffer adapters (and none): each reads LN(r + x) and adds to r, so carry s = r + x itself;
             # one add per adapter instead of two, the same function
             s = r + input_tensor
-            for adapter in stack:
+            for adapter in blocks:
                 s = s + adapter.bottleneck(self.norm(s))
             return self.norm(s)
-        for block in stack:
-            if isinstance(block, tuple):  # a fusion: its layer attends over its adapters' outputs
-                fusion, adapters = block
-                r = fusion(r, input_tensor, adapters, self.norm)
-            else:
-                r = block(r, input_tensor, self.norm)
+        for block in blocks:
+            r = block(r, input_tensor, self.norm)
         return self.norm(r + input_tensor)
 
     def _block(self, item):
-        """What one item of the active stack computes here: an adapter, (fusion layer, its adapters), or None
-        where the layer has neither (leave_out)."""
+        """What one item of the active stack computes here, as block(r, x, norm) -> r: an adapter, a fusion layer
+        over its adapters, or None where the layer has neither (leave_out)."""
         if isinstance(item, Fuse):
-            fusion = self.adapter_fusion_layer[item.name] if item.name in self.adapter_fusion_layer else None
-            return None if fusion is None else (fusion, [self.adapters[n] for n in item.names])
+            if item.name not in self.adapter_fusion_layer:
+                return None
+            adapters = [self.adapters[n] for n in item.names]
+            return functools.partial(self.adapter_fusion_layer[item.name], adapters=adapters)
         return self.adapters[item] if item in self.adapters else None
 
     def norm(self, s: torch.Tensor) -> torch.Tensor:

@@ -22,6 +22,7 @@ from .scores import BASELINES, baselines
 @dataclass
 class Budget:
     setup: str
+    served: int  # the (task, source) pairs it has a training for
     trained_per_task: float | None  # mean over its task trainings: adapter + head, fusion + head, or a whole model
     trained_per_language: float | None  # mean over the language adapters it stacks (their own embeddings too)
     stored: int | None  # the base once (not for full_ft) + every distinct artifact; None where one is unreadable
@@ -105,7 +106,9 @@ def budgets(rows: list[dict]) -> tuple[list[Budget], int | None]:
         parts = [*trained, *fused, *languages.values()]
         own_base = 0 if SETUPS[setup].training.full_model else base  # full_ft's copies are whole models
         stored = None if None in parts or own_base is None else sum(parts) + own_base
-        out.append(Budget(setup, _mean(trained), _mean(list(languages.values())), stored, _task_scores(setup_rows)))
+        served_pairs = len({(r["task"], r["source"]) for r in served})
+        out.append(Budget(setup, served_pairs, _mean(trained), _mean(list(languages.values())), stored,
+                          _task_scores(setup_rows)))
     return out, base
 
 
@@ -128,18 +131,19 @@ def budget_section(rows: list[dict]) -> list[str]:
              "adapters trained for madx; full_ft: the whole model) and one language adapter (its embeddings too, "
              "where it has its own), and what serving every task, source and target stores: the base model once "
              "plus every adapter, head and fusion the setup uses (full_ft: a fine-tuned copy of the whole model per "
-             "task and source, and no base), also as copies of the base "
-             f"({_count(base)} parameters). Houlsby et al. (2019) report about 1.3 copies for adapters on 9 GLUE "
-             "tasks against 9 for full fine-tuning, within about half a point. Scores: x 100, mean over seeds and "
-             "the targets other than the source (a setup run on some targets only, as the new-script ones, over those); the "
-             "baselines are those of the same test sets.", "",
-             "| setup | trained per task | trained per language | stored | copies of the base | "
+             f"task and source, and no base), also as copies of the base ({_count(base)} parameters). A setup may "
+             "serve fewer (task, source) pairs than others (a task's own `setups`): compare copies per pair. Houlsby "
+             "et al. (2019) report about 1.3 copies for adapters on 9 GLUE tasks against 9 for full fine-tuning, "
+             "within about half a point. Scores: x 100, mean over seeds and the targets other than the source (a "
+             "setup run on some targets only, as the new-script ones, over those); the baselines are those of the "
+             "same test sets.", "",
+             "| setup | tasks x sources | trained per task | trained per language | stored | copies of the base | "
              + " | ".join(f"{t} ({metric[t]})" for t in tasks) + " |",
-             "|---|---|---|---|---|" + "---|" * n_tasks]
+             "|---|---|---|---|---|---|" + "---|" * n_tasks]
     for b in found:
         copies = f"{b.stored / base:.2f}" if b.stored is not None and base else "–"
         scores = [f"{b.scores[t]:.1f}" if t in b.scores else "–" for t in tasks]
-        lines.append(f"| {b.setup} | {_count(b.trained_per_task)} | {_count(b.trained_per_language)} | "
+        lines.append(f"| {b.setup} | {b.served} | {_count(b.trained_per_task)} | {_count(b.trained_per_language)} | "
                      f"{_count(b.stored)} | {copies} | " + " | ".join(scores) + " |")
     for name in BASELINES:
         cells = []
@@ -148,5 +152,5 @@ def budget_section(rows: list[dict]) -> list[str]:
             targets = {r["lang"] for r in _transfer(task_rows)}
             values = [found_base.get(name) for lang, found_base in baselines(task_rows).items() if lang in targets]
             cells.append(f"{statistics.fmean(values):.1f}" if values and None not in values else "–")
-        lines.append(f"| *{name}* | | | | | " + " | ".join(cells) + " |")
+        lines.append(f"| *{name}* | | | | | | " + " | ".join(cells) + " |")
     return lines + [""]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..core.errors import InputError
 from ..core.files import write_text
-from ..core.setups import FUSION_SETUPS, SETUPS
+from ..core.setups import FUSION_SETUPS, SETUPS, compared_with
 from .budget import budget_section
 from .plots import plot_loss_curves, plot_matrix, plot_transfer
 from .scores import (BASELINES, AdapterRecord, CSV_FIELDS, PER_TYPE_FIELDS, adapter_records, baselines, collect,
@@ -130,16 +130,18 @@ def per_class_section(task: str, rows: list[dict], setup: str) -> list[str]:
 def fusion_section(task: str, rows: list[dict], base: dict) -> list[str]:
     """What a fusion gives: per target, madx and each fusion setup (mean over seeds and sources) and the
     difference, with the target's baselines beside them."""
+    means = defaultdict(list)
+    for r in transfer_rows(rows):
+        means[(r["lang"], r["setup"])].append(100 * r["score"])
     lines = []
     for fusion in (s for s in FUSION_SETUPS if any(r["setup"] == s for r in rows)):
-        means = defaultdict(list)
-        for r in transfer_rows(rows):
-            means[(r["lang"], r["setup"])].append(100 * r["score"])
+        other = compared_with(fusion)
         langs = sorted({lang for lang, setup in means if setup == fusion})
-        lines += [f"## {task}: what {fusion} gives over madx ({rows[0]['metric']} x 100, mean over {_over(rows)})", "",
-                  f"| language | madx | {fusion} | gain | " + " | ".join(BASELINES) + " |", "|---|---|---|---|---|---|"]
+        lines += [f"## {task}: what {fusion} gives over {other} ({rows[0]['metric']} x 100, mean over {_over(rows)})",
+                  "", f"| language | {other} | {fusion} | gain | " + " | ".join(BASELINES) + " |",
+                  "|---|" + "---|" * (3 + len(BASELINES))]
         for lang in langs:
-            fused, plain = statistics.fmean(means[(lang, fusion)]), means.get((lang, "madx"))
+            fused, plain = statistics.fmean(means[(lang, fusion)]), means.get((lang, other))
             gain = f"{fused - statistics.fmean(plain):+.1f}" if plain else "–"
             plain_cell = f"{statistics.fmean(plain):.1f}" if plain else "–"
             lines.append(f"| {lang} | {plain_cell} | {fused:.1f} | {gain} | "
