@@ -104,7 +104,7 @@ def test_stack_and_arguments_name_the_same_setup():
 def test_save_and_load_give_the_same_outputs(tmp_path, preset):
     model = with_adapters("a", "b", lang="sw")
     madx.add_fusion(model, ["a", "b"], preset)
-    randomize(madx.adapters.model.fusion_modules(model, "a,b").values(), 5)
+    randomize(madx.adapters.fusion.fusion_modules(model, "a,b").values(), 5)
     before = outputs(model, "sw", madx.Fuse("a", "b"))
     for name in ("sw", "a", "b"):
         madx.save_adapter(model, name, tmp_path / name)
@@ -222,7 +222,7 @@ def test_the_regularization_is_the_papers_term_exactly():
     model = with_adapters("a", "b")
     madx.add_fusion(model, ["a", "b"], "dynamic")
     madx.train_fusion(model, ["a", "b"])
-    layers = madx.adapters.model.fusion_modules(model, "a,b").values()
+    layers = madx.adapters.fusion.fusion_modules(model, "a,b").values()
     with torch.no_grad():
         for i, layer in enumerate(layers):
             layer.value.weight.copy_(torch.eye(32) * (1 + i))  # I - V = -i * I: ||.||^2 = 32 i^2

@@ -64,7 +64,7 @@ def interop(tmp_path_factory, adapterhub_python):
         madx.add_fusion(model, ["a", "b"], fusion)
         for j, name in enumerate(("sw", "a", "b")):
             randomize(madx.adapters.model.adapter_modules(model, name).values(), 20 + j)
-        randomize(madx.adapters.model.fusion_modules(model, "a,b").values(), 30 + i)
+        randomize(madx.adapters.fusion.fusion_modules(model, "a,b").values(), 30 + i)
         for name in ("sw", "a", "b"):
             madx.save_adapter(model, name, d / "madx" / name)
         madx.save_fusion(model, ["a", "b"], d / "madx" / "fusion")

@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from ..core.errors import InputError
-from .model import adapter_modules, fusion_modules, madx_state
+from .fusion import fusion_modules
+from .model import adapter_modules, existing_state
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")  # safetensors, AdapterHub's legacy pickles, madx's embeddings
 
@@ -37,9 +38,8 @@ class ParameterCount:
 def count_parameters(model: nn.Module) -> ParameterCount:
     params = list(model.parameters())
     adapters, fusions = {}, {}
-    base = model.base_model
-    if base.__dict__.get("_madx") is not None:
-        state = madx_state(model)
+    state = existing_state(model)
+    if state is not None:
         for name in state.configs:
             adapters[name] = sum(p.numel() for m in adapter_modules(model, name).values() for p in m.parameters())
         for name in state.fusions:

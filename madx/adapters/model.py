@@ -123,10 +123,15 @@ def num_layers(model: nn.Module) -> int:
     return len(base_model(model).encoder.layer)
 
 
+def existing_state(model: nn.Module) -> MadxState | None:
+    """The model's madx state if madx has wrapped it, else None (nothing is wrapped by asking, any model)."""
+    return getattr(model, "base_model", model).__dict__.get("_madx")
+
+
 def madx_state(model: nn.Module) -> MadxState:
     """The model's madx state, wrapping its layers on first use."""
     base = base_model(model)
-    state = base.__dict__.get("_madx")
+    state = existing_state(model)
     if state is None:
         state = _wrap(base)
         base.__dict__["_madx"] = state
@@ -301,15 +306,6 @@ def adapter_modules(model: nn.Module, name: str) -> dict:
     if name in state.invertible:
         modules[f"invertible_adapters.{name}"] = state.invertible[name]
     return modules
-
-
-def fusion_modules(model: nn.Module, fusion: str) -> dict:
-    """{path relative to the base model: module} of every layer of fusion `fusion` ("a,b")."""
-    state = madx_state(model)
-    if fusion not in state.fusions:
-        raise KeyError(f"no fusion named {fusion!r}; the model has {sorted(state.fusions) or 'none'}")
-    return {f"{state.module_path(layer, kind)}.adapter_fusion_layer.{fusion}": wrapper.adapter_fusion_layer[fusion]
-            for (layer, kind), wrapper in state.outputs.items() if fusion in wrapper.adapter_fusion_layer}
 
 
 def task_head(model: nn.Module) -> nn.Module | None:

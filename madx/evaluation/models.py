@@ -12,7 +12,7 @@ import torch
 from ..adapters.embeddings import (EMBEDDINGS_DIR, EmbeddingLoadError, embeddings_dir, load_embeddings,
                                     swap_input_embeddings)
 from ..adapters.composition import Fuse
-from ..adapters.fusion import load_fusion
+from ..adapters.fusion_io import load_fusion
 from ..adapters.heads import load_head
 from ..adapters.io import load_adapter, read_adapter_config
 from ..adapters.model import activate, delete_adapter, madx_state

@@ -14,8 +14,8 @@ from torch import nn
 from ..adapters.composition import Fuse
 from ..adapters.config import TASK_ADAPTER, AdapterConfig
 from ..adapters.counting import count_parameters
-from ..adapters.fusion import (DEFAULT_FUSION, add_fusion, fusion_regularization_loss, read_fusion_config,
-                               train_fusion, write_fusion_files)
+from ..adapters.fusion import DEFAULT_FUSION, add_fusion, fusion_regularization_loss, train_fusion
+from ..adapters.fusion_io import read_fusion_config, write_fusion_files
 from ..adapters.heads import load_head
 from ..adapters.io import load_adapter, write_adapter_files
 from ..adapters.model import (activate, adapter_config, adapter_modules, add_adapter, delete_adapter, madx_state,
