@@ -4,7 +4,7 @@ The public names below are imported on first use (PEP 562), so `import madx.expe
 config check, every `snakemake -n`) does not import torch.
 """
 
-import importlib
+import importlib as _importlib
 
 __version__ = "0.1.0"
 
@@ -25,11 +25,11 @@ __all__ = sorted(_WHERE)
 
 def __getattr__(name: str):
     if name in _WHERE:
-        value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+        value = getattr(_importlib.import_module(f".{_WHERE[name]}", __name__), name)
         globals()[name] = value
         return value
     try:  # a subpackage (madx.adapters, madx.data, ...), as after an eager import
-        return importlib.import_module(f".{name}", __name__)
+        return _importlib.import_module(f".{name}", __name__)
     except ModuleNotFoundError as err:
         if err.name != f"{__name__}.{name}":
             raise

@@ -1,6 +1,8 @@
 """AdapterFusion: the maths against a hand computation, save/load, training, composition and bad input."""
 
 import json
+import re
+import shutil
 
 import pytest
 import torch
@@ -282,7 +284,7 @@ def test_a_fusion_whose_weights_do_not_match_loads_nothing(tmp_path):
     assert not any("adapter_fusion_layer" in n for n, _ in fresh.named_parameters())
 
 
-def test_train_task_fuses_two_trained_task_adapters_and_evaluate_reads_the_fusion(tiny_base, tmp_path):
+def test_train_task_fuses_two_trained_task_adapters_and_evaluate_reads_the_fusion(tiny_base, tmp_path, capsys):
     """The workflow's commands: two madx task trainings (ner, classification) on en's language adapter, then
     `train-task --setup madx_fusion --fuse` for classification; its loss goes down, its directory stands alone
     (fusion files, head, a copy of each fused adapter) and `evaluate --setup madx_fusion` stacks Fuse under the
@@ -303,11 +305,19 @@ def test_train_task_fuses_two_trained_task_adapters_and_evaluate_reads_the_fusio
     fusion = tmp_path / "fusion"
     fuse_args = ["train-task", *common, "--task", "kind", "--task-type", "classification", "--train", kind["train"],
                  "--dev", kind["dev"], "--lang-adapter", str(tmp_path / "la"), "--output", str(fusion)]
-    assert cli([*fuse_args, "--setup", "madx", "--fuse", str(tmp_path / "kind")]) == 2  # --fuse is madx_fusion's
-    assert cli([*fuse_args, "--setup", "madx_fusion"]) == 2  # madx_fusion needs --fuse
-    assert cli([*fuse_args, "--setup", "madx_fusion", "--fuse", str(tmp_path / "kind"), "--init-from",
-                str(tmp_path / "kind")]) == 2
-    assert cli([*fuse_args, "--setup", "madx_fusion", "--fuse", str(tmp_path / "ner"), str(tmp_path / "kind")]) == 2
+    kind_dir, ner_dir = str(tmp_path / "kind"), str(tmp_path / "ner")
+    shutil.copytree(tmp_path / "la", tmp_path / "other_la")  # not the one the task adapters were trained over
+    other_la = [a if a != str(tmp_path / "la") else str(tmp_path / "other_la") for a in fuse_args]
+    for args, message in (
+            ([*fuse_args, "--setup", "madx", "--fuse", kind_dir], "fuses no adapters"),
+            ([*fuse_args, "--setup", "madx_fusion"], "fuses trained task adapters: give their directories"),
+            ([*fuse_args, "--setup", "madx_fusion", "--fuse", kind_dir, "--init-from", kind_dir], "no --init-from"),
+            ([*fuse_args, "--setup", "madx_fusion", "--fuse", kind_dir, kind_dir], "more than once"),
+            ([*other_la, "--setup", "madx_fusion", "--fuse", kind_dir, ner_dir], "trained over the language adapter"),
+            ([*fuse_args, "--setup", "madx_fusion", "--fuse", ner_dir, kind_dir],  # the first's head is its own
+             "--fuse's first \\(the task's own\\) training .*: a ner task")):
+        assert cli(args) == 2
+        assert re.search(message, capsys.readouterr().err), message
     assert not fusion.exists()  # the head of --fuse's first (ner's) does not fit: refused before training
     assert cli([*fuse_args, "--setup", "madx_fusion", "--fuse", str(tmp_path / "kind"), str(tmp_path / "ner"),
                 "--max-steps", "60", "--eval-every", "30", "--log-every", "5"]) == 0
@@ -317,6 +327,9 @@ def test_train_task_fuses_two_trained_task_adapters_and_evaluate_reads_the_fusio
     config = json.loads((fusion / "adapter_fusion_config.json").read_text())
     assert config["adapter_names"] == ["kind", "ner"] and config["config"]["value"] is True
     assert {p.name for p in (fusion / "adapters").iterdir()} == {"kind", "ner"}
+    assert cli(["inspect", str(fusion)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["adapter_names"] == ["kind", "ner"] and shown["checksums"] == "verified" and shown["parameters"] > 0
     assert json.loads((fusion / "task.json").read_text())["fuse"] == [str(tmp_path / "kind"), str(tmp_path / "ner")]
 
     out = tmp_path / "eval.json"

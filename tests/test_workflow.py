@@ -275,6 +275,7 @@ THROUGH_SNAKEMAKE = ("unknown key 'bogus'", "languages.qae.corpus: file 'results
     (lambda c: c.update(setups=["madx", "madx_fusion"]), "setups: madx_fusion runs for the tasks that fuse others"),
     (lambda c: c["tasks"]["ner"].update(setups=["madx_fusion"]), "tasks.ner.setups: madx_fusion runs for the tasks"),
     (lambda c: c["tasks"]["ner"].update(fusion="mean"), "tasks.ner.fusion: 'mean' is not one of"),
+    (lambda c: c["tasks"]["ner"].update(fusion="static"), "tasks.ner.fusion: given without fuse, so no fusion runs"),
     # the issue's case: a language whose data the demo does not make (it is not one of demo.languages)
     (lambda c: c.update(languages={"qae": {"corpus": "results/demo/data/corpora/qae.txt"}}),
      "languages.qae.corpus: file 'results/demo/data/corpora/qae.txt' not found \\(the demo makes files there only "

@@ -90,7 +90,9 @@ def read_fusion_config(directory: str | os.PathLike) -> tuple[dict, FusionConfig
     return meta, config
 
 
-def _read_weights(directory: Path) -> tuple[Path, dict]:
+def read_fusion_weights(directory: str | os.PathLike) -> tuple[Path, dict]:
+    """(the weights file, its tensors), verified against madx's checksums where it recorded them."""
+    directory = Path(directory)
     safe, legacy = directory / WEIGHTS_NAME, directory / LEGACY_WEIGHTS_NAME
     if safe.is_file():
         try:
@@ -127,7 +129,7 @@ def load_fusion(model: nn.Module, directory: str | os.PathLike, adapter_names=No
     if missing:
         raise AdapterLoadError(f"{where}: fuses adapters {names}, but the model has no adapter {missing} "
                                f"(it has {sorted(state.configs) or 'none'}); load those adapters first")
-    file, tensors = _read_weights(directory)
+    file, tensors = read_fusion_weights(directory)
     name = add_fusion(model, names, config)
     try:
         _copy_weights(model, name, stored, file, tensors)

@@ -1,5 +1,5 @@
-"""madx inspect ADAPTER_DIR: what an adapter directory holds, without loading a model; its files verified against
-the checksums madx recorded when it wrote them (a directory AdapterHub wrote has none)."""
+"""madx inspect DIR: what an adapter or AdapterFusion directory holds, without loading a model; its files verified
+against the checksums madx recorded when it wrote them (a directory AdapterHub wrote has none)."""
 
 from __future__ import annotations
 
@@ -12,25 +12,33 @@ from .common import run
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="madx inspect", description=__doc__)
-    p.add_argument("adapter_dir", type=Path, help="an AdapterHub adapter directory")
+    p.add_argument("adapter_dir", type=Path, help="an AdapterHub adapter or fusion directory")
     p.add_argument("--log-file")
     return p
 
 
 def _body(args) -> None:
     from ..core.files import CHECKSUMS
+    from ..adapters.fusion_io import CONFIG_NAME as FUSION_CONFIG, read_fusion_config, read_fusion_weights
     from ..adapters.io import read_adapter_config, read_adapter_weights
 
-    meta, config = read_adapter_config(args.adapter_dir)
-    file, tensors = read_adapter_weights(args.adapter_dir)
+    directory = args.adapter_dir
+    if (directory / FUSION_CONFIG).is_file():  # a fusion directory (AdapterHub's save_adapter_fusion, madx_fusion)
+        meta, config = read_fusion_config(directory)
+        file, tensors = read_fusion_weights(directory)
+        kind = {"fusion": meta.get("name") or ",".join(meta["adapter_names"]), "adapter_names": meta["adapter_names"]}
+    else:
+        meta, config = read_adapter_config(directory)
+        file, tensors = read_adapter_weights(directory)
+        kind = {"name": meta.get("name")}
     summary = {
-        "name": meta.get("name"),
+        **kind,
         "model_type": meta.get("model_type"),
         "hidden_size": meta.get("hidden_size"),
         "config": config.__dict__,
         "weights": str(file),
         "parameters": sum(t.numel() for t in tensors.values()),
-        "checksums": "verified" if (args.adapter_dir / CHECKSUMS).is_file() else f"none recorded (no {CHECKSUMS})",
+        "checksums": "verified" if (directory / CHECKSUMS).is_file() else f"none recorded (no {CHECKSUMS})",
     }
     print(json.dumps(summary, indent=2, default=list))
 

@@ -14,11 +14,12 @@ from ..adapters.heads import HEAD_CONFIG, HEAD_WEIGHTS, OTHER_WEIGHTS
 from ..core.files import CHECKSUMS, files_under, sha256_of
 from ..core.settings import TaskTraining
 from ..data.romanize import romanizer
+from ..training.task import TASK_RECORD
 from .models import run_embeddings
 from .runs import Run
 
 # what a trained output holds that no evaluation number depends on: logs, records of how it was trained, checksums
-NOT_INPUTS = frozenset({"train_log.jsonl", "pretrain_log.jsonl", "training.json", "task.json", "madx_base.json",
+NOT_INPUTS = frozenset({"train_log.jsonl", "pretrain_log.jsonl", "training.json", TASK_RECORD, "madx_base.json",
                         INFO_FILE, CHECKSUMS})
 NOT_INPUT_DIRS = frozenset({"checkpoints"})  # and any hidden path (.NAME.staging, .cache)
 HEAD_FILES = frozenset({HEAD_CONFIG, HEAD_WEIGHTS, *OTHER_WEIGHTS})
@@ -54,7 +55,7 @@ def _digest_or_name(spec: str) -> str:
 
 def task_settings(task_dir: Path) -> TaskTraining:
     """The settings a task was trained with (task.json; defaults for a task adapter AdapterHub trained)."""
-    task_file = Path(task_dir) / "task.json"
+    task_file = Path(task_dir) / TASK_RECORD
     task_info = json.loads(task_file.read_text()) if task_file.is_file() else {}
     return TaskTraining(**{k: v for k, v in task_info.get("settings", {}).items()
                            if k in TaskTraining.__dataclass_fields__})

@@ -6,7 +6,7 @@ The names below are imported on first use (PEP 562): `madx launch`, which starts
 launch.py alone, not the config's modules and the task registry (torch) behind them.
 """
 
-import importlib
+import importlib as _importlib
 
 _EXPORTS = {
     "paths": ("Paths",),
@@ -19,7 +19,7 @@ __all__ = sorted(_WHERE)
 
 def __getattr__(name: str):
     if name in _WHERE:
-        value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+        value = getattr(_importlib.import_module(f".{_WHERE[name]}", __name__), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

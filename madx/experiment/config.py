@@ -268,6 +268,9 @@ def load_tasks(config: dict, where: str, languages: Mapping, sections: Sections)
         if unknown:
             raise ConfigError(f"{where}: tasks.{name}.languages: {unknown} not under languages; add an entry "
                               "for each (a corpus or an adapter)")
+        if "fusion" in entry and not entry.get("fuse"):
+            raise ConfigError(f"{where}: tasks.{name}.fusion: given without fuse, so no fusion runs; add "
+                              f"`fuse: [<other task>, ...]` or remove `fusion`")
         tasks[name] = Task(name, entry["type"], languages=tuple(targets), all_languages=all_languages,
                            train_task=frozen(entry.get("train_task")), init_from=entry.get("init_from"),
                            setups=tuple(entry.get("setups", ())), fuse=tuple(entry.get("fuse", ())),

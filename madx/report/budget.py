@@ -128,16 +128,18 @@ def budget_section(rows: list[dict]) -> list[str]:
     lines = ["## Parameter budget", "",
              f"Per setup, for one seed of this run's {n_tasks} task(s) from {n_sources} source(s): the parameters one "
              "task training trains (a task adapter and head; madx_fusion: its fusion layers and head, over task "
-             "adapters trained for madx; full_ft: the whole model) and one language adapter (its embeddings too, "
+             "adapters trained for madx; full_ft: the whole model), mean over the setup's trainings, and one "
+             "language adapter (its embeddings too, "
              "where it has its own), and what serving every task, source and target stores: the base model once "
              "plus every adapter, head and fusion the setup uses (full_ft: a fine-tuned copy of the whole model per "
-             f"task and source, and no base), also as copies of the base ({_count(base)} parameters). A setup may "
-             "serve fewer (task, source) pairs than others (a task's own `setups`): compare copies per pair. Houlsby "
-             "et al. (2019) report about 1.3 copies for adapters on 9 GLUE tasks against 9 for full fine-tuning, "
-             "within about half a point. Scores: x 100, mean over seeds and the targets other than the source (a "
-             "setup run on some targets only, as the new-script ones, over those); the baselines are those of the "
-             "same test sets.", "",
-             "| setup | tasks x sources | trained per task | trained per language | stored | copies of the base | "
+             f"task and source, and no base), also as copies of the base ({_count(base)} parameters). Rows serving "
+             "different (task, source) pairs (a task's own `setups`) are not comparable as they stand: each pair "
+             "adds a whole copy to full_ft's store and about its trained-per-task parameters to an adapter setup's. "
+             "Houlsby et al. (2019) report about 1.3 copies for adapters on 9 GLUE tasks against 9 for full "
+             "fine-tuning, within about half a point. Scores: x 100, mean over seeds and the targets other than the "
+             "source (a setup run on some targets only, as the new-script ones, over those); the baselines below "
+             "are the mean over each task's targets other than the source.", "",
+             "| setup | (task, source) pairs | trained per task | trained per language | stored | copies of the base | "
              + " | ".join(f"{t} ({metric[t]})" for t in tasks) + " |",
              "|---|---|---|---|---|---|" + "---|" * n_tasks]
     for b in found:

@@ -141,9 +141,10 @@ def fusion_section(task: str, rows: list[dict], base: dict) -> list[str]:
                   "", f"| language | {other} | {fusion} | gain | " + " | ".join(BASELINES) + " |",
                   "|---|" + "---|" * (3 + len(BASELINES))]
         for lang in langs:
-            fused, plain = statistics.fmean(means[(lang, fusion)]), means.get((lang, other))
-            gain = f"{fused - statistics.fmean(plain):+.1f}" if plain else "–"
-            plain_cell = f"{statistics.fmean(plain):.1f}" if plain else "–"
+            # the gain of the cells as shown (each rounded to one decimal), so that the row adds up
+            fused, plain = round(statistics.fmean(means[(lang, fusion)]), 1), means.get((lang, other))
+            plain = round(statistics.fmean(plain), 1) if plain else None
+            gain, plain_cell = (f"{fused - plain:+.1f}", f"{plain:.1f}") if plain is not None else ("–", "–")
             lines.append(f"| {lang} | {plain_cell} | {fused:.1f} | {gain} | "
                          + " | ".join(_baseline_cells(base.get(lang))) + " |")
         lines.append("")

@@ -34,6 +34,7 @@ from .loop import fit, settings_dict
 
 log = logging.getLogger(__name__)
 FULL_MODEL_DIR = "model"
+TASK_RECORD = "task.json"  # how a task output was trained: setup, data, language adapter, settings, what it fused
 FUSED_DIR = "adapters"  # in a madx_fusion output: a copy of each fused task adapter, under its name
 BEST_DIR = "best"  # in the work dir: the best-on-dev weights and their sha256 (checkpoints.BestWeights)
 LEGACY_BEST = "best.pt"  # where an older madx kept them, unchecked
@@ -170,6 +171,28 @@ def check_train_task_args(setup: str, task_type: str, lang_adapter, fuse=None, i
                                               "fuses no adapters (--fuse is for setup madx_fusion)"))
     if fuse and init_from:
         raise InputError(f"setup {setup} starts from the trainings it fuses (--fuse); it takes no --init-from")
+    if fuse:
+        check_fused(fuse, lang_adapter, training(setup).fuses)
+
+
+def check_fused(fuse, lang_adapter, fused: str) -> None:
+    """--fuse's directories: each once, and each (where its task.json says; AdapterHub's have none) a `fused`
+    training over the language adapter the fusion trains over."""
+    resolved = [Path(d).resolve() for d in fuse]
+    twice = sorted({str(d) for d, r in zip(fuse, resolved) if resolved.count(r) > 1})
+    if twice:
+        raise InputError(f"--fuse lists {twice} more than once; give each task adapter once")
+    for directory in map(Path, fuse):
+        if not (directory / TASK_RECORD).is_file():
+            continue
+        record = json.loads((directory / TASK_RECORD).read_text())
+        if record.get("setup") != fused:
+            raise InputError(f"--fuse {directory}: a {record.get('setup')} training; a fusion fuses {fused} task "
+                             f"adapters (results/tasks/<task>/<source>/{fused}/seed<n>)")
+        trained_on = record.get("lang_adapter")
+        if lang_adapter and trained_on and Path(trained_on).resolve() != Path(lang_adapter).resolve():
+            raise InputError(f"--fuse {directory}: trained over the language adapter {trained_on}, not {lang_adapter} "
+                             "(--lang-adapter): fuse task adapters trained over the one the fusion trains over")
 
 
 def build_task_model(base_model: str, task: str, setup: str, fam: Family, label_names: list[str], lang_adapter,
@@ -337,4 +360,4 @@ def write_task_output(model: nn.Module, task: str, setup: str, base_model: str, 
             write_adapter_files(model, task, staging, model_name=base_model)
         save_head(model, staging, task, label_names, task_type, model_name=base_model, num_choices=num_choices)
         shutil.copy(work_dir / "train_log.jsonl", staging / "train_log.jsonl")
-        write_text(staging / "task.json", json.dumps(record, indent=2) + "\n")
+        write_text(staging / TASK_RECORD, json.dumps(record, indent=2) + "\n")
