@@ -18,7 +18,7 @@ from madx.core.files import CHECKSUMS
 from madx.data import hub as hf
 from madx.data.spm import xlmr_tokenizer
 from madx.evaluation.evaluate import EvaluationError, Run, evaluate_runs
-from madx.training.task import write_task_output
+from madx.training.task_output import write_task_output
 from tiny import flip_bytes, tiny_config
 
 LABELS = ["neg", "neu", "pos"]

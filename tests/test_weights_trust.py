@@ -19,7 +19,8 @@ from madx.tasks.families import family, save_head
 from madx.training import checkpoints
 from madx.training.accelerator import TrainingError
 from madx.training.checkpoints import BestWeights, Checkpoints, trainable_state
-from madx.training.task import BEST_DIR, BestOnDev, load_full_model, write_task_output
+from madx.training.task import BEST_DIR, BestOnDev
+from madx.training.task_output import load_full_model, write_task_output
 from tiny import flip_bytes, tiny_model
 
 CHANGED = "its bytes differ from the sha256 madx recorded"

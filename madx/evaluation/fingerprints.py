@@ -14,7 +14,7 @@ from ..adapters.heads import HEAD_CONFIG, HEAD_WEIGHTS, OTHER_WEIGHTS
 from ..core.files import CHECKSUMS, files_under, sha256_of
 from ..core.settings import TaskTraining
 from ..data.romanize import romanizer
-from ..training.task import TASK_RECORD
+from ..training.task_output import TASK_RECORD
 from .models import run_embeddings
 from .runs import Run
 

@@ -18,7 +18,7 @@ from ..adapters.io import load_adapter, read_adapter_config
 from ..adapters.model import activate, delete_adapter, madx_state
 from ..data import hub
 from ..tasks.families import family
-from ..training.task import FULL_MODEL_DIR, fused_adapter_dirs, load_full_model
+from ..training.task_output import FULL_MODEL_DIR, fused_adapter_dirs, load_full_model
 from .runs import Run
 
 

@@ -274,7 +274,7 @@ def load_tasks(config: dict, where: str, languages: Mapping, sections: Sections)
         tasks[name] = Task(name, entry["type"], languages=tuple(targets), all_languages=all_languages,
                            train_task=frozen(entry.get("train_task")), init_from=entry.get("init_from"),
                            setups=tuple(entry.get("setups", ())), fuse=tuple(entry.get("fuse", ())),
-                           fusion=entry.get("fusion", DEFAULT_FUSION),
+                           **given(entry, "fusion"),
                            **{split: source_spec(entry[split]) for split in SPLITS})
         for training in TRAININGS:  # full_ft: the full_ft overrides on top
             check_settings(TaskTraining, sections.task_layers(tasks[name], training), where)

@@ -15,27 +15,23 @@ from ..adapters.composition import Fuse
 from ..adapters.config import TASK_ADAPTER, AdapterConfig
 from ..adapters.counting import count_parameters
 from ..adapters.fusion import DEFAULT_FUSION, add_fusion, fusion_regularization_loss, train_fusion
-from ..adapters.fusion_io import read_fusion_config, write_fusion_files
 from ..adapters.heads import load_head
-from ..adapters.io import load_adapter, write_adapter_files
-from ..adapters.model import (activate, adapter_config, adapter_modules, add_adapter, delete_adapter, madx_state,
+from ..adapters.io import load_adapter
+from ..adapters.model import (activate, adapter_config, adapter_modules, add_adapter, delete_adapter,
                               train_adapters)
 from ..core.errors import InputError
-from ..core.files import files_under, record_checksums, staged_dir, verify_checksums, write_text
 from ..core.settings import TaskTraining
 from ..core.setups import TRAININGS, training
 from ..data import hub
-from ..tasks.families import Family, NonFiniteScores, TaskObjective, family, read_head_config, save_head
+from ..tasks.families import Family, NonFiniteScores, TaskObjective, family, read_head_config
 from ..tasks.families import predict as predict_task
 from .accelerator import TrainingError, cast_frozen, make_accelerator
 from .batching import StepIndices
 from .checkpoints import BestWeights
 from .loop import fit, settings_dict
+from .task_output import TASK_RECORD, load_full_model, write_task_output
 
 log = logging.getLogger(__name__)
-FULL_MODEL_DIR = "model"
-TASK_RECORD = "task.json"  # how a task output was trained: setup, data, language adapter, settings, what it fused
-FUSED_DIR = "adapters"  # in a madx_fusion output: a copy of each fused task adapter, under its name
 BEST_DIR = "best"  # in the work dir: the best-on-dev weights and their sha256 (checkpoints.BestWeights)
 LEGACY_BEST = "best.pt"  # where an older madx kept them, unchecked
 
@@ -230,23 +226,6 @@ def build_task_model(base_model: str, task: str, setup: str, fam: Family, label_
     return model
 
 
-def fused_adapter_dirs(task_dir: Path) -> list[Path]:
-    """A madx_fusion output's copies of the adapters its fusion combines, in the fusion's order."""
-    meta, _ = read_fusion_config(task_dir)
-    dirs = [Path(task_dir) / FUSED_DIR / name for name in meta["adapter_names"]]
-    missing = [str(d) for d in dirs if not d.is_dir()]
-    if missing:
-        raise InputError(f"{task_dir}: a fusion output without its fused adapters {missing}; retrain it (delete "
-                         f"{task_dir} and rerun snakemake)")
-    return dirs
-
-
-def load_full_model(task_dir: Path, auto_class: str) -> nn.Module:
-    """full_ft's fine-tuned model from its task directory, its files verified against the checksums madx recorded."""
-    verify_checksums(task_dir, under=FULL_MODEL_DIR)
-    return hub.load_finetuned(Path(task_dir) / FULL_MODEL_DIR, auto_class)
-
-
 def check_init_from(init_from: Path, task_type: str, label_names: list[str], what: str) -> None:
     """The head saved in `init_from` (`what` the user gave it as) fits this task: the same type and labels."""
     head = read_head_config(init_from)
@@ -338,26 +317,3 @@ def train_task(
                  output)
     accelerator.wait_for_everyone()
     return output
-
-
-def write_task_output(model: nn.Module, task: str, setup: str, base_model: str, label_names: list[str],
-                      task_type: str, work_dir: Path, output: Path, record: dict, num_choices: int | None = None
-                      ) -> None:
-    """Task adapter (or, for full_ft, the whole model), head, train log and task.json, staged then renamed into
-    place, so `output` is either the old result or the whole new one; the weights' and configs' sha256 with them."""
-    with staged_dir(output) as staging:
-        if training(setup).full_model:
-            model.save_pretrained(staging / FULL_MODEL_DIR)
-            record_checksums(staging, files_under(staging / FULL_MODEL_DIR))
-        elif training(setup).fusion:  # the fusion, and the adapters it fuses beside it: the output stands alone
-            [fusion] = madx_state(model).fusions  # build_task_model added this one
-            names = Fuse.of(fusion).names
-            write_fusion_files(model, names, staging, model_name=base_model)
-            for name in names:
-                (staging / FUSED_DIR / name).mkdir(parents=True)
-                write_adapter_files(model, name, staging / FUSED_DIR / name, model_name=base_model)
-        else:
-            write_adapter_files(model, task, staging, model_name=base_model)
-        save_head(model, staging, task, label_names, task_type, model_name=base_model, num_choices=num_choices)
-        shutil.copy(work_dir / "train_log.jsonl", staging / "train_log.jsonl")
-        write_text(staging / TASK_RECORD, json.dumps(record, indent=2) + "\n")
