@@ -2,7 +2,7 @@
 # network). Its languages are the config's demo.languages: adding a line there adds a language.
 import dataclasses
 
-from madx.demo.data import DEMO_TASKS
+from madx.demo.data import DEMO_TASKS, SPLITS
 
 if EXP.demo is not None:
     DEMO = EXP.demo
@@ -10,7 +10,7 @@ if EXP.demo is not None:
     rule demo_language:
         output:
             corpus=PATHS.demo_corpus(),
-            tasks=[PATHS.demo_task_file(split=split, kind=kind) for split in ("train", "dev", "test")
+            tasks=[PATHS.demo_task_file(split=split, kind=kind) for split in SPLITS
                    for kind in DEMO_TASKS],
         log:
             PATHS.log("demo", "data", "{lang}"),

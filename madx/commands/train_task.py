@@ -18,7 +18,7 @@ import argparse
 from ..adapters.config import TASK_ADAPTER, AdapterConfig
 from ..core.settings import TaskTraining
 from ..core.setups import DEFAULT_FUSION, FUSION_PRESETS, MADX, TRAIN_SETUPS
-from ..tasks.families import TASK_TYPES
+from ..tasks.families import DEFAULT_TASK_TYPE, TASK_TYPES
 from .common import add_dataclass_args, add_model_args, dataclass_from, run
 
 
@@ -27,7 +27,7 @@ def parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_args(p)
     p.add_argument("--task", required=True, help="task name; also the task adapter's name")
-    p.add_argument("--task-type", default="ner", choices=TASK_TYPES)
+    p.add_argument("--task-type", default=DEFAULT_TASK_TYPE, choices=TASK_TYPES)
     p.add_argument("--setup", default=MADX.name, choices=TRAIN_SETUPS)
     p.add_argument("--lang-adapter", help="source language adapter directory (setup madx)")
     p.add_argument("--train", required=True, help="CoNLL / JSONL file or hub:ID?config=..&split=train")

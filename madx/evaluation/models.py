@@ -17,13 +17,13 @@ from ..adapters.heads import load_head
 from ..adapters.io import load_adapter, read_adapter_config
 from ..adapters.model import activate, delete_adapter, madx_state
 from ..data import hub
-from ..tasks.families import family
+from ..tasks.families import DEFAULT_TASK_TYPE, family
 from ..training.task_output import FULL_MODEL_DIR, fused_adapter_dirs, load_full_model
 from .runs import Run
 
 
 def build_eval_model(base_model: str, setup: str, task_dir: Path, label_names: list[str], lang_adapter=None,
-                     trust_remote_code: bool = False, task_type: str = "ner"):
+                     trust_remote_code: bool = False, task_type: str = DEFAULT_TASK_TYPE):
     """The model one setup evaluates, built alone (a fresh base model), and which adapters it stacks."""
     models = EvalModels(base_model, trust_remote_code, torch.device("cpu"), None)
     run = Run(setup, None, Path(task_dir), Path(lang_adapter) if lang_adapter else None, Path("-"))

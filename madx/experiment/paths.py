@@ -67,7 +67,7 @@ class Paths:
     def demo_corpus(self, lang="{lang}") -> str:
         return str(corpus_path(self.demo_data(), lang))  # the layout madx/demo/data.py writes
 
-    def demo_task_file(self, lang="{lang}", split="{split}", kind="ner") -> str:
+    def demo_task_file(self, lang="{lang}", split="{split}", *, kind: str) -> str:
         return str(task_path(self.demo_data(), lang, split, kind))
 
     def demo_readme(self) -> str:

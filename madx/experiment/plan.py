@@ -177,7 +177,7 @@ class Experiment:
         out = {self.paths.demo_readme()}
         for lang in self.demo.languages:
             out.add(self.paths.demo_corpus(lang.code))
-            out |= {self.paths.demo_task_file(lang.code, split, kind) for split in SPLITS for kind in DEMO_TASKS}
+            out |= {self.paths.demo_task_file(lang.code, split, kind=kind) for split in SPLITS for kind in DEMO_TASKS}
         return {os.path.normpath(p) for p in out}
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..core.errors import InputError
 from ..core.setups import EVAL_SETUPS
-from ..tasks.families import main_metric
+from ..tasks.families import DEFAULT_TASK_TYPE, main_metric
 
 # majority_baseline, chance_baseline: the scores (same metric and scale as `score`) of always answering the test
 # set's most frequent label and of answering at random; they depend on the test set only (task and target)
@@ -47,7 +47,7 @@ def collect(eval_files: list[Path], source_language: str | None = None) -> list[
             if key in seen:
                 continue
             seen.add(key)
-            metric = main_metric(result.get("task_type") or "ner")
+            metric = main_metric(result.get("task_type") or DEFAULT_TASK_TYPE)
             row = {**{k: result.get(k) for k in CSV_FIELDS}, "metric": metric, "score": result[metric]}
             row["source"] = row["source"] or source_language
             baselines = result.get("baselines") or {}  # absent in results written before baselines were

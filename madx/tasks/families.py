@@ -30,6 +30,8 @@ from .tagging import TokenClassification
 FAMILY_CLASSES = (TokenClassification, Classification, MultipleChoice, QuestionAnswering)
 FAMILIES: dict[str, type[Family]] = {}
 TASK_TYPES = FAMILIES.keys()  # a live view: a family registered later is in it too
+# the task type where none is given: the commands' default, and that of a result written before results named it
+DEFAULT_TASK_TYPE = "ner"
 
 
 def register(cls: type[Family]) -> type[Family]:

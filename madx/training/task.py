@@ -23,7 +23,7 @@ from ..core.errors import InputError
 from ..core.settings import TaskTraining
 from ..core.setups import TRAININGS, training
 from ..data import hub
-from ..tasks.families import Family, NonFiniteScores, TaskObjective, family, read_head_config
+from ..tasks.families import DEFAULT_TASK_TYPE, Family, NonFiniteScores, TaskObjective, family, read_head_config
 from ..tasks.families import predict as predict_task
 from .accelerator import TrainingError, cast_frozen, make_accelerator
 from .batching import StepIndices
@@ -47,7 +47,7 @@ class TokenBatches:
     def __init__(self, examples: list[dict], batch_size: int, seed: int, pad_id: int, group_by_length: bool = True,
                  window: int = 50, fam: Family | None = None):
         self.examples, self.pad_id, self.seed = examples, pad_id, seed
-        self.family = fam or family("ner")  # what a feature's length is, how a batch is padded and counted
+        self.family = fam or family(DEFAULT_TASK_TYPE)  # what a feature's length is, how a batch is padded and counted
         self.batch_size, self.group_by_length, self.window = batch_size, group_by_length, window
         self.indices = StepIndices(len(examples), batch_size, seed)
         self._grouped: tuple[int, list] | None = None  # (window index, its batches)
@@ -73,7 +73,7 @@ def predict(model: nn.Module, examples: list[dict], label_names: list[str], pad_
             device=None, mixed_precision: str = "no") -> list[list[str]]:
     """Word-level predictions of token classification (first sub-token of each word; words cut off by max_length
     get 'O') from encoded sentences: families.predict for NER/POS."""
-    return predict_task(model, family("ner"), examples, examples, label_names, None, pad_id, batch_size=batch_size,
+    return predict_task(model, family(DEFAULT_TASK_TYPE), examples, examples, label_names, None, pad_id, batch_size=batch_size,
                         device=device, mixed_precision=mixed_precision)
 
 
@@ -257,7 +257,7 @@ def train_task(
     dev_data,
     output: str | Path,
     *,
-    task_type: str = "ner",
+    task_type: str = DEFAULT_TASK_TYPE,
     lang_adapter: str | Path | None = None,
     adapter_config: AdapterConfig = TASK_ADAPTER,
     settings: TaskTraining = TaskTraining(),
