@@ -4,7 +4,7 @@ The public names below are imported on first use (PEP 562), so `import madx.expe
 config check, every `snakemake -n`) does not import torch.
 """
 
-import importlib as _importlib
+from .core.lazy import lazy_exports as _lazy_exports
 
 __version__ = "0.1.0"
 
@@ -19,22 +19,4 @@ _EXPORTS = {
     "adapters.model": ("SUPPORTED_MODEL_TYPES", "UnsupportedModelError", "activate", "active_adapters",
                        "adapter_config", "add_adapter", "delete_adapter", "remove_adapters", "train_adapters"),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    if name in _WHERE:
-        value = getattr(_importlib.import_module(f".{_WHERE[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    try:  # a subpackage (madx.adapters, madx.data, ...), as after an eager import
-        return _importlib.import_module(f".{name}", __name__)
-    except ModuleNotFoundError as err:
-        if err.name != f"{__name__}.{name}":
-            raise
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-
-
-def __dir__():
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__, __all__ = _lazy_exports(__name__, _EXPORTS, subpackages=True)

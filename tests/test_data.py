@@ -12,7 +12,7 @@ import transformers
 from madx.core.sources import DataError, Source
 from madx.core.tensors import without_full_mask
 from madx.data.corpus import build_blocks, load_blocks, read_lines
-from madx.data.labelled import check_labels, encode, label_names_of, read_labelled
+from madx.tasks.tagging import check_labels, encode, label_names_of, read_labelled
 from madx.tasks.tagging import TokenClassificationObjective, pad_batch
 from madx.training.task import TokenBatches
 from tiny import tiny_model
@@ -101,7 +101,8 @@ def test_label_outside_source_set_names_file_and_line(tmp_path):
 
 
 def test_first_subtoken_labels(tokenizer):
-    from madx.data.labelled import IGNORE, Sentence
+    from madx.core.tensors import IGNORE
+    from madx.tasks.tagging import Sentence
 
     sentence = Sentence(["Yuri", "Holm", "sang"], ["B-PER", "I-PER", "O"], "x:1")
     names = ["O", "B-PER", "I-PER"]

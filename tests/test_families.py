@@ -14,8 +14,10 @@ import madx
 from madx.cli import main as cli
 from madx.core.settings import TaskTraining
 from madx.core.sources import DataError
-from madx.data.labelled import read_labelled
-from madx.data.texts import QAExample, read_classification, read_multiple_choice, read_qa
+from madx.tasks.tagging import read_labelled
+from madx.tasks.classification import read_classification
+from madx.tasks.multiple_choice import read_multiple_choice
+from madx.tasks.qa import QAExample, read_qa
 from madx.evaluation.models import build_eval_model
 from madx.tasks.families import family, predict
 from madx.tasks.qa import answer_f1, best_spans, encode_windows, exact_match, normalize_answer, qa_metrics
@@ -245,7 +247,7 @@ def test_two_stage_training_starts_from_the_first_tasks_adapter_and_head(family_
     """init_from (the paper's XCOPA protocol: SIQA, then COPA): the second task's adapter and head start equal to
     the first's (any other weights: an error), and full_ft starts from the first task's whole model."""
     from madx.tasks.families import family as fam_of
-    from madx.adapters.heads import load_head
+    from madx.tasks.families import load_head
     from madx.adapters.model import adapter_modules, head_state_dict
     from madx.training.task import build_task_model
 

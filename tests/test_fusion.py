@@ -11,29 +11,21 @@ from torch import nn
 import madx
 from madx.adapters.fusion import FusionLayer
 from madx.adapters.modules import BottleneckAdapter
-from tiny import flip_bytes, tiny_model
+from tiny import flip_bytes, randomize, randomize_adapter, tiny_model
 
 TASK = madx.AdapterConfig(reduction_factor=4)
 BATCH = dict(input_ids=torch.tensor([[0, 5, 17, 99, 42, 8, 2, 1], [0, 33, 7, 2, 1, 1, 1, 1]]),
              attention_mask=torch.tensor([[1] * 8, [1, 1, 1, 1, 0, 0, 0, 0]]))
 
 
-def randomize(modules, seed, scale=0.2):
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in modules:
-            for p in module.parameters():
-                p.copy_(torch.randn(p.shape, generator=generator) * scale)
-
-
 def with_adapters(*names, head="token", lang=None):
     model = tiny_model(head=head)
     if lang:
         madx.add_adapter(model, lang, madx.LANGUAGE_ADAPTER)
-        randomize(madx.adapters.model.adapter_modules(model, lang).values(), 99)
+        randomize_adapter(model, lang, 99)
     for i, name in enumerate(names):
         madx.add_adapter(model, name, TASK)
-        randomize(madx.adapters.model.adapter_modules(model, name).values(), i)
+        randomize_adapter(model, name, i)
     return model
 
 
@@ -237,7 +229,7 @@ def test_a_fusion_first_in_the_stack_applies_its_first_adapters_invertible_adapt
     model = tiny_model(head="token")
     for name in ("a", "b"):
         madx.add_adapter(model, name, madx.LANGUAGE_ADAPTER)
-        randomize(madx.adapters.model.adapter_modules(model, name).values(), len(name))
+        randomize_adapter(model, name, len(name))
     madx.add_fusion(model, ["a", "b"])
     madx.activate(model, madx.Fuse("a", "b"))
     state = madx.adapters.model.madx_state(model)

@@ -9,6 +9,7 @@ import torch
 import transformers
 
 import madx
+from tiny import madx_outputs, randomize_adapter
 
 HERE = Path(__file__).parent
 TINY = dict(
@@ -32,21 +33,6 @@ def build(model_type):
     return getattr(transformers, model_class)(config).eval()
 
 
-def randomize(model, name, seed):
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in madx.adapters.model.adapter_modules(model, name).values():
-            for p in module.parameters():
-                p.copy_(torch.randn(p.shape, generator=generator) * 0.2)
-
-
-def madx_outputs(model, batch, *stack):
-    madx.activate(model, *stack)
-    with torch.no_grad():
-        out = model(**batch, output_hidden_states=True)
-    return out.hidden_states[-1], out.logits
-
-
 @pytest.fixture(scope="module")
 def interop(tmp_path_factory, adapterhub_python):
     """Run AdapterHub once over every case; returns {model_type: (case dir, madx model, hub outputs)}."""
@@ -64,8 +50,8 @@ def interop(tmp_path_factory, adapterhub_python):
         torch.save(model.state_dict(), d / "base.pt")
         madx.add_adapter(model, "lang", MADX_LANG)
         madx.add_adapter(model, "task", MADX_TASK)
-        randomize(model, "lang", 1)
-        randomize(model, "task", 2)
+        randomize_adapter(model, "lang", 1)
+        randomize_adapter(model, "task", 2)
         madx.save_adapter(model, "lang", d / "madx_lang")
         madx.save_adapter(model, "task", d / "madx_task")
         models[model_type] = model

@@ -11,6 +11,7 @@ import torch
 import transformers
 
 import madx
+from tiny import madx_outputs, randomize, randomize_adapter
 
 HERE = Path(__file__).parent
 CONFIG = dict(vocab_size=120, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64,
@@ -30,22 +31,6 @@ def build():
     return transformers.XLMRobertaForSequenceClassification(transformers.XLMRobertaConfig(**CONFIG)).eval()
 
 
-def randomize(modules, seed):
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in modules:
-            for p in module.parameters():
-                p.copy_(torch.randn(p.shape, generator=generator) * 0.2)
-
-
-def madx_outputs(model, *setup):
-    madx.activate(model, *setup)
-    batch = {k: torch.tensor(v) for k, v in BATCH.items()}
-    with torch.no_grad():
-        out = model(**batch, output_hidden_states=True)
-    return out.hidden_states[-1], out.logits
-
-
 @pytest.fixture(scope="module")
 def interop(tmp_path_factory, adapterhub_python):
     """Run AdapterHub once over both presets; returns {preset: (case dir, madx model, AdapterHub's outputs)}."""
@@ -63,7 +48,7 @@ def interop(tmp_path_factory, adapterhub_python):
         madx.add_adapter(model, "b", madx.AdapterConfig(**kind, reduction_factor=8, non_linearity="gelu"))
         madx.add_fusion(model, ["a", "b"], fusion)
         for j, name in enumerate(("sw", "a", "b")):
-            randomize(madx.adapters.model.adapter_modules(model, name).values(), 20 + j)
+            randomize_adapter(model, name, 20 + j)
         randomize(madx.adapters.fusion.fusion_modules(model, "a,b").values(), 30 + i)
         for name in ("sw", "a", "b"):
             madx.save_adapter(model, name, d / "madx" / name)
@@ -85,7 +70,7 @@ def interop(tmp_path_factory, adapterhub_python):
 def test_madx_fusions_load_into_adapterhub(interop, preset):
     _, model, hub = interop[preset]
     for setup, prefix in (((madx.Fuse("a", "b"),), "madx_fuse"), (("sw", madx.Fuse("a", "b")), "madx_stack")):
-        hidden, logits = madx_outputs(model, *setup)
+        hidden, logits = madx_outputs(model, BATCH, *setup)
         torch.testing.assert_close(hub[f"{prefix}.hidden"], hidden, atol=TOL, rtol=TOL)
         torch.testing.assert_close(hub[f"{prefix}.logits"], logits, atol=TOL, rtol=TOL)
 
@@ -104,7 +89,7 @@ def test_adapterhub_fusions_load_into_madx(interop, preset):
     assert name == "hub_a,hub_b" and madx.fusion_config(model, name) == madx.FusionConfig.preset(fusion)
     fuse = madx.Fuse("hub_a", "hub_b")
     for setup, prefix in (((fuse,), "hub_fuse"), (("hub_sw", fuse), "hub_stack")):
-        hidden, logits = madx_outputs(model, *setup)
+        hidden, logits = madx_outputs(model, BATCH, *setup)
         torch.testing.assert_close(hidden, hub[f"{prefix}.hidden"], atol=TOL, rtol=TOL)
         torch.testing.assert_close(logits, hub[f"{prefix}.logits"], atol=TOL, rtol=TOL)
     # the same fusion under other names for its adapters
@@ -113,5 +98,5 @@ def test_adapterhub_fusions_load_into_madx(interop, preset):
     for name, new in (("hub_sw", "sw"), ("hub_a", "x"), ("hub_b", "y")):
         madx.load_adapter(other, d / "hub" / name, name=new)
     assert madx.load_fusion(other, d / "hub" / "fusion", adapter_names=["x", "y"]) == "x,y"
-    torch.testing.assert_close(madx_outputs(other, "sw", madx.Fuse("x", "y"))[1], hub["hub_stack.logits"],
+    torch.testing.assert_close(madx_outputs(other, BATCH, "sw", madx.Fuse("x", "y"))[1], hub["hub_stack.logits"],
                                atol=TOL, rtol=TOL)

@@ -10,7 +10,7 @@ import torch
 import transformers
 
 import madx
-from madx.adapters.heads import load_head
+from madx.tasks.families import load_head
 from madx.adapters.model import head_state_dict
 from madx.tasks.families import family, read_head_config, save_head
 from test_interop import CASES, HERE

@@ -5,11 +5,13 @@ top of everything."""
 import ast
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[1] / "madx"
 LAYERS = [
     ("core: settings, atomic files and checksums, locks, data sources, setups, half-precision dtypes", {"core"}),
     ("adapters: their modules, in a model, on disk (AdapterHub's formats)", {"adapters"}),
-    ("data: corpora, labelled data, base models and tokenizers, romanization, coverage", {"data"}),
+    ("data: corpora, labelled records, base models and tokenizers, romanization, coverage", {"data"}),
     ("task families, their metrics and baselines", {"tasks"}),
     ("training: the loop, MLM, language-adapter and task training", {"training"}),
     ("on top of training: evaluation, the demo, benchmarks, the report", {"evaluation", "demo", "bench", "report"}),
@@ -37,8 +39,10 @@ def imported_units(path: Path) -> set[str]:
                 found.add(target[0])
             else:  # `from .. import x`: x is a unit, or a name of madx/__init__ (__version__)
                 found |= {alias.name for alias in node.names if alias.name in RANK} or {"__init__"}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "madx":
-            found.add(node.module.split(".")[1] if "." in node.module else "__init__")
+        elif isinstance(node, ast.ImportFrom) and node.module == "madx":  # `from madx import training`
+            found |= {alias.name for alias in node.names if alias.name in RANK} or {"__init__"}
+        elif isinstance(node, ast.ImportFrom) and node.module.split(".")[0] == "madx":
+            found.add(node.module.split(".")[1])
         elif isinstance(node, ast.Import):
             found |= {alias.name.split(".")[1] for alias in node.names if alias.name.startswith("madx.")}
     return found
@@ -75,3 +79,18 @@ def test_the_check_finds_an_upward_import(tmp_path, monkeypatch):
     (fake / "adapters" / "io.py").write_text("def f():\n    from ..training.loop import fit\n")
     monkeypatch.setattr(__import__(__name__), "PACKAGE", fake)
     assert imported_units(fake / "adapters" / "io.py") == {"training"}
+
+
+@pytest.mark.parametrize("source, units", [
+    ("from madx import training\n", {"training"}),  # a layer by the package's name: not the exempt __version__
+    ("from madx import __version__\n", {"__init__"}),
+    ("from .. import training, __version__\n", {"training"}),
+    ("import madx.experiment.plan\n", {"experiment"}),
+    ("from madx.report.write import x\n", {"report"}),
+])
+def test_the_check_reads_every_spelling_of_an_import(tmp_path, monkeypatch, source, units):
+    fake = tmp_path / "madx"
+    (fake / "adapters").mkdir(parents=True)
+    (fake / "adapters" / "io.py").write_text(source)
+    monkeypatch.setattr(__import__(__name__), "PACKAGE", fake)
+    assert imported_units(fake / "adapters" / "io.py") == units

@@ -64,7 +64,7 @@ def test_coverage_by_hand_and_its_warning(caplog):
 
 
 def _texts(labels):
-    from madx.data.texts import TextExample
+    from madx.tasks.classification import TextExample
 
     return [TextExample(f"text {i}", None, label, f"test.jsonl:{i + 1}") for i, label in enumerate(labels)]
 
@@ -94,7 +94,7 @@ def test_per_class_scores_and_confusion_by_hand():
 
 def test_multiple_choice_per_choice_scores_and_baselines():
     from madx.tasks.families import family
-    from madx.data.texts import ChoiceExample
+    from madx.tasks.multiple_choice import ChoiceExample
 
     fam = family("multiple_choice")
     examples = [ChoiceExample("c", ["x", "y"], label, f"mc:{i}") for i, label in enumerate([0, 1, 1, 1])]
@@ -107,7 +107,7 @@ def test_multiple_choice_per_choice_scores_and_baselines():
 
 def test_sequence_baselines_by_hand():
     from madx.tasks.families import family
-    from madx.data.labelled import Sentence
+    from madx.tasks.tagging import Sentence
 
     def sentences(tag_lists):
         return [Sentence([f"w{i}" for i in range(len(tags))], tags, "test.conll") for tags in tag_lists]
@@ -137,7 +137,7 @@ def test_qa_baselines_by_hand():
     """Answers Oslo, Oslo, Anna: always "Oslo" scores F1 1, 1, 0 (2/3). Each context is its one-word answer, so a
     random span of the mean answer length (1 word) is the answer: chance F1 1."""
     from madx.tasks.families import family
-    from madx.data.texts import QAExample
+    from madx.tasks.qa import QAExample
 
     examples = [QAExample(str(i), "q?", answer, [(answer, 0)], f"qa:{i}") for i, answer in
                 enumerate(["Oslo", "Oslo", "Anna"])]

@@ -7,7 +7,7 @@ from torch._dynamo.testing import CompileCounterWithBackend
 
 import madx
 from madx.adapters.model import train_adapters
-from madx.data.labelled import IGNORE
+from madx.core.tensors import IGNORE
 from madx.training.mlm import MaskedLMObjective, MLMBatches, mask_tokens, predictions_per_sequence
 from test_adapters import randomize
 from tiny import ARCHS, tiny_model

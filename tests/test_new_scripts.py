@@ -13,10 +13,10 @@ from madx.adapters.embeddings import (EmbeddingLoadError, lexical_start, load_em
 from madx.cli import main as cli
 from madx.core.sources import DataError, Source
 from madx.data.corpus import cache_key, corpus_lines, load_blocks
-from madx.data.labelled import Sentence, read_labelled
+from madx.tasks.tagging import Sentence, read_labelled
 from madx.data.romanize import RomanizerError, romanizer
 from madx.data.spm import train_language_tokenizer
-from madx.data.texts import QAExample
+from madx.tasks.qa import QAExample
 from madx.demo.grammar import transliterate
 from madx.evaluation.evaluate import Run, evaluate_runs
 from madx.tasks.families import romanize_examples

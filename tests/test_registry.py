@@ -56,15 +56,24 @@ def test_families_are_siblings_each_in_its_own_module():
 
 
 def _compared_strings(path: Path) -> list[tuple[int, str]]:
-    """(line, string) of each string constant `path` compares with ==, !=, in or not in."""
+    """(line, string) of each string constant `path` compares with ==, !=, in or not in, or gives as a default (of
+    a function's argument, or of a class attribute such as a dataclass field: a default is a decision too)."""
     found = []
+
+    def strings(*nodes):
+        for side in nodes:
+            for value in (side, *getattr(side, "elts", ()), *(side.args if isinstance(side, ast.Call) else ())):
+                if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    found.append((value.lineno, value.value))
+
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Compare):
-            for side in (node.left, *node.comparators):
-                for value in (side, *getattr(side, "elts", ())):
-                    if isinstance(value, ast.Constant) and isinstance(value.value, str):
-                        found.append((node.lineno, value.value))
-    return found
+            strings(node.left, *node.comparators)
+        elif isinstance(node, ast.arguments):
+            strings(*node.defaults, *(d for d in node.kw_defaults if d is not None))
+        elif isinstance(node, ast.ClassDef):
+            strings(*(stmt.value for stmt in node.body if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value))
+    return sorted(found)
 
 
 def test_no_module_outside_the_families_compares_a_task_type():
@@ -94,6 +103,13 @@ def test_heads_romanizer_and_demo_name_no_task_type(module):
 def test_the_check_finds_a_comparison(tmp_path):
     (tmp_path / "m.py").write_text('def f(t):\n    return 2 if t == "multiple_choice" else None\n')
     assert _compared_strings(tmp_path / "m.py") == [(2, "multiple_choice")]
+
+
+def test_the_check_finds_a_default(tmp_path):
+    (tmp_path / "m.py").write_text('def f(t="ner", *, u="qa"):\n    pass\n\n\nclass S:\n'
+                                   '    task_type: str = "pos"\n    other: str = option("classification", "help")\n')
+    assert _compared_strings(tmp_path / "m.py") == [(1, "ner"), (1, "qa"), (6, "pos"), (7, "classification"),
+                                                     (7, "help")]
 
 
 # ---- a family registered later

@@ -18,7 +18,7 @@ import madx
 from madx.cli import main as cli
 from madx.commands.train_lang import parser as train_lang_parser
 from madx.core.settings import TrainSettings
-from madx.data.labelled import encode, read_labelled
+from madx.tasks.tagging import encode, read_labelled
 from madx.evaluation.models import build_eval_model
 from madx.training.task import predict
 

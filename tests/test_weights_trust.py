@@ -12,7 +12,8 @@ from safetensors.torch import load_file
 
 import madx
 from madx.adapters.embeddings import EmbeddingLoadError, load_embeddings, save_embeddings
-from madx.adapters.heads import HeadLoadError, load_head
+from madx.adapters.heads import HeadLoadError
+from madx.tasks.families import load_head
 from madx.core.files import CHECKSUMS, ChecksumError, sha256_of
 from madx.data.spm import xlmr_tokenizer
 from madx.tasks.families import family, save_head

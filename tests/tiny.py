@@ -1,6 +1,9 @@
 """Tiny in-memory models of every supported architecture, shared by the tests."""
 
+import torch
 import transformers
+
+import madx
 
 TINY = dict(
     vocab_size=120, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64,
@@ -41,3 +44,25 @@ def flip_bytes(file, at=-8, count=4):
     for i in range(count):
         data[at + i] ^= 0xFF
     file.write_bytes(bytes(data))
+
+
+def randomize(modules, seed, scale=0.2):
+    """Every parameter of `modules` drawn from N(0, scale²) with its own generator (an adapter away from identity)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in modules:
+            for p in module.parameters():
+                p.copy_(torch.randn(p.shape, generator=generator) * scale)
+
+
+def randomize_adapter(model, name, seed, scale=0.2):
+    randomize(madx.adapters.model.adapter_modules(model, name).values(), seed, scale)
+
+
+def madx_outputs(model, batch, *setup):
+    """(last hidden state, logits) of `model` on `batch` (lists or tensors) with `setup` active."""
+    madx.activate(model, *setup)
+    batch = {k: torch.as_tensor(v) for k, v in batch.items()}
+    with torch.no_grad():
+        out = model(**batch, output_hidden_states=True)
+    return out.hidden_states[-1], out.logits

@@ -4,6 +4,7 @@
 import re
 import shlex
 
+from madx.core.sources import is_hub_spec
 from madx.experiment import NAME, ConfigError, check_config_files, load_experiment
 
 
@@ -63,7 +64,7 @@ def resources(stage, **fixed):
 
 def local_files(specs):
     """The local files among data sources (hub sources have no file to wait for)."""
-    return [s for s in specs if not s.startswith("hub:")]
+    return [s for s in specs if not is_hub_spec(s)]
 
 
 def get_base_model_input(wildcards=None):

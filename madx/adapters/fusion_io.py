@@ -13,15 +13,13 @@ import re
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
-from .. import __version__
 from ..core.errors import InputError
-from ..core.files import load_torch_file, record_checksums, staged_dir, verify_checksums, write_text, write_with
+from ..core.files import record_checksums, staged_dir, verify_checksums, write_text, write_with
 from .fusion import FusionConfig, fusion_name, add_fusion, delete_fusion, fusion_config, fusion_modules
-from .io import AdapterLoadError, made_for_mismatch
+from .io import AdapterLoadError, made_for, made_for_mismatch, read_config_file, read_weights_file
 from .model import madx_state
 
 CONFIG_NAME = "adapter_fusion_config.json"
@@ -46,16 +44,7 @@ def write_fusion_files(model: nn.Module, names, directory: Path, *, model_name: 
                for path, module in fusion_modules(model, name).items()
                for key, tensor in module.state_dict().items()}
     temperatures = [layer.temperature for layer in fusion_modules(model, name).values()]
-    meta = {
-        "adapter_names": name.split(","),
-        "config": config.to_adapterhub(),
-        "hidden_size": model.config.hidden_size,
-        "model_class": type(model).__name__,
-        "model_name": model_name if model_name is not None else (getattr(model.config, "_name_or_path", "") or ""),
-        "model_type": model.config.model_type,
-        "name": name,
-        "version": f"madx.{__version__}",
-    }
+    meta = {"adapter_names": name.split(","), "config": config.to_adapterhub(), **made_for(model, name, model_name)}
     if config.temperature:  # where the annealing stands (AdapterHub keeps no record: its loads restart at 50)
         meta["madx_temperature"] = max(temperatures, default=1.0)
     write_text(directory / CONFIG_NAME, json.dumps(meta, indent=2) + "\n")
@@ -65,17 +54,8 @@ def write_fusion_files(model: nn.Module, names, directory: Path, *, model_name: 
 
 def read_fusion_config(directory: str | os.PathLike) -> tuple[dict, FusionConfig]:
     """(adapter_fusion_config.json, its FusionConfig), with clear errors for a missing or bad file."""
-    directory = Path(directory)
-    file = directory / CONFIG_NAME
-    if not directory.is_dir():
-        raise AdapterLoadError(f"{directory}: fusion directory not found")
-    if not file.is_file():
-        raise AdapterLoadError(f"{file}: missing; a fusion directory has {CONFIG_NAME} and {WEIGHTS_NAME}")
-    try:
-        meta = json.loads(file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise AdapterLoadError(f"{file}: not valid JSON ({err})") from None
-    names = meta.get("adapter_names") if isinstance(meta, dict) else None
+    meta, file = read_config_file(directory, CONFIG_NAME, WEIGHTS_NAME, what="fusion")
+    names = meta.get("adapter_names")
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         raise AdapterLoadError(f"{file}: no 'adapter_names' list; is this an AdapterHub fusion directory "
                                "(save_adapter_fusion)?")
@@ -86,25 +66,13 @@ def read_fusion_config(directory: str | os.PathLike) -> tuple[dict, FusionConfig
         config = FusionConfig.preset(meta["config"])
     except InputError as err:
         raise AdapterLoadError(f"{file}: {err}") from None
-    verify_checksums(directory, [file], error=AdapterLoadError)
+    verify_checksums(file.parent, [file], error=AdapterLoadError)
     return meta, config
 
 
 def read_fusion_weights(directory: str | os.PathLike) -> tuple[Path, dict]:
     """(the weights file, its tensors), verified against madx's checksums where it recorded them."""
-    directory = Path(directory)
-    safe, legacy = directory / WEIGHTS_NAME, directory / LEGACY_WEIGHTS_NAME
-    if safe.is_file():
-        try:
-            file, tensors = safe, load_file(str(safe), device="cpu")
-        except (SafetensorError, OSError, RuntimeError, ValueError) as err:
-            raise AdapterLoadError(f"{safe}: cannot be read ({err}); the file is truncated or corrupt") from None
-    elif legacy.is_file():
-        file, tensors = legacy, load_torch_file(legacy, error=AdapterLoadError)
-    else:
-        raise AdapterLoadError(f"{directory}: no {WEIGHTS_NAME} (or legacy {LEGACY_WEIGHTS_NAME}) weights file")
-    verify_checksums(directory, [file], error=AdapterLoadError)
-    return file, tensors
+    return read_weights_file(directory, WEIGHTS_NAME, LEGACY_WEIGHTS_NAME)
 
 
 def load_fusion(model: nn.Module, directory: str | os.PathLike, adapter_names=None) -> str:

@@ -8,8 +8,8 @@
 This is what AdapterHub's `save_adapter(..., with_head=True, use_safetensors=True)` writes for a flex head
 (AutoAdapterModel, as its example scripts train), so a head trained by either runs in the other. madx's task
 models are Hugging Face's *For{Token,Sequence}Classification / *ForMultipleChoice / *ForQuestionAnswering
-classes; each head type maps to flex-head layers as follows (a flex head is [dropout, linear] for one layer,
-[dropout, linear, activation, dropout, linear] for two):
+classes; each family says how its head maps to flex-head layers (its `head_layout`, a HeadLayout; a flex head is
+[dropout, linear] for one layer, [dropout, linear, activation, dropout, linear] for two):
 
     tagging               layers 1              1 -> classifier
     question_answering    layers 1              1 -> qa_outputs
@@ -22,14 +22,16 @@ A head without such a mapping (DeBERTa's context pooler) is saved by module path
 name, AdapterHub's layout for heads of those classes. Heads madx saved before this format (head.safetensors)
 still load. madx records the head files' sha256 beside them (files.CHECKSUMS) and verifies them at load.
 
-This module knows AdapterHub's head types, not madx's task types: a task family gives its head type
-(madx/tasks/families.py: save_head, read_head_config), and a task type is a string written beside the head.
+This module knows no head type and no task type: a task family gives its head type and layout
+(madx/tasks/families.py: save_head, load_head, read_head_config), and a task type is a string written beside
+the head.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -53,45 +55,61 @@ class HeadLoadError(MadxError, ValueError):
     pass
 
 
-def flex_layout(model: nn.Module, head_type: str) -> tuple[dict, dict] | None:
-    """(flex head config, {flex layer index: module path in `model`}) for `model`'s head, or None."""
+@dataclass(frozen=True)
+class HeadLayout:
+    """How a family's Hugging Face head is an AdapterHub flex head (the module docstring's table)."""
+
+    linear: str | None = None  # one layer: the path of the head's only linear module (classifier, qa_outputs)
+    pooled: bool = False  # two layers, dense + tanh then linear: the encoder's pooler and the classifier (BERT)
+    classifier_dense: bool = False  # two layers as RoBERTa's classifier.dense and .out_proj, where the model has them
+    choices: bool = False  # the head scores choices: the config counts num_choices, not labels
+    num_labels: int | None = None  # a fixed count of outputs (start and end: 2), else the model's num_labels
+    bias: bool = False  # AdapterHub's config records the last layer's bias
+
+
+def flex_layout(model: nn.Module, layout: HeadLayout | None) -> tuple[dict, dict] | None:
+    """(flex head config, {flex layer index: module path in `model`}) for `model`'s head, or None where `layout`
+    (None: the family has no flex head) does not fit the model."""
+    if layout is None:
+        return None
+    if layout.linear:
+        return {"layers": 1}, {1: layout.linear}
     prefix = getattr(model, "base_model_prefix", "")
     pooler = getattr(base_model(model), "pooler", None)
     classifier = getattr(model, "classifier", None)
-    if head_type in ("tagging", "question_answering"):
-        return {"layers": 1}, {1: "classifier" if head_type == "tagging" else "qa_outputs"}
     two = {"layers": 2, "activation_function": "tanh", "use_pooler": False}
-    if head_type == "classification" and hasattr(classifier, "out_proj") and hasattr(classifier, "dense"):
+    if layout.classifier_dense and hasattr(classifier, "out_proj") and hasattr(classifier, "dense"):
         return two, {1: "classifier.dense", 4: "classifier.out_proj"}
-    if head_type in ("classification", "multiple_choice") and isinstance(classifier, nn.Linear) and \
+    if layout.pooled and isinstance(classifier, nn.Linear) and \
             isinstance(getattr(pooler, "dense", None), nn.Linear) and not any(
                 n for n, _ in model.named_children() if n not in (prefix, "dropout", "classifier")):
         return two, {1: f"{prefix}.pooler.dense", 4: "classifier"}
     return None
 
 
-def write_head(model: nn.Module, directory: Path, name: str, label_names: list[str], head_type: str, task_type: str,
-               model_name: str | None = None, num_choices: int | None = None) -> None:
-    """The head of `model` as AdapterHub's `head_type` (module docstring), with madx's task type and label names
-    (`num_choices`: multiple choice's, which AdapterHub's head reshapes its scores by)."""
+def write_head(model: nn.Module, directory: Path, name: str, label_names: list[str], head_type: str,
+               layout: HeadLayout | None, task_type: str, model_name: str | None = None,
+               num_choices: int | None = None) -> None:
+    """The head of `model` as AdapterHub's `head_type` laid out by `layout` (module docstring), with madx's task
+    type and label names (`num_choices`: multiple choice's, which AdapterHub's head reshapes its scores by)."""
     weights = {k: v.detach().cpu().contiguous() for k, v in head_state_dict(model).items()}
-    layout = flex_layout(model, head_type)
+    flex_modules = flex_layout(model, layout)
     label2id = {n: i for i, n in enumerate(label_names)}
     meta = {"hidden_size": model.config.hidden_size, "model_name": model_name or "",
             "model_type": model.config.model_type, "name": name, "version": f"madx.{__version__}",
             "task_type": task_type, "label_names": label_names}
-    if layout is None:  # by module path, with the Hugging Face class: AdapterHub's layout for a static head
+    if flex_modules is None:  # by module path, with the Hugging Face class: AdapterHub's layout for a static head
         meta.update(config=None, model_class=type(model).__name__, num_labels=len(label_names), label2id=label2id)
     else:
-        flex, modules = layout
+        flex, modules = flex_modules
         config = {"head_type": head_type, "activation_function": flex.get("activation_function", "tanh"),
                   "dropout_prob": None, **flex}
-        if head_type == "multiple_choice":
+        if layout.choices:
             config.update(num_choices=num_choices or 2, label2id={f"LABEL_{i}": i for i in range(num_choices or 2)})
         else:
-            config.update(num_labels=model.num_labels if head_type != "question_answering" else 2,
+            config.update(num_labels=layout.num_labels or model.num_labels,
                           label2id=label2id or {f"LABEL_{i}": i for i in range(2)})
-        if head_type == "classification":
+        if layout.bias:
             config["bias"] = True
         meta.update(config=config, model_class=_adapter_model_class(model))
         weights = {f"heads.{name}.{i}.{key[len(path) + 1:]}": value for i, path in modules.items()
@@ -146,17 +164,18 @@ def _weights(directory: Path) -> tuple[Path, dict]:
     raise HeadLoadError(f"{directory}: no head weights ({HEAD_WEIGHTS}, or {' / '.join(OTHER_WEIGHTS)})")
 
 
-def load_head(model: nn.Module, task_dir: Path) -> None:
-    """The head saved in `task_dir` into `model`: every weight, each the right shape (a head of another type, layout
-    or label set is an error naming both, never a partial load). A flex head with use_pooler keeps the model's own
-    pooler, as AdapterHub does."""
+def load_head(model: nn.Module, task_dir: Path, layout: HeadLayout | None) -> None:
+    """The head saved in `task_dir` into `model`, a flex head read by `layout` (its family's: see
+    tasks/families.load_head): every weight, each the right shape (a head of another type, layout or label set is
+    an error naming both, never a partial load). A flex head with use_pooler keeps the model's own pooler, as
+    AdapterHub does."""
     task_dir = Path(task_dir)
     config = read_head_file(task_dir)
     file, weights = _weights(task_dir)
     flex = config.get("config")
     if flex:
         head_type = flex["head_type"]
-        layout = flex_layout(model, head_type)
+        layout = flex_layout(model, layout)
         mapping = {}
         if layout is not None and flex.get("layers", 1) == layout[0]["layers"] and flex.get("use_pooler", False) is False:
             mapping = layout[1]

@@ -50,15 +50,7 @@ def write_adapter_files(model, name: str, directory: Path, *, model_name: str | 
         for path, module in adapter_modules(model, name).items()
         for key, tensor in module.state_dict().items()
     }
-    meta = {
-        "config": config.to_adapterhub(),
-        "hidden_size": model.config.hidden_size,
-        "model_class": type(model).__name__,
-        "model_name": model_name if model_name is not None else (getattr(model.config, "_name_or_path", "") or ""),
-        "model_type": model.config.model_type,
-        "name": name,
-        "version": f"madx.{__version__}",
-    }
+    meta = {"config": config.to_adapterhub(), **made_for(model, name, model_name)}
     write_text(directory / CONFIG_NAME, json.dumps(meta, indent=2) + "\n")
     write_with(directory / WEIGHTS_NAME, lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt"}))
     record_checksums(directory, [directory / CONFIG_NAME, directory / WEIGHTS_NAME])
@@ -66,31 +58,47 @@ def write_adapter_files(model, name: str, directory: Path, *, model_name: str | 
 
 def read_adapter_config(directory: str | os.PathLike) -> tuple[dict, AdapterConfig]:
     """(the whole adapter_config.json, its AdapterConfig); clear errors for a missing or bad file."""
-    directory = Path(directory)
-    config_file = directory / CONFIG_NAME
-    if not directory.is_dir():
-        raise AdapterLoadError(f"{directory}: adapter directory not found")
-    if not config_file.is_file():
-        raise AdapterLoadError(f"{config_file}: missing; an adapter directory has {CONFIG_NAME} and {WEIGHTS_NAME}")
-    try:
-        meta = json.loads(config_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise AdapterLoadError(f"{config_file}: not valid JSON ({err})") from None
-    if not isinstance(meta, dict) or "config" not in meta:
+    meta, config_file = read_config_file(directory, CONFIG_NAME, WEIGHTS_NAME, what="adapter")
+    if "config" not in meta:
         raise AdapterLoadError(f"{config_file}: no 'config' entry; is this an AdapterHub adapter directory?")
     try:
         config = AdapterConfig.from_adapterhub(meta["config"], legacy="version" not in meta, where=str(config_file))
     except AdapterConfigError as err:
         raise AdapterLoadError(str(err)) from None
-    verify_checksums(directory, [config_file], error=AdapterLoadError)
+    verify_checksums(config_file.parent, [config_file], error=AdapterLoadError)
     return meta, config
+
+
+def read_config_file(directory: str | os.PathLike, config_name: str, weights_name: str, *,
+                     what: str) -> tuple[dict, Path]:
+    """(the JSON object in `directory`/`config_name`, its path), with errors naming what is missing or bad;
+    `what` names the directory's kind ("adapter", "fusion") in them. The caller verifies its checksum."""
+    directory = Path(directory)
+    file = directory / config_name
+    if not directory.is_dir():
+        raise AdapterLoadError(f"{directory}: {what} directory not found")
+    if not file.is_file():
+        raise AdapterLoadError(f"{file}: missing; the {what} directory needs {config_name} and {weights_name}")
+    try:
+        meta = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise AdapterLoadError(f"{file}: not valid JSON ({err})") from None
+    if not isinstance(meta, dict):
+        raise AdapterLoadError(f"{file}: not a JSON object; is this an AdapterHub {what} directory?")
+    return meta, file
 
 
 def read_adapter_weights(directory: Path) -> tuple[Path, dict]:
     """(the weights file, its tensors): adapter.safetensors, else the legacy pytorch_adapter.bin; verified against
     the checksums madx recorded when it wrote them."""
+    return read_weights_file(directory, WEIGHTS_NAME, LEGACY_WEIGHTS_NAME)
+
+
+def read_weights_file(directory: str | os.PathLike, weights_name: str, legacy_name: str) -> tuple[Path, dict]:
+    """(the weights file, its tensors): `weights_name` (safetensors), else the legacy torch file `legacy_name`
+    (read with weights_only); verified against the checksums madx recorded when it wrote them."""
     directory = Path(directory)
-    safe, legacy = directory / WEIGHTS_NAME, directory / LEGACY_WEIGHTS_NAME
+    safe, legacy = directory / weights_name, directory / legacy_name
     if safe.is_file():
         try:
             file, tensors = safe, load_file(str(safe), device="cpu")
@@ -100,9 +108,21 @@ def read_adapter_weights(directory: Path) -> tuple[Path, dict]:
     elif legacy.is_file():
         file, tensors = legacy, load_torch_file(legacy, error=AdapterLoadError)
     else:
-        raise AdapterLoadError(f"{directory}: no {WEIGHTS_NAME} (or legacy {LEGACY_WEIGHTS_NAME}) weights file")
+        raise AdapterLoadError(f"{directory}: no {weights_name} (or legacy {legacy_name}) weights file")
     verify_checksums(directory, [file], error=AdapterLoadError)
     return file, tensors
+
+
+def made_for(model, name: str, model_name: str | None) -> dict:
+    """The entries of AdapterHub's config files that say what a saved module is made for, and who wrote it."""
+    return {
+        "hidden_size": model.config.hidden_size,
+        "model_class": type(model).__name__,
+        "model_name": model_name if model_name is not None else (getattr(model.config, "_name_or_path", "") or ""),
+        "model_type": model.config.model_type,
+        "name": name,
+        "version": f"madx.{__version__}",
+    }
 
 
 MADE_FOR = ("hidden_size", "model_type")  # what an adapter's config says about the base model it was made for

@@ -23,7 +23,7 @@ import argparse
 from pathlib import Path
 
 from ..core.errors import InputError
-from ..core.settings import MIXED_PRECISION, ROMANIZERS
+from ..core.settings import AUTO_PRECISION, EVAL_BATCH_SIZE, MIXED_PRECISION, ROMANIZERS
 from ..core.setups import EVAL_SETUPS, SETUPS
 from .common import add_model_args, run
 
@@ -46,8 +46,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--task", required=True)
     p.add_argument("--source", help="the source language the task was trained on (for the record and the report)")
     p.add_argument("--lang", required=True, help="the target language of the test set")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--mixed-precision", default="auto", choices=("auto", *MIXED_PRECISION),
+    p.add_argument("--batch-size", type=int, default=EVAL_BATCH_SIZE)
+    p.add_argument("--mixed-precision", default=AUTO_PRECISION, choices=(AUTO_PRECISION, *MIXED_PRECISION),
                    help="auto: bf16 on a GPU that has it (the whole model cast, inference only), fp32 elsewhere")
     return p
 

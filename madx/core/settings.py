@@ -13,8 +13,11 @@ from dataclasses import dataclass, field, fields
 from .errors import MadxError
 
 MIXED_PRECISION = ("no", "bf16", "fp16")
+AUTO_PRECISION = "auto"  # inference: bf16 on a CUDA GPU that has it, else "no" (evaluation/evaluate.py)
+EVAL_BATCH_SIZE = 64  # examples (or MLM blocks) per forward pass where nothing is trained: dev and test scores
 ROMANIZERS = ("demo", "anyascii", "uroman")  # madx/data/romanize.py
 EMBEDDING_MODES = ("new", "rows")  # madx/adapters/embeddings.py
+NEW_EMBEDDINGS, EMBEDDING_ROWS = EMBEDDING_MODES  # a tokenizer of its own; the base's rows it uses, trained
 # the config's languages.<l>.embeddings keys, and the LangTraining field each one sets
 EMBEDDING_KEYS = {"mode": "embeddings", "vocab_size": "vocab_size", "lr": "embedding_lr"}
 # LangTraining's new-script keys: the workflow sets them for one language's madx_translit / madx_emb adapter

@@ -91,6 +91,11 @@ def compared_with(fusion: str) -> str:
                 and s.lang_adapter == fused.lang_adapter and s.adapter_kind == fused.adapter_kind)
 
 
+def script_setup(kind: str) -> Setup:
+    """The new-script setup that evaluates on the target's language adapter of `kind` (one of ADAPTER_KINDS)."""
+    return next(s for s in SETUPS.values() if s.adapter_kind == kind)
+
+
 def setup(name: str) -> Setup:
     try:
         return SETUPS[name]

@@ -8,12 +8,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from .errors import MadxError
 
 HUB_PREFIX = "hub:"
-_HUB_KEYS = ("config", "split", "column", "revision")
+HUB_KEYS = ("config", "split", "column", "revision")
+
+
+def is_hub_spec(spec) -> bool:
+    """A source string that names a hub dataset (hub:ID?options), not a local file."""
+    return str(spec).startswith(HUB_PREFIX)
+
+
+def hub_dataset(spec) -> str:
+    """The dataset id (or local dataset directory) of a hub source string, without its options."""
+    return str(spec)[len(HUB_PREFIX):].partition("?")[0]
+
+
+def hub_spec(dataset: str, options: dict) -> str:
+    """The source string of a hub dataset and its options (a subset of HUB_KEYS)."""
+    return f"{HUB_PREFIX}{dataset}" + (f"?{urlencode(options, safe='{}')}" if options else "")
 
 
 class DataError(MadxError, ValueError):
@@ -34,11 +49,11 @@ class Source:
         if isinstance(spec, Source):
             return spec
         spec = str(spec)
-        if not spec.startswith(HUB_PREFIX):
+        if not is_hub_spec(spec):
             return cls(path=Path(spec))
         hub_id, _, query = spec[len(HUB_PREFIX):].partition("?")
         options = dict(parse_qsl(query, keep_blank_values=False))
-        unknown = sorted(set(options) - set(_HUB_KEYS))
+        unknown = sorted(set(options) - set(HUB_KEYS))
         if not hub_id or unknown:
             raise DataError(
                 f"{where}: {spec!r} is not a hub source; write hub:DATASET_ID?config=NAME&split=SPLIT&column=COL "
@@ -53,7 +68,7 @@ class Source:
     def __str__(self) -> str:
         if not self.is_hub:
             return str(self.path)
-        opts = "&".join(f"{k}={getattr(self, k)}" for k in _HUB_KEYS if getattr(self, k) is not None)
+        opts = "&".join(f"{k}={getattr(self, k)}" for k in HUB_KEYS if getattr(self, k) is not None)
         return f"{HUB_PREFIX}{self.hub_id}?{opts}"
 
     def check_exists(self) -> None:

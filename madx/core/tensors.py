@@ -1,11 +1,12 @@
-"""Tensor facts shared by training, the task families and evaluation: the half-precision dtypes, and when a
-batch's attention mask can be dropped."""
+"""Tensor facts shared by training, the task families and evaluation: the half-precision dtypes, the label that
+no loss counts, and when a batch's attention mask can be dropped."""
 
 from __future__ import annotations
 
 import torch
 
 HALF_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+IGNORE = -100  # a label position no loss counts (cross_entropy's ignore_index): sub-tokens, unmasked MLM tokens
 
 
 def without_full_mask(batch: dict) -> dict:

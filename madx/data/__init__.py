@@ -1,2 +1,3 @@
-"""Data and what reads it: unlabelled corpora, labelled token and text data, base models and tokenizers from a
-hub id or a local path, sentencepiece tokenizers, romanization, and tokenizer coverage."""
+"""Data and what reads it: unlabelled corpora, labelled records from a file or the hub (each task family reads its
+fields: madx/tasks/), base models and tokenizers from a hub id or a local path, sentencepiece tokenizers,
+romanization, and tokenizer coverage."""

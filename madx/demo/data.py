@@ -79,7 +79,7 @@ SPLITS = ("train", "dev", "test")
 
 def family_records(gen: Generator, kind: str, count: int, entities: dict, seed: str) -> list:
     """`count` records of the demo task of task type `kind` (its family's demo_records: the layouts madx reads,
-    madx/data/texts.py; each kind of name asked about equally often), deterministic from `seed`."""
+    its family's reader in madx/tasks/; each kind of name asked about equally often), deterministic from `seed`."""
     if kind not in DEMO_TASKS:
         raise ValueError(f"task family {kind!r}; the demo makes {', '.join(DEMO_TASKS)}")
     return family(kind).demo_records(DemoSentences(gen, entities), count, seed)

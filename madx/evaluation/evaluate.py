@@ -25,7 +25,7 @@ import torch
 from ..adapters.embeddings import embeddings_dir
 from ..core.errors import InputError, MadxError
 from ..core.files import write_text
-from ..core.settings import MIXED_PRECISION
+from ..core.settings import AUTO_PRECISION, EVAL_BATCH_SIZE, MIXED_PRECISION
 from ..core.tensors import HALF_DTYPES
 from ..data import hub
 from ..data.romanize import romanizer
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 def inference_precision(mixed_precision: str) -> str:
     """"auto" -> "bf16" on a CUDA GPU with bf16, else "no"; anything else is checked against this machine."""
-    if mixed_precision == "auto":
+    if mixed_precision == AUTO_PRECISION:
         return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
     if mixed_precision not in MIXED_PRECISION:
         raise InputError(f"mixed_precision={mixed_precision!r}; use auto or one of {MIXED_PRECISION}")
@@ -58,8 +58,8 @@ def evaluate_runs(
     task: str,
     source: str | None = None,
     summary: str | Path | None = None,
-    batch_size: int = 64,
-    mixed_precision: str = "auto",
+    batch_size: int = EVAL_BATCH_SIZE,
+    mixed_precision: str = AUTO_PRECISION,
     trust_remote_code: bool = False,
 ) -> list[dict]:
     """Evaluate every run on one test set (one target language); mixed_precision "auto" is bf16 on a GPU that has
@@ -210,7 +210,7 @@ def refused(where: str, run: Run, err: Exception, precision: str) -> EvaluationE
 
 def evaluate(base_model: str, setup: str, task_dir: str | Path, test_data, output: str | Path, *, lang: str, task: str,
              source: str | None = None, seed: int | None = None, lang_adapter: str | Path | None = None,
-             romanize: str | None = None, batch_size: int = 64, mixed_precision: str = "auto",
+             romanize: str | None = None, batch_size: int = EVAL_BATCH_SIZE, mixed_precision: str = AUTO_PRECISION,
              trust_remote_code: bool = False) -> dict:
     """Evaluate one setup on a test set (evaluate_runs with one run)."""
     run = Run(setup, seed, Path(task_dir), Path(lang_adapter) if lang_adapter else None, Path(output), romanize)

@@ -13,6 +13,7 @@ from ..adapters.embeddings import EMBEDDINGS_DIR, INFO_FILE
 from ..adapters.heads import HEAD_CONFIG, HEAD_WEIGHTS, OTHER_WEIGHTS
 from ..core.files import CHECKSUMS, files_under, sha256_of
 from ..core.settings import TaskTraining
+from ..core.sources import is_hub_spec
 from ..data.romanize import romanizer
 from ..training.task_output import TASK_RECORD
 from .models import run_embeddings
@@ -50,7 +51,7 @@ def content_digest(path: Path, keep: Callable[[str], bool] = lambda name: True) 
 def _digest_or_name(spec: str) -> str:
     """A local file or directory: its bytes; a hub id or hub: spec: the name itself."""
     path = Path(spec)
-    return content_digest(path) if not str(spec).startswith("hub:") and path.exists() else str(spec)
+    return content_digest(path) if not is_hub_spec(spec) and path.exists() else str(spec)
 
 
 def task_settings(task_dir: Path) -> TaskTraining:

@@ -13,11 +13,10 @@ from ..adapters.embeddings import (EMBEDDINGS_DIR, EmbeddingLoadError, embedding
                                     swap_input_embeddings)
 from ..adapters.composition import Fuse
 from ..adapters.fusion_io import load_fusion
-from ..adapters.heads import load_head
 from ..adapters.io import load_adapter, read_adapter_config
 from ..adapters.model import activate, delete_adapter, madx_state
 from ..data import hub
-from ..tasks.families import DEFAULT_TASK_TYPE, family
+from ..tasks.families import DEFAULT_TASK_TYPE, family, load_head
 from ..training.task_output import FULL_MODEL_DIR, fused_adapter_dirs, load_full_model
 from .runs import Run
 

@@ -6,24 +6,11 @@ The names below are imported on first use (PEP 562): `madx launch`, which starts
 launch.py alone, not the config's modules and the task registry (torch) behind them.
 """
 
-import importlib as _importlib
+from ..core.lazy import lazy_exports as _lazy_exports
 
 _EXPORTS = {
     "paths": ("Paths",),
     "plan": ("Experiment", "load_experiment", "load_experiment_file"),
     "schema": ("NAME", "SECTIONS", "ConfigError", "check_config_files", "config_schema", "load_yaml"),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    if name in _WHERE:
-        value = getattr(_importlib.import_module(f".{_WHERE[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__, __all__ = _lazy_exports(__name__, _EXPORTS)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Mapping
 from ..adapters.config import AdapterConfigError
 from ..core.settings import AT_LEAST, ROMANIZERS, WHY, LangTraining, SettingError, TaskTraining
 from ..core.setups import FUSION_SETUPS, NEW_SCRIPT_SETUPS, SETUPS
+from ..core.sources import hub_dataset, is_hub_spec
 from ..data.hub import ModelLoadError, check_base_model_dir, looks_like_a_path, max_sequence_length, read_model_config
 from .layers import Layers, merged, written_at
 from .schema import ConfigError
@@ -189,8 +190,8 @@ def check_files(exp: Experiment) -> None:
 def check_local(spec: str, key: str, where: str, made: set[str], hint: str = "") -> None:
     """A data source a job reads: a local file that exists and is not empty (or one the demo makes), or a hub
     dataset whose local directory, when it names one, exists."""
-    if spec.startswith("hub:"):  # a hub dataset, or a local dataset directory given as one
-        dataset = spec[len("hub:"):].partition("?")[0]
+    if is_hub_spec(spec):  # a hub dataset, or a local dataset directory given as one
+        dataset = hub_dataset(spec)
         if looks_like_a_path(dataset) and not Path(dataset).exists():
             raise ConfigError(f"{where}: {key}: local dataset directory {dataset!r} not found{hint}; fix the path, "
                               "or give the dataset's hub id (namespace/name)")

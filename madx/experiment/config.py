@@ -8,16 +8,17 @@ import dataclasses
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
-from urllib.parse import urlencode
 
 from ..core.settings import (EMBEDDING_KEYS, EMBEDDING_MODES, LangTraining, PretrainSettings, TaskTraining,
                              TrainSettings)
-from ..core.setups import DEFAULT_FUSION, TRAININGS
+from ..adapters.config import AdapterConfig
+from ..core.setups import DEFAULT_FUSION, DEFAULT_SETUPS, TRAININGS
+from ..core.sources import HUB_KEYS, hub_spec
 from ..demo.data import SPLITS, DemoData, DemoLanguage, TinyEncoder
-from .checks import check_demo_shape, check_settings
+from .checks import check_demo_shape, check_fusions, check_init_from, check_section, check_settings
 from .layers import Layers
 from .paths import Paths
-from .schema import SECTIONS, ConfigError
+from .schema import FULL_FT_SECTION, SECTIONS, ConfigError, check_names, check_schema
 
 
 def frozen(section: Mapping | None = None) -> Mapping:
@@ -34,8 +35,7 @@ def source_spec(value) -> str:
     """A config data source (path string or {hub: ...} mapping) as a madx source string."""
     if isinstance(value, str):
         return value
-    options = {k: value[k] for k in ("config", "split", "column", "revision") if k in value}
-    return f"hub:{value['hub']}" + (f"?{urlencode(options, safe='{}')}" if options else "")
+    return hub_spec(value["hub"], {k: value[k] for k in HUB_KEYS if k in value})
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ class Sections:
     def task_layers(self, task: Task, training: str) -> Layers:
         """The sections that make `task`'s train_task settings under `training` (full_ft: its overrides on top)."""
         layers = [("train_task", self.train_task), (f"tasks.{task.name}.train_task", task.train_task)]
-        return layers + ([("full_ft", self.full_ft)] if TRAININGS[training].full_model else [])
+        return layers + ([(FULL_FT_SECTION, self.full_ft)] if TRAININGS[training].full_model else [])
 
 
 @dataclass(frozen=True)
@@ -169,6 +169,46 @@ class Demo:
 
     def tokenizer_languages(self) -> list[str]:
         return [lang.code for lang in self.languages if lang.tokenizer]
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole config, parsed: every object above, and every default the config may leave out."""
+
+    where: str  # the config file, named by every error
+    base_model: str
+    languages: Mapping[str, Language]
+    tasks: Mapping[str, Task]
+    sources: tuple[str, ...]  # source_languages (all: every language), or (source_language,)
+    paths: Paths = field(default_factory=Paths)
+    sections: Sections = field(default_factory=Sections)
+    compute: Compute = field(default_factory=Compute)
+    seeds: tuple[int, ...] = (1,)  # one task training per seed
+    setups: tuple[str, ...] = DEFAULT_SETUPS
+    trust_remote_code: bool = False
+    demo: Demo | None = None
+
+
+def load_config(config: dict, where: str = "config", cls: type[Config] = Config) -> Config:
+    """The raw config checked (its names, the schema, then what each section means on its own) and parsed into
+    `cls` (a Config, or the Experiment built on it); a problem is a ConfigError naming `where` and the key."""
+    check_names(config, where)
+    check_schema(config, where)
+    paths = Paths(**given(config, "results"))
+    sections = load_sections(config)
+    demo = load_demo(config, where)
+    languages = load_languages(config, where, demo, paths, sections)
+    sources = load_sources(config, where, languages)
+    tasks = load_tasks(config, where, languages, sections)
+    run = {key: tuple(value) for key, value in given(config, "seeds", "setups").items()}
+    parsed = cls(where=where, base_model=config["base_model"], languages=frozen(languages), tasks=frozen(tasks),
+                 sources=sources, paths=paths, sections=sections, compute=load_compute(config), demo=demo,
+                 **run, **given(config, "trust_remote_code"))
+    check_init_from(parsed.tasks, where)
+    check_fusions(parsed.tasks, tuple(config.get("setups", ())), where)
+    for key in ("lang_adapter", "task_adapter"):
+        check_section(getattr(sections, key), key, where, AdapterConfig)
+    return parsed
 
 
 # ---- the config's sections as these objects (after the schema check: the layout is right)

@@ -8,37 +8,18 @@ workflow: the .smk files ask it, and never read the raw config.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
-from ..adapters.config import AdapterConfig
-from ..core.setups import DEFAULT_SETUPS, FUSION_SETUPS, SETUPS
+from ..core.setups import FUSION_SETUPS, SETUPS, script_setup
 from ..demo.data import DEMO_TASKS, SPLITS
 from . import checks
-from .config import (Compute, Demo, Language, Sections, Task, frozen, given, load_compute, load_demo,
-                     load_languages, load_sections, load_sources, load_tasks)
+from .config import Config, load_config
 from .layers import Layers, merged
-from .paths import Paths
-from .schema import check_names, check_schema, load_yaml
+from .schema import load_yaml
 
 
-@dataclass(frozen=True)
-class Experiment:
-    """The parsed config, defaults applied (here and in config.py), and the jobs it makes."""
-
-    where: str  # the config file, named by every error
-    base_model: str
-    languages: Mapping[str, Language]
-    tasks: Mapping[str, Task]
-    sources: tuple[str, ...]  # source_languages (all: every language), or (source_language,)
-    paths: Paths = field(default_factory=Paths)
-    sections: Sections = field(default_factory=Sections)
-    compute: Compute = field(default_factory=Compute)
-    seeds: tuple[int, ...] = (1,)  # one task training per seed
-    setups: tuple[str, ...] = DEFAULT_SETUPS
-    trust_remote_code: bool = False
-    demo: Demo | None = None
+class Experiment(Config):
+    """The parsed config (config.py: every default applied there) and the jobs it makes."""
 
     @property
     def builds_base_model(self) -> bool:
@@ -67,7 +48,7 @@ class Experiment:
         """The train-lang keys of `lang`'s adapter for a new-script setup: its own train_lang keys, and the
         romanizer (translit) or the embeddings (emb, matched to the base through the romanizer when it has one)."""
         language = self.languages[lang]
-        if kind == "translit":
+        if script_setup(kind).romanizes:
             return {**self.lang_training(lang), "romanize": language.romanize}
         matched = {"match_romanized": language.romanize} if language.romanize else {}
         return {**self.lang_training(lang), **language.embeddings.train_lang_keys(), **matched}
@@ -183,22 +164,7 @@ class Experiment:
 
 def load_experiment(config: dict, where: str = "config", *, check_files: bool = True) -> Experiment:
     """The config checked (schema, then meaning) and parsed; a problem is a ConfigError naming `where` and the key."""
-    check_names(config, where)
-    check_schema(config, where)
-    paths = Paths(**given(config, "results"))
-    sections = load_sections(config)
-    demo = load_demo(config, where)
-    languages = load_languages(config, where, demo, paths, sections)
-    sources = load_sources(config, where, languages)
-    tasks = load_tasks(config, where, languages, sections)
-    checks.check_init_from(tasks, where)
-    checks.check_fusions(tasks, tuple(config.get("setups", ())), where)
-    for key in ("lang_adapter", "task_adapter"):
-        checks.check_section(getattr(sections, key), key, where, AdapterConfig)
-    run = {key: tuple(value) for key, value in given(config, "seeds", "setups").items()}
-    exp = Experiment(where=where, base_model=config["base_model"], languages=frozen(languages), tasks=frozen(tasks),
-                     sources=sources, paths=paths, sections=sections, compute=load_compute(config), demo=demo,
-                     **run, **given(config, "trust_remote_code"))
+    exp = load_config(config, where, Experiment)
     checks.check_new_scripts(exp)
     if check_files:
         checks.check_files(exp)

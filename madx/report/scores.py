@@ -9,6 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..core.errors import InputError
+from ..core.settings import NEW_EMBEDDINGS
 from ..core.setups import EVAL_SETUPS
 from ..tasks.families import DEFAULT_TASK_TYPE, main_metric
 
@@ -164,7 +165,7 @@ def adapter_label(info: dict) -> str:
     if info.get("romanized"):
         return f"{info['lang']} (romanized)"
     if info.get("embeddings"):
-        return f"{info['lang']} (new embeddings)" if info["embeddings"].get("mode") == "new" else \
+        return f"{info['lang']} (new embeddings)" if info["embeddings"].get("mode") == NEW_EMBEDDINGS else \
             f"{info['lang']} (trained embedding rows)"
     return info["lang"]
 

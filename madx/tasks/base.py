@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..adapters.heads import HeadLayout
+
 
 def pad(rows: list[list], value, width: int | None = None) -> torch.Tensor:
     width = width or max(len(r) for r in rows)
@@ -61,7 +63,8 @@ class Family:
 
     task_types: tuple[str, ...] = ()  # the task types it serves (a config's `type`, --task-type)
     auto_class = ""  # the transformers Auto class of its model
-    head_type = ""  # AdapterHub's prediction head type (madx/adapters/heads.py writes and reads its layout)
+    head_type = ""  # AdapterHub's prediction head type
+    head_layout: HeadLayout | None = None  # its head as AdapterHub's flex head (None: saved by module path)
     example_type: type = object  # what its reader returns (romanize_examples finds the family by it)
     labelled = False  # its head classifies over label names (a head on disk keeps them)
     demo_suffix = ".jsonl"  # the demo's file of its records

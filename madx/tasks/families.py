@@ -18,8 +18,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..adapters.heads import HEAD_CONFIG, HeadLoadError, head_type_of, read_head_file, write_head
+from ..adapters import heads
+from ..adapters.heads import HEAD_CONFIG, HeadLoadError, head_type_of, read_head_file
 from ..core.errors import MadxError
+from ..core.settings import EVAL_BATCH_SIZE
 from ..core.tensors import HALF_DTYPES, without_full_mask
 from .base import Family, TaskObjective  # noqa: F401 - TaskObjective: training asks the registry for it
 from .classification import Classification
@@ -83,9 +85,16 @@ def romanize_examples(examples: list, roman) -> list:
 
 def save_head(model: nn.Module, directory: Path, name: str, label_names: list[str], task_type: str,
               model_name: str | None = None, num_choices: int | None = None) -> None:
-    """The head of a `task_type` model in AdapterHub's format, as its family's head type."""
-    write_head(model, directory, name, label_names, family(task_type).head_type, task_type, model_name=model_name,
-               num_choices=num_choices)
+    """The head of a `task_type` model in AdapterHub's format, as its family's head type and layout."""
+    fam = family(task_type)
+    heads.write_head(model, directory, name, label_names, fam.head_type, fam.head_layout, task_type,
+                     model_name=model_name, num_choices=num_choices)
+
+
+def load_head(model: nn.Module, task_dir: Path) -> None:
+    """The head saved in `task_dir` (by madx or AdapterHub) into `model`, read by the layout of its family."""
+    config = read_head_config(task_dir)
+    heads.load_head(model, task_dir, family(config["task_type"]).head_layout)
 
 
 def read_head_config(task_dir: Path) -> dict:
@@ -113,7 +122,7 @@ class NonFiniteScores(MadxError, ValueError):
 
 @torch.no_grad()
 def predict(model: nn.Module, fam: Family, examples: list, features: list[dict], label_names: list[str], settings,
-            pad_id: int, batch_size: int = 64, device=None, mixed_precision: str = "no") -> list:
+            pad_id: int, batch_size: int = EVAL_BATCH_SIZE, device=None, mixed_precision: str = "no") -> list:
     """Every example's prediction, from length-grouped batches of its features.
 
     mixed_precision "bf16"/"fp16": a model wholly in that dtype (`madx evaluate` casts it so) runs as it

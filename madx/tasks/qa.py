@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from dataclasses import dataclass, field
 import re
 import string
 import unicodedata
@@ -13,12 +14,25 @@ from collections import Counter
 import torch
 import torch.nn.functional as F
 
+from ..adapters.heads import HeadLayout
 from ..core.errors import InputError
-from ..data.texts import QAExample, locate, read_qa
+from ..core.sources import DataError
+from ..data.records import read_records
 from .base import Family, inputs_of
 from .metrics import BASELINE_SAMPLES, BASELINE_SEED, one_class_warning
 
 TARGETS = ("start_positions", "end_positions")
+
+
+@dataclass
+class QAExample:
+    id: str
+    question: str
+    context: str
+    answers: list  # [(text, start)]: start is the character offset of the answer in the context
+    where: str
+    misaligned: int = 0  # answers whose text is not at their offset (found elsewhere, or nowhere)
+    spans: list = field(default_factory=list)  # [(start, end)] of the answers found in the context
 
 
 class QuestionAnswering(Family):
@@ -28,6 +42,7 @@ class QuestionAnswering(Family):
     task_types = ("qa",)
     auto_class = "AutoModelForQuestionAnswering"
     head_type = "question_answering"
+    head_layout = HeadLayout(linear="qa_outputs", num_labels=2)
     example_type = QAExample
 
     @classmethod
@@ -251,3 +266,43 @@ def qa_baselines(examples: list, lang: str) -> dict:
             spans.append(joiner.join(context[start : start + length]))
         draws.append(qa_metrics(examples, spans, lang)["f1"])
     return {"majority": majority, "chance": sum(draws) / len(draws)}
+
+
+# ---- the reader
+
+
+def read_qa(spec) -> list[QAExample]:
+    """SQuAD v1.1 / XQuAD / MLQA / TyDiQA-GoldP: (id, question, context, answers {text, answer_start}), as hub
+    rows, JSONL, or the nested SQuAD JSON file."""
+    records, _ = read_records(spec)
+    examples = []
+    for where, r in records:
+        for key in ("question", "context", "answers"):
+            if key not in r:
+                raise DataError(f"{where}: no {key!r} field; a QA record has id, question, context and answers "
+                                "{text: [...], answer_start: [...]} (SQuAD's layout)")
+        answers = r["answers"]
+        if isinstance(answers, list):  # [{"text", "answer_start"}]
+            answers = {"text": [a["text"] for a in answers], "answer_start": [a["answer_start"] for a in answers]}
+        texts, starts = answers.get("text"), answers.get("answer_start")
+        if not isinstance(texts, list) or not isinstance(starts, list) or len(texts) != len(starts) or not texts:
+            raise DataError(f"{where}: answers must be {{text: [...], answer_start: [...]}} of equal, non-zero length")
+        example = QAExample(str(r.get("id", where)), r["question"], r["context"], list(zip(texts, starts)), where)
+        for text, start in example.answers:
+            span = locate(example.context, text, start)
+            example.misaligned += span is None or span[0] != start
+            if span is not None:
+                example.spans.append(span)
+        examples.append(example)
+    return examples
+
+
+def locate(context: str, text: str, start: int) -> tuple[int, int] | None:
+    """The answer's (start, end) character span: at its offset, else its occurrence nearest to it, else None."""
+    if context[start : start + len(text)] == text:
+        return start, start + len(text)
+    found = [i for i in range(len(context)) if context.startswith(text, i)] if text else []
+    if not found:
+        return None
+    nearest = min(found, key=lambda i: abs(i - start))
+    return nearest, nearest + len(text)

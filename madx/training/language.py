@@ -16,7 +16,7 @@ from ..adapters.io import write_adapter_files
 from ..adapters.counting import count_parameters
 from ..adapters.model import activate, add_adapter, train_adapters
 from ..core.files import staged_dir, write_text
-from ..core.settings import LangTraining
+from ..core.settings import NEW_EMBEDDINGS, LangTraining
 from ..core.sources import Source
 from ..data import hub
 from ..data.corpus import corpus_lines, load_blocks, read_lines
@@ -55,7 +55,7 @@ def train_language_adapter(
         romanizer(settings.match_romanized, lang)
     work_dir = output.with_name(output.name + ".work")
     tokenizer = base_tokenizer
-    if settings.embeddings == "new":
+    if settings.embeddings == NEW_EMBEDDINGS:
         with accelerator.main_process_first():  # trained once (deterministic), kept for a resumed run
             tokenizer = language_tokenizer(sources, lang, settings.vocab_size, base_tokenizer, work_dir / "tokenizer")
     cache_dir = Path(cache_dir) if cache_dir else output.parent / ".corpus-cache"
@@ -127,11 +127,11 @@ def adapter_model(base_model: str, lang: str, adapter_config: AdapterConfig, set
     optimizer group of the embedding rows that train, or None). New embeddings start from the base's lexically."""
     model = hub.load_mlm_model(base_model, trust_remote_code=trust_remote_code)
     embedding_info = None
-    if settings.embeddings == "new":
+    if settings.embeddings == NEW_EMBEDDINGS:
         match = romanizer(settings.match_romanized, lang) if settings.match_romanized else None
         weight, started = lexical_start(tokenizer, base_tokenizer, model.get_input_embeddings().weight.detach(), match)
         use_new_vocabulary(model, weight)
-        embedding_info = {"mode": "new", "vocab_size": len(tokenizer), "started_from": started,
+        embedding_info = {"mode": NEW_EMBEDDINGS, "vocab_size": len(tokenizer), "started_from": started,
                           "match_romanized": match.identity if match else None}
         log.info("%s: a tokenizer of %d pieces trained on the corpus; their embeddings start from the base's: %s",
                  lang, len(tokenizer), ", ".join(f"{n} {kind}" for kind, n in started.items()))
@@ -140,7 +140,7 @@ def adapter_model(base_model: str, lang: str, adapter_config: AdapterConfig, set
     train_adapters(model, lang)
     groups = None
     if settings.embeddings:
-        rows = None if settings.embeddings == "new" else used_rows(blocks, tokenizer)
+        rows = None if settings.embeddings == NEW_EMBEDDINGS else used_rows(blocks, tokenizer)
         # no weight decay: a row the language never uses must stay exactly the base's
         groups = [{"params": train_rows(model, rows), "lr": settings.embedding_lr or settings.lr, "weight_decay": 0.0}]
         if rows is not None:

@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.labelled import IGNORE
+from ..core.settings import EVAL_BATCH_SIZE
+from ..core.tensors import IGNORE
 
 MASK_PROB = 0.15  # BERT: 15% of tokens are predicted; of those 80% [MASK], 10% random, 10% unchanged
 
@@ -116,7 +117,7 @@ def split_heldout(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @torch.no_grad()
-def heldout_loss(objective: "MaskedLMObjective", blocks: np.ndarray, tokenizer, *, batch_size: int = 64,
+def heldout_loss(objective: "MaskedLMObjective", blocks: np.ndarray, tokenizer, *, batch_size: int = EVAL_BATCH_SIZE,
                  seed: int = 0, device=None, autocast=None) -> float:
     """Mean MLM loss per predicted token on `blocks`, each masked once with a fixed seed (the same positions
     and replacements whatever model is measured, so two models' losses compare)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -15,15 +16,15 @@ from ..adapters.composition import Fuse
 from ..adapters.config import TASK_ADAPTER, AdapterConfig
 from ..adapters.counting import count_parameters
 from ..adapters.fusion import DEFAULT_FUSION, add_fusion, fusion_regularization_loss, train_fusion
-from ..adapters.heads import load_head
 from ..adapters.io import load_adapter
 from ..adapters.model import (activate, adapter_config, adapter_modules, add_adapter, delete_adapter,
                               train_adapters)
 from ..core.errors import InputError
-from ..core.settings import TaskTraining
+from ..core.settings import EVAL_BATCH_SIZE, TaskTraining
 from ..core.setups import TRAININGS, training
 from ..data import hub
-from ..tasks.families import DEFAULT_TASK_TYPE, Family, NonFiniteScores, TaskObjective, family, read_head_config
+from ..tasks.families import (DEFAULT_TASK_TYPE, Family, NonFiniteScores, TaskObjective, family, load_head,
+                              read_head_config)
 from ..tasks.families import predict as predict_task
 from .accelerator import TrainingError, cast_frozen, make_accelerator
 from .batching import StepIndices
@@ -69,7 +70,7 @@ class TokenBatches:
         return batch, self.family.count(batch)
 
 
-def predict(model: nn.Module, examples: list[dict], label_names: list[str], pad_id: int, batch_size: int = 64,
+def predict(model: nn.Module, examples: list[dict], label_names: list[str], pad_id: int, batch_size: int = EVAL_BATCH_SIZE,
             device=None, mixed_precision: str = "no") -> list[list[str]]:
     """Word-level predictions of token classification (first sub-token of each word; words cut off by max_length
     get 'O') from encoded sentences: families.predict for NER/POS."""
@@ -86,6 +87,28 @@ def labelled_sets(fam: Family, train_data, dev_data) -> tuple[list, list, list[s
     fam.check(train_examples, label_names)
     fam.check(dev_examples, label_names)
     return train_examples, dev_examples, label_names
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """A task training's examples (read and checked before any model loads) and their features."""
+
+    train: list
+    dev: list
+    labels: list[str]
+    train_features: list[dict]
+    dev_features: list[dict]
+    pad_id: int
+
+    @classmethod
+    def read(cls, fam: Family, base_model: str, train_data, dev_data, settings: TaskTraining,
+             trust_remote_code: bool) -> "TaskData":
+        train_examples, dev_examples, label_names = labelled_sets(fam, train_data, dev_data)
+        tokenizer = hub.load_tokenizer(base_model, trust_remote_code=trust_remote_code)
+        return cls(train_examples, dev_examples, label_names,
+                   encoded(fam, tokenizer, train_data, train_examples, label_names, settings, "train"),
+                   encoded(fam, tokenizer, dev_data, dev_examples, label_names, settings, "dev"),
+                   tokenizer.pad_token_id)
 
 
 def encoded(fam: Family, tokenizer, spec, examples: list, label_names: list[str], settings: TaskTraining,
@@ -270,17 +293,17 @@ def train_task(
     """Train `setup` of `task` on labelled source-language data; keep the weights of the best dev score. `lang`,
     the source language, normalises QA answers (articles, Chinese characters) for the dev score. `init_from`:
     two-stage training (the MAD-X paper's XCOPA protocol, SIQA then COPA) from another task's output. `fuse`
-    (setup madx_fusion): the task adapter directories to fuse, this task's own madx training first."""
+    (setup madx_fusion): the task adapter directories to fuse, this task's own madx training first.
+    (One function on purpose: every input is read and checked before the model loads, and the processes meet
+    before and after the main one writes; that order reads top to bottom here.)"""
     output = Path(output)
     check_train_task_args(setup, task_type, lang_adapter, fuse, init_from)
     fam = family(task_type)
     config = hub.load_config(base_model, trust_remote_code=trust_remote_code)
     hub.check_sequence_length(config, settings.max_length, base_model, key="max_length")
-    train_examples, dev_examples, label_names = labelled_sets(fam, train_data, dev_data)
+    data = TaskData.read(fam, base_model, train_data, dev_data, settings, trust_remote_code)
+    train_examples, dev_examples, dev_features, label_names = data.train, data.dev, data.dev_features, data.labels
     accelerator = make_accelerator(settings)
-    tokenizer = hub.load_tokenizer(base_model, trust_remote_code=trust_remote_code)
-    train_features = encoded(fam, tokenizer, train_data, train_examples, label_names, settings, "train")
-    dev_features = encoded(fam, tokenizer, dev_data, dev_examples, label_names, settings, "dev")
 
     torch.manual_seed(settings.seed)
     init_from = Path(init_from) if init_from else None
@@ -291,9 +314,9 @@ def train_task(
     log.info("%s/%s: %s", task, setup, count_parameters(model))
 
     work_dir = output.with_name(output.name + ".work")
-    dev = BestOnDev(model, fam, dev_examples, dev_features, label_names, settings, tokenizer.pad_token_id,
+    dev = BestOnDev(model, fam, dev_examples, dev_features, label_names, settings, data.pad_id,
                     work_dir / BEST_DIR, accelerator, lang)
-    batches = TokenBatches(train_features, settings.batch_size, settings.seed, tokenizer.pad_token_id,
+    batches = TokenBatches(data.train_features, settings.batch_size, settings.seed, data.pad_id,
                            group_by_length=settings.group_by_length, fam=fam)
     objective = FusionObjective(model, fam) if training(setup).fusion else TaskObjective(model, fam)
     fit(objective, batches, settings, work_dir, accelerator, evaluate=dev)
