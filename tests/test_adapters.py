@@ -6,9 +6,8 @@ import transformers
 from torch import nn
 
 import madx
-from madx.adapters.model import adapter_modules
 from madx.adapters.modules import NICEInvertibleAdapter
-from tiny import ARCHS, tiny_model
+from tiny import ARCHS, perturb_adapter, tiny_model
 
 VARIANTS = {
     "pfeiffer": madx.AdapterConfig(),
@@ -28,13 +27,6 @@ def logits(model):
         return model(input_ids=IDS, attention_mask=MASK).logits
 
 
-def randomize(model, name, scale=0.2):
-    with torch.no_grad():
-        for module in adapter_modules(model, name).values():
-            for p in module.parameters():
-                p.copy_(torch.randn_like(p) * scale)
-
-
 @pytest.mark.parametrize("model_type", ARCHS)
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_identity_at_init(model_type, variant):
@@ -44,7 +36,7 @@ def test_identity_at_init(model_type, variant):
     madx.add_adapter(model, "b", madx.TASK_ADAPTER)
     madx.activate(model, "a", "b")
     assert torch.equal(logits(model), before)
-    randomize(model, "a")
+    perturb_adapter(model, "a")
     assert not torch.allclose(logits(model), before, atol=1e-3)  # the adapter is really in the forward
     madx.activate(model)
     assert torch.equal(logits(model), before)  # nothing active: the base model, exactly
@@ -84,8 +76,8 @@ def test_stack_matches_adapterhub_formula(arch):
     model = tiny_model("xlm-roberta")
     madx.add_adapter(model, "la", madx.AdapterConfig(architecture=arch, reduction_factor=2))
     madx.add_adapter(model, "ta", madx.AdapterConfig(architecture=arch, reduction_factor=4))
-    randomize(model, "la")
-    randomize(model, "ta")
+    perturb_adapter(model, "la")
+    perturb_adapter(model, "ta")
     x = torch.randn(2, 5, 32)
     h = model.base_model.encoder.layer[0].intermediate(x)
     for stack in (("la",), ("la", "ta"), ("ta", "la")):
@@ -98,7 +90,7 @@ def test_invertible_adapter_of_first_adapter_only():
     model = tiny_model("xlm-roberta")
     madx.add_adapter(model, "la", madx.LANGUAGE_ADAPTER)
     madx.add_adapter(model, "ta", madx.TASK_ADAPTER)
-    randomize(model, "la")
+    perturb_adapter(model, "la")
     madx.activate(model, "la", "ta")
     inv = model.base_model.invertible_adapters["la"]
     madx.activate(model)
@@ -143,7 +135,7 @@ def test_inverse_right_before_the_vocabulary_projection(model_type):
     """logits = inverse(head transform(h)) @ E.T + b, for every MLM head (DeBERTa-v2's legacy=False included)."""
     model = tiny_model(model_type)
     madx.add_adapter(model, "la", madx.LANGUAGE_ADAPTER)
-    randomize(model, "la")
+    perturb_adapter(model, "la")
     madx.activate(model, "la")
     inv = model.base_model.invertible_adapters["la"]
     with torch.no_grad():
@@ -161,8 +153,8 @@ def test_remove_adapters_restores_the_untouched_model(model_type):
     model.load_state_dict(untouched.state_dict())
     madx.add_adapter(model, "la", madx.LANGUAGE_ADAPTER)
     madx.add_adapter(model, "ta", madx.AdapterConfig(architecture="houlsby"))
-    randomize(model, "la")
-    randomize(model, "ta")
+    perturb_adapter(model, "la")
+    perturb_adapter(model, "ta")
     madx.activate(model, "la", "ta")
     assert not torch.allclose(logits(model), logits(untouched), atol=1e-3)
     madx.remove_adapters(model)
@@ -171,7 +163,7 @@ def test_remove_adapters_restores_the_untouched_model(model_type):
     assert [type(m) for m in model.modules()] == [type(m) for m in untouched.modules()]
     assert torch.equal(logits(model), logits(untouched))
     madx.add_adapter(model, "la", madx.LANGUAGE_ADAPTER)  # and it can be adapted again, from scratch
-    randomize(model, "la")
+    perturb_adapter(model, "la")
     madx.activate(model, "la")
     assert not torch.allclose(logits(model), logits(untouched), atol=1e-3)
 
@@ -181,8 +173,8 @@ def test_save_load_round_trip(tmp_path, model_type):
     model = tiny_model(model_type)
     madx.add_adapter(model, "sw", madx.AdapterConfig(reduction_factor=2, invertible=True, leave_out=(1,)))
     madx.add_adapter(model, "ner", madx.AdapterConfig(architecture="houlsby", reduction_factor=8))
-    randomize(model, "sw")
-    randomize(model, "ner")
+    perturb_adapter(model, "sw")
+    perturb_adapter(model, "ner")
     madx.activate(model, "sw", "ner")
     expected = logits(model)
     madx.save_adapter(model, "sw", tmp_path / "sw")
@@ -216,7 +208,7 @@ def _rewrite_keys(directory, rename, legacy=False):
 def test_load_any_prefix_and_legacy_bin(tmp_path, prefix, legacy):
     model = tiny_model("xlm-roberta")
     madx.add_adapter(model, "sw", madx.LANGUAGE_ADAPTER)
-    randomize(model, "sw")
+    perturb_adapter(model, "sw")
     madx.activate(model, "sw")
     expected = logits(model)
     madx.save_adapter(model, "sw", tmp_path / "sw")
@@ -308,7 +300,7 @@ def test_gradient_checkpointing_gives_same_gradients():
         torch.manual_seed(0)
         model = tiny_model("xlm-roberta").train()
         madx.add_adapter(model, "sw", madx.AdapterConfig(reduction_factor=2))  # no invertible: no grad at input
-        randomize(model, "sw")
+        perturb_adapter(model, "sw")
         madx.activate(model, "sw")
         madx.train_adapters(model, "sw")
         if checkpointing:
@@ -324,8 +316,8 @@ def test_torch_compile_runs_and_matches_eager():
     model = tiny_model("xlm-roberta")
     madx.add_adapter(model, "sw", madx.LANGUAGE_ADAPTER)
     madx.add_adapter(model, "ner", madx.TASK_ADAPTER)
-    randomize(model, "sw")
-    randomize(model, "ner")
+    perturb_adapter(model, "sw")
+    perturb_adapter(model, "ner")
     madx.activate(model, "sw", "ner")
     expected = logits(model)
     compiled = torch.compile(model, backend="aot_eager")

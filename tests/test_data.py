@@ -12,8 +12,8 @@ import transformers
 from madx.core.sources import DataError, Source
 from madx.core.tensors import without_full_mask
 from madx.data.corpus import build_blocks, load_blocks, read_lines
-from madx.tasks.tagging import check_labels, encode, label_names_of, read_labelled
-from madx.tasks.tagging import TokenClassificationObjective, pad_batch
+from madx.tasks.tagging import (TokenClassificationObjective, check_labels, encode, label_names_of, pad_batch,
+                                read_labelled)
 from madx.training.task import TokenBatches
 from tiny import tiny_model
 

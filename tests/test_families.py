@@ -14,13 +14,13 @@ import madx
 from madx.cli import main as cli
 from madx.core.settings import TaskTraining
 from madx.core.sources import DataError
-from madx.tasks.tagging import read_labelled
-from madx.tasks.classification import read_classification
-from madx.tasks.multiple_choice import read_multiple_choice
-from madx.tasks.qa import QAExample, read_qa
 from madx.evaluation.models import build_eval_model
+from madx.tasks.classification import read_classification
 from madx.tasks.families import family, predict
-from madx.tasks.qa import answer_f1, best_spans, encode_windows, exact_match, normalize_answer, qa_metrics
+from madx.tasks.multiple_choice import read_multiple_choice
+from madx.tasks.qa import (QAExample, answer_f1, best_spans, encode_windows, exact_match, normalize_answer,
+                           qa_metrics, read_qa)
+from madx.tasks.tagging import read_labelled
 
 
 def write_jsonl(path, records):

@@ -10,9 +10,8 @@ import torch
 import transformers
 
 import madx
-from madx.tasks.families import load_head
 from madx.adapters.model import head_state_dict
-from madx.tasks.families import family, read_head_config, save_head
+from madx.tasks.families import family, load_head, read_head_config, save_head
 from test_interop import CASES, HERE
 
 TYPES = ("ner", "classification", "multiple_choice", "qa")

@@ -9,7 +9,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "madx"
 LAYERS = [
-    ("core: settings, atomic files and checksums, locks, data sources, setups, half-precision dtypes", {"core"}),
+    ("core: settings, atomic files and checksums, locks, data sources, setups, tensor facts, lazy exports", {"core"}),
     ("adapters: their modules, in a model, on disk (AdapterHub's formats)", {"adapters"}),
     ("data: corpora, labelled records, base models and tokenizers, romanization, coverage", {"data"}),
     ("task families, their metrics and baselines", {"tasks"}),

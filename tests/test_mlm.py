@@ -9,8 +9,7 @@ import madx
 from madx.adapters.model import train_adapters
 from madx.core.tensors import IGNORE
 from madx.training.mlm import MaskedLMObjective, MLMBatches, mask_tokens, predictions_per_sequence
-from test_adapters import randomize
-from tiny import ARCHS, tiny_model
+from tiny import ARCHS, perturb_adapter, tiny_model
 
 
 class Tokens:
@@ -69,7 +68,7 @@ def test_sparse_loss_equals_the_dense_head_loss(model_type, padded):
     """Summed over predicted tokens, the objective equals Hugging Face's full-vocabulary MLM loss."""
     model = tiny_model(model_type)
     madx.add_adapter(model, "xx", madx.LANGUAGE_ADAPTER)
-    randomize(model, "xx")
+    perturb_adapter(model, "xx")
     madx.activate(model, "xx")
     tokens = Tokens()
     ids = torch.from_numpy(line_blocks(6, 24, seed=2)).long() if padded else torch.randint(5, 120, (6, 24))
@@ -89,7 +88,7 @@ def test_compiled_objective_is_one_graph_for_every_batch():
     torch.manual_seed(0)
     model = tiny_model("xlm-roberta")
     madx.add_adapter(model, "xx", madx.LANGUAGE_ADAPTER)
-    randomize(model, "xx")  # past the zero init, so every adapter weight gets a gradient
+    perturb_adapter(model, "xx")  # past the zero init, so every adapter weight gets a gradient
     madx.activate(model, "xx")
     train_adapters(model, "xx")
     objective = MaskedLMObjective(model, padded=True)
@@ -124,7 +123,7 @@ def test_heldout_loss_is_the_mean_over_predicted_tokens_with_fixed_masks():
 
     model = tiny_model("xlm-roberta")
     madx.add_adapter(model, "xx", madx.LANGUAGE_ADAPTER)
-    randomize(model, "xx")
+    perturb_adapter(model, "xx")
     madx.activate(model, "xx")
     tokens, blocks = Tokens(), line_blocks(10, 24, seed=3)
     objective = MaskedLMObjective(model, padded=True)

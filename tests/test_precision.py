@@ -14,9 +14,8 @@ from madx.adapters.model import madx_state, task_head, train_adapters
 from madx.training.accelerator import cast_frozen
 from madx.training.mlm import MaskedLMObjective, MLMBatches
 from madx.training.task import predict
-from test_adapters import randomize
 from test_mlm import Tokens, line_blocks
-from tiny import ARCHS, tiny_model
+from tiny import ARCHS, perturb_adapter, tiny_model
 
 
 @pytest.fixture
@@ -48,7 +47,7 @@ def output_dtypes(model) -> dict:
 def language_adapter_model(model_type: str):
     model = tiny_model(model_type)
     madx.add_adapter(model, "xx", madx.LANGUAGE_ADAPTER)
-    randomize(model, "xx")
+    perturb_adapter(model, "xx")
     madx.activate(model, "xx")
     train_adapters(model, "xx")
     return model
@@ -98,7 +97,7 @@ def test_half_precision_prediction_keeps_a_bf16_stream(cast, cuda_layer_norm_rul
     model = tiny_model("xlm-roberta", head="token")
     for name, config in (("xx", madx.LANGUAGE_ADAPTER), ("ner", madx.TASK_ADAPTER)):
         madx.add_adapter(model, name, config)
-        randomize(model, name)
+        perturb_adapter(model, name)
     madx.activate(model, "xx", "ner")
     train_adapters(model, "ner")
     rng = np.random.default_rng(0)

@@ -13,10 +13,9 @@ from safetensors.torch import load_file
 import madx
 from madx.adapters.embeddings import EmbeddingLoadError, load_embeddings, save_embeddings
 from madx.adapters.heads import HeadLoadError
-from madx.tasks.families import load_head
 from madx.core.files import CHECKSUMS, ChecksumError, sha256_of
 from madx.data.spm import xlmr_tokenizer
-from madx.tasks.families import family, save_head
+from madx.tasks.families import family, load_head, save_head
 from madx.training import checkpoints
 from madx.training.accelerator import TrainingError
 from madx.training.checkpoints import BestWeights, Checkpoints, trainable_state

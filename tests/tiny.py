@@ -55,6 +55,14 @@ def randomize(modules, seed, scale=0.2):
                 p.copy_(torch.randn(p.shape, generator=generator) * scale)
 
 
+def perturb_adapter(model, name, scale=0.2):
+    """Adapter `name`'s parameters drawn from N(0, scale²) by torch's global generator (each test seeds it)."""
+    with torch.no_grad():
+        for module in madx.adapters.model.adapter_modules(model, name).values():
+            for p in module.parameters():
+                p.copy_(torch.randn_like(p) * scale)
+
+
 def randomize_adapter(model, name, seed, scale=0.2):
     randomize(madx.adapters.model.adapter_modules(model, name).values(), seed, scale)
 

@@ -55,7 +55,7 @@ def write_fusion_files(model: nn.Module, names, directory: Path, *, model_name: 
 def read_fusion_config(directory: str | os.PathLike) -> tuple[dict, FusionConfig]:
     """(adapter_fusion_config.json, its FusionConfig), with clear errors for a missing or bad file."""
     meta, file = read_config_file(directory, CONFIG_NAME, WEIGHTS_NAME, what="fusion")
-    names = meta.get("adapter_names")
+    names = meta.get("adapter_names") if isinstance(meta, dict) else None
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         raise AdapterLoadError(f"{file}: no 'adapter_names' list; is this an AdapterHub fusion directory "
                                "(save_adapter_fusion)?")

@@ -175,17 +175,19 @@ def load_head(model: nn.Module, task_dir: Path, layout: HeadLayout | None) -> No
     flex = config.get("config")
     if flex:
         head_type = flex["head_type"]
-        layout = flex_layout(model, layout)
+        flex_modules = flex_layout(model, layout)
         mapping = {}
-        if layout is not None and flex.get("layers", 1) == layout[0]["layers"] and flex.get("use_pooler", False) is False:
-            mapping = layout[1]
+        if flex_modules is not None and flex.get("layers", 1) == flex_modules[0]["layers"] and \
+                flex.get("use_pooler", False) is False:
+            mapping = flex_modules[1]
         elif flex.get("use_pooler") and flex.get("layers") == 1 and isinstance(getattr(model, "classifier", None),
                                                                                 nn.Linear):
             mapping = {1: "classifier"}  # the model's pooler, then the classifier: AdapterHub's use_pooler head
         if not mapping or (flex.get("layers", 1) == 2 and flex.get("activation_function") != "tanh"):
             raise HeadLoadError(f"{task_dir / HEAD_CONFIG}: a {head_type} head with {flex.get('layers')} layer(s), "
                                 f"activation {flex.get('activation_function')!r}, use_pooler {flex.get('use_pooler')}"
-                                f" has no equivalent in {type(model).__name__}; madx reads the layouts in madx/adapters/heads.py")
+                                f" has no equivalent in {type(model).__name__}; madx reads the layouts its task families give "
+                                "(madx/adapters/heads.py's table)")
         prefix = f"heads.{config.get('name')}."
         renamed = {}
         for key, value in weights.items():

@@ -59,7 +59,7 @@ def write_adapter_files(model, name: str, directory: Path, *, model_name: str | 
 def read_adapter_config(directory: str | os.PathLike) -> tuple[dict, AdapterConfig]:
     """(the whole adapter_config.json, its AdapterConfig); clear errors for a missing or bad file."""
     meta, config_file = read_config_file(directory, CONFIG_NAME, WEIGHTS_NAME, what="adapter")
-    if "config" not in meta:
+    if not isinstance(meta, dict) or "config" not in meta:
         raise AdapterLoadError(f"{config_file}: no 'config' entry; is this an AdapterHub adapter directory?")
     try:
         config = AdapterConfig.from_adapterhub(meta["config"], legacy="version" not in meta, where=str(config_file))
@@ -71,20 +71,19 @@ def read_adapter_config(directory: str | os.PathLike) -> tuple[dict, AdapterConf
 
 def read_config_file(directory: str | os.PathLike, config_name: str, weights_name: str, *,
                      what: str) -> tuple[dict, Path]:
-    """(the JSON object in `directory`/`config_name`, its path), with errors naming what is missing or bad;
-    `what` names the directory's kind ("adapter", "fusion") in them. The caller verifies its checksum."""
+    """(the JSON in `directory`/`config_name`, its path), with errors naming what is missing or bad; `what` names
+    the directory's kind ("adapter", "fusion") in them. The caller checks its entries and verifies its checksum."""
     directory = Path(directory)
     file = directory / config_name
     if not directory.is_dir():
         raise AdapterLoadError(f"{directory}: {what} directory not found")
     if not file.is_file():
-        raise AdapterLoadError(f"{file}: missing; the {what} directory needs {config_name} and {weights_name}")
+        article = "an" if what[0] in "aeiou" else "a"
+        raise AdapterLoadError(f"{file}: missing; {article} {what} directory has {config_name} and {weights_name}")
     try:
         meta = json.loads(file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise AdapterLoadError(f"{file}: not valid JSON ({err})") from None
-    if not isinstance(meta, dict):
-        raise AdapterLoadError(f"{file}: not a JSON object; is this an AdapterHub {what} directory?")
     return meta, file
 
 

@@ -93,7 +93,10 @@ def compared_with(fusion: str) -> str:
 
 def script_setup(kind: str) -> Setup:
     """The new-script setup that evaluates on the target's language adapter of `kind` (one of ADAPTER_KINDS)."""
-    return next(s for s in SETUPS.values() if s.adapter_kind == kind)
+    found = [s for s in SETUPS.values() if s.adapter_kind == kind]
+    if not found:
+        raise ValueError(f"new-script adapter kind {kind!r}; the kinds are {', '.join(ADAPTER_KINDS)}")
+    return found[0]
 
 
 def setup(name: str) -> Setup:

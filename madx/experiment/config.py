@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
-from ..core.settings import (EMBEDDING_KEYS, EMBEDDING_MODES, LangTraining, PretrainSettings, TaskTraining,
-                             TrainSettings)
 from ..adapters.config import AdapterConfig
+from ..core.settings import (EMBEDDING_KEYS, NEW_EMBEDDINGS, LangTraining, PretrainSettings, TaskTraining,
+                             TrainSettings)
 from ..core.setups import DEFAULT_FUSION, DEFAULT_SETUPS, TRAININGS
 from ..core.sources import HUB_KEYS, hub_spec
 from ..demo.data import SPLITS, DemoData, DemoLanguage, TinyEncoder
@@ -42,7 +42,7 @@ def source_spec(value) -> str:
 class Embeddings:
     """madx_emb: how a language's new input embeddings are made (languages.<lang>.embeddings)."""
 
-    mode: str = EMBEDDING_MODES[0]  # new: a tokenizer trained on the language's corpus
+    mode: str = NEW_EMBEDDINGS  # new: a tokenizer trained on the language's corpus
     vocab_size: int | None = None  # None: train-lang's own default
     lr: float | None = None  # None: train_lang's lr
 

@@ -1,8 +1,9 @@
 """The plan of the experiment: which jobs run, what each reads and writes, and the config loaded into it.
 
 Everything here runs before Snakemake builds the DAG, so a typo costs seconds, not a GPU day. The config is
-parsed once (config.py) into the frozen Experiment below, which owns every path (`Paths`) and every input of the
-workflow: the .smk files ask it, and never read the raw config.
+parsed once (config.py: a frozen Config, every default applied there) into the Experiment below, a Config that
+plans: it owns every path (`Paths`) and every input of the workflow; the .smk files ask it, and never read the
+raw config.
 """
 
 from __future__ import annotations

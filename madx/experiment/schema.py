@@ -14,11 +14,11 @@ from ..adapters.config import AdapterConfig
 from ..core.errors import MadxError
 from ..core.settings import (AT_LEAST, EMBEDDING_KEYS, EMBEDDING_MODES, MIXED_PRECISION, POSITIVE, ROMANIZERS,
                              SCRIPT_KEYS, LangTraining, PretrainSettings, TaskTraining, TrainSettings, bound_message, field_type)
-from ..core.setups import EVAL_SETUPS, FULL_FT, NEW_SCRIPT_SETUPS
+from ..core.setups import EVAL_SETUPS, NEW_SCRIPT_SETUPS
 from ..demo.data import DemoData, DemoLanguage, TinyEncoder
 from ..tasks.families import TASK_TYPES
 
-FULL_FT_SECTION = FULL_FT.name  # the config section of full fine-tuning's overrides of train_task
+FULL_FT_SECTION = "full_ft"  # the config section of full fine-tuning's overrides of train_task
 SCHEMA = Path(__file__).resolve().parent / "config.schema.yaml"
 # Config sections checked against a dataclass: (section, dataclass, fields that come from elsewhere in the config)
 SECTIONS = {

@@ -1,5 +1,5 @@
 """Sentence(-pair) classification (XNLI, PAWS-X, sentiment): one label per sentence or pair, from the head on the
-first token; accuracy, per-class scores and the confusion matrix."""
+first token; accuracy, per-class scores and the confusion matrix; the reader of its layouts (at the end)."""
 
 from __future__ import annotations
 
@@ -25,40 +25,6 @@ class TextExample:
     pair: str | None
     label: str
     where: str
-
-
-def _label_name(value, key: str, names: dict, where: str) -> str:
-    if key in names and isinstance(value, int) and not isinstance(value, bool):
-        if not 0 <= value < len(names[key]):
-            raise DataError(f"{where}: {key}={value} is outside the dataset's labels {names[key]}")
-        return names[key][value]
-    if isinstance(value, (str, int)) and not isinstance(value, bool):
-        return str(value)
-    raise DataError(f"{where}: {key}={value!r}; a label is a name or an integer")
-
-
-def read_classification(spec) -> tuple[list[TextExample], list[str] | None]:
-    """XNLI / AmericasNLI (premise, hypothesis, label), PAWS-X (sentence1, sentence2, label), or one sentence
-    (text or sentence, label); (examples, the hub dataset's label names or None)."""
-    records, names = read_records(spec)
-    examples, unlabelled = [], 0
-    for where, r in records:
-        text_key, text = record_field(r, where, TEXT_FIELDS, "text")
-        _, pair = record_field(r, where, PAIR_FIELDS, "second text", required=False)
-        label_key, label = record_field(r, where, ("label",), "label")
-        for key, value in ((text_key, text), ("pair", pair)):
-            if value is not None and not isinstance(value, str):
-                raise DataError(f"{where}: {key} must be text, got {type(value).__name__}")
-        if isinstance(label, int) and label < 0:
-            unlabelled += 1  # the hub's "no label" (-1), as in SNLI's unannotated rows: counted, not used
-            continue
-        examples.append(TextExample(text, pair, _label_name(label, label_key, names, where), where))
-    if unlabelled:
-        log.warning("%s: %d of %d rows have no label (-1) and are left out", spec, unlabelled, len(records))
-    if not examples:
-        raise DataError(f"{spec}: no labelled examples")
-    return examples, names.get("label")
-
 
 
 class Classification(Family):
@@ -139,3 +105,39 @@ class Classification(Family):
             asked = sentences.asking(rng, i, first=True)
             records.append({"text": " ".join(asked.tokens), "label": asked.kind_name})
         return records
+
+
+# ---- the reader
+
+
+def _label_name(value, key: str, names: dict, where: str) -> str:
+    if key in names and isinstance(value, int) and not isinstance(value, bool):
+        if not 0 <= value < len(names[key]):
+            raise DataError(f"{where}: {key}={value} is outside the dataset's labels {names[key]}")
+        return names[key][value]
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        return str(value)
+    raise DataError(f"{where}: {key}={value!r}; a label is a name or an integer")
+
+
+def read_classification(spec) -> tuple[list[TextExample], list[str] | None]:
+    """XNLI / AmericasNLI (premise, hypothesis, label), PAWS-X (sentence1, sentence2, label), or one sentence
+    (text or sentence, label); (examples, the hub dataset's label names or None)."""
+    records, names = read_records(spec)
+    examples, unlabelled = [], 0
+    for where, r in records:
+        text_key, text = record_field(r, where, TEXT_FIELDS, "text")
+        _, pair = record_field(r, where, PAIR_FIELDS, "second text", required=False)
+        label_key, label = record_field(r, where, ("label",), "label")
+        for key, value in ((text_key, text), ("pair", pair)):
+            if value is not None and not isinstance(value, str):
+                raise DataError(f"{where}: {key} must be text, got {type(value).__name__}")
+        if isinstance(label, int) and label < 0:
+            unlabelled += 1  # the hub's "no label" (-1), as in SNLI's unannotated rows: counted, not used
+            continue
+        examples.append(TextExample(text, pair, _label_name(label, label_key, names, where), where))
+    if unlabelled:
+        log.warning("%s: %d of %d rows have no label (-1) and are left out", spec, unlabelled, len(records))
+    if not examples:
+        raise DataError(f"{spec}: no labelled examples")
+    return examples, names.get("label")

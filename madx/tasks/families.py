@@ -94,6 +94,9 @@ def save_head(model: nn.Module, directory: Path, name: str, label_names: list[st
 def load_head(model: nn.Module, task_dir: Path) -> None:
     """The head saved in `task_dir` (by madx or AdapterHub) into `model`, read by the layout of its family."""
     config = read_head_config(task_dir)
+    if config["task_type"] not in FAMILIES:
+        raise HeadLoadError(f"{Path(task_dir) / HEAD_CONFIG}: task_type {config['task_type']!r}; madx reads "
+                            f"{', '.join(FAMILIES)}")
     heads.load_head(model, task_dir, family(config["task_type"]).head_layout)
 
 

@@ -1,5 +1,5 @@
 """Multiple choice (COPA / XCOPA, SIQA): a context and N choices, each (context, choice) scored by the head, the
-highest wins; accuracy, and per-choice scores with the confusion matrix."""
+highest wins; accuracy, and per-choice scores with the confusion matrix; the reader of its layouts (at the end)."""
 
 from __future__ import annotations
 
@@ -22,35 +22,6 @@ class ChoiceExample:
     choices: list
     label: int
     where: str
-
-
-def read_multiple_choice(spec) -> list[ChoiceExample]:
-    """COPA / XCOPA (premise, question, choice1, choice2, label), SIQA (context, question, answerA..C, label 1-3),
-    or any (context or premise, [question], choices: [...], label 0-based)."""
-    records, _ = read_records(spec)
-    examples = []
-    for where, r in records:
-        if "choice1" in r:  # COPA / XCOPA: the question says whether the choice is a cause or an effect
-            _, premise = record_field(r, where, ("premise",), "premise")
-            context, choices, label = f"{premise} {r.get('question', '')}".strip(), [r["choice1"], r.get("choice2")], r.get("label")
-        elif "answerA" in r:  # SIQA: labels 1..3
-            _, context = record_field(r, where, ("context",), "context")
-            context = f"{context} {r.get('question', '')}".strip()
-            choices = [r.get(k) for k in SIQA_ANSWERS]
-            label = int(r["label"]) - 1 if str(r.get("label", "")).strip().isdigit() else r.get("label")
-        else:
-            _, context = record_field(r, where, ("context", "premise"), "context")
-            context = f"{context} {r.get('question', '')}".strip()
-            _, choices = record_field(r, where, ("choices", "endings"), "choices")
-            label = r.get("label")
-        if not isinstance(choices, list) or len(choices) < 2 or not all(isinstance(c, str) for c in choices):
-            raise DataError(f"{where}: choices must be two or more texts, got {choices!r}")
-        if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label < len(choices):
-            raise DataError(f"{where}: label={label!r} must be the index of the right choice (0..{len(choices) - 1}; "
-                            "SIQA's 1..3)")
-        examples.append(ChoiceExample(context, choices, label, where))
-    return examples
-
 
 
 class MultipleChoice(Family):
@@ -150,3 +121,34 @@ class MultipleChoice(Family):
             context = " ".join([*asked.tokens[: asked.start], sentences.gap, *asked.tokens[asked.end :]])
             records.append({"context": context, "choices": choices, "label": label})
         return records
+
+
+# ---- the reader
+
+
+def read_multiple_choice(spec) -> list[ChoiceExample]:
+    """COPA / XCOPA (premise, question, choice1, choice2, label), SIQA (context, question, answerA..C, label 1-3),
+    or any (context or premise, [question], choices: [...], label 0-based)."""
+    records, _ = read_records(spec)
+    examples = []
+    for where, r in records:
+        if "choice1" in r:  # COPA / XCOPA: the question says whether the choice is a cause or an effect
+            _, premise = record_field(r, where, ("premise",), "premise")
+            context, choices, label = f"{premise} {r.get('question', '')}".strip(), [r["choice1"], r.get("choice2")], r.get("label")
+        elif "answerA" in r:  # SIQA: labels 1..3
+            _, context = record_field(r, where, ("context",), "context")
+            context = f"{context} {r.get('question', '')}".strip()
+            choices = [r.get(k) for k in SIQA_ANSWERS]
+            label = int(r["label"]) - 1 if str(r.get("label", "")).strip().isdigit() else r.get("label")
+        else:
+            _, context = record_field(r, where, ("context", "premise"), "context")
+            context = f"{context} {r.get('question', '')}".strip()
+            _, choices = record_field(r, where, ("choices", "endings"), "choices")
+            label = r.get("label")
+        if not isinstance(choices, list) or len(choices) < 2 or not all(isinstance(c, str) for c in choices):
+            raise DataError(f"{where}: choices must be two or more texts, got {choices!r}")
+        if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label < len(choices):
+            raise DataError(f"{where}: label={label!r} must be the index of the right choice (0..{len(choices) - 1}; "
+                            "SIQA's 1..3)")
+        examples.append(ChoiceExample(context, choices, label, where))
+    return examples

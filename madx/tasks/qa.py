@@ -1,15 +1,16 @@
 """Extractive QA (SQuAD, MLQA, XQuAD): contexts cut into overlapping windows, spans read back from start/end
-logits, and MLQA's exact match and F1 (answer normalisation per language, the maximum over the gold answers)."""
+logits, and MLQA's exact match and F1 (answer normalisation per language, the maximum over the gold answers);
+the reader of SQuAD's layouts (at the end)."""
 
 from __future__ import annotations
 
 import dataclasses
 import random
-from dataclasses import dataclass, field
 import re
 import string
 import unicodedata
 from collections import Counter
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F

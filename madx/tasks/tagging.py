@@ -1,5 +1,6 @@
 """Token classification (ner, pos): a label per word from the head on its first sub-token; seqeval's entity-level
-P/R/F1 (micro, and F1 per type) for NER, token accuracy for POS."""
+P/R/F1 (micro, and F1 per type) for NER, token accuracy for POS; the readers of CoNLL, JSONL and hub data and the
+word-aligned encoding (at the end)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from ..adapters.io import write_adapter_files
 from ..adapters.counting import count_parameters
 from ..adapters.model import activate, add_adapter, train_adapters
 from ..core.files import staged_dir, write_text
-from ..core.settings import NEW_EMBEDDINGS, LangTraining
+from ..core.settings import EMBEDDING_ROWS, NEW_EMBEDDINGS, LangTraining
 from ..core.sources import Source
 from ..data import hub
 from ..data.corpus import corpus_lines, load_blocks, read_lines
@@ -144,7 +144,7 @@ def adapter_model(base_model: str, lang: str, adapter_config: AdapterConfig, set
         # no weight decay: a row the language never uses must stay exactly the base's
         groups = [{"params": train_rows(model, rows), "lr": settings.embedding_lr or settings.lr, "weight_decay": 0.0}]
         if rows is not None:
-            embedding_info = {"mode": "rows", "vocab_size": len(tokenizer), "rows_trained": len(rows)}
+            embedding_info = {"mode": EMBEDDING_ROWS, "vocab_size": len(tokenizer), "rows_trained": len(rows)}
             log.info("%s: training the %d embedding rows its corpus uses (of %d)", lang, len(rows), len(tokenizer))
     return model, embedding_info, groups
 

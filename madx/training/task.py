@@ -301,20 +301,19 @@ def train_task(
     fam = family(task_type)
     config = hub.load_config(base_model, trust_remote_code=trust_remote_code)
     hub.check_sequence_length(config, settings.max_length, base_model, key="max_length")
-    data = TaskData.read(fam, base_model, train_data, dev_data, settings, trust_remote_code)
-    train_examples, dev_examples, dev_features, label_names = data.train, data.dev, data.dev_features, data.labels
     accelerator = make_accelerator(settings)
+    data = TaskData.read(fam, base_model, train_data, dev_data, settings, trust_remote_code)
 
     torch.manual_seed(settings.seed)
     init_from = Path(init_from) if init_from else None
-    model = build_task_model(base_model, task, setup, fam, label_names, lang_adapter, adapter_config,
+    model = build_task_model(base_model, task, setup, fam, data.labels, lang_adapter, adapter_config,
                              trust_remote_code, init_from, fuse or (), fusion_config)
     if not training(setup).full_model and accelerator.device.type == "cuda":
         cast_frozen(model, settings.mixed_precision)
     log.info("%s/%s: %s", task, setup, count_parameters(model))
 
     work_dir = output.with_name(output.name + ".work")
-    dev = BestOnDev(model, fam, dev_examples, dev_features, label_names, settings, data.pad_id,
+    dev = BestOnDev(model, fam, data.dev, data.dev_features, data.labels, settings, data.pad_id,
                     work_dir / BEST_DIR, accelerator, lang)
     batches = TokenBatches(data.train_features, settings.batch_size, settings.seed, data.pad_id,
                            group_by_length=settings.group_by_length, fam=fam)
@@ -327,12 +326,12 @@ def train_task(
             "base_model": base_model, "task": task, "setup": setup, "task_type": task_type,
             "lang_adapter": str(lang_adapter) if lang_adapter else None, "train": str(train_data),
             "dev": str(dev_data), "max_length": settings.max_length, "group_by_length": settings.group_by_length,
-            "label_names": label_names, f"best_dev_{dev.metric}": best["score"], "best_step": best["step"],
+            "label_names": data.labels, f"best_dev_{dev.metric}": best["score"], "best_step": best["step"],
             "settings": settings_dict(settings), "init_from": str(init_from) if init_from else None,
             "fuse": [str(d) for d in fuse] if fuse else None, "fusion_config": fusion_config if fuse else None,
         }
-        num_choices = fam.num_choices(train_examples)
-        write_task_output(model, task, setup, base_model, label_names, task_type, work_dir, output, record,
+        num_choices = fam.num_choices(data.train)
+        write_task_output(model, task, setup, base_model, data.labels, task_type, work_dir, output, record,
                           num_choices)
         if not settings.keep_checkpoints:
             shutil.rmtree(work_dir, ignore_errors=True)
