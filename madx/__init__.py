@@ -9,7 +9,7 @@ from .core.lazy import lazy_exports as _lazy_exports
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "adapters.composition": ("Fuse", "Stack"),
+    "adapters.composition": ("Average", "Fuse", "Stack"),
     "adapters.counting": ("ParameterCount", "count_parameters", "stored_parameters"),
     "adapters.config": ("AdapterConfig", "AdapterConfigError", "LANGUAGE_ADAPTER", "TASK_ADAPTER"),
     "adapters.fusion": ("FusionConfig", "add_fusion", "delete_fusion", "fusion_config", "fusion_regularization_loss",

@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from ..core.errors import InputError, MadxError
-from .composition import Fuse, adapter_names, flatten
+from .averaging import AveragedInvertible, averaged
+from .composition import Average, Fuse, Group, adapter_names, flatten
 from .config import AdapterConfig
 from .modules import BottleneckAdapter, NICEInvertibleAdapter
 
@@ -58,7 +59,10 @@ class AdaptedOutput(nn.Module):
 
     def _block(self, item):
         """What one item of the active stack computes here, as block(r, x, norm) -> r: an adapter, a fusion layer
-        over its adapters, or None where the layer has neither (leave_out)."""
+        over its adapters, an average of adapters, or None where the layer has none of them (leave_out)."""
+        if isinstance(item, Average):
+            here = [(self.adapters[n], w) for n, w in zip(item.names, item.weights) if n in self.adapters]
+            return functools.partial(averaged, adapters=here) if here else None
         if isinstance(item, Fuse):
             if item.name not in self.adapter_fusion_layer:
                 return None
@@ -98,9 +102,13 @@ class MadxState:
     hooks: list = field(default_factory=list)
     hooked: list = field(default_factory=list)  # modules carrying the inverse hook
 
-    def first_invertible(self) -> NICEInvertibleAdapter | None:
-        """The invertible adapter applied: the first item's; a Fuse's first adapter's (AdapterHub's choice)."""
+    def first_invertible(self) -> NICEInvertibleAdapter | AveragedInvertible | None:
+        """The invertible adapter applied: the first item's; a Fuse's first adapter's (AdapterHub's choice); an
+        Average's, their weighted mean (AdapterHub's Average applies its first adapter's alone)."""
         first = self.active[0] if self.active else None
+        if isinstance(first, Average):
+            parts = [(self.invertible[n] if n in self.invertible else None, w) for n, w in zip(first.names, first.weights)]
+            return AveragedInvertible(parts) if any(inv is not None for inv, _ in parts) else None
         if isinstance(first, Fuse):
             first = first.names[0]
         return self.invertible[first] if first is not None and first in self.invertible else None
@@ -274,7 +282,7 @@ def activate(model: nn.Module, *setup) -> None:
     state = madx_state(model)
     items = flatten(setup)
     _check_names(state, adapter_names(items))
-    names = [name for item in items for name in (item.names if isinstance(item, Fuse) else (item,))]
+    names = [name for item in items for name in (item.names if isinstance(item, Group) else (item,))]
     if len(set(names)) != len(names):
         raise ValueError(f"adapter names repeat in the stack {items} (each adapter runs once in it)")
     for item in items:
