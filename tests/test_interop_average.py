@@ -17,14 +17,9 @@ import torch
 import transformers
 
 import madx
-from tiny import madx_outputs, randomize_adapter
+from tiny import INTEROP_BATCH as BATCH, INTEROP_CONFIG as CONFIG, madx_outputs, randomize_adapter
 
 HERE = Path(__file__).parent
-CONFIG = dict(vocab_size=120, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64,
-              max_position_embeddings=64, type_vocab_size=1, attn_implementation="eager", pad_token_id=1,
-              num_labels=3)
-BATCH = {"input_ids": [[0, 5, 17, 99, 42, 8, 2, 1], [0, 33, 7, 2, 1, 1, 1, 1]],
-         "attention_mask": [[1] * 8, [1, 1, 1, 1, 0, 0, 0, 0]]}
 LANG = madx.AdapterConfig(reduction_factor=2)  # MAD-X's language adapter without its invertible adapter
 # case -> (averaged adapters, madx's weights, the task adapter on top or None)
 CASES = {"uniform": (["hi", "ar", "ur"], None, None), "weighted": (["hi", "ar"], [1, 3], None),

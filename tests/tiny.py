@@ -21,6 +21,13 @@ ARCHS = {
                                                              legacy=False)),
 }
 
+# The XLM-R the AdapterHub interop tests build on both sides (JSON-able: it goes into their spec files), and a batch
+INTEROP_CONFIG = dict(vocab_size=120, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64,
+                      max_position_embeddings=64, type_vocab_size=1, attn_implementation="eager", pad_token_id=1,
+                      num_labels=3)
+INTEROP_BATCH = {"input_ids": [[0, 5, 17, 99, 42, 8, 2, 1], [0, 33, 7, 2, 1, 1, 1, 1]],
+                 "attention_mask": [[1] * 8, [1, 1, 1, 1, 0, 0, 0, 0]]}
+
 
 def tiny_config(model_type="xlm-roberta", **overrides):
     config_class, extra = ARCHS[model_type]
