@@ -22,7 +22,8 @@ if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
 # The longest test files, first: the workers (xdist, a file at a time) take files in this order, so the minutes-long
 # end-to-end runs start at once and the short files fill the other worker beside them (last, as collected in
 # name order, the suite's end waited on them alone: 12 min 12 s, about 8 of them with both cores busy)
-FIRST = ("test_slurm.py", "test_workflow.py", "test_workflow_families.py", "test_training.py", "test_interop_heads.py")
+FIRST = ("test_slurm.py", "test_workflow_run.py", "test_workflow_families.py", "test_workflow.py", "test_training.py",
+         "test_interop_heads.py")
 
 
 def pytest_collection_modifyitems(items):

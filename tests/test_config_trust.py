@@ -187,7 +187,7 @@ def test_the_schema_and_the_settings_refuse_the_same_values():
 # ---- local paths and the base model
 
 
-def test_a_missing_local_base_model_is_refused_and_a_hub_id_is_not(local_tree, tmp_path, monkeypatch):
+def test_a_missing_local_base_model_is_refused(local_tree, tmp_path, monkeypatch):
     data, base = local_tree
     monkeypatch.chdir(tmp_path)
     for missing in (str(tmp_path / "no_model"), "./no_model", "models/base/v1"):
@@ -195,8 +195,67 @@ def test_a_missing_local_base_model_is_refused_and_a_hub_id_is_not(local_tree, t
                 rf"c.yaml: base_model {re.escape(repr(missing))}: no such local directory")
     (tmp_path / "models").mkdir()  # namespace/name beside a folder of that namespace: the local path is meant
     refused(local_config(data, base, base_model="models/xlmr"), r"base_model 'models/xlmr': no such local directory")
-    for hub_id in ("FacebookAI/xlm-roberta-base", "xlm-roberta-base"):  # checked when a job loads it
-        assert load_experiment(local_config(data, base, base_model=hub_id), "c.yaml").base_model == hub_id
+
+
+def cached_hub_model(cache: Path, repo_id: str) -> None:
+    """A model's config.json in a hub cache laid out as huggingface_hub lays it out (refs/main -> a snapshot)."""
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    (repo / "snapshots" / ("0" * 40)).mkdir(parents=True)
+    (repo / "snapshots" / ("0" * 40) / "config.json").write_text("{}")
+
+
+def test_a_hub_base_model_is_cached_found_on_the_hub_or_refused(local_tree, tmp_path, monkeypatch, capsys):
+    """A base_model that is no local directory is a hub id: cached, it loads with no note; not cached, the config
+    check asks the hub (a typo is refused before any job), says when the first job downloads it, and refuses it
+    offline (HF_HUB_OFFLINE) with how to download it."""
+    import huggingface_hub
+    from huggingface_hub import constants
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    from madx.commands import check_config
+
+    data, base = local_tree
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    cached_hub_model(tmp_path / "hub", "FacebookAI/xlm-roberta-base")
+    asked = []
+
+    def model_info(self, repo_id, **kwargs):
+        asked.append(repo_id)
+        return answers[repo_id]()
+
+    def not_found():  # the hub client's 404 (built without an HTTP response, which its constructor wants)
+        err = RepositoryNotFoundError.__new__(RepositoryNotFoundError)
+        Exception.__init__(err, "404 Client Error: Repository Not Found")
+        raise err
+
+    def unreachable():
+        raise ConnectionError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", model_info)
+    answers = {"org/typo": not_found, "org/far": unreachable, "org/big": lambda: None}
+    exp = load_experiment(local_config(data, base, base_model="FacebookAI/xlm-roberta-base"), "c.yaml")
+    assert exp.notes == () and asked == []  # cached: no question to the hub
+    refused(local_config(data, base, base_model="org/typo"),
+            r"c.yaml: base_model 'org/typo': no local directory 'org/typo' under .*, and the hub has no model of that "
+            r"id \(or it is private: log in")
+    exp = load_experiment(local_config(data, base, base_model="org/far"), "c.yaml")
+    assert len(exp.notes) == 1 and "the hub cannot be reached to check it (ConnectionError): the first job " \
+        "downloads it. If you meant a local directory, fix the path" in exp.notes[0]
+    exp = load_experiment(local_config(data, base, base_model="org/big"), "c.yaml")
+    assert exp.notes == ("base_model 'org/big': a hub id not in the hub cache yet: the first job downloads it",)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(local_config(data, base, base_model="org/big")))
+    assert check_config.main(["c.yaml"]) == 0
+    assert "  note: base_model 'org/big': a hub id not in the hub cache yet" in capsys.readouterr().out
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    refused(local_config(data, base, base_model="org/big"),
+            r"base_model 'org/big': .*it is not in the hub cache \(HF_HUB_OFFLINE is set\); download it while "
+            r"online \(hf download org/big\)")
+    assert load_experiment(local_config(data, base, base_model="FacebookAI/xlm-roberta-base"), "c.yaml").notes == ()
+    assert asked == ["org/typo", "org/far", "org/big", "org/big"]  # offline: never asked
 
 
 def test_a_base_model_without_its_tokenizer_is_refused(local_tree, tmp_path):
@@ -442,3 +501,54 @@ def test_the_workflow_refuses_duplicate_keys_and_a_second_config_file(tmp_path):
     assert proc.returncode != 0
     assert ("invalid config: 2 config files given (c.yaml, target.json): a madx experiment is one config file, and "
             "--configfile takes every word after it; put targets before --configfile") in proc.stdout + proc.stderr
+
+
+def test_a_damaged_or_foreign_finished_output_is_refused_before_any_job(local_tree, tmp_path, monkeypatch, capsys):
+    """Before the DAG, the workflow checks the finished adapters under the results folder: bytes changed since madx
+    wrote them (same size: only the checksum sees it), or an output trained on another base model (a config that
+    shares another experiment's results folder), stop the run with the file named, and nothing is deleted."""
+    from madx.commands import check_config
+    from madx.core.files import record_checksums
+
+    data, base = local_tree
+    config = local_config(data, base)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    exp = load_experiment(config, "c.yaml")
+    out = [tmp_path / p for p in (*exp.lang_adapter_outputs(), *exp.task_outputs(), *exp.eval_outputs(),
+                                  *exp.paths.report_outputs().values())]
+    task = tmp_path / "results/tasks/ner/en/madx/seed1"
+    weights = task / "adapter.safetensors"
+    task.mkdir(parents=True)
+    weights.write_bytes(bytes(range(256)) * 4)
+    (task / "task.json").write_text(json.dumps({"base_model": str(base), "setup": "madx"}))
+    record_checksums(task, [weights])
+    finish(out, time.time() + 100)
+    proc = snakemake(["-n", "--configfile", "c.yaml"], tmp_path)
+    assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    assert (tmp_path / "results/.madx_digests.json").is_file()  # the next check reads only what changed
+
+    before = {p: p.read_bytes() for p in (tmp_path / "results").rglob("*") if p.is_file() and p.name[0] != "."}
+    damaged = bytearray(weights.read_bytes())
+    damaged[100:104] = b"\xff\xff\xff\x7f"
+    weights.write_bytes(bytes(damaged))
+    proc = snakemake(["--cores", "1", "--configfile", "c.yaml", "--forcerun", "evaluate"], tmp_path)
+    assert proc.returncode != 0
+    assert (f"cannot run on the finished outputs: c.yaml: a finished output is damaged: {weights.relative_to(tmp_path)}: its "
+            "bytes differ from the sha256 madx recorded when it wrote it") in proc.stderr, proc.stderr[-2000:]
+    assert f"delete {task.relative_to(tmp_path)} and run snakemake again to rebuild it" in proc.stderr
+    assert {p: p.read_bytes() for p in before} == {**before, weights: bytes(damaged)}  # nothing deleted or redone
+    monkeypatch.chdir(tmp_path)
+    assert check_config.main(["c.yaml"]) != 0 and "a finished output is damaged" in capsys.readouterr().err
+
+    weights.write_bytes(before[weights])
+    other = tmp_path / "other_base"
+    shutil.copytree(base, other)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(local_config(data, other)))
+    proc = snakemake(["-n", "--configfile", "c.yaml"], tmp_path)
+    assert proc.returncode != 0
+    assert (f"c.yaml: base_model '{other}': results/tasks/ner/en/madx/seed1 was trained on base model '{base}', so "
+            "the results folder 'results' holds another experiment's outputs; give this config a folder of its own "
+            "(results: results/<name>), or delete results/tasks/ner/en/madx/seed1 to retrain it") in proc.stdout + \
+        proc.stderr, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert load_experiment(local_config(data, other, results="results/other"), "c.yaml").paths.results == \
+        "results/other"

@@ -209,6 +209,18 @@ def test_task_adapter_learns_ner(trained_task):
     assert head["label_names"][0] == "O" and "B-PER" in head["label_names"]
 
 
+def test_inspect_shows_a_task_adapters_head(trained_task, capsys):
+    _, _, out = trained_task
+    assert cli(["inspect", str(out / "ner")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    head = json.loads((out / "ner" / "head_config.json").read_text())
+    hidden = summary["hidden_size"]
+    assert summary["name"] == "ner" and summary["checksums"] == "verified"
+    assert summary["head"] == {"task_type": "ner", "head_type": "tagging", "labels": head["label_names"],
+                               "weights": str(out / "ner" / "model_head.safetensors"),
+                               "parameters": (hidden + 1) * len(head["label_names"])}
+
+
 def test_evaluate_equals_seqeval_on_the_same_predictions(trained_task, tmp_path):
     data, base, out = trained_task
     result_file = tmp_path / "en.json"

@@ -3,9 +3,10 @@
 # the raw config or spells a path.
 import re
 import shlex
+import sys
 
 from madx.core.sources import is_hub_spec
-from madx.experiment import NAME, ConfigError, check_config_files, load_experiment
+from madx.experiment import NAME, ConfigError, OutputError, check_config_files, load_experiment
 
 
 def shown_path(path):
@@ -19,8 +20,12 @@ try:
     # Snakemake has read the file already, keeping the last of duplicate keys: read it again to refuse them
     check_config_files([shown_path(str(f)) for f in workflow.configfiles])
     EXP = load_experiment(config, CONFIG_FILE)
+except OutputError as err:
+    raise WorkflowError(f"cannot run on the finished outputs: {err}") from None
 except ConfigError as err:
     raise WorkflowError(f"invalid config: {err}") from None
+for note in EXP.notes:
+    print(f"madx: {note}", file=sys.stderr)
 
 PATHS = EXP.paths
 REMOTE_CODE = "--trust-remote-code" if EXP.trust_remote_code else ""

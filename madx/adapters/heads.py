@@ -147,7 +147,8 @@ def head_type_of(config: dict) -> str | None:
     return (config.get("config") or {}).get("head_type")
 
 
-def _weights(directory: Path) -> tuple[Path, dict]:
+def read_head_weights(directory: Path) -> tuple[Path, dict]:
+    """(file, tensors) of a head's weights: madx's or AdapterHub's file, verified against its recorded sha256."""
     for name in (HEAD_WEIGHTS, *OTHER_WEIGHTS):
         file = directory / name
         if file.is_file():
@@ -171,7 +172,7 @@ def load_head(model: nn.Module, task_dir: Path, layout: HeadLayout | None) -> No
     AdapterHub does."""
     task_dir = Path(task_dir)
     config = read_head_file(task_dir)
-    file, weights = _weights(task_dir)
+    file, weights = read_head_weights(task_dir)
     flex = config.get("config")
     if flex:
         head_type = flex["head_type"]

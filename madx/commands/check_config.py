@@ -34,6 +34,8 @@ def _body(args) -> None:
     for lang in exp.adapter_only_languages():
         print(f"  {lang}: language adapter only (no task has test data for it): trained, and its held-out perplexity "
               "reported")
+    for note in exp.notes:
+        print(f"  note: {note}")
     if exp.builds_base_model:
         print(f"  base_model {exp.base_model}: built by the demo; its tokenizer is checked by the jobs that load it")
 

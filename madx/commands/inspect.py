@@ -1,5 +1,6 @@
-"""madx inspect DIR: what an adapter or AdapterFusion directory holds, without loading a model; its files verified
-against the checksums madx recorded when it wrote them (a directory AdapterHub wrote has none)."""
+"""madx inspect DIR: what an adapter or AdapterFusion directory holds (and the head saved beside it: a task's labels),
+without loading a model; its files verified against the checksums madx recorded when it wrote them (a directory
+AdapterHub wrote has none)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ def parser() -> argparse.ArgumentParser:
 def _body(args) -> None:
     from ..core.files import CHECKSUMS
     from ..adapters.fusion_io import CONFIG_NAME as FUSION_CONFIG, read_fusion_config, read_fusion_weights
+    from ..adapters.heads import HEAD_CONFIG, head_type_of, read_head_weights
     from ..adapters.io import read_adapter_config, read_adapter_weights
+    from ..tasks.families import read_head_config
 
     directory = args.adapter_dir
     if (directory / FUSION_CONFIG).is_file():  # a fusion directory (AdapterHub's save_adapter_fusion, madx_fusion)
@@ -40,6 +43,12 @@ def _body(args) -> None:
         "parameters": sum(t.numel() for t in tensors.values()),
         "checksums": "verified" if (directory / CHECKSUMS).is_file() else f"none recorded (no {CHECKSUMS})",
     }
+    if (directory / HEAD_CONFIG).is_file():  # a task adapter saved with its head (madx train-task, with_head=True)
+        head = read_head_config(directory)
+        head_file, head_tensors = read_head_weights(directory)
+        summary["head"] = {"task_type": head["task_type"], "head_type": head_type_of(head),
+                           "labels": head["label_names"], "weights": str(head_file),
+                           "parameters": sum(t.numel() for t in head_tensors.values())}
     print(json.dumps(summary, indent=2, default=list))
 
 

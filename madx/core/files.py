@@ -13,7 +13,6 @@ adapter AdapterHub saved, one downloaded from the hub) loads unchecked, as befor
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import os
@@ -26,6 +25,9 @@ from typing import Callable, Iterable, Iterator
 from .errors import MadxError
 
 CHECKSUMS = "madx_checksums.json"
+# how an output was trained (base model, data, settings), beside its weights: a language adapter's, a task output's
+LANG_RECORD = "training.json"
+TASK_RECORD = "task.json"
 
 
 def write_with(path: str | os.PathLike, save: Callable[[Path], None]) -> Path:
@@ -88,18 +90,49 @@ class ChecksumError(MadxError, ValueError):
 
 
 def sha256_of(path: str | os.PathLike) -> str:
-    """sha256 of a file's bytes, read once per process while its size and modification time stay the same."""
+    """sha256 of a file's bytes, read once while its size, modification time and inode stay the same (within a
+    process, and across processes inside `remembered_digests`)."""
     stat = os.stat(path)
-    return _sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    if key not in _DIGESTS:
+        digest = hashlib.sha256()
+        with open(key[0], "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        _DIGESTS[key] = digest.hexdigest()
+    return _DIGESTS[key]
 
 
-@functools.lru_cache(maxsize=None)
-def _sha256(path: str, size: int, mtime_ns: int, inode: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+_DIGESTS: dict[tuple[str, int, int, int], str] = {}
+
+
+def _unchanged(key: tuple[str, int, int, int]) -> bool:
+    """The file of a digest's key is still there, with that size, modification time and inode."""
+    try:
+        stat = os.stat(key[0])
+    except OSError:
+        return False
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ino) == key[1:]
+
+
+@contextlib.contextmanager
+def remembered_digests(record: str | os.PathLike) -> Iterator[None]:
+    """sha256_of inside the block takes the digests of files unchanged since `record` (a JSON list of [path, size,
+    mtime_ns, inode, sha256]) was written, and `record` then holds every digest known: the workflow's check of every
+    finished output reads only what changed since the last run (a full fine-tuned model is GBs). A record that
+    cannot be read is ignored."""
+    record = Path(record)
+    read = []
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        read = [[str(path), int(size), int(mtime_ns), int(inode), str(digest)]
+                for path, size, mtime_ns, inode, digest in json.loads(record.read_text(encoding="utf-8"))]
+    for *key, digest in read:
+        _DIGESTS.setdefault(tuple(key), digest)
+    yield
+    known = [[*key, digest] for key, digest in sorted(_DIGESTS.items()) if _unchanged(key)]
+    if known != read and record.parent.is_dir():  # written only when it changed: a run's outputs stay untouched
+        with contextlib.suppress(OSError):
+            write_text(record, json.dumps(known) + "\n")
 
 
 def files_under(directory: Path) -> list[Path]:

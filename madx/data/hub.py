@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from pathlib import Path
 
@@ -101,6 +102,43 @@ def check_base_model_dir(base_model: str) -> None:
         raise ModelLoadError(f"base_model {base_model!r}: {found[0]} cannot be read ({err}); save the model's "
                              "tokenizer again (tokenizer.save_pretrained(DIR))") from None
     check_tokenizer_fits(size, read_model_config(directory).get("vocab_size"), base_model, f"its {found[0]}")
+
+
+def hub_offline() -> bool:
+    """HF_HUB_OFFLINE set to a true value: the hub client reads its cache only."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def check_hub_model(base_model: str) -> str | None:
+    """A base model given as a hub id (not a local directory here) that the jobs can load: in the hub cache, or
+    found on the hub. None when it is cached; a warning when the first job will download it, or when the hub cannot
+    be reached to say; a ModelLoadError when it is not cached offline, or the hub has no such model (a typo would
+    otherwise change every job's settings and fail only inside them)."""
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    here = f"no local directory {base_model!r} under {os.getcwd()}"
+    if isinstance(try_to_load_from_cache(base_model, "config.json"), str):
+        return None
+    if hub_offline():
+        raise ModelLoadError(f"base_model {base_model!r}: {here}, so it is read as a hub id, and it is not in the hub "
+                             f"cache (HF_HUB_OFFLINE is set); download it while online (hf download {base_model}), "
+                             "or fix the path of the local directory")
+    from huggingface_hub import HfApi
+
+    try:
+        HfApi().model_info(base_model, timeout=10)
+    except GatedRepoError:
+        return (f"base_model {base_model!r}: a gated hub model, not in the hub cache: the jobs download it with your "
+                "token (HF_TOKEN, or hf auth login)")
+    except RepositoryNotFoundError:
+        raise ModelLoadError(f"base_model {base_model!r}: {here}, and the hub has no model of that id (or it is "
+                             "private: log in with hf auth login or set HF_TOKEN); fix the path or the id") from None
+    except Exception as err:  # noqa: BLE001 - no network, a proxy, a hub outage: the jobs try again
+        return (f"base_model {base_model!r}: {here}, so it is read as a hub id; it is not in the hub cache and the "
+                f"hub cannot be reached to check it ({type(err).__name__}): the first job downloads it. If you meant a "
+                "local directory, fix the path")
+    return f"base_model {base_model!r}: a hub id not in the hub cache yet: the first job downloads it"
 
 
 def check_tokenizer_fits(size: int, rows: int | None, base_model: str, what: str = "its tokenizer") -> None:

@@ -11,16 +11,15 @@ from typing import Callable
 from .. import __version__
 from ..adapters.embeddings import EMBEDDINGS_DIR, INFO_FILE
 from ..adapters.heads import HEAD_CONFIG, HEAD_WEIGHTS, OTHER_WEIGHTS
-from ..core.files import CHECKSUMS, files_under, sha256_of
+from ..core.files import CHECKSUMS, LANG_RECORD, TASK_RECORD, files_under, sha256_of
 from ..core.settings import TaskTraining
 from ..core.sources import is_hub_spec
 from ..data.romanize import romanizer
-from ..training.task_output import TASK_RECORD
 from .models import run_embeddings
 from .runs import Run
 
 # what a trained output holds that no evaluation number depends on: logs, records of how it was trained, checksums
-NOT_INPUTS = frozenset({"train_log.jsonl", "pretrain_log.jsonl", "training.json", TASK_RECORD, "madx_base.json",
+NOT_INPUTS = frozenset({"train_log.jsonl", "pretrain_log.jsonl", LANG_RECORD, TASK_RECORD, "madx_base.json",
                         INFO_FILE, CHECKSUMS})
 NOT_INPUT_DIRS = frozenset({"checkpoints"})  # and any hidden path (.NAME.staging, .cache)
 HEAD_FILES = frozenset({HEAD_CONFIG, HEAD_WEIGHTS, *OTHER_WEIGHTS})

@@ -10,6 +10,7 @@ from ..core.lazy import lazy_exports as _lazy_exports
 
 _EXPORTS = {
     "paths": ("Paths",),
+    "checks": ("OutputError",),
     "plan": ("Experiment", "load_experiment", "load_experiment_file"),
     "schema": ("NAME", "SECTIONS", "ConfigError", "check_config_files", "config_schema", "load_yaml"),
 }

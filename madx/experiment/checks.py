@@ -3,6 +3,7 @@ model, lengths within its positions, two-stage training without cycles. Each err
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,7 +13,9 @@ from ..adapters.config import AdapterConfigError
 from ..core.settings import AT_LEAST, ROMANIZERS, WHY, LangTraining, SettingError, TaskTraining
 from ..core.setups import FUSION_SETUPS, NEW_SCRIPT_SETUPS, SETUPS
 from ..core.sources import hub_dataset, is_hub_spec
-from ..data.hub import ModelLoadError, check_base_model_dir, looks_like_a_path, max_sequence_length, read_model_config
+from ..core.files import LANG_RECORD, TASK_RECORD, ChecksumError, remembered_digests, verify_checksums
+from ..data.hub import (ModelLoadError, check_base_model_dir, check_hub_model, looks_like_a_path, max_sequence_length,
+                        read_model_config)
 from .layers import Layers, merged, written_at
 from .schema import ConfigError
 
@@ -163,14 +166,25 @@ def check_lengths(exp: Experiment) -> None:
                               f"limit of {limit} tokens ({source}); set it to at most {limit}")
 
 
+def check_base_model(exp: Experiment) -> list[str]:
+    """The base model the jobs load: a local directory with its config and tokenizer, or a hub id that is cached or
+    that the hub has (a typo fails here, not inside every job). Returns notes for the summary (a hub id the first
+    job downloads, or one the hub could not be asked about)."""
+    try:
+        if exp.builds_base_model:
+            return []
+        if looks_like_a_path(exp.base_model):
+            check_base_model_dir(exp.base_model)
+            return []
+        note = check_hub_model(exp.base_model)
+    except ModelLoadError as err:
+        raise ConfigError(f"{exp.where}: {err}") from None
+    return [note] if note else []
+
+
 def check_files(exp: Experiment) -> None:
     """Every local file a job will read exists, or the workflow makes it: checked for exactly the languages,
     tasks and splits the experiment runs, so no configured result can silently never appear."""
-    if not exp.builds_base_model and looks_like_a_path(exp.base_model):  # a hub id is checked when a job loads it
-        try:
-            check_base_model_dir(exp.base_model)
-        except ModelLoadError as err:
-            raise ConfigError(f"{exp.where}: {err}") from None
     made = exp.demo_outputs()
     for lang in sorted({*exp.lang_adapters_to_train(), *(lang for _, lang in exp.script_adapters())}):
         for spec in exp.languages[lang].corpus:
@@ -232,3 +246,54 @@ def check_ready_adapter(path: str, base_model: str, key: str, where: str) -> Non
         field_name, made_for, has = mismatch
         raise ConfigError(f"{where}: {key}: {path!r} was made for {field_name} {made_for!r}, base_model "
                           f"{base_model!r} has {has!r}; use a language adapter trained on this base model")
+
+
+def check_outputs(exp: Experiment) -> None:
+    """The finished outputs already under the results folder are this experiment's, and whole: each language and task
+    adapter (or fine-tuned model) was trained on this base model (its training record says), and its files are the
+    bytes madx wrote (its checksums). Checked before the DAG: a corrupt adapter is named before any job reads it, and
+    another experiment's results folder is never retrained over. Each file is read once while it stays unchanged
+    (the digests are remembered under the results folder: a fine-tuned model is GBs)."""
+    outputs = [Path(p) for p in [*exp.lang_adapter_outputs(), *exp.task_outputs()] if Path(p).is_dir()]
+    others = [(output, trained_on) for output in outputs
+              if (trained_on := recorded_base_model(output)) is not None and not same_model(trained_on, exp.base_model)]
+    if others:
+        (output, trained_on), more = others[0], len(others) - 1
+        also = f" (and {more} other output{'s' * (more > 1)} there)" if more else ""
+        raise OutputError(f"{exp.where}: base_model {exp.base_model!r}: {output} was trained on base model "
+                          f"{trained_on!r}{also}, so the results folder {exp.paths.results!r} holds another "
+                          "experiment's outputs; give this config a folder of its own (results: results/<name>), or "
+                          f"delete {output} to retrain it on this base model")
+    with remembered_digests(Path(exp.paths.results) / DIGESTS_RECORD):
+        for output in outputs:
+            try:
+                verify_checksums(output, remedy=f"delete {output} and run snakemake again to rebuild it (the "
+                                                "evaluations that read it are computed again)")
+            except ChecksumError as err:
+                raise OutputError(f"{exp.where}: a finished output is damaged: {err}") from None
+
+
+DIGESTS_RECORD = ".madx_digests.json"  # under the results folder: check_outputs' digests of unchanged files
+
+
+class OutputError(ConfigError):
+    """Finished outputs the config cannot run on: damaged, or another experiment's."""
+
+
+def recorded_base_model(output: Path) -> str | None:
+    """The base model a finished output's training record names (None: no record, or an older one without it)."""
+    for name in (LANG_RECORD, TASK_RECORD):
+        try:
+            record = json.loads((output / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and isinstance(record.get("base_model"), str):
+            return record["base_model"]
+    return None
+
+
+def same_model(a: str, b: str) -> bool:
+    """Two base model names that mean the same model: equal, or paths of the same local directory."""
+    if os.path.normpath(a) == os.path.normpath(b):
+        return True
+    return Path(a).is_dir() and Path(b).is_dir() and Path(a).resolve() == Path(b).resolve()

@@ -9,6 +9,7 @@ raw config.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..core.setups import FUSION_SETUPS, SETUPS, script_setup
@@ -19,8 +20,12 @@ from .layers import Layers, merged
 from .schema import load_yaml
 
 
+@dataclass(frozen=True)
 class Experiment(Config):
-    """The parsed config (config.py: every default applied there) and the jobs it makes."""
+    """The parsed config (config.py: every default applied there) and the jobs it makes; `notes`: what the checks
+    found worth saying but not refusing (a hub id the first job downloads)."""
+
+    notes: tuple[str, ...] = ()
 
     @property
     def builds_base_model(self) -> bool:
@@ -167,10 +172,14 @@ def load_experiment(config: dict, where: str = "config", *, check_files: bool = 
     """The config checked (schema, then meaning) and parsed; a problem is a ConfigError naming `where` and the key."""
     exp = load_config(config, where, Experiment)
     checks.check_new_scripts(exp)
+    notes = []
     if check_files:
+        notes += checks.check_base_model(exp)
         checks.check_files(exp)
     checks.check_lengths(exp)
-    return exp
+    if check_files:
+        checks.check_outputs(exp)
+    return replace(exp, notes=tuple(notes))
 
 
 def load_experiment_file(path: str | Path, **kwargs) -> Experiment:

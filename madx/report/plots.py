@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..core.files import write_with
+from ..core.files import LANG_RECORD, write_with
 from .scores import adapter_label, baselines, grid, main_setup, matrix_scores, mean_over_sources, mean_std, sources_of
 
 
@@ -124,7 +124,7 @@ def plot_loss_curves(adapter_dirs: list[Path], path: Path) -> None:
         log = directory / "train_log.jsonl"
         if log.is_file():
             records = [json.loads(line) for line in log.read_text().splitlines() if line]
-            info = directory / "training.json"
+            info = directory / LANG_RECORD
             label = adapter_label(json.loads(info.read_text())) if info.is_file() else directory.name
             ax.plot([r["step"] for r in records], [r["loss"] for r in records], label=label)
     ax.set_xlabel("step")

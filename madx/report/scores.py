@@ -9,6 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..core.errors import InputError
+from ..core.files import LANG_RECORD
 from ..core.settings import NEW_EMBEDDINGS
 from ..core.setups import EVAL_SETUPS
 from ..tasks.families import DEFAULT_TASK_TYPE, main_metric
@@ -182,7 +183,7 @@ def adapter_records(adapter_dirs: list[Path], key: str) -> list[AdapterRecord]:
     coverage; "heldout": held-out MLM loss and perplexity with the adapter and for the base), by label."""
     rows = []
     for directory in adapter_dirs:
-        info_file = Path(directory) / "training.json"
+        info_file = Path(directory) / LANG_RECORD
         if info_file.is_file():
             info = json.loads(info_file.read_text())
             if info.get(key):

@@ -20,6 +20,7 @@ from ..adapters.io import load_adapter
 from ..adapters.model import (activate, adapter_config, adapter_modules, add_adapter, delete_adapter,
                               train_adapters)
 from ..core.errors import InputError
+from ..core.files import TASK_RECORD
 from ..core.settings import EVAL_BATCH_SIZE, TaskTraining
 from ..core.setups import TRAININGS, training
 from ..data import hub
@@ -30,7 +31,7 @@ from .accelerator import TrainingError, cast_frozen, make_accelerator
 from .batching import StepIndices
 from .checkpoints import BestWeights
 from .loop import fit, settings_dict
-from .task_output import TASK_RECORD, load_full_model, write_task_output
+from .task_output import load_full_model, write_task_output
 
 log = logging.getLogger(__name__)
 BEST_DIR = "best"  # in the work dir: the best-on-dev weights and their sha256 (checkpoints.BestWeights)

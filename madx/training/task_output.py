@@ -14,13 +14,12 @@ from ..adapters.fusion_io import read_fusion_config, write_fusion_files
 from ..adapters.io import write_adapter_files
 from ..adapters.model import madx_state
 from ..core.errors import InputError
-from ..core.files import files_under, record_checksums, staged_dir, verify_checksums, write_text
+from ..core.files import TASK_RECORD, files_under, record_checksums, staged_dir, verify_checksums, write_text
 from ..core.setups import training
 from ..data import hub
 from ..tasks.families import save_head
 
 FULL_MODEL_DIR = "model"
-TASK_RECORD = "task.json"  # how a task output was trained: setup, data, language adapter, settings, what it fused
 FUSED_DIR = "adapters"  # in a madx_fusion output: a copy of each fused task adapter, under its name
 
 
