@@ -133,3 +133,67 @@ def test_activate_refuses_an_adapter_twice_and_an_unknown_one():
         madx.activate(model, madx.Average("hi", "ar"), "hi")
     with pytest.raises(KeyError, match="no adapter named"):
         madx.activate(model, madx.Average("hi", "sw"))
+
+
+# ---- learned at test time (EMEA)
+
+
+def test_an_average_with_scores_weighs_each_position_by_their_softmax():
+    """Average(scores=...): per position softmax(scores); equal scores everywhere are the uniform average, and a
+    position's scores weigh that position alone (the embeddings' the invertible adapters)."""
+    from madx.adapters.composition import EMBEDDINGS
+
+    model = languages("hi", "ar")
+    positions = [*madx_state(model).outputs, EMBEDDINGS]
+    equal = {p: torch.zeros(2) for p in positions}
+    for got, expected in zip(hidden(model, madx.Average("hi", "ar", scores=equal)), hidden(model, madx.Average("hi", "ar"))):
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+    tilted = {p: torch.tensor([0.0, 0.0]) for p in positions}
+    tilted[EMBEDDINGS] = torch.tensor([0.0, 100.0])  # all ar on the embeddings, uniform in the layers
+    got = hidden(model, madx.Average("hi", "ar", scores=tilted))
+    fixed = hidden(model, madx.Average("hi", "ar"))
+    assert not torch.allclose(got[0], fixed[0])  # the embeddings moved
+    torch.testing.assert_close(got[0], hidden(model, "ar")[0], rtol=0, atol=1e-5)  # ar's invertible adapter alone
+    with pytest.raises(InputError, match=r"scores must hold one score per adapter at each position"):
+        madx.Average("hi", "ar", scores={EMBEDDINGS: torch.zeros(3)})
+
+
+def test_emea_lowers_the_entropy_of_the_predictions_by_moving_only_the_weights():
+    """Two language adapters under a task head (a zero one, the base as it is, and a strong one): EMEA's steps on the
+    batch move the ensemble's weights off uniform and lower the entropy of the predictions below the uniform
+    average's, deterministically; no weight of the model changes."""
+    from madx.core.settings import EmeaSettings, SettingError
+    from madx.evaluation.emea import TestTimeWeights
+    from madx.tasks.families import prediction_entropy
+
+    model = languages("plain", "strong", head="token")
+    for module in madx.adapters.model.adapter_modules(model, "plain").values():
+        for weight in module.parameters():
+            torch.nn.init.zeros_(weight)
+    randomize_adapter(model, "strong", 3, scale=1.5)
+    torch.nn.init.normal_(model.classifier.weight, std=0.3)  # a head whose certainty depends on the hidden states
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def entropy(*setup):
+        madx.activate(model, *setup)
+        with torch.no_grad():
+            return float(prediction_entropy(model(**BATCH), BATCH))
+
+    uniform = entropy(madx.Average("plain", "strong"))
+    results = []
+    for _ in range(2):
+        emea = TestTimeWeights(model, ["plain", "strong"], EmeaSettings(steps=3, lr=10.0))
+        madx.activate(model, emea.average)
+        with torch.no_grad():
+            emea(BATCH)
+            learned = float(prediction_entropy(model(**BATCH), BATCH))
+        results.append((emea.record(), learned))
+    (record, learned), again = results
+    assert (record, learned) == again  # deterministic
+    assert record["uniform_entropy"] == pytest.approx(uniform, abs=1e-5)
+    assert learned < uniform - 0.05  # 0.78 -> 0.72 here
+    assert abs(record["weights"]["strong"] - 0.5) > 0.01 and sum(record["weights"].values()) == pytest.approx(1)
+    assert record["batches"] == 1 and record["steps"] == 3
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())  # only the scores moved
+    with pytest.raises(SettingError, match="steps=0 must be at least 1"):
+        EmeaSettings(steps=0)

@@ -151,7 +151,7 @@ CASES = {
                                      r"no evaluation JSON files there; run madx evaluate first"),
     "evaluation run with a malformed --run": (
         lambda e: eval_args(e, "--run", "madx", "one", str(e[2] / "task"), "--each", "{setup}-{seed}.json"),
-        r"--run madx one .*: expected SETUP SEED TASK_DIR \[LANG_ADAPTER\] with SETUP one of"),
+        r"--run madx one .*: expected SETUP SEED TASK_DIR \[LANG_ADAPTER \.\.\.\] with SETUP one of"),
     "evaluation runs without a per-run result pattern": (
         lambda e: eval_args(e, "--run", "task_only", "1", str(e[2] / "task")),
         r"--each None: with --run, give each run's result path with \{setup\} and \{seed\}"),

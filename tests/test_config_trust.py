@@ -552,3 +552,54 @@ def test_a_damaged_or_foreign_finished_output_is_refused_before_any_job(local_tr
         proc.stderr, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert load_experiment(local_config(data, other, results="results/other"), "c.yaml").paths.results == \
         "results/other"
+
+
+# ---- languages without a corpus: related languages' adapters stand in
+
+
+def test_a_language_without_a_corpus_runs_on_its_related_languages_adapters(local_tree):
+    data, base = local_tree
+    config = local_config(data, base)
+    config["languages"]["qab"] = {"related": ["qac", "en"], "k": 2}
+    exp = load_experiment(config, "c.yaml")
+    assert exp.setups_for("ner", "qab") == ["task_only", "madx_nearest", "madx_avg", "madx_emea"]  # no madx: no adapter
+    assert exp.setups_for("ner", "qac") == ["madx", "task_only"]
+    assert exp.eval_lang_adapters("madx_avg", "en", "qab") == ["results/adapters/lang/qac", "results/adapters/lang/en"]
+    assert exp.eval_lang_adapters("madx_nearest", "en", "qab") == ["results/adapters/lang/qac"]
+    assert exp.lang_adapters_to_train() == ["en", "qac"]  # none for qab
+    config["languages"]["qab"] = {"related": ["qac", "en"]}  # k: 3 by default, or all when fewer
+    assert load_experiment(config, "c.yaml").languages["qab"].averaged == ("qac", "en")
+    # a language with its own corpus runs them beside madx, so the two can be compared
+    config["languages"]["qab"] = {"corpus": str(data / "corpora/qab.txt"), "related": ["qac"]}
+    assert load_experiment(config, "c.yaml").setups_for("ner", "qab") == ["madx", "task_only", "madx_nearest",
+                                                                          "madx_avg", "madx_emea"]
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c["languages"].update(qab={"related": ["xx"]}),
+     r"languages.qab.related: 'xx' is not a language here \(en, qac, qab\); add it with a corpus"),
+    (lambda c: c["languages"].update(qab={"related": ["qab"]}), r"languages.qab.related: 'qab' is the language itself"),
+    (lambda c: c["languages"].update(qab={"related": ["qac"]}, sw={"related": ["qab"]}),
+     r"languages.sw.related: 'qab' has no language adapter \(no corpus, no ready adapter\); give languages.qab a "
+     r"corpus"),
+    (lambda c: c["languages"].update(qab={"related": ["qac", "en"], "k": 3}),
+     r"languages.qab.k: 3, but related names 2 language\(s\)"),
+    (lambda c: c["languages"]["qac"].update(setups=["madx_avg"]),
+     r"languages.qac.setups: madx_avg stacks the adapters of related languages: give languages.qac.related"),
+    (lambda c: c["languages"].update(en={"related": ["qac"]}),
+     r"languages.en: a source language with no corpus and no ready adapter; the task adapters are trained on the "
+     r"source's language adapter"),
+    (lambda c: c["languages"].update(qab={"related": ["qac"], "setups": ["madx_translit"], "romanize": "anyascii"}),
+     r"languages.qab.setups: madx_translit trains qab's own language adapter from its corpus, and qab has none"),
+    (lambda c: c["languages"].update(qab={}), r"languages.qab: needs a corpus .*, or related: the languages whose "
+                                              r"adapters stand in for its own"),
+    (lambda c: c.update(emea={"steps": 0}), r"emea.steps: 0 must be at least 1"),
+    (lambda c: c.update(setups=["madx", "madx_avg"]), r"setups: madx_nearest, madx_avg, madx_emea run for the "
+                                                      r"languages that name related ones"),
+    (lambda c: c.update(emea={"lr": -1.0}), r"emea.lr: -1.0 must be positive"),
+])
+def test_related_languages_are_checked(local_tree, edit, message):
+    data, base = local_tree
+    config = local_config(data, base)
+    edit(config)
+    refused(config, "c.yaml: " + message)

@@ -309,7 +309,7 @@ def test_sentences_keep_their_words_when_romanized():
                                       r"anyascii, uroman\)"),
     (lambda qad: qad.update(setups=["madx_translit"]), r"languages\.qad\.embeddings: set, but qad runs no madx_emb"),
     (lambda qad: qad.update(setups=["madx"]), r"languages\.qad\.setups\.0: 'madx' is not one of \['madx_translit', "
-                                              r"'madx_emb'\]"),
+                                              r"'madx_emb', 'madx_nearest', 'madx_avg', 'madx_emea'\]"),
     (lambda qad: qad.update(romanize="latin"), r"languages\.qad\.romanize: 'latin' is not one of"),
     (lambda qad: qad.update(embeddings={"mode": "new", "vocab": 3}), r"languages\.qad\.embeddings: unknown key 'vocab'"),
 ])
@@ -332,7 +332,7 @@ def test_new_script_setups_run_only_where_asked():
     assert {setup for setup, _ in exp.eval_runs("ner", "en", "qad")} == {
         "madx", "source_la", "task_only", "full_ft", "madx_translit", "madx_emb"}
     assert exp.script_adapters() == [("emb", "qad"), ("translit", "qad")]
-    assert exp.eval_lang_adapter("madx_translit", "en", "qad") == "results/adapters/lang_translit/qad"
+    assert exp.eval_lang_adapters("madx_translit", "en", "qad") == ["results/adapters/lang_translit/qad"]
     assert exp.script_training("translit", "qad")["romanize"] == "demo"
     emb = exp.script_training("emb", "qad")
     assert emb["embeddings"] == "new" and emb["match_romanized"] == "demo" and "romanize" not in emb

@@ -17,6 +17,7 @@ from seqeval.metrics import f1_score
 import madx
 from madx.cli import main as cli
 from madx.commands.train_lang import parser as train_lang_parser
+from madx.core.errors import InputError
 from madx.core.settings import TrainSettings
 from madx.tasks.tagging import encode, read_labelled
 from madx.evaluation.models import build_eval_model
@@ -293,6 +294,42 @@ def test_one_job_evaluates_every_run_as_separate_jobs_would(trained_task, tmp_pa
     changed = {run.setup.name + str(run.seed) for run in runs if run.output.stat().st_mtime_ns != files[run.output]}
     assert changed == {"madx1", "madx2"}  # the runs that stack it, nothing else
     assert again[1:3] == results[1:3] and again[0]["fingerprint"] != results[0]["fingerprint"]
+
+
+def test_related_languages_adapters_stand_in_for_a_target_without_one(trained_task, tmp_path):
+    """madx_nearest stacks one related language's adapter (= madx with it), madx_avg the average of several: of an
+    adapter and its exact copy it is that adapter (the same F1), of two different ones neither; its result names
+    each averaged adapter, and changing one of them recomputes the runs that average it, nothing else."""
+    from madx.evaluation.evaluate import Run, evaluate_runs
+
+    data, base, out = trained_task
+    test = data / "ner/qac.test.conll"
+    same = _perturbed_copy(out / "la_en", tmp_path / "la_same", 1.0)
+    other = _perturbed_copy(out / "la_en", tmp_path / "la_other", 1.5)
+    each = str(tmp_path / "eval/seed{seed}/{setup}.json")
+    plan = [("madx", 1, [out / "la_en"]), ("madx_avg", 1, [out / "la_en", same]), ("madx", 2, [other]),
+            ("madx_nearest", 2, [other]), ("madx_avg", 2, [out / "la_en", other]),
+            ("madx_emea", 2, [out / "la_en", other])]
+    runs = [Run(setup, seed, out / "ner", las, Path(each.format(setup=setup, seed=seed))) for setup, seed, las in plan]
+    madx1, avg_same, madx_other, nearest, avg_two, emea = evaluate_runs(str(base), runs, test, lang="qac", task="ner",
+                                                                        source="en")
+    assert avg_same["f1"] == madx1["f1"] and nearest["f1"] == madx_other["f1"]
+    assert avg_two["f1"] not in (madx1["f1"], madx_other["f1"])
+    assert avg_two["stack"] == ["Average('en', 'en_3')", "ner"] and nearest["stack"] == ["en_3", "ner"]
+    assert avg_two["lang_adapters"] == [str(out / "la_en"), str(other)] and "lang_adapter" not in avg_two
+    assert len(avg_two["inputs"]["lang_adapters"]) == 2 and avg_two["inputs"]["lang_adapter"] is None
+    # madx_emea: the same two, their weights learned on each test batch (the paper's one step of size 10)
+    assert emea["inputs"]["emea"] == {"steps": 1, "lr": 10.0} and "emea" not in avg_two["inputs"]
+    assert emea["emea"]["batches"] >= 1 and set(emea["emea"]["weights"]) == {"en", "en_3"}
+    assert emea["stack"] == ["Average('en', 'en_3', weights per position)", "ner"]
+    files = {run.output: run.output.stat().st_mtime_ns for run in runs}
+    _perturbed_copy(out / "la_en", other, 0.5)
+    evaluate_runs(str(base), runs, test, lang="qac", task="ner", source="en")
+    changed = {run.setup.name + str(run.seed) for run in runs if run.output.stat().st_mtime_ns != files[run.output]}
+    assert changed == {"madx2", "madx_nearest2", "madx_avg2", "madx_emea2"}
+    with pytest.raises(InputError, match=r"setup madx \(seed 1\) stacks one language adapter, 2 given; madx_avg "
+                                         r"averages several"):
+        Run("madx", 1, out / "ner", [out / "la_en", same], tmp_path / "x.json")
 
 
 def test_report_tables_and_plot(tmp_path):

@@ -87,7 +87,7 @@ def option(words: list[str], name: str) -> str:
 
 
 def eval_runs(words: list[str]) -> list[tuple]:
-    """An evaluate command's runs: its `--run SETUP SEED TASK_DIR [LANG_ADAPTER]` options."""
+    """An evaluate command's runs: its `--run SETUP SEED TASK_DIR [LANG_ADAPTER ...]` options."""
     return [tuple(run) for run in after(words, "--run")]
 
 
@@ -311,6 +311,32 @@ def ready_adapter(tmp_path_factory) -> Path:
     madx.add_adapter(model, "qae", madx.LANGUAGE_ADAPTER)
     madx.save_adapter(model, "qae", path)
     return path
+
+
+def test_a_target_without_a_corpus_is_evaluated_on_its_related_languages_adapters(checkout):
+    """A demo language with `related` and no corpus: its test data is made, no adapter is trained for it, and its
+    evaluation job runs madx_nearest (the first related language's adapter) and madx_avg (the first k), no madx;
+    each command's runs read back as the evaluate command parses them."""
+    from madx.commands.evaluate import parser, runs_of
+
+    config = demo_config(("en", "qaa", "qac"))
+    config["demo"]["languages"]["qae"] = {"word_order": "SOV", "script": "latin"}
+    config["languages"] = {"qae": {"related": ["qac", "qaa"]}}
+    write_config(checkout, config, "related.yaml")
+    proc = run(["-n", "-p", "--configfile", "related.yaml"], cwd=checkout)
+    counts = job_counts(proc.stdout)
+    assert (counts["demo_language"], counts["train_lang_adapter"], counts["evaluate"]) == (4, 3, 4)
+    assert sorted(option(w, "--lang") for w in madx_commands(proc.stdout, "train-lang")) == ["en", "qaa", "qac"]
+    [words] = [w for w in madx_commands(proc.stdout, "evaluate") if option(w, "--lang") == "qae"]
+    runs = {setup: rest for setup, seed, *rest in eval_runs(words)}
+    madx = "results/tasks/ner/en/madx/seed1"
+    assert set(runs) == {"source_la", "task_only", "full_ft", "madx_nearest", "madx_avg", "madx_emea"}
+    assert runs["madx_nearest"] == [madx, "results/adapters/lang/qac"]
+    assert runs["madx_avg"] == [madx, "results/adapters/lang/qac", "results/adapters/lang/qaa"]
+    parsed = {run.setup.name: run for run in runs_of(parser().parse_args(words[words.index("evaluate") + 1:]))}
+    assert parsed["madx_avg"].lang_adapters == (Path("results/adapters/lang/qac"), Path("results/adapters/lang/qaa"))
+    assert parsed["task_only"].lang_adapters == ()
+    assert "--emea-steps 1 --emea-lr 10.0" in shlex.join(words) and parsed["madx_emea"].emea.steps == 1
 
 
 def test_ready_language_adapters_replace_training(tmp_path):

@@ -23,14 +23,24 @@ def test_every_task_family_and_new_script_setup_through_the_workflow(tmp_path):
     for spec in config["tasks"].values():  # the shipped config's per-task setups give way to the ones above
         spec.pop("setups", None)
     config["tasks"]["name_kind"]["fuse"] = ["fill_gap"]  # AdapterFusion across families: multiple choice's adapter
+    # qae: test data and no corpus, evaluated on its related languages' adapters (madx_nearest, madx_avg, madx_emea)
+    config["demo"]["languages"]["qae"] = {"word_order": "SOV", "script": "latin"}
+    config["languages"]["qae"] = {"related": ["en", "qad"]}
+    config["tasks"]["name_kind"]["languages"] = ["en", "qad", "qae"]
     write_config(repo, config, "families.yaml")
     run(["--cores", "2", "--configfile", "families.yaml"], cwd=repo, timeout=900)
     rows = list(csv.DictReader(open(repo / "results/report/results.csv")))
     found = {(r["task"], r["lang"], r["setup"]) for r in rows}
     new_script = {(t, "qad", setup) for t in config["tasks"] for setup in ("madx_translit", "madx_emb")}
     fusion = {("name_kind", lang, "madx_fusion") for lang in ("en", "qad")}
+    related = {("name_kind", "qae", setup) for setup in ("source_la", "full_ft", "madx_nearest", "madx_avg", "madx_emea")}
     assert found == {(t, lang, setup) for t in config["tasks"] for lang in ("en", "qad")
-                     for setup in config["setups"]} | new_script | fusion
+                     for setup in config["setups"]} | new_script | fusion | related
+    assert not (repo / "results/adapters/lang/qae").exists()  # no corpus: no adapter of its own
+    avg = json.loads((repo / "results/eval/name_kind/en/qae/seed1/madx_avg.json").read_text())
+    assert avg["lang_adapters"] == ["results/adapters/lang/en", "results/adapters/lang/qad"]
+    emea = json.loads((repo / "results/eval/name_kind/en/qae/seed1/madx_emea.json").read_text())
+    assert set(emea["emea"]["weights"]) == {"en", "qad"} and emea["baselines"] == avg["baselines"]
     metric = {r["task"]: r["metric"] for r in rows}
     assert metric == {"name_kind": "accuracy", "fill_gap": "accuracy", "who_where": "f1"}
     qa = json.loads((repo / "results/eval/who_where/en/qad/seed1/madx.json").read_text())

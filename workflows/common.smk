@@ -117,7 +117,8 @@ def get_task_options(wildcards):
 
 
 def get_eval_runs(wildcards):
-    """(setup, seed, task dir, language adapter or None) of each run of this job."""
+    """(setup, seed, task dir, language adapter, ...) of each run of this job: none, one, or the several madx_avg
+    averages."""
     return [(setup, seed, EXP.task_dir(wildcards.task, wildcards.source, setup, seed),
-             EXP.eval_lang_adapter(setup, wildcards.source, wildcards.lang))
+             *EXP.eval_lang_adapters(setup, wildcards.source, wildcards.lang))
             for setup, seed in EXP.eval_runs(wildcards.task, wildcards.source, wildcards.lang)]

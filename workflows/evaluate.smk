@@ -7,7 +7,7 @@ from madx.core.setups import SETUPS
 rule evaluate:
     input:
         task_dirs=lambda w: list(dict.fromkeys(run[2] for run in get_eval_runs(w))),
-        lang_adapters=lambda w: list(dict.fromkeys(run[3] for run in get_eval_runs(w) if run[3])),
+        lang_adapters=lambda w: list(dict.fromkeys(d for run in get_eval_runs(w) for d in run[3:])),
         test=lambda w: local_files([EXP.task_data(w.task, "test", w.lang)]),
         base=get_base_model_input,
     output:
@@ -19,13 +19,16 @@ rule evaluate:
     params:
         base=EXP.base_model,
         test=lambda w: EXP.task_data(w.task, "test", w.lang),
-        # --run SETUP SEED TASK_DIR [LANG_ADAPTER], once per run; the runs are part of the job's definition
-        runs=lambda w: " ".join("--run " + shlex.join(str(part) for part in run if part is not None)
+        # --run SETUP SEED TASK_DIR [LANG_ADAPTER ...], once per run; the runs are part of the job's definition
+        runs=lambda w: " ".join("--run " + shlex.join(str(part) for part in run)
                                 for run in get_eval_runs(w)),
         each=lambda w: PATHS.evaluation(w.task, w.source, w.lang, "{setup}", "{seed}"),
         # romanizing runs (madx_translit) read the test data through the target's romanizer
         romanize=lambda w: (f"--romanize {shlex.quote(EXP.languages[w.lang].romanize)}"
                             if any(SETUPS[run[0]].romanizes for run in get_eval_runs(w)) else ""),
+        # madx_emea runs: their test-time steps (the config's emea section)
+        emea=lambda w: (f"--emea-steps {EXP.emea_settings().steps} --emea-lr {EXP.emea_settings().lr}"
+                        if any(SETUPS[run[0]].test_time_weights for run in get_eval_runs(w)) else ""),
         remote=REMOTE_CODE,
         precision=EXP.compute.mixed_precision,
     threads: EXP.compute.stage("evaluate").threads
@@ -35,4 +38,4 @@ rule evaluate:
         "madx launch --gpus {resources.gpu} --threads {threads} --no-accelerate --"
         " evaluate --base-model {params.base:q} {params.runs} --each {params.each:q} --test {params.test:q}"
         " --output {output:q} --task {wildcards.task:q} --source {wildcards.source:q} --lang {wildcards.lang:q}"
-        " --mixed-precision {params.precision} {params.romanize} {params.remote} > {log:q} 2>&1"
+        " --mixed-precision {params.precision} {params.romanize} {params.emea} {params.remote} > {log:q} 2>&1"

@@ -58,14 +58,20 @@ class Fuse(Group):
         return cls(*names.split(",")) if isinstance(names, str) else cls(*names)
 
 
+EMBEDDINGS = "embeddings"  # the position of the invertible adapters, beside the layers' (layer, "attention"|"output")
+
+
 class Average(Group):
     """The weighted mean of adapters `names`' outputs in every layer (and of their invertible adapters' on the
     embeddings), `weights` normalised to sum 1 (uniform when not given). A layer where some adapters are left out
-    (leave_out) averages those it has, their weights renormalised."""
+    (leave_out) averages those it has, their weights renormalised.
+
+    `scores`: weights of its own at every position instead, softmax(scores[position]) (a tensor of one score per
+    adapter, keyed by (layer, "attention"|"output") and EMBEDDINGS): what EMEA learns for each test batch."""
 
     kind = "Average"
 
-    def __init__(self, *names: str, weights=None):
+    def __init__(self, *names: str, weights=None, scores: dict | None = None):
         super().__init__(*names)
         if weights is None:
             weights = [1.0] * len(self.names)
@@ -74,13 +80,25 @@ class Average(Group):
             raise InputError(f"Average{self.names}: weights {weights} must be {len(self.names)} numbers >= 0 "
                              "with a positive sum (one per adapter)")
         self.weights = tuple(w / sum(weights) for w in weights)
+        if scores is not None and any(tuple(s.shape) != (len(self.names),) for s in scores.values()):
+            raise InputError(f"Average{self.names}: scores must hold one score per adapter at each position")
+        self.scores = scores
+
+    def weights_at(self, position) -> tuple:
+        """The adapters' weights at one position: the fixed ones, or softmax of that position's scores."""
+        if self.scores is None:
+            return self.weights
+        import torch
+
+        return tuple(torch.softmax(self.scores[position], dim=0).unbind())
 
     def _key(self) -> tuple:
-        return (self.kind, self.names, self.weights)
+        return (self.kind, self.names, self.weights, id(self.scores) if self.scores is not None else None)
 
     def __repr__(self) -> str:
         uniform = len(set(self.weights)) == 1
         weights = "" if uniform else f", weights={[round(w, 6) for w in self.weights]}"
+        weights = ", weights per position" if self.scores is not None else weights
         return f"Average({', '.join(map(repr, self.names))}{weights})"
 
 

@@ -20,7 +20,7 @@ from torch import nn
 
 from ..core.errors import InputError, MadxError
 from .averaging import AveragedInvertible, averaged
-from .composition import Average, Fuse, Group, adapter_names, flatten
+from .composition import EMBEDDINGS, Average, Fuse, Group, adapter_names, flatten
 from .config import AdapterConfig
 from .modules import BottleneckAdapter, NICEInvertibleAdapter
 
@@ -36,8 +36,9 @@ class UnsupportedModelError(MadxError, TypeError):
 class AdaptedOutput(nn.Module):
     """dense -> dropout -> [active adapters and fusions, stacked] -> LN(. + x)."""
 
-    def __init__(self, block: nn.Module, state: "MadxState"):
+    def __init__(self, block: nn.Module, state: "MadxState", position: tuple[int, str]):
         super().__init__()
+        self.position = position  # (layer, "attention" | "output"): where an Average's own weights are read
         self.dense, self.dropout, self.LayerNorm = block.dense, block.dropout, block.LayerNorm
         self.adapters = nn.ModuleDict()
         self.adapter_fusion_layer = nn.ModuleDict()  # AdapterHub's attribute name: its state-dict keys are ours
@@ -61,7 +62,8 @@ class AdaptedOutput(nn.Module):
         """What one item of the active stack computes here, as block(r, x, norm) -> r: an adapter, a fusion layer
         over its adapters, an average of adapters, or None where the layer has none of them (leave_out)."""
         if isinstance(item, Average):
-            here = [(self.adapters[n], w) for n, w in zip(item.names, item.weights) if n in self.adapters]
+            here = [(self.adapters[n], w) for n, w in zip(item.names, item.weights_at(self.position))
+                    if n in self.adapters]
             return functools.partial(averaged, adapters=here) if here else None
         if isinstance(item, Fuse):
             if item.name not in self.adapter_fusion_layer:
@@ -107,7 +109,8 @@ class MadxState:
         Average's, their weighted mean (AdapterHub's Average applies its first adapter's alone)."""
         first = self.active[0] if self.active else None
         if isinstance(first, Average):
-            parts = [(self.invertible[n] if n in self.invertible else None, w) for n, w in zip(first.names, first.weights)]
+            parts = [(self.invertible[n] if n in self.invertible else None, w)
+                     for n, w in zip(first.names, first.weights_at(EMBEDDINGS))]
             return AveragedInvertible(parts) if any(inv is not None for inv, _ in parts) else None
         if isinstance(first, Fuse):
             first = first.names[0]
@@ -157,7 +160,7 @@ def _wrap(base: nn.Module) -> MadxState:
                     f"{type(block).__name__} at layer {i} has no dense/dropout/LayerNorm; "
                     "this transformers version changed the layer layout madx wraps"
                 )
-            wrapper = AdaptedOutput(block, state)
+            wrapper = AdaptedOutput(block, state, (i, kind))
             state.originals.append((parent, attr, block))
             setattr(parent, attr, wrapper)
             state.outputs[(i, kind)] = wrapper

@@ -31,6 +31,11 @@ def _body(args) -> None:
             fused = ", ".join([name, *task.fuse])
             print(f"  {name}: {', '.join(FUSION_SETUPS)}, a {task.fusion} fusion of the madx task adapters of {fused} per source and "
                   f"seed, trained on {name}'s data")
+    for lang, language in exp.languages.items():
+        if language.related:
+            own = "its own adapter and " if language.has_adapter else "no adapter of its own (no corpus): no madx; "
+            print(f"  {lang}: {own}related languages {list(language.related)}: madx_nearest stacks "
+                  f"{language.related[0]}'s adapter, madx_avg the average of {', '.join(language.averaged)}")
     for lang in exp.adapter_only_languages():
         print(f"  {lang}: language adapter only (no task has test data for it): trained, and its held-out perplexity "
               "reported")

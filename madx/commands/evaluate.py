@@ -4,7 +4,9 @@ Setups: madx (target language adapter + task adapter), source_la (the source lan
 kept: no swap), task_only (task adapter alone), full_ft (the fine-tuned base); for a script the
 base cannot read, madx_translit (the target's adapter trained on its romanized corpus; the test
 data romanized with --romanize) and madx_emb (the target's adapter with its own embeddings and
-tokenizer, saved in its embeddings/ directory). Each result is a
+tokenizer, saved in its embeddings/ directory); for a target with no corpus, madx_nearest (a related
+language's adapter) and madx_avg (the average of several: give each, --run madx_avg 1 DIR LA1 LA2 ...).
+Each result is a
 JSON file with seqeval micro precision/recall/F1 and per-type F1 (NER) or accuracy (POS, classification,
 multiple choice) or exact match and F1 (QA), the test set's baselines ("baselines": majority, chance),
 per-class scores and a confusion matrix (classification, multiple choice), "warnings" (predictions all
@@ -23,7 +25,8 @@ import argparse
 from pathlib import Path
 
 from ..core.errors import InputError
-from ..core.settings import AUTO_PRECISION, EVAL_BATCH_SIZE, MIXED_PRECISION, ROMANIZERS
+from ..core.settings import (AUTO_PRECISION, EVAL_BATCH_SIZE, MIXED_PRECISION, ROMANIZERS, EmeaSettings,
+                             SettingError)
 from ..core.setups import EVAL_SETUPS, SETUPS
 from .common import add_model_args, run
 
@@ -36,7 +39,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--task-dir", help="one run: the madx train-task output for this setup")
     p.add_argument("--lang-adapter", help="one run: language adapter under the task adapter (madx, source_la)")
     p.add_argument("--seed", type=int, help="one run: the task training's seed (for the record)")
-    p.add_argument("--run", nargs="+", action="append", metavar="SETUP SEED TASK_DIR [LANG_ADAPTER]",
+    p.add_argument("--run", nargs="+", action="append", metavar="SETUP SEED TASK_DIR [LANG_ADAPTER ...]",
                    help="many runs: one per option, evaluated with the base model loaded once")
     p.add_argument("--each", help="many runs: each run's result JSON, a pattern with {setup} and {seed}")
     p.add_argument("--romanize", choices=ROMANIZERS,
@@ -47,6 +50,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--source", help="the source language the task was trained on (for the record and the report)")
     p.add_argument("--lang", required=True, help="the target language of the test set")
     p.add_argument("--batch-size", type=int, default=EVAL_BATCH_SIZE)
+    defaults = EmeaSettings()
+    p.add_argument("--emea-steps", type=int, default=defaults.steps,
+                   help=f"madx_emea: gradient steps on each test batch's prediction entropy (default {defaults.steps})")
+    p.add_argument("--emea-lr", type=float, default=defaults.lr,
+                   help=f"madx_emea: the size of each step on the ensemble's weight scores (default {defaults.lr})")
     p.add_argument("--mixed-precision", default=AUTO_PRECISION, choices=(AUTO_PRECISION, *MIXED_PRECISION),
                    help="auto: bf16 on a GPU that has it (the whole model cast, inference only), fp32 elsewhere")
     return p
@@ -58,9 +66,9 @@ def runs_of(args) -> list:
 
     if args.run is None:
         if args.setup is None or args.task_dir is None:
-            raise InputError("give --setup and --task-dir (one run), or --run SETUP SEED TASK_DIR [LANG_ADAPTER]")
+            raise InputError("give --setup and --task-dir (one run), or --run SETUP SEED TASK_DIR [LANG_ADAPTER ...]")
         return [Run(args.setup, args.seed, Path(args.task_dir), args.lang_adapter and Path(args.lang_adapter),
-                    Path(args.output), _romanizer_of(args.setup, args))]
+                    Path(args.output), _romanizer_of(args.setup, args), _emea_of(args))]
     if args.setup or args.task_dir or args.lang_adapter or args.seed is not None:
         raise InputError("--run gives each run's setup, seed, task dir and language adapter: drop --setup, --seed, "
                          "--task-dir and --lang-adapter")
@@ -68,14 +76,20 @@ def runs_of(args) -> list:
         raise InputError(f"--each {args.each!r}: with --run, give each run's result path with {{setup}} and {{seed}}")
     runs = []
     for values in args.run:
-        if len(values) not in (3, 4) or values[0] not in EVAL_SETUPS or not values[1].isdigit():
-            raise InputError(f"--run {' '.join(values)}: expected SETUP SEED TASK_DIR [LANG_ADAPTER] with SETUP one "
-                             f"of {EVAL_SETUPS} and SEED a number")
+        if len(values) < 3 or values[0] not in EVAL_SETUPS or not values[1].isdigit():
+            raise InputError(f"--run {' '.join(values)}: expected SETUP SEED TASK_DIR [LANG_ADAPTER ...] with SETUP "
+                             f"one of {EVAL_SETUPS} and SEED a number (madx_avg: every adapter it averages)")
         setup, seed, task_dir = values[0], int(values[1]), Path(values[2])
-        lang_adapter = Path(values[3]) if len(values) == 4 else None
-        runs.append(Run(setup, seed, task_dir, lang_adapter, Path(args.each.format(setup=setup, seed=seed)),
-                        _romanizer_of(setup, args)))
+        runs.append(Run(setup, seed, task_dir, values[3:], Path(args.each.format(setup=setup, seed=seed)),
+                        _romanizer_of(setup, args), _emea_of(args)))
     return runs
+
+
+def _emea_of(args) -> EmeaSettings:
+    try:
+        return EmeaSettings(steps=args.emea_steps, lr=args.emea_lr)
+    except SettingError as err:
+        raise InputError(f"--emea-{err.keys[0]}: {err.after_key}") from None
 
 
 def _romanizer_of(name: str, args) -> str | None:

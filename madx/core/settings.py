@@ -29,7 +29,7 @@ CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
 # works (by field name: a name means the same in every training settings class; other dataclasses, such as the demo's
 # shape, keep their own bounds), and why where it is not plain. The config schema carries the same bounds
 # (experiment.config_schema), so the config check and the commands refuse the same values.
-AT_LEAST = {"max_steps": 1, "batch_size": 1, "grad_accum": 1, "log_every": 1, "save_every": 1, "warmup_steps": 0,
+AT_LEAST = {"steps": 1, "max_steps": 1, "batch_size": 1, "grad_accum": 1, "log_every": 1, "save_every": 1, "warmup_steps": 0,
             "weight_decay": 0, "max_grad_norm": 0, "eval_every": 0, "seed": 0, "seq_len": 3, "max_tokens": 1,
             "num_proc": 1, "vocab_size": 16, "max_length": 3, "doc_stride": 0, "max_answer_length": 1, "n_best": 1}
 POSITIVE = ("lr", "embedding_lr")
@@ -183,3 +183,17 @@ class PretrainSettings(TrainSettings):
     lr: float = option(5e-4, "peak learning rate (AdamW)")
     warmup_steps: int = option(100, "linear warm-up steps, then linear decay to 0")
     log_every: int = option(50, "a log line (loss, tokens/s, ETA) every N steps")
+
+
+@dataclass(frozen=True)
+class EmeaSettings:
+    """madx_emea (EMEA, Wang et al., Findings of EMNLP 2021): for each test batch the ensemble's weights start
+    uniform and take `steps` gradient steps of size `lr` on the entropy of the predictions, then the batch is
+    predicted with them. The config's `emea` section; `madx evaluate --emea-steps/--emea-lr`."""
+
+    steps: int = option(1, "gradient steps on each test batch's prediction entropy (the paper: one)")
+    lr: float = option(10.0, "step size on the ensemble's weight scores (softmax logits; the paper: 10)")
+
+    def __post_init__(self):
+        check_bounds(self)
+

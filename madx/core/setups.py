@@ -28,10 +28,14 @@ class Setup:
     name: str
     description: str  # in the report's words
     training: Training
-    lang_adapter: str | None  # under the task adapter at evaluation: "source", "target" or None
+    # under the task adapter at evaluation: "source", "target", "related" (the target's related languages' adapters,
+    # languages.<target>.related: for a target with no corpus) or None
+    lang_adapter: str | None
     # which of the target's language adapters: None (its plain one), "translit" (trained on its romanized corpus,
     # the test data romanized the same way) or "emb" (trained together with new input embeddings)
     adapter_kind: str | None = None
+    averages: bool = False  # "related": the average of the first k related languages' adapters (else the first's)
+    test_time_weights: bool = False  # the average's weights learned on each test batch (EMEA), not uniform
 
     @property
     def new_script(self) -> bool:
@@ -46,8 +50,17 @@ class Setup:
     def new_embeddings(self) -> bool:
         return self.adapter_kind == "emb"
 
+    @property
+    def related(self) -> bool:
+        """Stacks the adapters of the target's related languages (the Experiment says which), not its own."""
+        return self.lang_adapter == "related"
+
     def lang_adapter_for(self, source: str, target: str) -> str | None:
-        """The language whose adapter this setup stacks under the task adapter when evaluating on `target`."""
+        """The language whose adapter this setup stacks under the task adapter when evaluating on `target` (a
+        `related` setup's languages are the target's configured ones: Experiment.eval_adapter_langs)."""
+        if self.related:
+            raise ValueError(f"setup {self.name} stacks the target's related languages' adapters: the experiment "
+                             "names them")
         return {"source": source, "target": target, None: None}[self.lang_adapter]
 
 
@@ -73,12 +86,21 @@ SETUPS = {s.name: s for s in (
           MADX, "target", adapter_kind="emb"),
     Setup("madx_fusion", "target language adapter + a fusion of task adapters (AdapterFusion: this task's and "
           "those it fuses)", MADX_FUSION, "target"),
+    Setup("madx_nearest", "the nearest related language's adapter + task adapter (for a target with no corpus)", MADX,
+          "related"),
+    Setup("madx_avg", "the average of the related languages' adapters (and of their invertible adapters) + task "
+          "adapter", MADX, "related", averages=True),
+    Setup("madx_emea", "madx_avg with the average's weights learned on each test batch by entropy minimisation "
+          "(EMEA, Wang et al. 2021)", MADX, "related", averages=True, test_time_weights=True),
 )}
 
 EVAL_SETUPS = tuple(SETUPS)  # in the report's order
 NEW_SCRIPT_SETUPS = tuple(name for name, s in SETUPS.items() if s.new_script)
 FUSION_SETUPS = tuple(name for name, s in SETUPS.items() if s.training.fusion)  # run where a task fuses others
-DEFAULT_SETUPS = tuple(name for name in SETUPS if name not in (*NEW_SCRIPT_SETUPS, *FUSION_SETUPS))  # `setups` unset
+RELATED_SETUPS = tuple(name for name, s in SETUPS.items() if s.related)  # run where a language names related ones
+DEFAULT_SETUPS = tuple(name for name in SETUPS  # `setups` unset
+                       if name not in (*NEW_SCRIPT_SETUPS, *FUSION_SETUPS, *RELATED_SETUPS))
+DEFAULT_RELATED_K = 3  # madx_avg averages the first k related languages' adapters (languages.<l>.k)
 TRAIN_SETUPS = tuple(TRAININGS)
 ADAPTER_KINDS = tuple(dict.fromkeys(s.adapter_kind for s in SETUPS.values() if s.adapter_kind))
 

@@ -178,10 +178,13 @@ class Job:
             used["embeddings"] = str(embeddings_dir(run.lang_adapter))
         try:
             pred = predict(model, fam, examples, features, label_names, settings, tokenizer.pad_token_id,
-                           batch_size=self.batch_size, device=self.device, mixed_precision=self.precision)
+                           batch_size=self.batch_size, device=self.device, mixed_precision=self.precision,
+                           adapt=models.adapt)
         except NonFiniteScores as err:
             Path(run.output).unlink(missing_ok=True)  # no earlier number may stand for these inputs
             raise refused(self.where(run), run, err, self.precision) from None
+        if models.adapt is not None:
+            used["emea"] = models.adapt.record()
         warnings = fam.warnings(examples, pred)
         for warning in warnings:
             log.warning("%s: %s", self.where(run), warning)
@@ -201,7 +204,7 @@ class EvaluationError(MadxError, ValueError):
 
 def refused(where: str, run: Run, err: Exception, precision: str) -> EvaluationError:
     """The error for a run whose model gives NaN or infinite scores: no result, and what to do."""
-    stacked = " and ".join(str(d) for d in (run.lang_adapter, run.task_dir) if d is not None)
+    stacked = " and ".join(str(d) for d in (*run.lang_adapters, run.task_dir))
     overflow = (f"; or float16 overflows (mixed_precision {precision}): evaluate with --mixed-precision bf16 or no"
                 if precision == "fp16" else "")
     return EvaluationError(f"{where}: {err}, so no result is written ({run.output}): the weights it reads ({stacked}) "
@@ -213,7 +216,7 @@ def evaluate(base_model: str, setup: str, task_dir: str | Path, test_data, outpu
              romanize: str | None = None, batch_size: int = EVAL_BATCH_SIZE, mixed_precision: str = AUTO_PRECISION,
              trust_remote_code: bool = False) -> dict:
     """Evaluate one setup on a test set (evaluate_runs with one run)."""
-    run = Run(setup, seed, Path(task_dir), Path(lang_adapter) if lang_adapter else None, Path(output), romanize)
+    run = Run(setup, seed, Path(task_dir), lang_adapter, Path(output), romanize)
     [result] = evaluate_runs(base_model, [run], test_data, lang=lang, task=task, source=source, batch_size=batch_size,
                              mixed_precision=mixed_precision, trust_remote_code=trust_remote_code)
     return result

@@ -3,6 +3,7 @@ the precision, madx's version; never logs or timings), their fingerprint, and wh
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -77,13 +78,21 @@ def run_inputs(run: Run, shared: dict, lang: str | None = None) -> dict:
               "task_weights": content_digest(task_dir, keep=lambda name: name not in HEAD_FILES),
               "head": content_digest(task_dir, keep=lambda name: name in HEAD_FILES),
               "task_settings": {key: getattr(settings, key) for key in EVAL_SETTINGS},
-              "lang_adapter": content_digest(run.lang_adapter, keep=lambda name: name.split("/")[0] != EMBEDDINGS_DIR)
-              if run.lang_adapter else None}
+              "lang_adapter": _adapter_digest(run.lang_adapter) if run.lang_adapter else None}
+    if run.setup.averages:  # madx_avg, madx_emea: each adapter it averages, in order
+        inputs["lang_adapters"] = [_adapter_digest(directory) for directory in run.lang_adapters]
+    if run.emea is not None:
+        inputs["emea"] = dataclasses.asdict(run.emea)
     if run.setup.new_embeddings:
         inputs["embeddings"] = content_digest(run_embeddings(run))
     if run.romanize:
         inputs["romanize"] = romanizer(run.romanize, lang).identity
     return inputs
+
+
+def _adapter_digest(directory: Path) -> str:
+    """A language adapter's digest; its own input embeddings (madx_emb) are an input of their own."""
+    return content_digest(directory, keep=lambda name: name.split("/")[0] != EMBEDDINGS_DIR)
 
 
 def fingerprint(inputs: dict) -> str:

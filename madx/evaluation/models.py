@@ -11,13 +11,14 @@ import torch
 
 from ..adapters.embeddings import (EMBEDDINGS_DIR, EmbeddingLoadError, embeddings_dir, load_embeddings,
                                     swap_input_embeddings)
-from ..adapters.composition import Fuse
+from ..adapters.composition import Average, Fuse
 from ..adapters.fusion_io import load_fusion
 from ..adapters.io import load_adapter, read_adapter_config
 from ..adapters.model import activate, delete_adapter, madx_state
 from ..data import hub
 from ..tasks.families import DEFAULT_TASK_TYPE, family, load_head
 from ..training.task_output import FULL_MODEL_DIR, fused_adapter_dirs, load_full_model
+from .emea import TestTimeWeights
 from .runs import Run
 
 
@@ -25,7 +26,7 @@ def build_eval_model(base_model: str, setup: str, task_dir: Path, label_names: l
                      trust_remote_code: bool = False, task_type: str = DEFAULT_TASK_TYPE):
     """The model one setup evaluates, built alone (a fresh base model), and which adapters it stacks."""
     models = EvalModels(base_model, trust_remote_code, torch.device("cpu"), None)
-    run = Run(setup, None, Path(task_dir), Path(lang_adapter) if lang_adapter else None, Path("-"))
+    run = Run(setup, None, Path(task_dir), lang_adapter, Path("-"))
     return models.model_for(run, label_names, task_type)
 
 
@@ -40,6 +41,7 @@ class EvalModels:
         self.task_names: list[str] = []  # the last run's task adapters (a fusion's: each it fuses)
         self.embeddings: dict[str, tuple] = {}  # language adapter dir -> (its embedding matrix, its tokenizer)
         self.swapped: tuple | None = None  # (model, the base's input embeddings) while a run uses its own
+        self.adapt: TestTimeWeights | None = None  # the last run's test-time weights (madx_emea), else None
 
     def tokenizer_for(self, run: Run, base_tokenizer):
         """The tokenizer a run's test data is read with: its language adapter's own (madx_emb), or the base's."""
@@ -65,7 +67,9 @@ class EvalModels:
         return self.shared[key]
 
     def model_for(self, run: Run, label_names: list[str], task_type: str) -> tuple[torch.nn.Module, dict]:
-        """The model for `run`, ready to predict, and what it stacks (for the record)."""
+        """The model for `run`, ready to predict, and what it stacks (for the record); `adapt` is then its
+        test-time weights (madx_emea) or None."""
+        self.adapt = None
         if run.setup.training.full_model:
             model = load_full_model(run.task_dir, family(task_type).auto_class)
             return model.to(device=self.device, dtype=self.dtype).eval(), {"full_model": str(run.task_dir / FULL_MODEL_DIR)}
@@ -75,13 +79,7 @@ class EvalModels:
         own = self._embeddings(run)
         if own is not None:  # the language adapter's own input embeddings, for this run only
             self.swapped = (model, swap_input_embeddings(model, own[0]))
-        stack, used = [], {}
-        if run.lang_adapter is not None:
-            key = (task_type, tuple(label_names), str(Path(run.lang_adapter).resolve()))
-            if key not in self.lang_names:
-                self.lang_names[key] = _load_named(model, run.lang_adapter)
-            stack.append(self.lang_names[key])
-            used["lang_adapter"] = str(run.lang_adapter)
+        stack, used = self._language_block(model, run, (task_type, tuple(label_names)))
         if run.setup.training.fusion:
             fused = fused_adapter_dirs(run.task_dir)
             self.task_names = [_load_named(model, directory) for directory in fused]
@@ -91,10 +89,29 @@ class EvalModels:
         else:
             self.task_names = [_load_named(model, run.task_dir)]
             stack += self.task_names
-        used.update(task_adapter=str(run.task_dir), stack=[repr(item) if isinstance(item, Fuse) else item
+        used.update(task_adapter=str(run.task_dir), stack=[repr(item) if isinstance(item, (Fuse, Average)) else item
                                                            for item in stack])
         activate(model, *stack)
         return model, used
+
+    def _language_block(self, model: torch.nn.Module, run: Run, head: tuple) -> tuple[list, dict]:
+        """What sits under the task adapter, and its record: the run's language adapter, the Average of several
+        (madx_avg; their invertible adapters averaged too), or an Average whose weights each test batch learns
+        (madx_emea: then `adapt`). Each adapter is loaded once per model (`head`: its task type and labels)."""
+        names = []
+        for directory in run.lang_adapters:
+            key = (*head, str(Path(directory).resolve()))
+            if key not in self.lang_names:
+                self.lang_names[key] = _load_named(model, directory)
+            names.append(self.lang_names[key])
+        if not names:
+            return [], {}
+        if not run.setup.averages:
+            return names, {"lang_adapter": str(run.lang_adapter)}
+        if run.setup.test_time_weights:
+            self.adapt = TestTimeWeights(model, names, run.emea)
+        block = self.adapt.average if self.adapt is not None else Average(*names)
+        return [block], {"lang_adapters": [str(directory) for directory in run.lang_adapters]}
 
     def release(self, model: torch.nn.Module) -> None:
         """Take the last run's task adapters out, and with them its fusion (language adapters stay for the next runs)."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import InputError
+from ..core.settings import EmeaSettings
 from ..core.setups import Setup, setup as setup_named
 
 
@@ -16,18 +17,33 @@ class Run:
     setup: Setup  # or its name
     seed: int | None
     task_dir: Path
-    lang_adapter: Path | None
+    # the language adapters under the task adapter: none, one, or madx_avg's several (given as None, a path or paths)
+    lang_adapters: tuple[Path, ...]
     output: Path  # this run's result JSON
     romanize: str | None = None  # madx_translit: the romanizer the test data is read through
+    emea: EmeaSettings | None = None  # madx_emea: its test-time steps (None: the defaults; other setups: none)
 
     def __post_init__(self):
         if isinstance(self.setup, str):
             object.__setattr__(self, "setup", setup_named(self.setup))
+        given = self.lang_adapters
+        paths = () if given is None else (given,) if isinstance(given, (str, Path)) else tuple(given)
+        object.__setattr__(self, "lang_adapters", tuple(Path(p) for p in paths))
+        object.__setattr__(self, "emea", (self.emea or EmeaSettings()) if self.setup.test_time_weights else None)
         name = self.setup.name
         if self.setup.romanizes != bool(self.romanize):
             raise InputError(f"setup {name} (seed {self.seed}): " + (
                 "needs the target's romanizer (--romanize)" if self.romanize is None else
                 "reads the test data as it is; only madx_translit romanizes it"))
-        if (self.setup.lang_adapter is None) != (self.lang_adapter is None):
-            need = "needs a language adapter" if self.lang_adapter is None else "takes no language adapter"
+        n = len(self.lang_adapters)
+        if (self.setup.lang_adapter is None) != (n == 0):
+            need = "needs a language adapter" if n == 0 else "takes no language adapter"
             raise InputError(f"setup {name} (seed {self.seed}) {need}")
+        if n > 1 and not self.setup.averages:
+            raise InputError(f"setup {name} (seed {self.seed}) stacks one language adapter, {n} given; madx_avg "
+                             "averages several")
+
+    @property
+    def lang_adapter(self) -> Path | None:
+        """The one language adapter of a run that stacks one (None: none, or several averaged)."""
+        return self.lang_adapters[0] if len(self.lang_adapters) == 1 else None

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Mapping
 
 from ..adapters.config import AdapterConfigError
 from ..core.settings import AT_LEAST, ROMANIZERS, WHY, LangTraining, SettingError, TaskTraining
-from ..core.setups import FUSION_SETUPS, NEW_SCRIPT_SETUPS, SETUPS
+from ..core.setups import FUSION_SETUPS, NEW_SCRIPT_SETUPS, RELATED_SETUPS, SETUPS
 from ..core.sources import hub_dataset, is_hub_spec
 from ..core.files import LANG_RECORD, TASK_RECORD, ChecksumError, remembered_digests, verify_checksums
 from ..data.hub import (ModelLoadError, check_base_model_dir, check_hub_model, looks_like_a_path, max_sequence_length,
@@ -21,7 +21,7 @@ from .schema import ConfigError
 
 if TYPE_CHECKING:
     from ..demo.data import TinyEncoder
-    from .config import Task
+    from .config import Language, Task
     from .plan import Experiment
 
 # The demo base model's shape: the smallest value of each field that builds a model (the schema leaves them to
@@ -96,6 +96,44 @@ def check_fusions(tasks: Mapping[str, Task], setups: tuple, where: str) -> None:
         if name in task.fuse:
             raise ConfigError(f"{where}: tasks.{name}.fuse: {name!r} fuses itself; its own task adapter is always in "
                               "its fusion: list only the other tasks")
+
+
+def check_related(languages: Mapping[str, Language], sources: tuple, setups: tuple, tasks: Mapping[str, Task],
+                  where: str) -> None:
+    """languages.<l>.related names other languages of the experiment that have adapters (a corpus, or a ready one),
+    `k` is at most their number, the related setups are asked for by `related` (never listed in `setups`), and
+    every source has an adapter of its own (the task adapters train on it)."""
+    related = ", ".join(RELATED_SETUPS)
+    for key, listed in [("setups", setups), *((f"tasks.{n}.setups", t.setups) for n, t in tasks.items())]:
+        if set(listed) & set(RELATED_SETUPS):
+            raise ConfigError(f"{where}: {key}: {related} run for the languages that name related ones; instead of "
+                              "listing them, give the language `related: [<language>, ...]` (nearest first)")
+    for code, language in languages.items():
+        listed = set(language.setups) & set(RELATED_SETUPS)
+        if listed and not language.related:
+            raise ConfigError(f"{where}: languages.{code}.setups: {', '.join(sorted(listed))} stacks the adapters of "
+                              f"related languages: give languages.{code}.related (nearest first)")
+        for other in language.related:
+            if other == code:
+                raise ConfigError(f"{where}: languages.{code}.related: {code!r} is the language itself; name the "
+                                  "languages whose adapters stand in for its own")
+            if other not in languages:
+                raise ConfigError(f"{where}: languages.{code}.related: {other!r} is not a language here "
+                                  f"({', '.join(languages)}); add it with a corpus (or a ready adapter)")
+            if not languages[other].has_adapter:
+                raise ConfigError(f"{where}: languages.{code}.related: {other!r} has no language adapter (no corpus, "
+                                  f"no ready adapter); give languages.{other} a corpus or an adapter")
+        new_script = sorted(set(language.setups) & set(NEW_SCRIPT_SETUPS))
+        if new_script and not language.has_adapter:
+            raise ConfigError(f"{where}: languages.{code}.setups: {', '.join(new_script)} trains {code}'s own language "
+                              f"adapter from its corpus, and {code} has none; give it a corpus, or leave them out")
+        if language.k is not None and language.k > len(language.related):
+            raise ConfigError(f"{where}: languages.{code}.k: {language.k}, but related names {len(language.related)} "
+                              f"language(s); madx_avg averages at most those ({related})")
+    for source in sources:
+        if not languages[source].has_adapter:
+            raise ConfigError(f"{where}: languages.{source}: a source language with no corpus and no ready adapter; "
+                              "the task adapters are trained on the source's language adapter: give it a corpus")
 
 
 def check_new_scripts(exp: Experiment) -> None:

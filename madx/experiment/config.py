@@ -10,12 +10,12 @@ from types import MappingProxyType
 from typing import Mapping
 
 from ..adapters.config import AdapterConfig
-from ..core.settings import (EMBEDDING_KEYS, NEW_EMBEDDINGS, LangTraining, PretrainSettings, TaskTraining,
-                             TrainSettings)
-from ..core.setups import DEFAULT_FUSION, DEFAULT_SETUPS, TRAININGS
+from ..core.settings import (EMBEDDING_KEYS, NEW_EMBEDDINGS, EmeaSettings, LangTraining, PretrainSettings,
+                             TaskTraining, TrainSettings)
+from ..core.setups import DEFAULT_FUSION, DEFAULT_RELATED_K, DEFAULT_SETUPS, TRAININGS
 from ..core.sources import HUB_KEYS, hub_spec
 from ..demo.data import SPLITS, DemoData, DemoLanguage, TinyEncoder
-from .checks import check_demo_shape, check_fusions, check_init_from, check_section, check_settings
+from .checks import check_demo_shape, check_fusions, check_init_from, check_related, check_section, check_settings
 from .layers import Layers
 from .paths import Paths
 from .schema import FULL_FT_SECTION, SECTIONS, ConfigError, check_names, check_schema
@@ -64,6 +64,19 @@ class Language:
     romanize: str | None = None  # the romanizer of madx_translit (and madx_emb's matching)
     embeddings: Embeddings = field(default_factory=Embeddings)
     sets_embeddings: bool = False  # languages.<code>.embeddings is given (only madx_emb reads it)
+    # languages whose adapters stand in for this one's (madx_nearest: the first; madx_avg: the first k), nearest first
+    related: tuple[str, ...] = ()
+    k: int | None = None  # how many related languages madx_avg averages (None: DEFAULT_RELATED_K, or all if fewer)
+
+    @property
+    def has_adapter(self) -> bool:
+        """A language adapter of its own: trained on its corpus, or ready."""
+        return bool(self.corpus or self.adapter)
+
+    @property
+    def averaged(self) -> tuple[str, ...]:
+        """The related languages madx_avg averages."""
+        return self.related[:self.k or DEFAULT_RELATED_K]
 
 
 @dataclass(frozen=True)
@@ -97,6 +110,7 @@ class Sections:
     train_lang: Mapping = field(default_factory=frozen)
     train_task: Mapping = field(default_factory=frozen)
     full_ft: Mapping = field(default_factory=frozen)  # full_ft's overrides of train_task
+    emea: Mapping = field(default_factory=frozen)  # madx_emea's test-time steps (EmeaSettings)
 
     def lang_layers(self, language: Language) -> Layers:
         """The sections that make a language adapter's train_lang settings, later over earlier."""
@@ -204,10 +218,12 @@ def load_config(config: dict, where: str = "config", cls: type[Config] = Config)
     parsed = cls(where=where, base_model=config["base_model"], languages=frozen(languages), tasks=frozen(tasks),
                  sources=sources, paths=paths, sections=sections, compute=load_compute(config), demo=demo,
                  **run, **given(config, "trust_remote_code"))
+    check_related(parsed.languages, parsed.sources, tuple(config.get("setups", ())), parsed.tasks, where)
     check_init_from(parsed.tasks, where)
     check_fusions(parsed.tasks, tuple(config.get("setups", ())), where)
     for key in ("lang_adapter", "task_adapter"):
         check_section(getattr(sections, key), key, where, AdapterConfig)
+    check_settings(EmeaSettings, [("emea", sections.emea)], where)
     return parsed
 
 
@@ -256,8 +272,10 @@ def load_demo(config: dict, where: str) -> Demo | None:
 def load_languages(config: dict, where: str, demo: Demo | None, paths: Paths, sections: Sections) -> dict:
     """Language code -> Language: the config's languages, and the demo's (each with its demo corpus unless given)."""
     entries = dict(config.get("languages") or {})
-    for lang in demo.languages if demo else ():
-        entries[lang.code] = {"corpus": paths.demo_corpus(lang.code), **entries.get(lang.code, {})}
+    for lang in demo.languages if demo else ():  # one with `related` and no corpus given is a target with none
+        own = entries.get(lang.code, {})
+        entries[lang.code] = own if own.get("related") and "corpus" not in own else {
+            "corpus": paths.demo_corpus(lang.code), **own}
     if not entries:
         raise ConfigError(f"{where}: languages: missing; give each language a corpus (or a ready adapter)")
     languages = {}
@@ -271,9 +289,10 @@ def _language(code: str, entry: dict, where: str) -> Language:
     corpus = entry.get("corpus")
     corpus = corpus if isinstance(corpus, list) else [corpus] if corpus is not None else []
     specs = tuple(source_spec(c) for c in corpus)
-    if not specs and not entry.get("adapter"):
-        raise ConfigError(f"{where}: languages.{code}: needs a corpus (to train its language adapter) or "
-                          "adapter: a ready language adapter directory")
+    if not specs and not entry.get("adapter") and not entry.get("related"):
+        raise ConfigError(f"{where}: languages.{code}: needs a corpus (to train its language adapter), "
+                          "adapter: a ready language adapter directory, or related: the languages whose adapters "
+                          "stand in for its own (madx_nearest, madx_avg)")
     own = entry.get("train_lang", {})
     if "max_tokens" in own and entry.get("max_tokens"):
         raise ConfigError(f"{where}: languages.{code}: max_tokens is given twice (languages.{code}.max_tokens and "
@@ -281,7 +300,7 @@ def _language(code: str, entry: dict, where: str) -> Language:
     embeddings = entry.get("embeddings") or {}
     return Language(code, corpus=specs, train_lang=frozen(own), setups=tuple(entry.get("setups", ())),
                     embeddings=Embeddings(**embeddings), sets_embeddings=bool(embeddings),
-                    **given(entry, "adapter", "max_tokens", "romanize"))
+                    related=tuple(entry.get("related", ())), **given(entry, "adapter", "max_tokens", "romanize", "k"))
 
 
 def load_sources(config: dict, where: str, languages: Mapping) -> tuple[str, ...]:

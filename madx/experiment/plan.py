@@ -12,7 +12,8 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..core.setups import FUSION_SETUPS, SETUPS, script_setup
+from ..core.settings import EmeaSettings
+from ..core.setups import FUSION_SETUPS, RELATED_SETUPS, SETUPS, script_setup
 from ..demo.data import DEMO_TASKS, SPLITS
 from . import checks
 from .config import Config, load_config
@@ -45,6 +46,10 @@ class Experiment(Config):
         language's own (`languages.<lang>.train_lang`, e.g. fewer steps for a small corpus)."""
         return merged(self.lang_training_layers(lang))
 
+    def emea_settings(self) -> EmeaSettings:
+        """madx_emea's test-time steps: the config's `emea` keys over the defaults."""
+        return EmeaSettings(**self.sections.emea)
+
     def task_training(self, task: str, setup: str) -> dict:
         """The train_task keys the config sets for `task` under `setup`: the global `train_task`, the task's own
         (`tasks.<task>.train_task`), then for full_ft the `full_ft` overrides."""
@@ -66,10 +71,12 @@ class Experiment(Config):
 
     def setups_for(self, task: str, lang: str) -> list:
         """The setups `task` is evaluated under on `lang` as a target: the task's own `setups` (else the config's),
-        the language's own new-script ones, and madx_fusion where the task fuses others."""
-        own = self.tasks[task]
-        return list(dict.fromkeys([*(own.setups or self.setups), *self.languages[lang].setups,
-                                   *(FUSION_SETUPS if own.fuse else ())]))
+        the language's own new-script ones, madx_fusion where the task fuses others, and madx_nearest and madx_avg
+        where the language names related ones; for a language with no adapter of its own, none that stacks it."""
+        own, language = self.tasks[task], self.languages[lang]
+        setups = dict.fromkeys([*(own.setups or self.setups), *language.setups, *(FUSION_SETUPS if own.fuse else ()),
+                                *(RELATED_SETUPS if language.related else ())])
+        return [name for name in setups if language.has_adapter or SETUPS[name].lang_adapter != "target"]
 
     def task_dir(self, task: str, source: str, setup: str, seed) -> str:
         """The task training `setup` evaluates (source_la uses madx's)."""
@@ -92,11 +99,21 @@ class Experiment(Config):
         """The language adapter a setup's task adapter is trained on (the source's), or None."""
         return self.lang_adapter_dir(source) if SETUPS[setup].training.on_source_adapter else None
 
-    def eval_lang_adapter(self, setup: str, source: str, lang: str) -> str | None:
+    def eval_adapter_langs(self, setup: str, source: str, lang: str) -> list[str]:
+        """The languages whose adapters `setup` stacks under the task adapter on target `lang` (none, one, or the
+        related languages madx_avg averages)."""
+        kind = SETUPS[setup]
+        if kind.related:
+            related = self.languages[lang]
+            return list(related.averaged if kind.averages else related.related[:1])
+        adapter_lang = kind.lang_adapter_for(source, lang)
+        return [adapter_lang] if adapter_lang else []
+
+    def eval_lang_adapters(self, setup: str, source: str, lang: str) -> list[str]:
+        """The language adapter directories `setup` stacks on target `lang` (a new-script setup: the target's own)."""
         if SETUPS[setup].new_script:
-            return self.paths.script_adapter(SETUPS[setup].adapter_kind, lang)
-        adapter_lang = SETUPS[setup].lang_adapter_for(source, lang)
-        return self.lang_adapter_dir(adapter_lang) if adapter_lang else None
+            return [self.paths.script_adapter(SETUPS[setup].adapter_kind, lang)]
+        return [self.lang_adapter_dir(adapter_lang) for adapter_lang in self.eval_adapter_langs(setup, source, lang)]
 
     # ---- which jobs run
 
@@ -131,8 +148,8 @@ class Experiment(Config):
                 if SETUPS[setup].training.on_source_adapter:  # the new-script ones too: madx's task adapter
                     needed.add(source)
                 if not SETUPS[setup].new_script:  # the new-script setups stack their own adapters (script_adapters)
-                    needed.add(SETUPS[setup].lang_adapter_for(source, lang))
-        return sorted(needed - {None})
+                    needed.update(self.eval_adapter_langs(setup, source, lang))
+        return sorted(needed)
 
     def adapter_only_languages(self) -> list:
         """Languages with a corpus that no task evaluates (nor trains on): their language adapter is trained and its

@@ -13,8 +13,9 @@ import yaml
 from ..adapters.config import AdapterConfig
 from ..core.errors import MadxError
 from ..core.settings import (AT_LEAST, EMBEDDING_KEYS, EMBEDDING_MODES, MIXED_PRECISION, POSITIVE, ROMANIZERS,
-                             SCRIPT_KEYS, LangTraining, PretrainSettings, TaskTraining, TrainSettings, bound_message, field_type)
-from ..core.setups import EVAL_SETUPS, NEW_SCRIPT_SETUPS
+                             SCRIPT_KEYS, EmeaSettings, LangTraining, PretrainSettings, TaskTraining, TrainSettings,
+                             bound_message, field_type)
+from ..core.setups import EVAL_SETUPS, NEW_SCRIPT_SETUPS, RELATED_SETUPS
 from ..demo.data import DemoData, DemoLanguage, TinyEncoder
 from ..tasks.families import TASK_TYPES
 
@@ -28,6 +29,7 @@ SECTIONS = {
     "train_lang": (LangTraining, ("mixed_precision", "eval_every", *SCRIPT_KEYS)),
     "train_task": (TaskTraining, ("mixed_precision", "seed")),  # seeds: one task training per seed
     FULL_FT_SECTION: (TaskTraining, ("mixed_precision", "seed")),
+    "emea": (EmeaSettings, ()),
 }
 PRETRAIN_SKIP = ("mixed_precision", "eval_every")
 # A language code or task name: part of every result path and a Snakemake wildcard (workflows/common.smk)
@@ -146,11 +148,12 @@ def config_schema() -> dict:
     for section in ("train_lang", "train_task"):
         cls, skip = SECTIONS[section]
         defs["lang_training" if section == "train_lang" else "task_training"] = dataclass_schema(cls, skip)
+    defs["emea"] = dataclass_schema(*SECTIONS["emea"])
     defs["pretraining"] = dataclass_schema(PretrainSettings, PRETRAIN_SKIP)
     defs["demo_language"] = dataclass_schema(DemoLanguage, ("code",))
     defs["task_type"] = {"enum": list(TASK_TYPES)}
     defs["setup"] = {"enum": list(EVAL_SETUPS)}
-    defs["new_script_setup"] = {"enum": list(NEW_SCRIPT_SETUPS)}
+    defs["language_setup"] = {"enum": [*NEW_SCRIPT_SETUPS, *RELATED_SETUPS]}
     defs["romanizer"] = {"enum": list(ROMANIZERS)}
     defs["mixed_precision"] = {"enum": list(MIXED_PRECISION)}
     embeddings = schema["properties"]["languages"]["additionalProperties"]["properties"]["embeddings"]

@@ -71,6 +71,8 @@ def _language_costs(served: list[dict], count: Counter) -> dict[str, int | None]
         if artifacts.get("lang_adapter"):
             parts = [count(d) for d in (artifacts["lang_adapter"], artifacts.get("embeddings")) if d]
             costs[artifacts["lang_adapter"]] = None if None in parts else sum(parts)
+        for directory in artifacts.get("lang_adapters") or ():  # madx_avg: each adapter it averages
+            costs[directory] = count(directory)
     return costs
 
 

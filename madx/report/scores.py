@@ -21,8 +21,9 @@ CSV_FIELDS = ("task", "source", "lang", "setup", "seed", "metric", "score", "maj
 BASELINES = ("majority", "chance")
 # what an evaluation read, as its JSON names it: the base, and the run's fine-tuned model, or its task adapter (a
 # fusion's directory: fusion and head), the adapters a fusion fuses (a list), the language adapter and its own
-# embeddings
-ARTIFACTS = ("base_model", "full_model", "task_adapter", "fused_adapters", "lang_adapter", "embeddings")
+# embeddings, or the language adapters madx_avg averages (a list)
+ARTIFACTS = ("base_model", "full_model", "task_adapter", "fused_adapters", "lang_adapter", "embeddings",
+             "lang_adapters")
 PER_TYPE_FIELDS = ("task", "source", "lang", "setup", "seed", "type", "f1", "support")
 
 

@@ -125,12 +125,14 @@ class NonFiniteScores(MadxError, ValueError):
 
 @torch.no_grad()
 def predict(model: nn.Module, fam: Family, examples: list, features: list[dict], label_names: list[str], settings,
-            pad_id: int, batch_size: int = EVAL_BATCH_SIZE, device=None, mixed_precision: str = "no") -> list:
+            pad_id: int, batch_size: int = EVAL_BATCH_SIZE, device=None, mixed_precision: str = "no",
+            adapt=None) -> list:
     """Every example's prediction, from length-grouped batches of its features.
 
     mixed_precision "bf16"/"fp16": a model wholly in that dtype (`madx evaluate` casts it so) runs as it
     is; one whose frozen base alone was cast (dev evaluation in task training: adapters and head stay
-    fp32) runs under autocast, as training does."""
+    fp32) runs under autocast, as training does. `adapt(batch)`: called before each batch is predicted, on the
+    batch as the model reads it (EMEA learns its ensemble weights there)."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
     dtype = HALF_DTYPES.get(mixed_precision)
     mixed = dtype is not None and any(p.is_floating_point() and p.dtype != dtype for p in model.parameters())
@@ -141,8 +143,11 @@ def predict(model: nn.Module, fam: Family, examples: list, features: list[dict],
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
         batch = without_full_mask(fam.collate([features[i] for i in chunk], pad_id, labels=False))
+        batch = {k: v.to(device) for k, v in batch.items()}
         with torch.autocast(device.type, dtype=dtype, enabled=mixed):
-            out = model(**{k: v.to(device) for k, v in batch.items()})
+            if adapt is not None:
+                adapt(batch)
+            out = model(**batch)
         for row, i in enumerate(chunk):
             outputs[i] = fam.outputs(out, row, features[i])
     model.train(was_training)
@@ -150,6 +155,22 @@ def predict(model: nn.Module, fam: Family, examples: list, features: list[dict],
     if bad:
         raise NonFiniteScores(f"the model's scores are NaN or infinite for {bad} of {len(outputs)} inputs")
     return fam.decode(examples, features, outputs, label_names, settings)
+
+
+def prediction_entropy(out, batch: dict) -> torch.Tensor:
+    """The mean entropy of a model's predicted distributions on a batch: per token (tagging: the positions the
+    attention mask keeps), per input (classification, multiple choice), or of the answer's start and end (QA)."""
+    scores = [out.logits] if getattr(out, "logits", None) is not None else [out.start_logits, out.end_logits]
+    total = 0.0
+    for logits in scores:
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        entropy = -(logp.exp() * logp).sum(-1)  # (B,) or (B, T)
+        mask = batch.get("attention_mask")
+        if entropy.dim() == 2 and logits.dim() == 3 and mask is not None and mask.shape == entropy.shape:
+            total = total + (entropy * mask).sum() / mask.sum().clamp(min=1)
+        else:
+            total = total + entropy.mean()
+    return total / len(scores)
 
 
 def _finite(output) -> bool:
