@@ -603,3 +603,38 @@ def test_related_languages_are_checked(local_tree, edit, message):
     config = local_config(data, base)
     edit(config)
     refused(config, "c.yaml: " + message)
+
+
+def test_related_uriel_chooses_the_nearest_languages_with_adapters(local_tree, tmp_path, capsys, monkeypatch):
+    """`related: uriel`: the k nearest languages by URIEL distance among those with adapters, on real codes whose
+    answer a linguist knows: Marathi's nearest is Hindi, Portuguese's Spanish; a code URIEL does not know, or fewer
+    candidates than k, is an error naming the key."""
+    from madx.commands import check_config
+    from madx.data import uriel
+
+    data, base = local_tree
+    corpus = str(data / "corpora/en.txt")
+    config = local_config(data, base)
+    config["languages"] = {code: {"corpus": corpus} for code in ("en", "hi", "de", "ja", "es")}
+    config["languages"]["mr"] = {"related": "uriel", "k": 2}
+    config["languages"]["pt"] = {"related": "uriel", "k": 1}
+    config["tasks"]["ner"]["languages"] = ["en", "mr", "pt"]
+    exp = load_experiment(config, "c.yaml", check_files=False)
+    assert exp.languages["mr"].related[0] == "hi" and exp.languages["pt"].related == ("es",)
+    assert len(exp.languages["mr"].related) == 2 and "mr" not in exp.languages["mr"].related
+    distances = exp.languages["mr"].distances
+    assert distances[0] < distances[1] and distances[0] == round(uriel.distance("mr", "hi"), 4)
+    assert uriel.distance("mr", "mr") == pytest.approx(0, abs=1e-6) and uriel.uriel_code("mar") == "mar"
+    assert exp.eval_lang_adapters("madx_avg", "en", "mr") == [f"results/adapters/lang/{c}"
+                                                               for c in exp.languages["mr"].related]
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.chdir(tmp_path)
+    assert check_config.main(["c.yaml", "--no-file-check"]) == 0
+    assert f"mr: no adapter of its own (no corpus): no madx; related languages hi ({distances[0]:.3f})" in \
+        capsys.readouterr().out
+    config["languages"]["qaz"] = {"related": "uriel"}
+    refused(config, r"c.yaml: languages.qaz.related: uriel: URIEL does not know the language 'qaz'", check_files=False)
+    del config["languages"]["qaz"]
+    config["languages"]["mr"]["k"] = 6
+    refused(config, r"languages.mr.related: uriel: 5 of the languages with adapters \(en, hi, de, ja, es\) URIEL knows, "
+                    r"6 asked for \(languages.mr.k\)", check_files=False)

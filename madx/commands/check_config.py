@@ -34,8 +34,10 @@ def _body(args) -> None:
     for lang, language in exp.languages.items():
         if language.related:
             own = "its own adapter and " if language.has_adapter else "no adapter of its own (no corpus): no madx; "
-            print(f"  {lang}: {own}related languages {list(language.related)}: madx_nearest stacks "
-                  f"{language.related[0]}'s adapter, madx_avg the average of {', '.join(language.averaged)}")
+            chosen = (", ".join(f"{code} ({d:.3f})" for code, d in zip(language.related, language.distances))
+                      + " by URIEL distance") if language.distances else ", ".join(language.related)
+            print(f"  {lang}: {own}related languages {chosen}: madx_nearest stacks {language.related[0]}'s adapter, "
+                  f"madx_avg and madx_emea the average of {', '.join(language.averaged)}")
     for lang in exp.adapter_only_languages():
         print(f"  {lang}: language adapter only (no task has test data for it): trained, and its held-out perplexity "
               "reported")

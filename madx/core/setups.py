@@ -101,6 +101,7 @@ RELATED_SETUPS = tuple(name for name, s in SETUPS.items() if s.related)  # run w
 DEFAULT_SETUPS = tuple(name for name in SETUPS  # `setups` unset
                        if name not in (*NEW_SCRIPT_SETUPS, *FUSION_SETUPS, *RELATED_SETUPS))
 DEFAULT_RELATED_K = 3  # madx_avg averages the first k related languages' adapters (languages.<l>.k)
+URIEL = "uriel"  # languages.<l>.related: uriel: the k nearest by URIEL distance (madx/data/uriel.py)
 TRAIN_SETUPS = tuple(TRAININGS)
 ADAPTER_KINDS = tuple(dict.fromkeys(s.adapter_kind for s in SETUPS.values() if s.adapter_kind))
 

@@ -12,7 +12,7 @@ from typing import Mapping
 from ..adapters.config import AdapterConfig
 from ..core.settings import (EMBEDDING_KEYS, NEW_EMBEDDINGS, EmeaSettings, LangTraining, PretrainSettings,
                              TaskTraining, TrainSettings)
-from ..core.setups import DEFAULT_FUSION, DEFAULT_RELATED_K, DEFAULT_SETUPS, TRAININGS
+from ..core.setups import DEFAULT_FUSION, DEFAULT_RELATED_K, DEFAULT_SETUPS, TRAININGS, URIEL
 from ..core.sources import HUB_KEYS, hub_spec
 from ..demo.data import SPLITS, DemoData, DemoLanguage, TinyEncoder
 from .checks import check_demo_shape, check_fusions, check_init_from, check_related, check_section, check_settings
@@ -64,9 +64,11 @@ class Language:
     romanize: str | None = None  # the romanizer of madx_translit (and madx_emb's matching)
     embeddings: Embeddings = field(default_factory=Embeddings)
     sets_embeddings: bool = False  # languages.<code>.embeddings is given (only madx_emb reads it)
-    # languages whose adapters stand in for this one's (madx_nearest: the first; madx_avg: the first k), nearest first
+    # languages whose adapters stand in for this one's (madx_nearest: the first; madx_avg: the first k), nearest first;
+    # ("uriel",) until load_languages chooses them
     related: tuple[str, ...] = ()
     k: int | None = None  # how many related languages madx_avg averages (None: DEFAULT_RELATED_K, or all if fewer)
+    distances: tuple[float, ...] = ()  # related: uriel: each chosen language's URIEL distance, in that order
 
     @property
     def has_adapter(self) -> bool:
@@ -282,7 +284,29 @@ def load_languages(config: dict, where: str, demo: Demo | None, paths: Paths, se
     for code, entry in entries.items():
         languages[code] = _language(code, entry, where)
         check_settings(LangTraining, sections.lang_layers(languages[code]), where)
+    for code, language in languages.items():
+        if language.related == (URIEL,):
+            languages[code] = nearest_languages(language, languages, where)
     return languages
+
+
+def nearest_languages(language: Language, languages: Mapping[str, Language], where: str) -> Language:
+    """`related: uriel`: the k languages (default 3) nearest to this one by URIEL distance among the experiment's
+    languages with adapters, nearest first, with their distances."""
+    from ..data.uriel import UrielError, nearest
+
+    key = f"languages.{language.code}.related"
+    candidates = [code for code, other in languages.items() if code != language.code and other.has_adapter]
+    k = language.k or DEFAULT_RELATED_K
+    try:
+        chosen = nearest(language.code, candidates, k)
+    except UrielError as err:
+        raise ConfigError(f"{where}: {key}: uriel: {err}; or list the related languages (nearest first)") from None
+    if not chosen or (language.k is not None and len(chosen) < language.k):
+        raise ConfigError(f"{where}: {key}: uriel: {len(chosen)} of the languages with adapters ({', '.join(candidates)}) "
+                          f"URIEL knows, {k} asked for (languages.{language.code}.k); list the related languages, or "
+                          "lower k")
+    return dataclasses.replace(language, related=tuple(c for c, _ in chosen), distances=tuple(d for _, d in chosen))
 
 
 def _language(code: str, entry: dict, where: str) -> Language:
@@ -300,7 +324,12 @@ def _language(code: str, entry: dict, where: str) -> Language:
     embeddings = entry.get("embeddings") or {}
     return Language(code, corpus=specs, train_lang=frozen(own), setups=tuple(entry.get("setups", ())),
                     embeddings=Embeddings(**embeddings), sets_embeddings=bool(embeddings),
-                    related=tuple(entry.get("related", ())), **given(entry, "adapter", "max_tokens", "romanize", "k"))
+                    related=_related(entry.get("related")), **given(entry, "adapter", "max_tokens", "romanize", "k"))
+
+
+def _related(related) -> tuple[str, ...]:
+    """languages.<code>.related as given: a list of languages, or URIEL ("uriel": chosen by load_languages)."""
+    return (URIEL,) if related == URIEL else tuple(related or ())
 
 
 def load_sources(config: dict, where: str, languages: Mapping) -> tuple[str, ...]:
