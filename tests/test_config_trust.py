@@ -594,6 +594,12 @@ def test_a_language_without_a_corpus_runs_on_its_related_languages_adapters(loca
     (lambda c: c["languages"].update(qab={}), r"languages.qab: needs a corpus .*, or related: the languages whose "
                                               r"adapters stand in for its own"),
     (lambda c: c.update(emea={"steps": 0}), r"emea.steps: 0 must be at least 1"),
+    (lambda c: c["tasks"]["ner"].update(tlr_languages=["xx"]), r"tasks.ner.tlr_languages: 'xx' is not under languages"),
+    (lambda c: (c["languages"].update(qab={"related": ["qac"]}), c["tasks"]["ner"].update(tlr_languages=["qab"])),
+     r"tasks.ner.tlr_languages: 'qab' is a language with no adapter \(no corpus\)"),
+    (lambda c: (c.update(setups=["madx", "madx_tlr"]), c["tasks"]["ner"].update(languages=["en"])),
+     r"tasks.ner: madx_tlr trains over the targets' language adapters in turn with the source's, and no target of "
+     r"ner but en has one; give tasks.ner.tlr_languages"),
     (lambda c: c.update(setups=["madx", "madx_avg"]), r"setups: madx_nearest, madx_avg, madx_emea run for the "
                                                       r"languages that name related ones"),
     (lambda c: c.update(emea={"lr": -1.0}), r"emea.lr: -1.0 must be positive"),

@@ -332,6 +332,46 @@ def test_related_languages_adapters_stand_in_for_a_target_without_one(trained_ta
         Run("madx", 1, out / "ner", [out / "la_en", same], tmp_path / "x.json")
 
 
+def test_target_ready_training_takes_the_language_adapters_in_turn(trained_task, tmp_path):
+    """madx_tlr: each step's batch is trained over the next language adapter (the source's, then each target's, in
+    turn; a resumed step stacks what it stacked before); dev scores over the source's; only the task adapter and
+    head train, every language adapter stays as it was."""
+    from madx.adapters.model import active_adapters
+    from madx.commands import train_task
+    from madx.tasks.families import family
+    from madx.training.task import TargetReadySteps
+
+    data, base, out = trained_task
+    other = _perturbed_copy(out / "la_en", tmp_path / "la_qac", 1.5)
+    model = madx.data.hub.load_task_model(str(base), family("ner").auto_class, ["O", "B-PER"])
+    madx.load_adapter(model, out / "la_en")
+    madx.add_adapter(model, "ner", madx.TASK_ADAPTER)
+    madx.activate(model, "en", "ner")
+    steps = TargetReadySteps(model, "ner", [other, other], lambda step: step)
+    seen = []
+    for step in (0, 1, 2, 3, 1):
+        assert steps(step) == step
+        seen.append(active_adapters(model))
+    assert seen == [("en", "ner"), ("en_2", "ner"), ("en_3", "ner"), ("en", "ner"), ("en_2", "ner")]
+    assert steps.on_source(lambda step: active_adapters(model))(5) == ("en", "ner")
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(".ner." in n or "classifier" in n for n in trainable)
+
+    before = weights(out / "la_en"), weights(other)
+    args = ["train-task", "--base-model", str(base), "--task", "ner", "--setup", "madx_tlr", "--lang-adapter",
+            str(out / "la_en"), "--train", str(data / "ner/en.train.conll"), "--dev", str(data / "ner/en.dev.conll"),
+            "--max-length", "48", "--max-steps", "4", "--batch-size", "8", "--eval-every", "2"]
+    with pytest.raises(InputError, match=r"setup madx_tlr trains over the targets' language adapters in turn"):
+        train_task._body(train_task.parser().parse_args([*args[1:], "--output", str(tmp_path / "x")]))
+    assert cli([*args, "--tlr-adapters", str(other), "--output", str(tmp_path / "tlr")]) == 0
+    record = json.loads((tmp_path / "tlr" / "task.json").read_text())
+    assert record["setup"] == "madx_tlr" and record["tlr_adapters"] == [str(other)]
+    assert record["lang_adapter"] == str(out / "la_en")
+    assert all(torch.equal(a, b) for old, new in zip(before, (weights(out / "la_en"), weights(other)))
+               for a, b in zip(old.values(), new.values()))
+    assert sorted(p.name for p in (tmp_path / "tlr").iterdir()) == sorted(p.name for p in (out / "ner").iterdir())
+
+
 def test_report_tables_and_plot(tmp_path):
     evals = tmp_path / "eval"
     scores = {("en", "madx"): [0.9, 0.92], ("en", "task_only"): [0.91, 0.93], ("xx", "madx"): [0.7, 0.8],

@@ -339,6 +339,28 @@ def test_a_target_without_a_corpus_is_evaluated_on_its_related_languages_adapter
     assert "--emea-steps 1 --emea-lr 10.0" in shlex.join(words) and parsed["madx_emea"].emea.steps == 1
 
 
+def test_target_ready_task_adapters_train_over_every_targets_language_adapter(checkout):
+    """madx_tlr: one task training per source and seed, over the source's language adapter and every target's in
+    turn (tasks.<t>.tlr_languages: only those), evaluated like madx: the target's adapter under it."""
+    config = demo_config(("en", "qaa", "qac"))
+    config["setups"] = ["madx", "madx_tlr"]
+    write_config(checkout, config, "tlr.yaml")
+    proc = run(["-n", "-p", "--configfile", "tlr.yaml"], cwd=checkout)
+    trainings = {option(words, "--setup"): words for words in madx_commands(proc.stdout, "train-task")}
+    assert set(trainings) == {"madx", "madx_tlr"}
+    tlr = trainings["madx_tlr"]
+    assert option(tlr, "--lang-adapter") == "results/adapters/lang/en"
+    assert values(tlr, "--tlr-adapters") == ["results/adapters/lang/qaa", "results/adapters/lang/qac"]
+    assert "--tlr-adapters" not in trainings["madx"]
+    [qac] = [w for w in madx_commands(proc.stdout, "evaluate") if option(w, "--lang") == "qac"]
+    assert ("madx_tlr", "1", "results/tasks/ner/en/madx_tlr/seed1", "results/adapters/lang/qac") in eval_runs(qac)
+    config["tasks"]["ner"]["tlr_languages"] = ["qac"]
+    write_config(checkout, config, "tlr.yaml")
+    proc = run(["-n", "-p", "--configfile", "tlr.yaml"], cwd=checkout)
+    [tlr] = [w for w in madx_commands(proc.stdout, "train-task") if option(w, "--setup") == "madx_tlr"]
+    assert values(tlr, "--tlr-adapters") == ["results/adapters/lang/qac"]
+
+
 def test_ready_language_adapters_replace_training(tmp_path):
     """`languages.<lang>.adapter`: a ready (e.g. AdapterHub) language adapter is used as it is, for a target
     language and for the source language, and no language adapter is trained for either."""

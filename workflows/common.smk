@@ -98,6 +98,7 @@ def task_inputs(wildcards):
     inputs["lang_adapter"] = EXP.train_lang_adapter(setup, source)
     inputs["init_from"] = EXP.init_from_dir(task, source, setup, seed)
     inputs["fuse"] = EXP.fused_task_dirs(task, source, setup, seed)
+    inputs["tlr_adapters"] = EXP.tlr_adapter_dirs(task, source, setup)
     return {name: path for name, path in inputs.items() if path}
 
 

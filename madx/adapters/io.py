@@ -9,6 +9,7 @@ partly loaded adapter behind.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -205,3 +206,15 @@ def load_adapter(model, directory: str | os.PathLike, name: str | None = None) -
         delete_adapter(model, name)
         raise
     return name
+
+
+def load_adapter_beside(model, directory: str | os.PathLike) -> str:
+    """Load an adapter under its own name, or that name with a number when the model already has one by it (two
+    language adapters saved under one name, stacked or averaged side by side); returns the name."""
+    meta, _ = read_adapter_config(Path(directory))
+    name = meta.get("name")
+    taken = madx_state(model).configs
+    if name and name in taken:
+        name = next(f"{name}_{i}" for i in itertools.count(2) if f"{name}_{i}" not in taken)
+    return load_adapter(model, directory, name=name)
+

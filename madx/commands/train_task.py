@@ -3,7 +3,9 @@
 Setups: madx (task adapter stacked on the frozen source language adapter), task_only (no
 language adapter), full_ft (the whole base fine-tuned: the baseline), madx_fusion (AdapterFusion: the trained
 task adapters given by --fuse, frozen on the source language adapter, combined by a fusion layer that trains with
-the head; written as AdapterHub's fusion directory, with a copy of each fused adapter in OUTPUT/adapters/). Task types: ner, pos
+the head; written as AdapterHub's fusion directory, with a copy of each fused adapter in OUTPUT/adapters/),
+madx_tlr (a target-ready task adapter: trained over the source language adapter and --tlr-adapters in turn,
+a different one each step). Task types: ner, pos
 (token classification), classification (a sentence or a pair), multiple_choice, qa (extractive).
 The checkpoint with the best source dev score (seqeval F1 for NER, accuracy for POS, classification
 and multiple choice, answer F1 for QA) is kept. Writes OUTPUT: the task
@@ -37,6 +39,8 @@ def parser() -> argparse.ArgumentParser:
                    "from: its adapter and head (full_ft: its model), e.g. SIQA before COPA")
     p.add_argument("--fuse", nargs="+", metavar="DIR", help="setup madx_fusion: the train-task outputs whose task "
                    "adapters are fused, this task's own madx training first (its head is where the new one starts)")
+    p.add_argument("--tlr-adapters", nargs="+", metavar="DIR", help="setup madx_tlr: the targets' language adapters, "
+                   "each step's under the task adapter in turn with --lang-adapter's (the source's)")
     p.add_argument("--fusion-config", default=DEFAULT_FUSION, choices=FUSION_PRESETS,
                    help="dynamic: a value matrix started as the identity, regularised towards it; static: none")
     p.add_argument("--lang", help="the source language (qa: how answers are normalised for the dev score)")
@@ -52,7 +56,7 @@ def _body(args) -> None:
         args.base_model, args.task, args.setup, args.train, args.dev, args.output, task_type=args.task_type,
         lang_adapter=args.lang_adapter, adapter_config=dataclass_from(AdapterConfig, args),
         settings=dataclass_from(TaskTraining, args), lang=args.lang, init_from=args.init_from, fuse=args.fuse,
-        fusion_config=args.fusion_config, trust_remote_code=args.trust_remote_code,
+        fusion_config=args.fusion_config, tlr_adapters=args.tlr_adapters, trust_remote_code=args.trust_remote_code,
     )
 
 

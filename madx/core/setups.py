@@ -17,6 +17,9 @@ class Training:
     # AdapterFusion: the training whose task adapters it fuses (the task's own and those of the tasks in
     # tasks.<t>.fuse), frozen under a fusion layer trained with a head, on the source language adapter
     fuses: str | None = None
+    # target-language-ready (TLR, Parović et al. 2023): the language adapter under the task adapter changes from step
+    # to step, the source's and the targets' in turn, so the task adapter learns to read the ones it meets at test time
+    target_ready: bool = False
 
     @property
     def fusion(self) -> bool:
@@ -73,7 +76,8 @@ MADX = Training("madx", on_source_adapter=True)
 TASK_ONLY = Training("task_only", on_source_adapter=False)
 FULL_FT = Training("full_ft", on_source_adapter=False, full_model=True)
 MADX_FUSION = Training("madx_fusion", on_source_adapter=True, fuses=MADX.name)
-TRAININGS = {t.name: t for t in (MADX, TASK_ONLY, FULL_FT, MADX_FUSION)}
+MADX_TLR = Training("madx_tlr", on_source_adapter=True, target_ready=True)
+TRAININGS = {t.name: t for t in (MADX, TASK_ONLY, FULL_FT, MADX_FUSION, MADX_TLR)}
 
 SETUPS = {s.name: s for s in (
     Setup("madx", "target language adapter + task adapter", MADX, "target"),
@@ -86,6 +90,8 @@ SETUPS = {s.name: s for s in (
           MADX, "target", adapter_kind="emb"),
     Setup("madx_fusion", "target language adapter + a fusion of task adapters (AdapterFusion: this task's and "
           "those it fuses)", MADX_FUSION, "target"),
+    Setup("madx_tlr", "target language adapter + a target-ready task adapter (trained over the source's and the "
+          "targets' language adapters in turn: TLR)", MADX_TLR, "target"),
     Setup("madx_nearest", "the nearest related language's adapter + task adapter (for a target with no corpus)", MADX,
           "related"),
     Setup("madx_avg", "the average of the related languages' adapters (and of their invertible adapters) + task "
@@ -98,8 +104,9 @@ EVAL_SETUPS = tuple(SETUPS)  # in the report's order
 NEW_SCRIPT_SETUPS = tuple(name for name, s in SETUPS.items() if s.new_script)
 FUSION_SETUPS = tuple(name for name, s in SETUPS.items() if s.training.fusion)  # run where a task fuses others
 RELATED_SETUPS = tuple(name for name, s in SETUPS.items() if s.related)  # run where a language names related ones
+TLR_SETUPS = tuple(name for name, s in SETUPS.items() if s.training.target_ready)  # listed in `setups` to run
 DEFAULT_SETUPS = tuple(name for name in SETUPS  # `setups` unset
-                       if name not in (*NEW_SCRIPT_SETUPS, *FUSION_SETUPS, *RELATED_SETUPS))
+                       if name not in (*NEW_SCRIPT_SETUPS, *FUSION_SETUPS, *RELATED_SETUPS, *TLR_SETUPS))
 DEFAULT_RELATED_K = 3  # madx_avg averages the first k related languages' adapters (languages.<l>.k)
 URIEL = "uriel"  # languages.<l>.related: uriel: the k nearest by URIEL distance (madx/data/uriel.py)
 TRAIN_SETUPS = tuple(TRAININGS)

@@ -4,7 +4,6 @@ fine-tuned model."""
 
 from __future__ import annotations
 
-from itertools import count
 from pathlib import Path
 
 import torch
@@ -13,8 +12,8 @@ from ..adapters.embeddings import (EMBEDDINGS_DIR, EmbeddingLoadError, embedding
                                     swap_input_embeddings)
 from ..adapters.composition import Average, Fuse
 from ..adapters.fusion_io import load_fusion
-from ..adapters.io import load_adapter, read_adapter_config
-from ..adapters.model import activate, delete_adapter, madx_state
+from ..adapters.io import load_adapter_beside
+from ..adapters.model import activate, delete_adapter
 from ..data import hub
 from ..tasks.families import DEFAULT_TASK_TYPE, family, load_head
 from ..training.task_output import FULL_MODEL_DIR, fused_adapter_dirs, load_full_model
@@ -82,12 +81,12 @@ class EvalModels:
         stack, used = self._language_block(model, run, (task_type, tuple(label_names)))
         if run.setup.training.fusion:
             fused = fused_adapter_dirs(run.task_dir)
-            self.task_names = [_load_named(model, directory) for directory in fused]
+            self.task_names = [load_adapter_beside(model, directory) for directory in fused]
             stack.append(Fuse(*self.task_names))
             load_fusion(model, run.task_dir, adapter_names=self.task_names)
             used.update(fused=self.task_names, fused_adapters=[str(directory) for directory in fused])
         else:
-            self.task_names = [_load_named(model, run.task_dir)]
+            self.task_names = [load_adapter_beside(model, run.task_dir)]
             stack += self.task_names
         used.update(task_adapter=str(run.task_dir), stack=[repr(item) if isinstance(item, (Fuse, Average)) else item
                                                            for item in stack])
@@ -102,7 +101,7 @@ class EvalModels:
         for directory in run.lang_adapters:
             key = (*head, str(Path(directory).resolve()))
             if key not in self.lang_names:
-                self.lang_names[key] = _load_named(model, directory)
+                self.lang_names[key] = load_adapter_beside(model, directory)
             names.append(self.lang_names[key])
         if not names:
             return [], {}
@@ -131,13 +130,3 @@ def run_embeddings(run: Run) -> Path:
         raise EmbeddingLoadError(f"setup madx_emb (seed {run.seed}): language adapter {run.lang_adapter} has no "
                                  f"{EMBEDDINGS_DIR}/ (train it with --embeddings new or rows)")
     return directory
-
-
-def _load_named(model, directory: Path) -> str:
-    """Load an adapter under its own name, or that name with a number when the model already has one by it."""
-    meta, _ = read_adapter_config(directory)
-    name = meta.get("name")
-    taken = madx_state(model).configs
-    if name and name in taken:
-        name = next(f"{name}_{i}" for i in count(2) if f"{name}_{i}" not in taken)
-    return load_adapter(model, directory, name=name)

@@ -136,6 +136,15 @@ def check_related(languages: Mapping[str, Language], sources: tuple, setups: tup
                               "the task adapters are trained on the source's language adapter: give it a corpus")
 
 
+def check_target_ready(exp: Experiment) -> None:
+    """Every task that runs madx_tlr has a language other than the source's to train over."""
+    for task, source, lang, setup, _ in exp.eval_targets():
+        if SETUPS[setup].training.target_ready and not exp.tlr_languages(task, source):
+            raise ConfigError(f"{exp.where}: tasks.{task}: {setup} trains over the targets' language adapters in turn "
+                              f"with the source's, and no target of {task} but {source} has one; give "
+                              f"tasks.{task}.tlr_languages, or leave {setup} out")
+
+
 def check_new_scripts(exp: Experiment) -> None:
     """A language that runs a new-script setup has what it needs: a corpus, a romanizer for madx_translit (one
     that is installed), and no new-script keys it would ignore."""

@@ -97,6 +97,7 @@ class Task:
     setups: tuple[str, ...] = ()  # the setups it is evaluated under, when not the config's
     fuse: tuple[str, ...] = ()  # tasks whose madx task adapters it fuses with its own (setup madx_fusion)
     fusion: str = DEFAULT_FUSION  # the fusion's configuration: dynamic or static (madx/adapters/fusion.py)
+    tlr_languages: tuple[str, ...] | None = None  # madx_tlr: whose adapters it trains over (None: its targets')
 
     def data(self, split: str, lang: str) -> str:
         return getattr(self, split).replace("{lang}", lang)
@@ -356,12 +357,18 @@ def load_tasks(config: dict, where: str, languages: Mapping, sections: Sections)
         if unknown:
             raise ConfigError(f"{where}: tasks.{name}.languages: {unknown} not under languages; add an entry "
                               "for each (a corpus or an adapter)")
+        for lang in entry.get("tlr_languages", ()):
+            if lang not in languages or not languages[lang].has_adapter:
+                what = "not under languages" if lang not in languages else "a language with no adapter (no corpus)"
+                raise ConfigError(f"{where}: tasks.{name}.tlr_languages: {lang!r} is {what}; madx_tlr trains over "
+                                  "the adapters of languages that have them")
         if "fusion" in entry and not entry.get("fuse"):
             raise ConfigError(f"{where}: tasks.{name}.fusion: given without fuse, so no fusion runs; add "
                               f"`fuse: [<other task>, ...]` or remove `fusion`")
         tasks[name] = Task(name, entry["type"], languages=tuple(targets), all_languages=all_languages,
                            train_task=frozen(entry.get("train_task")), init_from=entry.get("init_from"),
                            setups=tuple(entry.get("setups", ())), fuse=tuple(entry.get("fuse", ())),
+                           tlr_languages=tuple(entry["tlr_languages"]) if "tlr_languages" in entry else None,
                            **given(entry, "fusion"),
                            **{split: source_spec(entry[split]) for split in SPLITS})
         for training in TRAININGS:  # full_ft: the full_ft overrides on top

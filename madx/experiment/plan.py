@@ -92,6 +92,19 @@ class Experiment(Config):
         fused = SETUPS[setup].training.fuses
         return [self.paths.task(name, source, fused, seed) for name in (task, *self.tasks[task].fuse)] if fused else []
 
+    def tlr_languages(self, task: str, source: str) -> list[str]:
+        """madx_tlr: the languages whose adapters `task`'s adapter is trained over in turn with the source's: its
+        tlr_languages, else every target of the task with an adapter (the source aside)."""
+        given = self.tasks[task].tlr_languages
+        targets = given if given is not None else self.tasks[task].languages
+        return [lang for lang in targets if lang != source and self.languages[lang].has_adapter]
+
+    def tlr_adapter_dirs(self, task: str, source: str, setup: str) -> list[str]:
+        """The targets' language adapters a madx_tlr training reads ([] for every other setup)."""
+        if not SETUPS[setup].training.target_ready:
+            return []
+        return [self.lang_adapter_dir(lang) for lang in self.tlr_languages(task, source)]
+
     def task_data(self, task: str, split: str, lang: str) -> str:
         return self.tasks[task].data(split, lang)
 
@@ -147,6 +160,8 @@ class Experiment(Config):
             for setup in self.setups_for(task, lang):
                 if SETUPS[setup].training.on_source_adapter:  # the new-script ones too: madx's task adapter
                     needed.add(source)
+                if SETUPS[setup].training.target_ready:  # madx_tlr trains over the targets' adapters too
+                    needed.update(self.tlr_languages(task, source))
                 if not SETUPS[setup].new_script:  # the new-script setups stack their own adapters (script_adapters)
                     needed.update(self.eval_adapter_langs(setup, source, lang))
         return sorted(needed)
@@ -189,6 +204,7 @@ def load_experiment(config: dict, where: str = "config", *, check_files: bool = 
     """The config checked (schema, then meaning) and parsed; a problem is a ConfigError naming `where` and the key."""
     exp = load_config(config, where, Experiment)
     checks.check_new_scripts(exp)
+    checks.check_target_ready(exp)
     notes = []
     if check_files:
         notes += checks.check_base_model(exp)

@@ -16,8 +16,8 @@ from ..adapters.composition import Fuse
 from ..adapters.config import TASK_ADAPTER, AdapterConfig
 from ..adapters.counting import count_parameters
 from ..adapters.fusion import DEFAULT_FUSION, add_fusion, fusion_regularization_loss, train_fusion
-from ..adapters.io import load_adapter
-from ..adapters.model import (activate, adapter_config, adapter_modules, add_adapter, delete_adapter,
+from ..adapters.io import load_adapter, load_adapter_beside
+from ..adapters.model import (activate, adapter_config, adapter_modules, add_adapter, delete_adapter, madx_state,
                               train_adapters)
 from ..core.errors import InputError
 from ..core.files import TASK_RECORD
@@ -178,7 +178,8 @@ class FusionObjective(TaskObjective):
         return super().forward(**batch) + fusion_regularization_loss(self.model) * self.family.count(batch)
 
 
-def check_train_task_args(setup: str, task_type: str, lang_adapter, fuse=None, init_from=None) -> None:
+def check_train_task_args(setup: str, task_type: str, lang_adapter, fuse=None, init_from=None,
+                          tlr_adapters=None) -> None:
     on_adapter = training(setup).on_source_adapter
     family(task_type)  # a known task type
     if on_adapter != (lang_adapter is not None):
@@ -189,6 +190,10 @@ def check_train_task_args(setup: str, task_type: str, lang_adapter, fuse=None, i
         raise InputError(f"setup {setup} " + ("fuses trained task adapters: give their directories (--fuse DIR ...; "
                                               "the task's own madx training first)" if training(setup).fusion else
                                               "fuses no adapters (--fuse is for setup madx_fusion)"))
+    if training(setup).target_ready != bool(tlr_adapters):
+        raise InputError(f"setup {setup} " + (
+            "trains over the targets' language adapters in turn with the source's: give them (--tlr-adapters DIR ...)"
+            if training(setup).target_ready else "trains over one language adapter (--tlr-adapters is for madx_tlr)"))
     if fuse and init_from:
         raise InputError(f"setup {setup} starts from the trainings it fuses (--fuse); it takes no --init-from")
     if fuse:
@@ -250,6 +255,30 @@ def build_task_model(base_model: str, task: str, setup: str, fam: Family, label_
     return model
 
 
+class TargetReadySteps:
+    """madx_tlr (target-language-ready task adapters, Parović et al. 2023): the training's batches, each with the
+    language adapter it is trained over: the source's and the targets' in turn (step % their number, so a resumed run
+    stacks on each step what an uninterrupted one did). Dev scores are read over the source's, as madx's are."""
+
+    def __init__(self, model: nn.Module, task: str, tlr_adapters: list, batches):
+        self.model, self.task, self.batches = model, task, batches
+        source = madx_state(model).active[0]  # build_task_model stacked the task adapter on the source's
+        self.names = [source, *(load_adapter_beside(model, directory) for directory in tlr_adapters)]
+        train_adapters(model, task)  # the adapters loaded here stay frozen
+
+    def __call__(self, step: int):
+        activate(self.model, self.names[step % len(self.names)], self.task)
+        return self.batches(step)
+
+    def on_source(self, evaluate):
+        """`evaluate` (the dev score) with the source's language adapter under the task adapter."""
+        def on_source(step: int) -> dict:
+            activate(self.model, self.names[0], self.task)
+            return evaluate(step)
+
+        return on_source
+
+
 def check_init_from(init_from: Path, task_type: str, label_names: list[str], what: str) -> None:
     """The head saved in `init_from` (`what` the user gave it as) fits this task: the same type and labels."""
     head = read_head_config(init_from)
@@ -289,16 +318,18 @@ def train_task(
     init_from: str | Path | None = None,
     fuse: list | None = None,
     fusion_config: str = DEFAULT_FUSION,
+    tlr_adapters: list | None = None,
     trust_remote_code: bool = False,
 ) -> Path:
     """Train `setup` of `task` on labelled source-language data; keep the weights of the best dev score. `lang`,
     the source language, normalises QA answers (articles, Chinese characters) for the dev score. `init_from`:
     two-stage training (the MAD-X paper's XCOPA protocol, SIQA then COPA) from another task's output. `fuse`
-    (setup madx_fusion): the task adapter directories to fuse, this task's own madx training first.
+    (setup madx_fusion): the task adapter directories to fuse, this task's own madx training first. `tlr_adapters`
+    (setup madx_tlr): the targets' language adapters, taken in turn with the source's under the task adapter.
     (One function on purpose: every input is read and checked before the model loads, and the processes meet
     before and after the main one writes; that order reads top to bottom here.)"""
     output = Path(output)
-    check_train_task_args(setup, task_type, lang_adapter, fuse, init_from)
+    check_train_task_args(setup, task_type, lang_adapter, fuse, init_from, tlr_adapters)
     fam = family(task_type)
     config = hub.load_config(base_model, trust_remote_code=trust_remote_code)
     hub.check_sequence_length(config, settings.max_length, base_model, key="max_length")
@@ -318,8 +349,12 @@ def train_task(
                     work_dir / BEST_DIR, accelerator, lang)
     batches = TokenBatches(data.train_features, settings.batch_size, settings.seed, data.pad_id,
                            group_by_length=settings.group_by_length, fam=fam)
+    evaluate = dev
+    if tlr_adapters:
+        batches = TargetReadySteps(model, task, tlr_adapters, batches)
+        evaluate = batches.on_source(dev)
     objective = FusionObjective(model, fam) if training(setup).fusion else TaskObjective(model, fam)
-    fit(objective, batches, settings, work_dir, accelerator, evaluate=dev)
+    fit(objective, batches, settings, work_dir, accelerator, evaluate=evaluate)
     best = dev.restore()
     accelerator.wait_for_everyone()  # every process has read the best weights before the work dir goes
     if accelerator.is_main_process:
@@ -330,6 +365,7 @@ def train_task(
             "label_names": data.labels, f"best_dev_{dev.metric}": best["score"], "best_step": best["step"],
             "settings": settings_dict(settings), "init_from": str(init_from) if init_from else None,
             "fuse": [str(d) for d in fuse] if fuse else None, "fusion_config": fusion_config if fuse else None,
+            "tlr_adapters": [str(d) for d in tlr_adapters] if tlr_adapters else None,
         }
         num_choices = fam.num_choices(data.train)
         write_task_output(model, task, setup, base_model, data.labels, task_type, work_dir, output, record,
