@@ -1,6 +1,7 @@
 """madx demo-data: write the offline demo's synthetic multilingual NER benchmark, one language at a time.
 
-For each --language CODE:WORD_ORDER:SCRIPT[:seen][:tokenizer] (e.g. qad:SOV:cyrillic): an unlabelled
+For each --language CODE:WORD_ORDER:SCRIPT[:seen][:tokenizer][:of=PARENT@SHARE] (e.g. qad:SOV:cyrillic; of=: a
+variety keeping SHARE of PARENT's words): an unlabelled
 corpus (corpora/CODE.txt) and CoNLL NER files (ner/CODE.{train,dev,test}.conll), deterministic from
 --seed and the language alone. With --readme, only README.md: the table of the given languages.
 See madx/demo/data.py.
@@ -16,14 +17,17 @@ from .common import add_dataclass_args, dataclass_from, run
 
 
 def parse_language(text: str) -> DemoLanguage:
-    """CODE:WORD_ORDER:SCRIPT[:seen][:tokenizer], the form the workflow passes."""
+    """CODE:WORD_ORDER:SCRIPT[:seen][:tokenizer][:of=PARENT@SHARE], the form the workflow passes."""
     code, *rest = text.split(":")
-    flags = set(rest[2:])
+    flags = {flag for flag in rest[2:] if not flag.startswith("of=")}
+    variety = [flag.removeprefix("of=").split("@") for flag in rest[2:] if flag.startswith("of=")]
     unknown = flags - {"seen", "tokenizer"}
-    if len(rest) < 2 or unknown:
-        raise argparse.ArgumentTypeError(f"{text!r}: use CODE:WORD_ORDER:SCRIPT[:seen][:tokenizer], e.g. qad:SOV:cyrillic")
+    if len(rest) < 2 or unknown or len(variety) > 1 or any(len(v) != 2 for v in variety):
+        raise argparse.ArgumentTypeError(f"{text!r}: use CODE:WORD_ORDER:SCRIPT[:seen][:tokenizer][:of=PARENT@SHARE], "
+                                         "e.g. qad:SOV:cyrillic or qae:SVO:latin:of=qac@0.7")
     try:
-        return DemoLanguage(code, rest[0], rest[1], seen="seen" in flags, tokenizer="tokenizer" in flags)
+        of = {"variety_of": variety[0][0], "shared": float(variety[0][1])} if variety else {}
+        return DemoLanguage(code, rest[0], rest[1], seen="seen" in flags, tokenizer="tokenizer" in flags, **of)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
 

@@ -34,8 +34,14 @@ class DemoLanguage:
     script: str = option("latin", "cyrillic transliterates every word letter by letter", choices=SCRIPTS)
     seen: bool = option(False, "the base model is pretrained on its corpus")
     tokenizer: bool | None = option(None, "the base model's tokenizer is trained on its corpus (default: seen)")
+    variety_of: str = option("", "a variety of this demo language: it keeps `shared` of its words, the rest its own")
+    shared: float = option(0.7, "variety_of: the share of that language's words it keeps")
 
     def __post_init__(self):
+        if not 0 < self.shared <= 1:
+            raise ValueError(f"{self.code}: shared={self.shared} must be in (0, 1]")
+        if self.variety_of == self.code:
+            raise ValueError(f"{self.code}: variety_of={self.code!r} names the language itself")
         if self.word_order not in WORD_ORDERS:
             raise ValueError(f"{self.code}: word_order={self.word_order!r}; use one of {WORD_ORDERS}")
         if self.script not in SCRIPTS:
@@ -90,10 +96,11 @@ def describe(languages) -> str:
     lines = ["## The demo languages", "",
              "Synthetic languages from one grammar (madx/demo/grammar.py); entity names are shared, and the test "
              "sets use names never seen in training.", "",
-             "| language | word order | script | seen by the base model |", "|---|---|---|---|"]
+             "| language | word order | script | seen by the base model | words |", "|---|---|---|---|---|"]
     for lang in languages:
+        words = f"{lang.shared:.0%} of {lang.variety_of}'s, the rest its own" if lang.variety_of else "its own"
         lines.append(f"| {lang.code} | {lang.word_order} | {lang.script} | "
-                     f"{'yes' if lang.seen else '**no**'} |")
+                     f"{'yes' if lang.seen else '**no**'} | {words} |")
     lines += ["", "A Cyrillic language unseen by the base model is a new *script* for it: its pieces are in the "
               "tokenizer's vocabulary (which saw its corpus), so none are unknown, but their embeddings were "
               "never trained. Adapters on a frozen base cannot repair that (MAD-X's known limit; Pfeiffer et al. "

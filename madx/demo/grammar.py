@@ -79,14 +79,20 @@ def transliterate(text: str) -> str:
     return "".join(out)
 
 
-def _lexicon(code: str, seed: int) -> dict:
-    """English word -> pseudo-word, a bijection per language."""
+def _lexicon(code: str, seed: int, variety_of: str = "", shared: float = 1.0) -> dict:
+    """English word -> pseudo-word, a bijection per language. A variety of another language keeps that language's
+    word for a `shared` share of the words (drawn per word) and has its own for the rest."""
     if code == "en":
         return {}
+    parent = _lexicon(variety_of, seed) if variety_of else {}
     rng = random.Random(f"{seed}:{code}")
+    keep = random.Random(f"{seed}:{code}:variety")
     vocab = sorted({w for words in WORDS.values() for phrase in words for w in phrase.split()})
-    lexicon, used = {}, set()
+    lexicon, used = {}, set(parent.values()) | (set(vocab) if variety_of == "en" else set())
     for word in vocab:
+        if variety_of and keep.random() < shared:
+            lexicon[word] = parent.get(word, word)  # en's words are themselves
+            continue
         while True:
             n = rng.choice((1, 2, 2, 3))
             pseudo = "".join(rng.choice(SYLLABLE_ONSETS) + rng.choice(VOWELS) for _ in range(n))
@@ -102,7 +108,7 @@ class Generator:
 
     def __init__(self, language, seed: int):
         self.language = language
-        self.lexicon = _lexicon(language.code, seed)
+        self.lexicon = _lexicon(language.code, seed, language.variety_of, language.shared)
 
     def _word(self, word: str) -> str:
         text = " ".join(self.lexicon.get(w, w) for w in word.split())

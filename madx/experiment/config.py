@@ -173,12 +173,15 @@ class Demo:
         return next(lang for lang in self.languages if lang.code == code)
 
     def language_spec(self, code: str, flags: bool = False) -> str:
-        """CODE:WORD_ORDER:SCRIPT[:seen][:tokenizer], the form `madx demo-data --language` reads; without flags,
+        """CODE:WORD_ORDER:SCRIPT[:seen][:tokenizer][:of=PARENT@SHARE], the form `madx demo-data --language` reads
+        (of=: a variety's parent and the share of its words kept); without flags,
         only what the language's data depends on."""
         language = self.language(code)
         spec = [language.code, language.word_order, language.script]
         if flags:
             spec += [name for name in ("seen", "tokenizer") if getattr(language, name)]
+        if language.variety_of:  # its words depend on its parent's
+            spec.append(f"of={language.variety_of}@{language.shared}")
         return ":".join(spec)
 
     def seen(self) -> list[str]:
@@ -259,6 +262,14 @@ def load_demo(config: dict, where: str) -> Demo | None:
             raise ConfigError(f"{where}: demo.languages.{code}: {err}") from None
     if not any(lang.seen for lang in parsed):
         raise ConfigError(f"{where}: demo.languages: no language is seen by the base model; set seen: true on one")
+    codes = [lang.code for lang in parsed]
+    for lang in parsed:
+        if lang.variety_of and lang.variety_of not in codes:
+            raise ConfigError(f"{where}: demo.languages.{lang.code}.variety_of: {lang.variety_of!r} is not a demo "
+                              f"language ({', '.join(codes)})")
+        if lang.variety_of and parsed[codes.index(lang.variety_of)].variety_of:
+            raise ConfigError(f"{where}: demo.languages.{lang.code}.variety_of: {lang.variety_of!r} is a variety "
+                              "itself; make a variety of a language with words of its own")
     built = {}
     for cls in (DemoData, TinyEncoder):
         names = {f.name for f in dataclasses.fields(cls)}
