@@ -179,3 +179,43 @@ def test_compiling_under_an_old_transformers_warns(monkeypatch, caplog):
         monkeypatch.setattr(sys.modules["transformers"], "__version__", "5.17.0")  # the module compiled() imports
         compiled(module, "default")
     assert "transformers 5.17.0 builds a full attention mask" in caplog.text and ">=5.24" in caplog.text
+
+
+def test_a_demo_variety_keeps_its_share_of_its_parents_words_and_has_its_own_for_the_rest(tmp_path):
+    """demo.languages.<l>.variety_of: a variety's lexicon keeps `shared` of its parent's words (drawn per word), its
+    other words are its own (never one of the parent's), its order and script are its own; the spec the workflow
+    passes to `madx demo-data` reads back as the same language, and bad varieties are named."""
+    from madx.commands.demo_data import parse_language
+    from madx.demo.data import DemoLanguage
+    from madx.demo.grammar import Generator
+    from madx.experiment import ConfigError, load_experiment
+
+    qac = Generator(DemoLanguage("qac"), 0).lexicon
+    qae = Generator(DemoLanguage("qae", variety_of="qac", shared=0.7), 0).lexicon
+    kept = [w for w in qac if qae[w] == qac[w]]
+    assert set(qae) == set(qac) and 0.6 < len(kept) / len(qac) < 0.8
+    assert not {qae[w] for w in qac if w not in kept} & set(qac.values())
+    assert len(set(qae.values())) == len(qae)  # still a bijection
+    assert Generator(DemoLanguage("qae", variety_of="qac", shared=1.0), 0).lexicon == qac
+    of_en = Generator(DemoLanguage("qaz", variety_of="en", shared=0.5), 0).lexicon
+    assert 0.3 < sum(of_en[w] == w for w in of_en) / len(of_en) < 0.7
+    language = DemoLanguage("qae", "SOV", "cyrillic", variety_of="qac", shared=0.7)
+    assert parse_language("qae:SOV:cyrillic:of=qac@0.7") == language
+    with pytest.raises(ValueError, match=r"shared=0 must be in \(0, 1\]"):
+        DemoLanguage("qae", variety_of="qac", shared=0)
+
+    def demo_config(**qae):
+        return {"base_model": "results/demo/base_model", "source_language": "en", "demo": {"languages": {
+            "en": {"seen": True}, "qac": {}, "qae": qae}}, "tasks": {"ner": {
+                "type": "ner", "train": "results/demo/data/ner/{lang}.train.conll",
+                "dev": "results/demo/data/ner/{lang}.dev.conll", "test": "results/demo/data/ner/{lang}.test.conll"}},
+            "train_lang": {"seq_len": 32}, "train_task": {"max_length": 32}}
+
+    exp = load_experiment(demo_config(variety_of="qac", shared=0.7), "c.yaml")
+    assert exp.demo.language_spec("qae") == "qae:SVO:latin:of=qac@0.7"
+    with pytest.raises(ConfigError, match=r"demo.languages.qae.variety_of: 'qxx' is not a demo language"):
+        load_experiment(demo_config(variety_of="qxx"), "c.yaml")
+    config = demo_config(variety_of="qac")
+    config["demo"]["languages"]["qaf"] = {"variety_of": "qae"}
+    with pytest.raises(ConfigError, match=r"demo.languages.qaf.variety_of: 'qae' is a variety itself"):
+        load_experiment(config, "c.yaml")

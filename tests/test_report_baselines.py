@@ -181,3 +181,25 @@ def test_the_per_type_caption_speaks_of_ner_only_where_a_task_is_ner():
         assert "This run has no NER task" in other and "NER: F1" not in other
     for caption in ("results_table.rst", "results_plot.rst", "matrix.rst", "report_md.rst"):
         assert "chance" in render(caption, {}), caption
+
+
+def test_targets_on_related_languages_adapters_get_their_own_table(tmp_path):
+    """madx_nearest / madx_avg / madx_emea: per target the adapters they stacked, each score beside task_only's, the
+    gain of the best, the baselines, and EMEA's learned weights (mean over seeds), with numbers worked out here."""
+    evals = tmp_path / "eval"
+    lang_dirs = ["results/adapters/lang/qac", "results/adapters/lang/qaa"]
+    for seed, shift in ((1, -0.02), (2, 0.02)):
+        write_run(evals, lang="qae", setup="task_only", seed=seed, score=0.40 + shift, baselines=BASELINES["de"])
+        write_run(evals, lang="qae", setup="madx_nearest", seed=seed, score=0.50 + shift, baselines=BASELINES["de"],
+                  lang_adapter=lang_dirs[0])
+        write_run(evals, lang="qae", setup="madx_avg", seed=seed, score=0.45 + shift, baselines=BASELINES["de"],
+                  lang_adapters=lang_dirs)
+        write_run(evals, lang="qae", setup="madx_emea", seed=seed, score=0.55 + shift, baselines=BASELINES["de"],
+                  lang_adapters=lang_dirs, emea={"weights": {"qac": 0.6 + shift, "qaa": 0.4 - shift}})
+    text = report(tmp_path, evals)
+    assert "## kind: targets on related languages' adapters (accuracy x 100, mean over seeds)" in text
+    assert ("| language | adapters | task_only | madx_nearest | madx_avg | madx_emea | best gain over task_only | "
+            "majority | chance |") in text
+    assert "| qae | qac, qaa | 40.0 | 50.0 | 45.0 | 55.0 | +15.0 | 40.0 | 25.0 |" in text
+    assert "madx_emea's learned weights on qae: qac 0.60, qaa 0.40." in text
+    assert "madx_emea = madx_avg with the average's weights learned on each test batch" in text  # the intro

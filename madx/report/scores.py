@@ -58,6 +58,7 @@ def collect(eval_files: list[Path], source_language: str | None = None) -> list[
             for key, empty in (("per_type", {}), ("per_class", {}), ("confusion", {}), ("warnings", [])):
                 row[key] = result.get(key) or empty
             row["artifacts"] = {key: result.get(key) for key in ARTIFACTS}
+            row["emea"] = result.get("emea")  # madx_emea: the weights it learned (evaluation/emea.py)
             rows.append(row)
     return rows
 

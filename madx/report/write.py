@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..core.errors import InputError
 from ..core.files import write_text
-from ..core.setups import FUSION_SETUPS, SETUPS, compared_with
+from ..core.setups import FUSION_SETUPS, RELATED_SETUPS, SETUPS, compared_with
 from .budget import budget_section
 from .plots import plot_loss_curves, plot_matrix, plot_transfer
 from .scores import (BASELINES, AdapterRecord, CSV_FIELDS, PER_TYPE_FIELDS, adapter_records, baselines, collect,
@@ -151,6 +151,40 @@ def fusion_section(task: str, rows: list[dict], base: dict) -> list[str]:
     return lines
 
 
+def related_section(task: str, rows: list[dict], base: dict) -> list[str]:
+    """Targets evaluated on related languages' adapters (madx_nearest, madx_avg, madx_emea): per target, the adapters
+    they stacked, each setup's score beside task_only's (no language adapter) with the gain of the best, the
+    baselines, and the weights EMEA learned (mean over test batches, layer positions and seeds)."""
+    related = [s for s in RELATED_SETUPS if any(r["setup"] == s for r in rows)]
+    if not related:
+        return []
+    means, weights, stacked = defaultdict(list), defaultdict(lambda: defaultdict(list)), {}
+    for r in transfer_rows(rows):
+        means[(r["lang"], r["setup"])].append(100 * r["score"])
+        found = r["artifacts"].get("lang_adapters") or [r["artifacts"].get("lang_adapter")]
+        if r["setup"] in related and len(found) > len(stacked.get(r["lang"], ())):
+            stacked[r["lang"]] = found  # madx_avg's (all it averages) over madx_nearest's (the first)
+        for name, weight in ((r.get("emea") or {}).get("weights") or {}).items():
+            weights[r["lang"]][name].append(weight)
+    cell = lambda key: f"{statistics.fmean(means[key]):.1f}" if means.get(key) else "–"  # noqa: E731
+    lines = [f"## {task}: targets on related languages' adapters ({rows[0]['metric']} x 100, mean over {_over(rows)})",
+             "", "| language | adapters | task_only | " + " | ".join(related) + " | best gain over task_only | "
+             + " | ".join(BASELINES) + " |", "|---|---|---|" + "---|" * (len(related) + 1 + len(BASELINES))]
+    for lang in sorted(stacked):
+        best = max((statistics.fmean(means[(lang, s)]) for s in related if means.get((lang, s))), default=None)
+        plain = means.get((lang, "task_only"))
+        gain = f"{best - statistics.fmean(plain):+.1f}" if best is not None and plain else "–"
+        names = ", ".join(Path(d).name for d in stacked[lang] if d)
+        lines.append(f"| {lang} | {names} | {cell((lang, 'task_only'))} | "
+                     + " | ".join(cell((lang, s)) for s in related) + f" | {gain} | "
+                     + " | ".join(_baseline_cells(base.get(lang))) + " |")
+    lines.append("")
+    for lang, by_name in sorted(weights.items()):
+        learned = ", ".join(f"{name} {statistics.fmean(w):.2f}" for name, w in by_name.items())
+        lines += [f"madx_emea's learned weights on {lang}: {learned}.", ""]
+    return lines
+
+
 def warnings_section(rows: list[dict]) -> list[str]:
     """Every run's own warnings (e.g. all predictions one class), first in the report: they undo its numbers."""
     lines = [f"- {r['task']}, {r['source']} → {r['lang']}, {r['setup']}, seed {r['seed']}: {warning}"
@@ -255,6 +289,7 @@ def write_report(eval_files: list[Path], out_dir: str | Path, *, source_language
         lines += per_type_section(task, task_rows, main_setup(task_rows))
         lines += per_class_section(task, task_rows, main_setup(task_rows))
         lines += fusion_section(task, task_rows, base)
+        lines += related_section(task, task_rows, base)
     lines += budget_section(rows)
     lines += ["![results](results.png)", "", "![source x target](matrix.png)", ""]
     if adapter_dirs:
