@@ -644,3 +644,32 @@ def test_related_uriel_chooses_the_nearest_languages_with_adapters(local_tree, t
     config["languages"]["mr"]["k"] = 6
     refused(config, r"languages.mr.related: uriel: 5 of the languages with adapters \(en, hi, de, ja, es\) URIEL knows, "
                     r"6 asked for \(languages.mr.k\)", check_files=False)
+
+
+def test_a_ready_language_adapter_by_hub_id_is_resolved_before_the_dag(local_tree, tmp_path, monkeypatch):
+    """languages.<l>.adapter: a hub id (or {id, revision}) is resolved by the config check from the hub cache; an id
+    the cache lacks, offline, is an error naming the key and how to download it; the jobs read the id (no file
+    for Snakemake to wait for)."""
+    from hubcache import offline_cache, publish
+
+    data, base = local_tree
+    offline_cache(monkeypatch, tmp_path / "hub")
+    import madx
+    from tiny import tiny_model
+
+    model, adapter = tiny_model(), tmp_path / "sw_adapter"
+    madx.add_adapter(model, "sw", madx.LANGUAGE_ADAPTER)
+    madx.save_adapter(model, "sw", adapter)
+    publish(tmp_path / "hub", "AdapterHub/xlm-roberta-base-sw-wiki_pfeiffer", adapter, "d" * 40, refs=("main",))
+    config = local_config(data, base)
+    config["languages"]["qac"] = {"adapter": "AdapterHub/xlm-roberta-base-sw-wiki_pfeiffer"}
+    exp = load_experiment(config, "c.yaml")
+    assert exp.lang_adapter_dir("qac") == "AdapterHub/xlm-roberta-base-sw-wiki_pfeiffer"
+    assert exp.lang_adapters_to_train() == ["en"]
+    config["languages"]["qac"] = {"adapter": {"id": "AdapterHub/xlm-roberta-base-sw-wiki_pfeiffer", "revision": "d" * 40}}
+    assert load_experiment(config, "c.yaml").lang_adapter_dir("qac").endswith("@" + "d" * 40)
+    config["languages"]["qac"] = {"adapter": "AdapterHub/xlm-roberta-base-qu-wiki_pfeiffer"}
+    refused(config, r"c.yaml: languages.qac.adapter: adapter AdapterHub/xlm-roberta-base-qu-wiki_pfeiffer: not in the "
+                    r"hub cache, and the hub cannot be reached \(HF_HUB_OFFLINE set, or no network\); download it "
+                    r"where there is network \(hf download AdapterHub/xlm-roberta-base-qu-wiki_pfeiffer\)")
+

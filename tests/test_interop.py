@@ -97,3 +97,38 @@ def test_adapterhub_adapters_load_into_madx(interop, model_type):
         hidden, logits = madx_outputs(model, batch, *stack)
         assert (hidden - hub[f"{prefix}.hidden"]).abs().max() <= TOL
         assert (logits - hub[f"{prefix}.logits"]).abs().max() <= TOL
+
+
+def test_adapterhub_adapters_load_by_hub_id_from_the_hub_cache(interop, tmp_path, monkeypatch, capsys):
+    """An adapter AdapterHub saved, published on the hub (here: a hub cache laid out as the hub client lays it out,
+    read offline): madx.load_adapter(model, "org/name") and "org/name@revision" load it as its directory does (the
+    same outputs), `madx inspect` names the commit, and an id the cache lacks is an error saying how to get it."""
+    from hubcache import offline_cache, publish
+
+    from madx.adapters.hub import AdapterHubError, resolve_adapter
+    from madx.commands.inspect import main as inspect
+
+    d, _, hub, batch = interop["xlm-roberta"]
+    commit, older = "a" * 40, "b" * 40
+    offline_cache(monkeypatch, tmp_path / "hub")
+    publish(tmp_path / "hub", "AdapterHub/tiny-sw-wiki_pfeiffer", d / "hub_lang", commit, refs=("main", "v1"))
+    publish(tmp_path / "hub", "AdapterHub/tiny-sw-wiki_pfeiffer", d / "hub_task", older, refs=())
+    for spec in ("AdapterHub/tiny-sw-wiki_pfeiffer", f"AdapterHub/tiny-sw-wiki_pfeiffer@{commit}",
+                 "AdapterHub/tiny-sw-wiki_pfeiffer@v1"):
+        directory, resolved = resolve_adapter(spec)
+        assert resolved == commit and directory.name == commit and (directory / "pytorch_adapter.bin").is_file()
+        model = build("xlm-roberta")
+        model.load_state_dict(torch.load(d / "base.pt", weights_only=True))
+        lang = madx.load_adapter(model, spec)
+        hidden, logits = madx_outputs(model, batch, lang)
+        assert (hidden - hub["hub_single.hidden"]).abs().max() <= TOL
+    assert resolve_adapter(f"AdapterHub/tiny-sw-wiki_pfeiffer@{older}")[0].name == older  # an older commit, pinned
+    assert inspect([f"AdapterHub/tiny-sw-wiki_pfeiffer@{commit}"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["hub"]["commit"] == commit and summary["name"] == "ah_lang" and summary["config"]["invertible"]
+    with pytest.raises(AdapterHubError, match=r"adapter AdapterHub/tiny-sw-wiki_pfeiffer at revision v2: not in the "
+                                              r"hub cache, and the hub cannot be reached .*hf download "
+                                              r"AdapterHub/tiny-sw-wiki_pfeiffer --revision v2"):
+        resolve_adapter("AdapterHub/tiny-sw-wiki_pfeiffer@v2")
+    with pytest.raises(AdapterHubError, match=r"adapter AdapterHub/nothing-here: not in the hub cache"):
+        madx.load_adapter(build("xlm-roberta"), "AdapterHub/nothing-here")

@@ -50,7 +50,7 @@ def _build_cache(args):
 def test_two_jobs_preparing_the_same_cache_at_once(tiny_base, tmp_path):
     data, base = tiny_base
     corpus = tmp_path / "big.txt"
-    corpus.write_text((data / "corpora/qab.txt").read_text() * 4)
+    corpus.write_text((data / "corpora/qaa.txt").read_text() * 4)
     cache = tmp_path / "cache"
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         first, second = pool.map(_build_cache, [(str(base), str(corpus), str(cache), 32)] * 2)

@@ -126,7 +126,7 @@ def test_killed_run_resumes_to_the_same_adapter(tiny_base, tmp_path):
 
 def test_two_process_ddp_matches_one_process(tiny_base, tmp_path):
     data, base = tiny_base
-    corpus = data / "corpora/qab.txt"
+    corpus = data / "corpora/qaa.txt"
     base = without_dropout(base, tmp_path)
     env = dict(os.environ, MADX_NO_PROGRESS="1", ACCELERATE_USE_CPU="1", OMP_NUM_THREADS="1")
     subprocess.run(_train_lang(base, corpus, tmp_path / "one", 15), check=True, env=env, capture_output=True)
@@ -204,10 +204,37 @@ def test_task_adapter_learns_ner(trained_task):
     log = read_log(out / "ner")
     assert max(r["dev_f1"] for r in log if "dev_f1" in r) == pytest.approx(task["best_dev_f1"], abs=1e-6)
     assert sorted(p.name for p in (out / "ner").iterdir()) == [
-        "adapter.safetensors", "adapter_config.json", "head_config.json", "madx_checksums.json", "model_head.safetensors",
-        "task.json", "train_log.jsonl"]
+        "README.md", "adapter.safetensors", "adapter_config.json", "head_config.json", "madx_checksums.json",
+        "model_head.safetensors", "task.json", "train_log.jsonl"]
     head = json.loads((out / "ner" / "head_config.json").read_text())
     assert head["label_names"][0] == "O" and "B-PER" in head["label_names"]
+
+
+def test_every_adapter_directory_describes_itself_in_a_model_card(trained_task):
+    """README.md beside the weights, in the Hub's layout (YAML metadata, then Markdown): what it was trained on,
+    with which budget, its held-out perplexity or dev score, and how to load it in madx and AdapterHub; it is no
+    input of any evaluation (a card rewritten leaves every fingerprint as it was)."""
+    from madx.evaluation.fingerprints import content_digest
+
+    _, base, out = trained_task
+    task = json.loads((out / "ner" / "task.json").read_text())
+    card = (out / "ner" / "README.md").read_text()
+    assert card.startswith("---\nlibrary_name: adapters\ntags:\n- madx\n- adapters\n- task-adapter\n- ner\n---\n")
+    assert "# ner (ner), madx setup madx" in card and f"| base model | `{base}` |" in card
+    assert f"| result | {task['best_dev_f1']:.4f} f1 on the dev set at step {task['best_step']} |" in card
+    assert f"over the language adapter `{out / 'la_en'}`" in card
+    assert 'model.load_adapter("path/to/this/directory", use_safetensors=True, with_head=True)' in card
+    record = json.loads((out / "la_en" / "training.json").read_text())
+    card = (out / "la_en" / "README.md").read_text()
+    assert "language:\n- en\n" in card and "# MAD-X language adapter: en" in card
+    heldout = record["heldout"]
+    assert (f"held-out MLM perplexity {heldout['perplexity']:.2f} with the adapter, {heldout['base_perplexity']:.2f} "
+            "for the base model alone") in card
+    assert f"| steps x batch | {record['settings']['max_steps']:,} x {record['settings']['batch_size']}" in card
+    before = content_digest(out / "la_en")
+    (out / "la_en" / "README.md").write_text(card + "\nedited by hand\n")
+    assert content_digest(out / "la_en") == before
+    (out / "la_en" / "README.md").write_text(card)
 
 
 def test_inspect_shows_a_task_adapters_head(trained_task, capsys):
@@ -370,6 +397,28 @@ def test_target_ready_training_takes_the_language_adapters_in_turn(trained_task,
     assert all(torch.equal(a, b) for old, new in zip(before, (weights(out / "la_en"), weights(other)))
                for a, b in zip(old.values(), new.values()))
     assert sorted(p.name for p in (tmp_path / "tlr").iterdir()) == sorted(p.name for p in (out / "ner").iterdir())
+
+
+def test_a_language_adapter_given_by_hub_id_evaluates_as_its_directory_and_names_its_commit(trained_task, tmp_path,
+                                                                                             monkeypatch):
+    """An evaluation run whose language adapter is a hub id (a cache laid out as the hub client lays it out, read
+    offline): the snapshot it resolves to is evaluated, with the same result as the directory, and the result's
+    inputs name the id and the commit (so a new commit is a new fingerprint)."""
+    from hubcache import offline_cache, publish
+
+    from madx.evaluation.evaluate import Run, evaluate_runs
+
+    data, base, out = trained_task
+    offline_cache(monkeypatch, tmp_path / "hub")
+    commit = "c" * 40
+    publish(tmp_path / "hub", "someone/la-en", out / "la_en", commit)
+    test = data / "ner/qac.test.conll"
+    runs = [Run("madx", 1, out / "ner", out / "la_en", tmp_path / "dir.json"),
+            Run("madx", 2, out / "ner", "someone/la-en", tmp_path / "id.json")]
+    by_dir, by_id = evaluate_runs(str(base), runs, test, lang="qac", task="ner", source="en")
+    assert by_id["f1"] == by_dir["f1"] and by_id["inputs"]["lang_adapter"] == by_dir["inputs"]["lang_adapter"]
+    assert by_id["inputs"]["hub"] == [{"id": "someone/la-en", "commit": commit}] and "hub" not in by_dir["inputs"]
+    assert by_id["lang_adapter"].endswith(f"snapshots/{commit}")
 
 
 def test_report_tables_and_plot(tmp_path):

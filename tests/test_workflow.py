@@ -171,10 +171,17 @@ def test_a_given_config_is_the_whole_config(checkout):
     proc = run(["-n", "-p", "--configfile", "configs/xlmr-wikiann.yaml"], cwd=checkout)
     counts = job_counts(proc.stdout)
     config = yaml.safe_load((REPO / "configs" / "xlmr-wikiann.yaml").read_text())
-    n_lang = len(config["languages"])  # the paper's Table 2: every language a source and a target
-    assert config["source_languages"] == "all"
-    assert counts == {"train_lang_adapter": n_lang, "train_task": n_lang * 3 * len(config["seeds"]),
-                      "evaluate": n_lang * n_lang, "report": 1, "all": 1}
+    # the paper's Table 2: its 16 languages each a source and a target; beyond it hi (a target, with an adapter)
+    # and three targets without a corpus, evaluated on their related languages' adapters
+    sources, no_corpus = config["source_languages"], ["mr", "bn", "ta"]
+    assert len(sources) == 16 and all("related" in config["languages"][lang] for lang in no_corpus)
+    n_lang = len(config["languages"])
+    assert counts == {"train_lang_adapter": n_lang - len(no_corpus), "train_task": 16 * 3 * len(config["seeds"]),
+                      "evaluate": 16 * n_lang, "report": 1, "all": 1}
+    mr = [c for c in proc.stdout.splitlines() if " evaluate " in c and "--lang mr " in c and "--source en " in c]
+    assert len(mr) == 1 and "--run madx_avg 1 results/xlmr-wikiann/tasks/ner/en/madx/seed1 " \
+        "results/xlmr-wikiann/adapters/lang/hi results/xlmr-wikiann/adapters/lang/en " \
+        "results/xlmr-wikiann/adapters/lang/ar" in mr[0] and "--run madx 1" not in mr[0]
     assert "madx results: configs/xlmr-wikiann.yaml" in proc.stdout
     assert "--line-by-line" not in proc.stdout and "results/demo" not in proc.stdout  # the demo's settings
     # its own results folder and logs: the demo's run and this one never touch each other's files
@@ -184,7 +191,8 @@ def test_a_given_config_is_the_whole_config(checkout):
     # the paper's per-language budgets (the config cites where they come from): fewer steps for smaller Wikipedias
     steps = {re.search(r"--lang (\S+)", c).group(1): int(re.search(r"--max-steps (\d+)", c).group(1))
              for c in proc.stdout.splitlines() if " train-lang " in c}
-    assert steps == {**dict.fromkeys(["en", "ja", "zh", "ar"], 250000), **dict.fromkeys(["jv", "sw", "is", "my"], 100000),
+    assert steps == {**dict.fromkeys(["en", "ja", "zh", "ar"], 250000),
+                     **dict.fromkeys(["jv", "sw", "is", "my", "hi"], 100000),
                      **dict.fromkeys(["qu", "cdo", "ilo", "xmf", "mi", "mhr", "tk", "gn"], 50000)}
 
 

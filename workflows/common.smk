@@ -5,6 +5,7 @@ import re
 import shlex
 import sys
 
+from madx.adapters.hub import is_adapter_id
 from madx.core.sources import is_hub_spec
 from madx.experiment import NAME, ConfigError, OutputError, check_config_files, load_experiment
 
@@ -72,6 +73,11 @@ def local_files(specs):
     return [s for s in specs if not is_hub_spec(s)]
 
 
+def local_adapters(dirs):
+    """The local directories among adapters (an adapter given by hub id has none to wait for: its job resolves it)."""
+    return [d for d in dirs if not is_adapter_id(d)]
+
+
 def get_base_model_input(wildcards=None):
     """The demo's base model is built by the workflow; a local base directory is tracked; a hub id is not."""
     if EXP.builds_base_model:
@@ -103,8 +109,10 @@ def task_inputs(wildcards):
 
 
 def get_task_inputs(wildcards):
-    paths = [p for value in task_inputs(wildcards).values() for p in (value if isinstance(value, list) else [value])]
-    return local_files(paths) + get_base_model_input()
+    inputs = task_inputs(wildcards)
+    dirs = [p for name, value in inputs.items() if name not in ("train", "dev")
+            for p in (value if isinstance(value, list) else [value])]
+    return local_files([inputs["train"], inputs["dev"]]) + local_adapters(dirs) + get_base_model_input()
 
 
 def get_task_options(wildcards):

@@ -7,7 +7,7 @@ from madx.core.setups import SETUPS
 rule evaluate:
     input:
         task_dirs=lambda w: list(dict.fromkeys(run[2] for run in get_eval_runs(w))),
-        lang_adapters=lambda w: list(dict.fromkeys(d for run in get_eval_runs(w) for d in run[3:])),
+        lang_adapters=lambda w: local_adapters(dict.fromkeys(d for run in get_eval_runs(w) for d in run[3:])),
         test=lambda w: local_files([EXP.task_data(w.task, "test", w.lang)]),
         base=get_base_model_input,
     output:

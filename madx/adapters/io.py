@@ -23,9 +23,9 @@ from .. import __version__
 from ..core.errors import MadxError
 from ..core.files import load_torch_file, record_checksums, staged_dir, verify_checksums, write_text, write_with
 from .config import AdapterConfig, AdapterConfigError
+from .hub import CONFIG_NAME, resolve_adapter
 from .model import add_adapter, adapter_config, adapter_modules, delete_adapter, madx_state, num_layers
 
-CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "adapter.safetensors"
 LEGACY_WEIGHTS_NAME = "pytorch_adapter.bin"
 _KEY = re.compile(r"^(?:.*?\.)?((?:encoder\.layer\.(\d+)\.(?:attention\.)?output\.adapters|invertible_adapters)\.([^.]+)\.(.+))$")
@@ -170,8 +170,9 @@ def _renamed(state_dict: dict, file: Path, n_layers: int) -> tuple[dict, str]:
 
 
 def load_adapter(model, directory: str | os.PathLike, name: str | None = None) -> str:
-    """Load an AdapterHub adapter directory into `model`; returns its name (`name` renames it)."""
-    directory = Path(directory)
+    """Load an AdapterHub adapter directory into `model`, or a published one by hub id (`org/name`, or
+    `org/name@revision`: adapters/hub.py); returns its name (`name` renames it)."""
+    directory, _ = resolve_adapter(directory)
     meta, config = read_adapter_config(directory)
     _check_meta(meta, model, directory / CONFIG_NAME)
     file, state_dict = read_adapter_weights(directory)
@@ -211,7 +212,8 @@ def load_adapter(model, directory: str | os.PathLike, name: str | None = None) -
 def load_adapter_beside(model, directory: str | os.PathLike) -> str:
     """Load an adapter under its own name, or that name with a number when the model already has one by it (two
     language adapters saved under one name, stacked or averaged side by side); returns the name."""
-    meta, _ = read_adapter_config(Path(directory))
+    directory, _ = resolve_adapter(directory)
+    meta, _ = read_adapter_config(directory)
     name = meta.get("name")
     taken = madx_state(model).configs
     if name and name in taken:

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from .common import run
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="madx inspect", description=__doc__)
-    p.add_argument("adapter_dir", type=Path, help="an AdapterHub adapter or fusion directory")
+    p.add_argument("adapter_dir", help="an AdapterHub adapter or fusion directory, or a hub id (org/name, "
+                   "org/name@revision)")
     p.add_argument("--log-file")
     return p
 
@@ -22,10 +22,11 @@ def _body(args) -> None:
     from ..core.files import CHECKSUMS
     from ..adapters.fusion_io import CONFIG_NAME as FUSION_CONFIG, read_fusion_config, read_fusion_weights
     from ..adapters.heads import HEAD_CONFIG, head_type_of, read_head_weights
+    from ..adapters.hub import resolve_adapter
     from ..adapters.io import read_adapter_config, read_adapter_weights
     from ..tasks.families import read_head_config
 
-    directory = args.adapter_dir
+    directory, commit = resolve_adapter(args.adapter_dir)
     if (directory / FUSION_CONFIG).is_file():  # a fusion directory (AdapterHub's save_adapter_fusion, madx_fusion)
         meta, config = read_fusion_config(directory)
         file, tensors = read_fusion_weights(directory)
@@ -43,6 +44,8 @@ def _body(args) -> None:
         "parameters": sum(t.numel() for t in tensors.values()),
         "checksums": "verified" if (directory / CHECKSUMS).is_file() else f"none recorded (no {CHECKSUMS})",
     }
+    if commit is not None:
+        summary["hub"] = {"id": args.adapter_dir, "commit": commit, "snapshot": str(directory)}
     if (directory / HEAD_CONFIG).is_file():  # a task adapter saved with its head (madx train-task, with_head=True)
         head = read_head_config(directory)
         head_file, head_tensors = read_head_weights(directory)

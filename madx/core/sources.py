@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
@@ -14,6 +15,18 @@ from .errors import MadxError
 
 HUB_PREFIX = "hub:"
 HUB_KEYS = ("config", "split", "column", "revision")
+# the hub's id form: name or namespace/name, of letters, digits, '-', '_' and '.', not starting with '-' or '.'
+HUB_ID = re.compile(r"^(?:[A-Za-z0-9_][A-Za-z0-9_.\-]*/)?[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+
+
+def looks_like_a_path(name: str) -> bool:
+    """A local path rather than a hub id: anything that exists here; else absolute, ~, ./ and ../ names, deeper
+    ones (a/b/c), names a hub id cannot have ('..', spaces, a trailing /), and namespace/name where the folder
+    `namespace` exists here (models/xlmr beside a models/ folder means the local one)."""
+    name = str(name)
+    if Path(name).exists() or not HUB_ID.match(name) or ".." in name:
+        return True
+    return "/" in name and Path(name.split("/")[0]).is_dir()
 
 
 def is_hub_spec(spec) -> bool:

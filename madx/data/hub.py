@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from pathlib import Path
 
 from ..core.errors import MadxError
 from ..core.files import verify_checksums
+from ..core.sources import looks_like_a_path
 
 log = logging.getLogger(__name__)
 
@@ -26,21 +26,10 @@ WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")
 # A tokenizer with fewer entries than this share of the model's embedding rows is not the model's own (models pad
 # their rows to a round number, mDeBERTa by 0.4%; an empty or wrong tokenizer leaves most rows unused)
 MIN_VOCAB_SHARE = 0.5
-# the hub's id form: name or namespace/name, of letters, digits, '-', '_' and '.', not starting with '-' or '.'
-HUB_ID = re.compile(r"^(?:[A-Za-z0-9_][A-Za-z0-9_.\-]*/)?[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
 
 class ModelLoadError(MadxError, ValueError):
     pass
-
-
-def looks_like_a_path(name: str) -> bool:
-    """A local path rather than a hub id: anything that exists here; else absolute, ~, ./ and ../ names, deeper
-    ones (a/b/c), names a hub id cannot have ('..', spaces, a trailing /), and namespace/name where the folder
-    `namespace` exists here (models/xlmr beside a models/ folder means the local one)."""
-    if Path(name).exists() or not HUB_ID.match(name) or ".." in name:
-        return True
-    return "/" in name and Path(name.split("/")[0]).is_dir()
 
 
 def read_model_config(directory: str | Path) -> dict:

@@ -70,12 +70,17 @@ def evaluate_runs(
         raise ValueError("no runs to evaluate")
     precision = inference_precision(mixed_precision)
     shared = shared_inputs(base_model, str(test_data), precision, batch_size)
+    runs, from_hub = zip(*(run.resolved() for run in runs))  # adapters by hub id: their snapshots and commits
+    for run, found in zip(runs, from_hub):
+        for entry in found:
+            log.info("%s seed %s: %s resolved to commit %s (%s)", run.setup.name, run.seed, entry["id"],
+                     entry["commit"], entry["snapshot"])
     for run in runs:  # a missing romanizer or embeddings directory is named before any work
         if run.romanize:
             romanizer(run.romanize, lang)
         if run.setup.new_embeddings:
             run_embeddings(run)
-    inputs = [run_inputs(run, shared, lang) for run in runs]
+    inputs = [{**run_inputs(run, shared, lang), **hub_inputs(found)} for run, found in zip(runs, from_hub)]
     results = [_kept(run, run_input) for run, run_input in zip(runs, inputs)]
     todo = [i for i, result in enumerate(results) if result is None]
     log.info("%s %s->%s: %d runs, %d to compute", task, source or "?", lang, len(runs), len(todo))
@@ -96,6 +101,11 @@ def evaluate_runs(
         write_text(Path(summary), json.dumps({"task": task, "source": source, "lang": lang, "results": results},
                                              indent=2) + "\n")
     return results
+
+
+def hub_inputs(found: list[dict]) -> dict:
+    """The hub ids a run's adapters were given as, and the commits they resolved to (none for local directories)."""
+    return {"hub": [{"id": entry["id"], "commit": entry["commit"]} for entry in found]} if found else {}
 
 
 def _kept(run: Run, inputs: dict) -> dict | None:

@@ -16,12 +16,13 @@ from ..core.files import CHECKSUMS, LANG_RECORD, TASK_RECORD, files_under, sha25
 from ..core.settings import TaskTraining
 from ..core.sources import is_hub_spec
 from ..data.romanize import romanizer
+from ..training.cards import CARD
 from .models import run_embeddings
 from .runs import Run
 
 # what a trained output holds that no evaluation number depends on: logs, records of how it was trained, checksums
 NOT_INPUTS = frozenset({"train_log.jsonl", "pretrain_log.jsonl", LANG_RECORD, TASK_RECORD, "madx_base.json",
-                        INFO_FILE, CHECKSUMS})
+                        INFO_FILE, CHECKSUMS, CARD})
 NOT_INPUT_DIRS = frozenset({"checkpoints"})  # and any hidden path (.NAME.staging, .cache)
 HEAD_FILES = frozenset({HEAD_CONFIG, HEAD_WEIGHTS, *OTHER_WEIGHTS})
 # what evaluation reads of a task's training settings: how the test data is encoded and answers are read

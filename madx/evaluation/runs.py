@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..adapters.hub import is_adapter_id, resolve_adapter
 from ..core.errors import InputError
 from ..core.settings import EmeaSettings
 from ..core.setups import Setup, setup as setup_named
@@ -47,3 +48,16 @@ class Run:
     def lang_adapter(self) -> Path | None:
         """The one language adapter of a run that stacks one (None: none, or several averaged)."""
         return self.lang_adapters[0] if len(self.lang_adapters) == 1 else None
+
+    def resolved(self) -> tuple[Run, list[dict]]:
+        """This run with its hub ids resolved to their snapshots in the hub cache (downloaded unless HF_HUB_OFFLINE),
+        and what each resolved to: [{"id", "commit", "snapshot"}] (empty for local directories only)."""
+        found, paths = [], []
+        for spec in self.lang_adapters:
+            if is_adapter_id(str(spec)):
+                directory, commit = resolve_adapter(str(spec))
+                found.append({"id": str(spec), "commit": commit, "snapshot": str(directory)})
+                spec = directory
+            paths.append(spec)
+        return (replace(self, lang_adapters=tuple(paths)) if found else self), found
+

@@ -10,12 +10,11 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Mapping
 
 from ..adapters.config import AdapterConfigError
+from ..core.files import LANG_RECORD, TASK_RECORD, ChecksumError, remembered_digests, verify_checksums
 from ..core.settings import AT_LEAST, ROMANIZERS, WHY, LangTraining, SettingError, TaskTraining
 from ..core.setups import FUSION_SETUPS, NEW_SCRIPT_SETUPS, RELATED_SETUPS, SETUPS
-from ..core.sources import hub_dataset, is_hub_spec
-from ..core.files import LANG_RECORD, TASK_RECORD, ChecksumError, remembered_digests, verify_checksums
-from ..data.hub import (ModelLoadError, check_base_model_dir, check_hub_model, looks_like_a_path, max_sequence_length,
-                        read_model_config)
+from ..core.sources import hub_dataset, is_hub_spec, looks_like_a_path
+from ..data.hub import ModelLoadError, check_base_model_dir, check_hub_model, max_sequence_length, read_model_config
 from .layers import Layers, merged, written_at
 from .schema import ConfigError
 
@@ -271,10 +270,18 @@ def check_local(spec: str, key: str, where: str, made: set[str], hint: str = "")
 
 def check_ready_adapter(path: str, base_model: str, key: str, where: str) -> None:
     """A ready language adapter: a readable AdapterHub config, a weights file, and (when the base model is a
-    local directory already) the base model's hidden size and model type. The weights load at job time."""
+    local directory already) the base model's hidden size and model type. The weights load at job time. A hub id
+    is resolved here (from the hub cache, else downloaded; offline and not cached: an error saying how to get it)."""
+    from ..adapters.hub import AdapterHubError, is_adapter_id, resolve_adapter
+
+    if is_adapter_id(path):
+        try:
+            path = str(resolve_adapter(path)[0])
+        except AdapterHubError as err:
+            raise ConfigError(f"{where}: {key}: {err}") from None
     if not Path(path).is_dir():  # before importing the adapter reader (and torch)
-        raise ConfigError(f"{where}: {key}: adapter directory {path!r} not found; fix the path, or give the language a "
-                          "corpus instead to train its adapter")
+        raise ConfigError(f"{where}: {key}: adapter directory {path!r} not found; fix the path, give a hub id "
+                          "(org/name), or give the language a corpus instead to train its adapter")
     from ..adapters.io import (CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME, AdapterLoadError, made_for_mismatch,
                                read_adapter_config)
 

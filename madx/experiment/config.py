@@ -336,7 +336,15 @@ def _language(code: str, entry: dict, where: str) -> Language:
     embeddings = entry.get("embeddings") or {}
     return Language(code, corpus=specs, train_lang=frozen(own), setups=tuple(entry.get("setups", ())),
                     embeddings=Embeddings(**embeddings), sets_embeddings=bool(embeddings),
-                    related=_related(entry.get("related")), **given(entry, "adapter", "max_tokens", "romanize", "k"))
+                    related=_related(entry.get("related")), adapter=_adapter(entry.get("adapter")),
+                    **given(entry, "max_tokens", "romanize", "k"))
+
+
+def _adapter(adapter) -> str | None:
+    """languages.<code>.adapter as one string: a directory, `org/name`, or `org/name@revision`."""
+    if isinstance(adapter, Mapping):
+        return f"{adapter['id']}@{adapter['revision']}" if adapter.get("revision") else adapter["id"]
+    return adapter
 
 
 def _related(related) -> tuple[str, ...]:

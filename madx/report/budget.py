@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..adapters.counting import stored_parameters
 from ..core.setups import SETUPS
-from ..data.hub import looks_like_a_path
+from ..core.sources import looks_like_a_path
 from .scores import BASELINES, baselines
 
 

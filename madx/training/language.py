@@ -16,6 +16,7 @@ from ..adapters.io import write_adapter_files
 from ..adapters.counting import count_parameters
 from ..adapters.model import activate, add_adapter, train_adapters
 from ..core.files import LANG_RECORD, staged_dir, write_text
+from .cards import CARD, language_card
 from ..core.settings import EMBEDDING_ROWS, NEW_EMBEDDINGS, LangTraining
 from ..core.sources import Source
 from ..data import hub
@@ -158,6 +159,7 @@ def write_language_adapter(model, lang: str, tokenizer, record: dict, work_dir: 
                             {**record["embeddings"], "lang": lang, "base_model": record["base_model"]})
         shutil.copy(work_dir / "train_log.jsonl", staging / "train_log.jsonl")
         write_text(staging / LANG_RECORD, json.dumps(record, indent=2) + "\n")
+        write_text(staging / CARD, language_card(record))
 
 
 def corpus_budget(n_blocks: int, settings: LangTraining) -> dict:

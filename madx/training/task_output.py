@@ -18,6 +18,7 @@ from ..core.files import TASK_RECORD, files_under, record_checksums, staged_dir,
 from ..core.setups import training
 from ..data import hub
 from ..tasks.families import save_head
+from .cards import CARD, task_card
 
 FULL_MODEL_DIR = "model"
 FUSED_DIR = "adapters"  # in a madx_fusion output: a copy of each fused task adapter, under its name
@@ -44,6 +45,7 @@ def write_task_output(model: nn.Module, task: str, setup: str, base_model: str, 
         save_head(model, staging, task, label_names, task_type, model_name=base_model, num_choices=num_choices)
         shutil.copy(work_dir / "train_log.jsonl", staging / "train_log.jsonl")
         write_text(staging / TASK_RECORD, json.dumps(record, indent=2) + "\n")
+        write_text(staging / CARD, task_card(record, task))
 
 
 def fused_adapter_dirs(task_dir: Path) -> list[Path]:
