@@ -125,9 +125,10 @@ BOUNDS = [
     (lambda c: c["train_lang"].update(warmup_steps=-1), r"train_lang.warmup_steps: -1 must not be negative"),
     (lambda c: c["demo"]["pretrain"].update(max_steps=0), r"c.yaml: demo.pretrain.max_steps: 0 must be at least 1"),
     (lambda c: c.update(seeds=[-1]), r"c.yaml: seeds.0: -1 is less than the minimum of 0"),
-    (lambda c: c["languages"]["qad"]["embeddings"].update(vocab_size=8),
+    (lambda c: c["languages"]["qad"].update(setups=["madx_emb"], embeddings={"vocab_size": 8}),
      r"c.yaml: languages.qad.embeddings.vocab_size: 8 must be at least 16$"),
-    (lambda c: c["languages"]["qad"]["embeddings"].update(lr=0), r"c.yaml: languages.qad.embeddings.lr: 0 must be positive$"),
+    (lambda c: c["languages"]["qad"].update(setups=["madx_emb"], embeddings={"lr": 0}),
+     r"c.yaml: languages.qad.embeddings.lr: 0 must be positive$"),
     # what the schema cannot see: not a number, and bounds between two keys (each named where it was written)
     (lambda c: c["train_lang"].update(lr=float("nan")), r"c.yaml: train_lang.lr: nan must be a finite number$"),
     (lambda c: c["train_task"].update(grad_accum=3),
@@ -174,8 +175,10 @@ def test_the_schema_and_the_settings_refuse_the_same_values():
     sections = [defs[name]["properties"] for name in ("lang_training", "task_training", "pretraining")]
     for name, minimum in AT_LEAST.items():
         found = [section[name]["minimum"] for section in sections if name in section]
-        assert found == [minimum] * len(found) and (found or name in SCRIPT_KEYS), name  # script keys: per language
+        # script keys: per language; steps: madx_emea's (the emea section)
+        assert found == [minimum] * len(found) and (found or name in (*SCRIPT_KEYS, "steps")), name
     assert all(section["lr"]["exclusiveMinimum"] == 0 for section in sections) and set(POSITIVE) == {"lr", "embedding_lr"}
+    assert "steps" in defs["emea"]["properties"]  # madx_emea's: bounded by the same table (EmeaSettings)
     with pytest.raises(SettingError, match=r"seq_len=2 must be at least 3") as err:
         LangTraining(seq_len=2)
     assert err.value.keys == ("seq_len",)
@@ -420,9 +423,11 @@ def test_every_adapter_is_a_product_and_a_corpus_only_language_gets_its_adapter(
     assert cli(["check-config", str(path)]) == 0
     assert "sw: language adapter only (no task has test data for it)" in capsys.readouterr().out
     demo_exp = load_experiment(demo(), "c.yaml", check_files=False)
-    # per seed: ner's madx, task_only and full_ft; the other three tasks' madx and task_only; name_kind's fusion
-    assert len(demo_exp.task_outputs()) == (3 + 3 * 2 + 1) * 2
-    assert len(demo_exp.lang_adapter_outputs()) == 5 + 2  # every language, qad's two new-script adapters
+    # per seed: ner's madx, task_only, full_ft and madx_tlr; the other three tasks' madx and task_only; name_kind's
+    # fusion
+    assert len(demo_exp.task_outputs()) == (4 + 3 * 2 + 1) * 2
+    # every language with a corpus (qae has none), qad's new-script adapter
+    assert len(demo_exp.lang_adapter_outputs()) == 4 + 1
 
 
 def snakemake(args, cwd):

@@ -88,7 +88,7 @@ def test_the_schema_ships_in_the_package(tmp_path):
     proc = subprocess.run([sys.executable, "-c", "import sys; from madx.cli import main; sys.exit(main())",
                            "check-config", str(config)], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert "16 languages" in proc.stdout
+    assert "20 languages" in proc.stdout
     import_path = subprocess.run([sys.executable, "-c", "import madx; print(madx.__file__)"], cwd=tmp_path, env=env,
                                  capture_output=True, text=True).stdout
     assert import_path.startswith(str(target))  # the installed copy, not the repository's

@@ -18,7 +18,7 @@ def test_every_task_family_and_new_script_setup_through_the_workflow(tmp_path):
     evaluates it through the same commands in test_families.py.)"""
     repo = clone(tmp_path / "clone")
     config = demo_config(("en", "qad"), tasks=("name_kind", "fill_gap", "who_where"))
-    assert config["languages"]["qad"]["setups"] == ["madx_translit", "madx_emb"]  # as configs/config.yaml asks
+    assert config["languages"]["qad"]["setups"] == ["madx_translit", "madx_emb"]  # as test_workflow.demo_config asks
     config["setups"] = ["madx", "source_la", "full_ft"]
     for spec in config["tasks"].values():  # the shipped config's per-task setups give way to the ones above
         spec.pop("setups", None)

@@ -61,10 +61,10 @@ def language_card(record: dict) -> str:
 
 def task_card(record: dict, name: str) -> str:
     """The card of a task output (madx train-task's: an adapter and head, a fusion, or a fine-tuned model)."""
-    settings = record["settings"]
+    settings = record.get("settings") or {}
     metric = next((key for key in record if key.startswith("best_dev_")), None)
-    score = f"{record[metric]:.4f} {metric.removeprefix('best_dev_')} on the dev set at step {record['best_step']}" \
-        if metric else "no dev score recorded"
+    score = (f"{record[metric]:.4f} {metric.removeprefix('best_dev_')} on the dev set at step {record.get('best_step')}"
+             if metric and record[metric] is not None else "no dev score recorded")
     under = f"over the language adapter `{record['lang_adapter']}`" if record.get("lang_adapter") else \
         "with no language adapter under it"
     if record.get("tlr_adapters"):
@@ -75,10 +75,10 @@ def task_card(record: dict, name: str) -> str:
              f"# {record['task']} ({record['task_type']}), madx setup {record['setup']}", "",
              f"{what[0].upper() + what[1:]} for `{record['base_model']}`, trained by madx {__version__} on labelled "
              f"source-language data {under}.", "", "| | |", "|---|---|",
-             f"| base model | `{record['base_model']}` |", f"| training data | `{record['train']}` |",
-             f"| dev data | `{record['dev']}` |", f"| labels | {', '.join(record['label_names']) or '(spans)'} |",
-             f"| steps x batch | {settings['max_steps']:,} x {settings['batch_size']} (lr {settings['lr']}), "
-             f"max length {record['max_length']} |", f"| result | {score} |"]
+             f"| base model | `{record['base_model']}` |", f"| training data | `{record.get('train')}` |",
+             f"| dev data | `{record.get('dev')}` |", f"| labels | {', '.join(record['label_names']) or '(spans)'} |",
+             f"| steps x batch | {settings.get('max_steps')} x {settings.get('batch_size')} (lr {settings.get('lr')}), "
+             f"max length {record.get('max_length')} |", f"| result | {score} |"]
     if record.get("fuse"):
         lines.append(f"| fused | {', '.join(f'`{d}`' for d in record['fuse'])} ({record.get('fusion_config')}) |")
     if record["setup"] == "full_ft":

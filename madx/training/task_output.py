@@ -45,7 +45,8 @@ def write_task_output(model: nn.Module, task: str, setup: str, base_model: str, 
         save_head(model, staging, task, label_names, task_type, model_name=base_model, num_choices=num_choices)
         shutil.copy(work_dir / "train_log.jsonl", staging / "train_log.jsonl")
         write_text(staging / TASK_RECORD, json.dumps(record, indent=2) + "\n")
-        write_text(staging / CARD, task_card(record, task))
+        write_text(staging / CARD, task_card({**record, "task": task, "setup": setup, "base_model": base_model,
+                                              "task_type": task_type, "label_names": label_names}, task))
 
 
 def fused_adapter_dirs(task_dir: Path) -> list[Path]:
