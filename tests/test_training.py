@@ -374,7 +374,7 @@ def test_target_ready_training_takes_the_language_adapters_in_turn(trained_task,
     madx.load_adapter(model, out / "la_en")
     madx.add_adapter(model, "ner", madx.TASK_ADAPTER)
     madx.activate(model, "en", "ner")
-    steps = TargetReadySteps(model, "ner", [other, other], lambda step: step)
+    steps = TargetReadySteps(model, "ner", TargetReadySteps.load(model, "ner", [other, other]), lambda step: step)
     seen = []
     for step in (0, 1, 2, 3, 1):
         assert steps(step) == step

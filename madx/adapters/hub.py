@@ -2,22 +2,36 @@
 published adapters, e.g. `AdapterHub/xlm-roberta-base-sw-wiki_pfeiffer`), pinned to a `revision` when given.
 
 An id resolves through huggingface_hub to a snapshot in its standard cache (HF_HOME / HF_HUB_CACHE), downloading
-only an adapter's files (its config, weights, head, checksums and card); HF_HUB_OFFLINE=1 reads the cache alone and
-HF_TOKEN is honoured, as the hub client does. The snapshot's directory name is the commit it resolved to, so a
+only an adapter's files (its config, weights, head, checksums and card): a branch or tag is asked of the hub each
+time (a new commit is fetched), a commit is read from the cache once it is there; HF_HUB_OFFLINE=1 reads the cache
+alone and HF_TOKEN is honoured, as the hub client does. The snapshot's directory name is the commit it resolved to, so a
 result that names the directory names the commit. A local directory is taken as it is.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from ..core.errors import MadxError
 from ..core.sources import looks_like_a_path
 
-CONFIG_NAME = "adapter_config.json"  # AdapterHub's: what every adapter directory has
-# the files of an adapter directory as madx and AdapterHub write them (no other file of a repository is fetched)
-ADAPTER_PATTERNS = ["*.json", "*.safetensors", "*.bin", "README.md", "embeddings/*", "embeddings/**/*", "adapters/**"]
+# AdapterHub's file names: what every adapter directory has, and its weights (safetensors, or the legacy pickle)
+CONFIG_NAME = "adapter_config.json"
+WEIGHTS_NAME = "adapter.safetensors"
+LEGACY_WEIGHTS_NAME = "pytorch_adapter.bin"
+# the files of an adapter directory as madx and AdapterHub write them (no other file of a repository is fetched):
+# configs, weights, checksums, the model card, a madx_emb adapter's embeddings/, a fusion's fused adapters/
+ADAPTER_PATTERNS = ["*.json", "*.safetensors", "*.bin", "*.md", "embeddings/**", "adapters/**"]
+
+
+COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+def _complete(directory: Path) -> bool:
+    """A snapshot with an adapter's weights beside its config (not one whose download was cut short)."""
+    return any((directory / name).is_file() for name in (WEIGHTS_NAME, LEGACY_WEIGHTS_NAME))
 
 
 class AdapterHubError(MadxError, ValueError):
@@ -46,13 +60,15 @@ def resolve_adapter(spec: str | os.PathLike) -> tuple[Path, str | None]:
     spec, revision = split_spec(spec)
     if looks_like_a_path(spec):
         return Path(spec), None
-    from huggingface_hub import snapshot_download, try_to_load_from_cache
+    from huggingface_hub import constants, snapshot_download, try_to_load_from_cache
     from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
-    cached = try_to_load_from_cache(spec, CONFIG_NAME, revision=revision)
-    if isinstance(cached, str):  # in the cache at that revision: no question to the hub
-        directory = Path(cached).parent
-        return directory, directory.name
+    if constants.HF_HUB_OFFLINE or (revision and COMMIT.match(revision)):
+        # a commit never changes, and offline the cache is all there is: no question to the hub
+        cached = try_to_load_from_cache(spec, CONFIG_NAME, revision=revision)
+        if isinstance(cached, str) and _complete(Path(cached).parent):
+            directory = Path(cached).parent
+            return directory, directory.name
     at = f" at revision {revision}" if revision else ""
     try:
         directory = Path(snapshot_download(str(spec), revision=revision, allow_patterns=ADAPTER_PATTERNS))

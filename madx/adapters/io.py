@@ -23,11 +23,9 @@ from .. import __version__
 from ..core.errors import MadxError
 from ..core.files import load_torch_file, record_checksums, staged_dir, verify_checksums, write_text, write_with
 from .config import AdapterConfig, AdapterConfigError
-from .hub import CONFIG_NAME, resolve_adapter
+from .hub import CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME, resolve_adapter
 from .model import add_adapter, adapter_config, adapter_modules, delete_adapter, madx_state, num_layers
 
-WEIGHTS_NAME = "adapter.safetensors"
-LEGACY_WEIGHTS_NAME = "pytorch_adapter.bin"
 _KEY = re.compile(r"^(?:.*?\.)?((?:encoder\.layer\.(\d+)\.(?:attention\.)?output\.adapters|invertible_adapters)\.([^.]+)\.(.+))$")
 
 
@@ -219,4 +217,3 @@ def load_adapter_beside(model, directory: str | os.PathLike) -> str:
     if name and name in taken:
         name = next(f"{name}_{i}" for i in itertools.count(2) if f"{name}_{i}" not in taken)
     return load_adapter(model, directory, name=name)
-

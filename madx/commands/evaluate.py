@@ -5,7 +5,9 @@ kept: no swap), task_only (task adapter alone), full_ft (the fine-tuned base); f
 base cannot read, madx_translit (the target's adapter trained on its romanized corpus; the test
 data romanized with --romanize) and madx_emb (the target's adapter with its own embeddings and
 tokenizer, saved in its embeddings/ directory); for a target with no corpus, madx_nearest (a related
-language's adapter) and madx_avg (the average of several: give each, --run madx_avg 1 DIR LA1 LA2 ...).
+language's adapter), madx_avg (the average of several: give each, --run madx_avg 1 DIR LA1 LA2 ...) and
+madx_emea (that average with its weights learned on each test batch: --emea-steps, --emea-lr); madx_tlr (a
+target-ready task adapter, stacked like madx). A language adapter may be a hub id (org/name[@revision]).
 Each result is a
 JSON file with seqeval micro precision/recall/F1 and per-type F1 (NER) or accuracy (POS, classification,
 multiple choice) or exact match and F1 (QA), the test set's baselines ("baselines": majority, chance),

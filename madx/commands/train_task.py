@@ -39,8 +39,8 @@ def parser() -> argparse.ArgumentParser:
                    "from: its adapter and head (full_ft: its model), e.g. SIQA before COPA")
     p.add_argument("--fuse", nargs="+", metavar="DIR", help="setup madx_fusion: the train-task outputs whose task "
                    "adapters are fused, this task's own madx training first (its head is where the new one starts)")
-    p.add_argument("--tlr-adapters", nargs="+", metavar="DIR", help="setup madx_tlr: the targets' language adapters, "
-                   "each step's under the task adapter in turn with --lang-adapter's (the source's)")
+    p.add_argument("--tlr-adapters", nargs="+", metavar="DIR", help="setup madx_tlr: the targets' language adapters; "
+                   "each step trains over the next of --lang-adapter (the source's) and these, in turn")
     p.add_argument("--fusion-config", default=DEFAULT_FUSION, choices=FUSION_PRESETS,
                    help="dynamic: a value matrix started as the identity, regularised towards it; static: none")
     p.add_argument("--lang", help="the source language (qa: how answers are normalised for the dev score)")

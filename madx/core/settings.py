@@ -196,4 +196,3 @@ class EmeaSettings:
 
     def __post_init__(self):
         check_bounds(self)
-

@@ -54,6 +54,11 @@ class Setup:
         return self.adapter_kind == "emb"
 
     @property
+    def stacks_target(self) -> bool:
+        """Stacks the target language's own adapter (it runs only for a target that has one)."""
+        return self.lang_adapter == "target"
+
+    @property
     def related(self) -> bool:
         """Stacks the adapters of the target's related languages (the Experiment says which), not its own."""
         return self.lang_adapter == "related"

@@ -4,8 +4,9 @@ Varieties"): an Average of language adapters whose weights are learned on each t
 For every batch: the weights start uniform (scores 0 at every position: each layer's attention and output
 adapters, and the invertible adapters on the embeddings), take `steps` gradient steps of size `lr` on the mean
 entropy of the model's predictions on that batch, and the batch is then predicted with them. Only the scores move
-(the adapters, the head and the base stay as they are); nothing is random, so a run is deterministic. The weights
-are softmax(scores) per position, one score per adapter: the paper's per-layer ensemble weights.
+(the adapters, the head and the base stay as they are); nothing is drawn at random, so a run is repeatable (on the
+CPU exactly). The weights are softmax(scores) per position, one score per adapter: the paper's per-layer ensemble
+weights.
 """
 
 from __future__ import annotations
@@ -51,8 +52,9 @@ class TestTimeWeights:
                         score.sub_(self.settings.lr * grad)
         for score in leaves:
             score.requires_grad_(False)
-        with torch.no_grad():
-            weights = torch.stack([torch.softmax(score, dim=0) for score in leaves]).mean(0)
+        learned = [score for score, grad in zip(leaves, grads) if grad is not None] or leaves
+        with torch.no_grad():  # the mean over the positions some adapter is at (not a left-out layer's)
+            weights = torch.stack([torch.softmax(score, dim=0) for score in learned]).mean(0)
         self.entropies.append(before)
         self._weights += weights
         self._batches += 1

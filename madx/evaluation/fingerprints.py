@@ -71,8 +71,9 @@ def shared_inputs(base_model: str, test_data: str, precision: str, batch_size: i
 
 def run_inputs(run: Run, shared: dict, lang: str | None = None) -> dict:
     """The digest of each thing a run's result depends on: `shared_inputs`, the task's weights (its adapter, or
-    full_ft's model) and head, the task settings evaluation reads, the language adapter, the embeddings a madx_emb
-    run reads with, and the romanizer (with its version) of a madx_translit run. Never logs or timings."""
+    full_ft's model) and head, the task settings evaluation reads, the language adapter (each one madx_avg and
+    madx_emea average), madx_emea's steps, the embeddings a madx_emb run reads with, and the romanizer (with its
+    version) of a madx_translit run (evaluate_runs adds the hub ids and commits). Never logs or timings."""
     task_dir = Path(run.task_dir)
     settings = task_settings(task_dir)
     inputs = {**shared, "setup": run.setup.name,

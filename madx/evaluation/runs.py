@@ -18,8 +18,9 @@ class Run:
     setup: Setup  # or its name
     seed: int | None
     task_dir: Path
-    # the language adapters under the task adapter: none, one, or madx_avg's several (given as None, a path or paths)
-    lang_adapters: tuple[Path, ...]
+    # the language adapters under the task adapter: none, one, or madx_avg's several (given as None, one or a list):
+    # directories (Paths) and hub ids (strings, until resolved())
+    lang_adapters: tuple[Path | str, ...]
     output: Path  # this run's result JSON
     romanize: str | None = None  # madx_translit: the romanizer the test data is read through
     emea: EmeaSettings | None = None  # madx_emea: its test-time steps (None: the defaults; other setups: none)
@@ -28,8 +29,10 @@ class Run:
         if isinstance(self.setup, str):
             object.__setattr__(self, "setup", setup_named(self.setup))
         given = self.lang_adapters
-        paths = () if given is None else (given,) if isinstance(given, (str, Path)) else tuple(given)
-        object.__setattr__(self, "lang_adapters", tuple(Path(p) for p in paths))
+        given = () if given is None else (given,) if isinstance(given, (str, Path)) else tuple(given)
+        # a hub id stays the string it was given (resolved() resolves it); a directory becomes a Path
+        object.__setattr__(self, "lang_adapters", tuple(p if isinstance(p, str) and is_adapter_id(p) else Path(p)
+                                                      for p in given))
         object.__setattr__(self, "emea", (self.emea or EmeaSettings()) if self.setup.test_time_weights else None)
         name = self.setup.name
         if self.setup.romanizes != bool(self.romanize):
@@ -54,10 +57,9 @@ class Run:
         and what each resolved to: [{"id", "commit", "snapshot"}] (empty for local directories only)."""
         found, paths = [], []
         for spec in self.lang_adapters:
-            if is_adapter_id(str(spec)):
-                directory, commit = resolve_adapter(str(spec))
+            if isinstance(spec, str):
+                directory, commit = resolve_adapter(spec)
                 found.append({"id": str(spec), "commit": commit, "snapshot": str(directory)})
                 spec = directory
             paths.append(spec)
         return (replace(self, lang_adapters=tuple(paths)) if found else self), found
-

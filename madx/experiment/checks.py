@@ -128,7 +128,7 @@ def check_related(languages: Mapping[str, Language], sources: tuple, setups: tup
                               f"adapter from its corpus, and {code} has none; give it a corpus, or leave them out")
         if language.k is not None and language.k > len(language.related):
             raise ConfigError(f"{where}: languages.{code}.k: {language.k}, but related names {len(language.related)} "
-                              f"language(s); madx_avg averages at most those ({related})")
+                              "language(s); madx_avg and madx_emea average at most those")
     for source in sources:
         if not languages[source].has_adapter:
             raise ConfigError(f"{where}: languages.{source}: a source language with no corpus and no ready adapter; "
@@ -302,6 +302,13 @@ def check_ready_adapter(path: str, base_model: str, key: str, where: str) -> Non
                           f"{base_model!r} has {has!r}; use a language adapter trained on this base model")
 
 
+DIGESTS_RECORD = ".madx_digests.json"  # under the results folder: check_outputs' digests of unchanged files
+
+
+class OutputError(ConfigError):
+    """Finished outputs the config cannot run on: damaged, or another experiment's."""
+
+
 def check_outputs(exp: Experiment) -> None:
     """The finished outputs already under the results folder are this experiment's, and whole: each language and task
     adapter (or fine-tuned model) was trained on this base model (its training record says), and its files are the
@@ -325,13 +332,6 @@ def check_outputs(exp: Experiment) -> None:
                                                 "evaluations that read it are computed again)")
             except ChecksumError as err:
                 raise OutputError(f"{exp.where}: a finished output is damaged: {err}") from None
-
-
-DIGESTS_RECORD = ".madx_digests.json"  # under the results folder: check_outputs' digests of unchanged files
-
-
-class OutputError(ConfigError):
-    """Finished outputs the config cannot run on: damaged, or another experiment's."""
 
 
 def recorded_base_model(output: Path) -> str | None:

@@ -71,12 +71,13 @@ class Experiment(Config):
 
     def setups_for(self, task: str, lang: str) -> list:
         """The setups `task` is evaluated under on `lang` as a target: the task's own `setups` (else the config's),
-        the language's own new-script ones, madx_fusion where the task fuses others, and madx_nearest and madx_avg
-        where the language names related ones; for a language with no adapter of its own, none that stacks it."""
+        the language's own new-script ones, madx_fusion where the task fuses others, and madx_nearest, madx_avg and
+        madx_emea where the language names related ones; for a language with no adapter of its own, none that stacks
+        it."""
         own, language = self.tasks[task], self.languages[lang]
         setups = dict.fromkeys([*(own.setups or self.setups), *language.setups, *(FUSION_SETUPS if own.fuse else ()),
                                 *(RELATED_SETUPS if language.related else ())])
-        return [name for name in setups if language.has_adapter or SETUPS[name].lang_adapter != "target"]
+        return [name for name in setups if language.has_adapter or not SETUPS[name].stacks_target]
 
     def task_dir(self, task: str, source: str, setup: str, seed) -> str:
         """The task training `setup` evaluates (source_la uses madx's)."""
@@ -169,7 +170,9 @@ class Experiment(Config):
     def adapter_only_languages(self) -> list:
         """Languages with a corpus that no task evaluates (nor trains on): their language adapter is trained and its
         held-out perplexity reported, ready for a task that comes later."""
-        in_tasks = set(self.sources) | {lang for task in self.tasks.values() for lang in task.languages}
+        targets = {lang for task in self.tasks.values() for lang in task.languages}
+        stand_ins = {other for lang in targets for other in self.languages[lang].related}  # madx_avg's etc.
+        in_tasks = set(self.sources) | targets | stand_ins
         return [lang for lang, language in self.languages.items()
                 if lang not in in_tasks and language.corpus and not language.adapter]
 
@@ -205,12 +208,11 @@ def load_experiment(config: dict, where: str = "config", *, check_files: bool = 
     exp = load_config(config, where, Experiment)
     checks.check_new_scripts(exp)
     checks.check_target_ready(exp)
+    checks.check_lengths(exp)
     notes = []
-    if check_files:
+    if check_files:  # the finished outputs last: they may be GBs to hash the first time
         notes += checks.check_base_model(exp)
         checks.check_files(exp)
-    checks.check_lengths(exp)
-    if check_files:
         checks.check_outputs(exp)
     return replace(exp, notes=tuple(notes))
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..core.errors import InputError
 from ..core.files import write_text
-from ..core.setups import FUSION_SETUPS, RELATED_SETUPS, SETUPS, compared_with
+from ..core.setups import FUSION_SETUPS, RELATED_SETUPS, SETUPS, TASK_ONLY, compared_with
 from .budget import budget_section
 from .plots import plot_loss_curves, plot_matrix, plot_transfer
 from .scores import (BASELINES, AdapterRecord, CSV_FIELDS, PER_TYPE_FIELDS, adapter_records, baselines, collect,
@@ -151,6 +151,9 @@ def fusion_section(task: str, rows: list[dict], base: dict) -> list[str]:
     return lines
 
 
+PLAIN = TASK_ONLY.name  # what the related languages' adapters are measured against: no language adapter at all
+
+
 def related_section(task: str, rows: list[dict], base: dict) -> list[str]:
     """Targets evaluated on related languages' adapters (madx_nearest, madx_avg, madx_emea): per target, the adapters
     they stacked, each setup's score beside task_only's (no language adapter) with the gain of the best, the
@@ -168,14 +171,14 @@ def related_section(task: str, rows: list[dict], base: dict) -> list[str]:
             weights[r["lang"]][name].append(weight)
     cell = lambda key: f"{statistics.fmean(means[key]):.1f}" if means.get(key) else "–"  # noqa: E731
     lines = [f"## {task}: targets on related languages' adapters ({rows[0]['metric']} x 100, mean over {_over(rows)})",
-             "", "| language | adapters | task_only | " + " | ".join(related) + " | best gain over task_only | "
+             "", f"| language | adapters | {PLAIN} | " + " | ".join(related) + f" | best gain over {PLAIN} | "
              + " | ".join(BASELINES) + " |", "|---|---|---|" + "---|" * (len(related) + 1 + len(BASELINES))]
     for lang in sorted(stacked):
         best = max((statistics.fmean(means[(lang, s)]) for s in related if means.get((lang, s))), default=None)
-        plain = means.get((lang, "task_only"))
+        plain = means.get((lang, PLAIN))
         gain = f"{best - statistics.fmean(plain):+.1f}" if best is not None and plain else "–"
         names = ", ".join(Path(d).name for d in stacked[lang] if d)
-        lines.append(f"| {lang} | {names} | {cell((lang, 'task_only'))} | "
+        lines.append(f"| {lang} | {names} | {cell((lang, PLAIN))} | "
                      + " | ".join(cell((lang, s)) for s in related) + f" | {gain} | "
                      + " | ".join(_baseline_cells(base.get(lang))) + " |")
     lines.append("")

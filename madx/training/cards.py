@@ -7,6 +7,9 @@ record (training.json, task.json): a card says nothing the record does not, and 
 from __future__ import annotations
 
 from .. import __version__
+from ..core.files import CHECKSUMS
+from ..core.setups import training
+from ..core.sources import looks_like_a_path
 
 CARD = "README.md"
 
@@ -15,7 +18,7 @@ def _front_matter(base_model: str, tags: list[str], language: str | None = None)
     lines = ["---", "library_name: adapters", "tags:", *(f"- {tag}" for tag in ["madx", "adapters", *tags])]
     if language:
         lines += ["language:", f"- {language}"]
-    if "/" in base_model and not base_model.startswith((".", "/", "~")):  # a hub id: the Hub links the base
+    if not looks_like_a_path(base_model):  # a hub id: the Hub links the base
         lines.append(f"base_model: {base_model}")
     return [*lines, "---", ""]
 
@@ -26,8 +29,8 @@ def _loading(name: str, with_head: bool) -> list[str]:
             f'name = madx.load_adapter(model, "path/to/this/directory")  # "{name}"', "```", "",
             "In AdapterHub's `adapters`:", "", "```python", "import adapters", "adapters.init(model)",
             f'model.load_adapter("path/to/this/directory", use_safetensors=True{head})', "```", "",
-            "madx_checksums.json holds the sha256 of each weights file; madx verifies them when it loads the "
-            "directory (AdapterHub ignores the file).", ""]
+            f"{CHECKSUMS} holds the sha256 of each weights file; madx verifies them when it loads the directory "
+            "(AdapterHub ignores the file).", ""]
 
 
 def language_card(record: dict) -> str:
@@ -69,8 +72,9 @@ def task_card(record: dict, name: str) -> str:
         "with no language adapter under it"
     if record.get("tlr_adapters"):
         under += f" and, in turn, {', '.join(f'`{d}`' for d in record['tlr_adapters'])} (target-ready, TLR)"
-    what = {"full_ft": "the whole base model fine-tuned (model/)", "madx_fusion": "an AdapterFusion of task "
-            "adapters and a head"}.get(record["setup"], "a task adapter and its prediction head")
+    kind = training(record["setup"])
+    what = ("the whole base model fine-tuned (model/)" if kind.full_model else
+            "an AdapterFusion of task adapters and a head" if kind.fusion else "a task adapter and its prediction head")
     lines = [*_front_matter(record["base_model"], ["task-adapter", record["task_type"]]),
              f"# {record['task']} ({record['task_type']}), madx setup {record['setup']}", "",
              f"{what[0].upper() + what[1:]} for `{record['base_model']}`, trained by madx {__version__} on labelled "
@@ -81,10 +85,10 @@ def task_card(record: dict, name: str) -> str:
              f"max length {record.get('max_length')} |", f"| result | {score} |"]
     if record.get("fuse"):
         lines.append(f"| fused | {', '.join(f'`{d}`' for d in record['fuse'])} ({record.get('fusion_config')}) |")
-    if record["setup"] == "full_ft":
+    if kind.full_model:
         loading = ["## How to load it", "", "The fine-tuned model is in model/ (transformers' save_pretrained); "
                    "load it with the matching `AutoModelFor...` class.", ""]
-    elif record.get("fuse"):
+    elif kind.fusion:
         loading = ["## How to load it", "", "In madx: load each adapter under adapters/ (`madx.load_adapter`), then "
                    '`madx.load_fusion(model, "path/to/this/directory")`; in AdapterHub\'s `adapters`: the same '
                    "adapters, then `model.load_adapter_fusion(\"path/to/this/directory\", use_safetensors=True)`.",

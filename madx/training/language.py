@@ -16,7 +16,6 @@ from ..adapters.io import write_adapter_files
 from ..adapters.counting import count_parameters
 from ..adapters.model import activate, add_adapter, train_adapters
 from ..core.files import LANG_RECORD, staged_dir, write_text
-from .cards import CARD, language_card
 from ..core.settings import EMBEDDING_ROWS, NEW_EMBEDDINGS, LangTraining
 from ..core.sources import Source
 from ..data import hub
@@ -24,6 +23,7 @@ from ..data.corpus import corpus_lines, load_blocks, read_lines
 from ..data.coverage import NEW_SCRIPT_HINT, base_scripts, coverage, new_script_reasons, warn_if_badly_covered
 from ..data.romanize import romanizer
 from .accelerator import cast_frozen, make_accelerator
+from .cards import CARD, language_card
 from .loop import fit, settings_dict
 from .mlm import HELDOUT_MIN_BLOCKS, HELDOUT_SHARE, MaskedLMObjective, MLMBatches, heldout_loss, split_heldout
 

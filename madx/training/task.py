@@ -260,11 +260,16 @@ class TargetReadySteps:
     language adapter it is trained over: the source's and the targets' in turn (step % their number, so a resumed run
     stacks on each step what an uninterrupted one did). Dev scores are read over the source's, as madx's are."""
 
-    def __init__(self, model: nn.Module, task: str, tlr_adapters: list, batches):
-        self.model, self.task, self.batches = model, task, batches
+    def __init__(self, model: nn.Module, task: str, names: list[str], batches):
+        self.model, self.task, self.names, self.batches = model, task, names, batches
+
+    @staticmethod
+    def load(model: nn.Module, task: str, tlr_adapters: list) -> list[str]:
+        """Load the targets' adapters beside the source's (frozen, like it); the names in turn, the source's first."""
         source = madx_state(model).active[0]  # build_task_model stacked the task adapter on the source's
-        self.names = [source, *(load_adapter_beside(model, directory) for directory in tlr_adapters)]
-        train_adapters(model, task)  # the adapters loaded here stay frozen
+        names = [source, *(load_adapter_beside(model, directory) for directory in tlr_adapters)]
+        train_adapters(model, task)
+        return names
 
     def __call__(self, step: int):
         activate(self.model, self.names[step % len(self.names)], self.task)
@@ -340,6 +345,7 @@ def train_task(
     init_from = Path(init_from) if init_from else None
     model = build_task_model(base_model, task, setup, fam, data.labels, lang_adapter, adapter_config,
                              trust_remote_code, init_from, fuse or (), fusion_config)
+    tlr_names = TargetReadySteps.load(model, task, tlr_adapters) if tlr_adapters else None  # before the cast
     if not training(setup).full_model and accelerator.device.type == "cuda":
         cast_frozen(model, settings.mixed_precision)
     log.info("%s/%s: %s", task, setup, count_parameters(model))
@@ -350,8 +356,8 @@ def train_task(
     batches = TokenBatches(data.train_features, settings.batch_size, settings.seed, data.pad_id,
                            group_by_length=settings.group_by_length, fam=fam)
     evaluate = dev
-    if tlr_adapters:
-        batches = TargetReadySteps(model, task, tlr_adapters, batches)
+    if tlr_names:
+        batches = TargetReadySteps(model, task, tlr_names, batches)
         evaluate = batches.on_source(dev)
     objective = FusionObjective(model, fam) if training(setup).fusion else TaskObjective(model, fam)
     fit(objective, batches, settings, work_dir, accelerator, evaluate=evaluate)
