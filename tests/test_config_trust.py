@@ -678,3 +678,28 @@ def test_a_ready_language_adapter_by_hub_id_is_resolved_before_the_dag(local_tre
                     r"hub cache, and the hub cannot be reached \(HF_HUB_OFFLINE set, or no network\); download it "
                     r"where there is network \(hf download AdapterHub/xlm-roberta-base-qu-wiki_pfeiffer\)")
 
+
+
+def test_an_adapter_id_the_hub_cannot_be_asked_about_is_a_note_unless_offline(local_tree, tmp_path, monkeypatch):
+    """Not cached and the hub out of reach, with HF_HUB_OFFLINE unset: the dry run goes on with a note (its jobs
+    fetch the adapter); with HF_HUB_OFFLINE set the same id is refused."""
+    import huggingface_hub
+    from huggingface_hub import constants
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    def unreachable(*args, **kwargs):
+        raise LocalEntryNotFoundError("Name or service not known")
+
+    data, base = local_tree
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", unreachable)
+    config = local_config(data, base)
+    config["languages"]["qac"] = {"adapter": "AdapterHub/xlm-roberta-base-sw-wiki_pfeiffer"}
+    exp = load_experiment(config, "c.yaml")
+    assert exp.notes == ("languages.qac.adapter: adapter AdapterHub/xlm-roberta-base-sw-wiki_pfeiffer: not in the hub "
+                         "cache, and the hub cannot be reached (HF_HUB_OFFLINE set, or no network); download it where "
+                         "there is network (hf download AdapterHub/xlm-roberta-base-sw-wiki_pfeiffer), or give a local "
+                         "directory; its jobs fetch it (set HF_HUB_OFFLINE=1 to have this refused instead)",)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    refused(config, r"languages.qac.adapter: adapter AdapterHub/xlm-roberta-base-sw-wiki_pfeiffer: not in the hub cache")

@@ -38,6 +38,11 @@ class AdapterHubError(MadxError, ValueError):
     """An adapter id that cannot be resolved: not cached offline, not on the hub, or the hub out of reach."""
 
 
+class HubUnreachable(AdapterHubError):
+    """An adapter id that is not cached, with the hub out of reach (no network, a proxy, an outage), HF_HUB_OFFLINE
+    unset: a job elsewhere may still fetch it."""
+
+
 def split_spec(spec: str | os.PathLike) -> tuple[str, str | None]:
     """An adapter as one string: a local directory, `org/name`, or `org/name@revision` (the config's
     `{id: org/name, revision: ...}`): (directory or id, revision or None)."""
@@ -79,9 +84,9 @@ def resolve_adapter(spec: str | os.PathLike) -> tuple[Path, str | None]:
         raise AdapterHubError(f"adapter {spec}: no such repository on the hub (or it is private: log in with hf auth "
                               "login or set HF_TOKEN); fix the id, or give a local adapter directory") from None
     except LocalEntryNotFoundError:
-        raise AdapterHubError(f"adapter {spec}{at}: not in the hub cache, and the hub cannot be reached (HF_HUB_OFFLINE "
+        raise (AdapterHubError if constants.HF_HUB_OFFLINE else HubUnreachable)(f"adapter {spec}{at}: not in the hub cache, and the hub cannot be reached (HF_HUB_OFFLINE "
                               f"set, or no network); download it where there is network (hf download {spec}"
                               f"{f' --revision {revision}' if revision else ''}), or give a local directory") from None
     except OSError as err:  # a proxy, an outage: the client's own words
-        raise AdapterHubError(f"adapter {spec}{at}: cannot be fetched from the hub ({err})") from None
+        raise HubUnreachable(f"adapter {spec}{at}: cannot be fetched from the hub ({err})") from None
     return directory, directory.name

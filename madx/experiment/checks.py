@@ -228,16 +228,19 @@ def check_base_model(exp: Experiment) -> list[str]:
     return [note] if note else []
 
 
-def check_files(exp: Experiment) -> None:
+def check_files(exp: Experiment) -> list[str]:
     """Every local file a job will read exists, or the workflow makes it: checked for exactly the languages,
-    tasks and splits the experiment runs, so no configured result can silently never appear."""
+    tasks and splits the experiment runs, so no configured result can silently never appear. Returns notes for the
+    summary (ready adapters by hub id that could not be checked: not cached, the hub out of reach)."""
+    notes = []
     made = exp.demo_outputs()
     for lang in sorted({*exp.lang_adapters_to_train(), *(lang for _, lang in exp.script_adapters())}):
         for spec in exp.languages[lang].corpus:
             check_local(spec, f"languages.{lang}.corpus", exp.where, made)
     for lang, language in exp.languages.items():
         if language.adapter:
-            check_ready_adapter(language.adapter, exp.base_model, f"languages.{lang}.adapter", exp.where)
+            note = check_ready_adapter(language.adapter, exp.base_model, f"languages.{lang}.adapter", exp.where)
+            notes += [note] if note else []
     for name, task in exp.tasks.items():
         for split, langs in (("train", exp.sources), ("dev", exp.sources), ("test", task.languages)):
             for lang in langs:
@@ -245,6 +248,7 @@ def check_files(exp: Experiment) -> None:
                         "languages instead)"
                         if split == "test" and task.all_languages and lang not in exp.sources else "")
                 check_local(task.data(split, lang), f"tasks.{name}.{split} ({lang})", exp.where, made, hint)
+    return notes
 
 
 def check_local(spec: str, key: str, where: str, made: set[str], hint: str = "") -> None:
@@ -268,15 +272,18 @@ def check_local(spec: str, key: str, where: str, made: set[str], hint: str = "")
         raise ConfigError(f"{where}: {key}: file {spec!r} is empty")
 
 
-def check_ready_adapter(path: str, base_model: str, key: str, where: str) -> None:
+def check_ready_adapter(path: str, base_model: str, key: str, where: str) -> str | None:
     """A ready language adapter: a readable AdapterHub config, a weights file, and (when the base model is a
     local directory already) the base model's hidden size and model type. The weights load at job time. A hub id
-    is resolved here (from the hub cache, else downloaded; offline and not cached: an error saying how to get it)."""
-    from ..adapters.hub import AdapterHubError, is_adapter_id, resolve_adapter
+    is resolved here (from the hub cache, else downloaded; HF_HUB_OFFLINE and not cached: an error saying how to get
+    it; not cached and the hub out of reach: a note, the jobs fetch it)."""
+    from ..adapters.hub import AdapterHubError, HubUnreachable, is_adapter_id, resolve_adapter
 
     if is_adapter_id(path):
         try:
             path = str(resolve_adapter(path)[0])
+        except HubUnreachable as err:
+            return f"{key}: {err}; its jobs fetch it (set HF_HUB_OFFLINE=1 to have this refused instead)"
         except AdapterHubError as err:
             raise ConfigError(f"{where}: {key}: {err}") from None
     if not Path(path).is_dir():  # before importing the adapter reader (and torch)
@@ -294,12 +301,13 @@ def check_ready_adapter(path: str, base_model: str, key: str, where: str) -> Non
                           f"{LEGACY_WEIGHTS_NAME}); copy the whole adapter directory")
     base_config = Path(base_model) / "config.json"
     if not base_config.is_file():  # a hub id, or a base model the workflow builds: checked when the job loads it
-        return
+        return None
     mismatch = made_for_mismatch(meta, base_model_config(base_model, where))
     if mismatch is not None:
         field_name, made_for, has = mismatch
         raise ConfigError(f"{where}: {key}: {path!r} was made for {field_name} {made_for!r}, base_model "
                           f"{base_model!r} has {has!r}; use a language adapter trained on this base model")
+    return None
 
 
 DIGESTS_RECORD = ".madx_digests.json"  # under the results folder: check_outputs' digests of unchanged files

@@ -211,7 +211,7 @@ def load_experiment(config: dict, where: str = "config", *, check_files: bool = 
     notes = []
     if check_files:  # the files a job reads first: a missing one says more than any setting
         notes += checks.check_base_model(exp)
-        checks.check_files(exp)
+        notes += checks.check_files(exp)
     checks.check_lengths(exp)
     if check_files:  # the finished outputs last: they may be GBs to hash the first time
         checks.check_outputs(exp)
