@@ -78,15 +78,19 @@ def check_init_from(tasks: Mapping[str, Task], where: str) -> None:
             current = tasks[current].init_from
 
 
+def check_not_listed(asked: tuple, setups: tuple, tasks: Mapping[str, Task], where: str, why: str) -> None:
+    """Setups something else asks for (`asked`) are in neither the config's `setups` nor a task's own."""
+    for key, listed in [("setups", setups), *((f"tasks.{n}.setups", t.setups) for n, t in tasks.items())]:
+        if set(listed) & set(asked):
+            raise ConfigError(f"{where}: {key}: {', '.join(asked)} {why}")
+
+
 def check_fusions(tasks: Mapping[str, Task], setups: tuple, where: str) -> None:
     """tasks.<task>.fuse names other tasks of the experiment; madx_fusion is asked for by `fuse`, never listed. Tasks
     may fuse each other (the AdapterFusion paper's setup: every task fuses all the others): a fusion fuses the
     madx trainings of those tasks, never another fusion, so no job waits on itself."""
-    fusion = ", ".join(FUSION_SETUPS)
-    for key, listed in [("setups", setups), *((f"tasks.{n}.setups", t.setups) for n, t in tasks.items())]:
-        if set(listed) & set(FUSION_SETUPS):
-            raise ConfigError(f"{where}: {key}: {fusion} runs for the tasks that fuse others; instead of listing it, "
-                              "give the task `fuse: [<other task>, ...]`")
+    check_not_listed(FUSION_SETUPS, setups, tasks, where, "runs for the tasks that fuse others; instead of listing "
+                     "it, give the task `fuse: [<other task>, ...]`")
     for name, task in tasks.items():
         unknown = [other for other in task.fuse if other not in tasks]
         if unknown:
@@ -102,11 +106,8 @@ def check_related(languages: Mapping[str, Language], sources: tuple, setups: tup
     """languages.<l>.related names other languages of the experiment that have adapters (a corpus, or a ready one),
     `k` is at most their number, the related setups are asked for by `related` (never listed in `setups`), and
     every source has an adapter of its own (the task adapters train on it)."""
-    related = ", ".join(RELATED_SETUPS)
-    for key, listed in [("setups", setups), *((f"tasks.{n}.setups", t.setups) for n, t in tasks.items())]:
-        if set(listed) & set(RELATED_SETUPS):
-            raise ConfigError(f"{where}: {key}: {related} run for the languages that name related ones; instead of "
-                              "listing them, give the language `related: [<language>, ...]` (nearest first)")
+    check_not_listed(RELATED_SETUPS, setups, tasks, where, "run for the languages that name related ones; instead of "
+                     "listing them, give the language `related: [<language>, ...]` (nearest first)")
     for code, language in languages.items():
         listed = set(language.setups) & set(RELATED_SETUPS)
         if listed and not language.related:
