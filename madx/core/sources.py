@@ -2,6 +2,7 @@
 
     path/to/file.txt | .txt.gz | .jsonl | .conll ...     a local file
     hub:unimelb-nlp/wikiann?config=sw&split=test         a hub dataset (config, split, column optional)
+    hub:HuggingFaceFW/fineweb-2?config=swh_Latn&streaming=true   read as a stream, never downloaded whole
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from urllib.parse import parse_qsl, urlencode
 from .errors import MadxError
 
 HUB_PREFIX = "hub:"
-HUB_KEYS = ("config", "split", "column", "revision")
+HUB_KEYS = ("config", "split", "column", "revision", "streaming")
+TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
 # the hub's id form: name or namespace/name, of letters, digits, '-', '_' and '.', not starting with '-' or '.'
 HUB_ID = re.compile(r"^(?:[A-Za-z0-9_][A-Za-z0-9_.\-]*/)?[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
@@ -40,7 +42,9 @@ def hub_dataset(spec) -> str:
 
 
 def hub_spec(dataset: str, options: dict) -> str:
-    """The source string of a hub dataset and its options (a subset of HUB_KEYS)."""
+    """The source string of a hub dataset and its options (a subset of HUB_KEYS; streaming a bool)."""
+    options = {key: (str(value).lower() if isinstance(value, bool) else value) for key, value in options.items()
+               if not (key == "streaming" and value is False)}
     return f"{HUB_PREFIX}{dataset}" + (f"?{urlencode(options, safe='{}')}" if options else "")
 
 
@@ -56,6 +60,7 @@ class Source:
     split: str = "train"
     column: str | None = None
     revision: str | None = None
+    streaming: bool = False  # read as it is iterated (datasets' IterableDataset): a corpus too big to download
 
     @classmethod
     def parse(cls, spec: "str | Path | Source", *, where: str = "data source") -> "Source":
@@ -72,7 +77,10 @@ class Source:
                 f"{where}: {spec!r} is not a hub source; write hub:DATASET_ID?config=NAME&split=SPLIT&column=COL "
                 f"(unknown options: {unknown})"
             )
-        return cls(hub_id=hub_id, **{"split": "train", **options})
+        streaming = options.pop("streaming", "false").lower()
+        if streaming not in TRUE + FALSE:
+            raise DataError(f"{where}: {spec!r}: streaming={streaming!r}; write streaming=true or leave it out")
+        return cls(hub_id=hub_id, streaming=streaming in TRUE, **{"split": "train", **options})
 
     @property
     def is_hub(self) -> bool:
@@ -81,7 +89,8 @@ class Source:
     def __str__(self) -> str:
         if not self.is_hub:
             return str(self.path)
-        opts = "&".join(f"{k}={getattr(self, k)}" for k in HUB_KEYS if getattr(self, k) is not None)
+        options = {**{key: getattr(self, key) for key in HUB_KEYS}, "streaming": "true" if self.streaming else None}
+        opts = "&".join(f"{key}={value}" for key, value in options.items() if value is not None)
         return f"{HUB_PREFIX}{self.hub_id}?{opts}"
 
     def check_exists(self) -> None:
@@ -102,6 +111,7 @@ class Source:
         import datasets
 
         try:
-            return datasets.load_dataset(self.hub_id, self.config, split=self.split, revision=self.revision)
+            return datasets.load_dataset(self.hub_id, self.config, split=self.split, revision=self.revision,
+                                         streaming=self.streaming)
         except Exception as err:  # noqa: BLE001 - re-raised with what and where
             raise DataError(f"{self}: cannot load from the hub ({type(err).__name__}: {err})") from err

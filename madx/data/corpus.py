@@ -24,13 +24,7 @@ CACHE_VERSION = "1"
 def read_lines(source: Source, *, text_field: str = "text") -> Iterator[str]:
     """Non-empty lines of text. Invalid UTF-8 lines are skipped and counted (logged), never decoded wrongly."""
     if source.is_hub:
-        dataset = source.load_hub()
-        column = source.column or text_field
-        if column not in dataset.column_names:
-            raise DataError(f"{source}: no column {column!r}; it has {dataset.column_names}; set column=")
-        for text in dataset[column]:
-            if text and text.strip():
-                yield text.strip()
+        yield from _hub_lines(source, source.column or text_field)
         return
     source.check_exists()
     path = source.path
@@ -60,6 +54,24 @@ def read_lines(source: Source, *, text_field: str = "text") -> Iterator[str]:
             yield line
     if bad:
         log.warning("%s: skipped %d line(s) that are not valid UTF-8", path, bad)
+
+
+def _hub_lines(source: Source, column: str) -> Iterator[str]:
+    """The column's non-empty texts, from the dataset whole or, streaming, as the stream yields its rows."""
+    dataset = source.load_hub()
+    if source.streaming:
+        for number, row in enumerate(dataset, 1):
+            if column not in row:
+                raise DataError(f"{source}: row {number} has no column {column!r}; it has {sorted(row)}; set column=")
+            text = row[column]
+            if text and text.strip():
+                yield text.strip()
+        return
+    if column not in dataset.column_names:
+        raise DataError(f"{source}: no column {column!r}; it has {dataset.column_names}; set column=")
+    for text in dataset[column]:
+        if text and text.strip():
+            yield text.strip()
 
 
 def tokenizer_fingerprint(tokenizer) -> str:
@@ -154,11 +166,44 @@ def _line_blocks(tokenizer, lines: list[np.ndarray], seq_len: int) -> np.ndarray
         raise DataError("the corpus has no tokens")
     blocks = np.full((len(lines), seq_len), tokenizer.pad_token_id, dtype=np.int32)
     for i, ids in enumerate(lines):
-        ids = ids[: seq_len - 2]
-        blocks[i, 0] = tokenizer.cls_token_id
-        blocks[i, 1 : len(ids) + 1] = ids
-        blocks[i, len(ids) + 1] = tokenizer.sep_token_id
+        _fill_line_block(blocks[i], tokenizer, ids)
     return blocks
+
+
+def _fill_line_block(block: np.ndarray, tokenizer, ids: np.ndarray) -> None:
+    """[CLS] + the line's first len(block)-2 tokens + [SEP] into a block of padding."""
+    ids = ids[: len(block) - 2]
+    block[0] = tokenizer.cls_token_id
+    block[1 : len(ids) + 1] = ids
+    block[len(ids) + 1] = tokenizer.sep_token_id
+
+
+def iter_blocks(tokenizer, sources: list[Source], seq_len: int, max_tokens: int | None = None,
+                line_by_line: bool = False, romanize=None) -> Iterator[np.ndarray]:
+    """The blocks of `build_blocks`, one (seq_len,) int32 array at a time, as the sources' lines arrive: a streamed
+    corpus is never held whole (the same text gives the same blocks, in the same order)."""
+    chunks = (np.asarray(ids, dtype=np.int32) for source in sources
+              for ids in _token_stream(tokenizer, corpus_lines(source, romanize), max_tokens))
+    if line_by_line:
+        for ids in chunks:
+            if len(ids):
+                block = np.full(seq_len, tokenizer.pad_token_id, dtype=np.int32)
+                _fill_line_block(block, tokenizer, ids)
+                yield block
+        return
+    body = seq_len - 2
+    blocks_left = max_tokens // body if max_tokens else None  # build_blocks: the first max_tokens tokens, cut
+    pending, have = [], 0
+    for ids in chunks:
+        pending.append(ids)
+        have += len(ids)
+        while have >= body and blocks_left != 0:
+            joined = np.concatenate(pending)
+            yield np.concatenate([[tokenizer.cls_token_id], joined[:body], [tokenizer.sep_token_id]]).astype(np.int32)
+            pending, have = [joined[body:]], have - body
+            blocks_left = None if blocks_left is None else blocks_left - 1
+        if blocks_left == 0:
+            return
 
 
 def load_blocks(tokenizer, sources: list[Source], seq_len: int, cache_dir: str | os.PathLike,

@@ -13,7 +13,7 @@ from ..adapters.config import AdapterConfigError
 from ..core.files import LANG_RECORD, TASK_RECORD, ChecksumError, remembered_digests, verify_checksums
 from ..core.settings import AT_LEAST, ROMANIZERS, WHY, LangTraining, SettingError, TaskTraining
 from ..core.setups import FUSION_SETUPS, NEW_SCRIPT_SETUPS, RELATED_SETUPS, SETUPS
-from ..core.sources import hub_dataset, is_hub_spec, looks_like_a_path
+from ..core.sources import Source, hub_dataset, is_hub_spec, looks_like_a_path
 from ..data.hub import ModelLoadError, check_base_model_dir, check_hub_model, max_sequence_length, read_model_config
 from .layers import Layers, merged, written_at
 from .schema import ConfigError
@@ -159,6 +159,11 @@ def check_new_scripts(exp: Experiment) -> None:
         if runs and not language.corpus:
             raise ConfigError(f"{where}: languages.{lang}: {', '.join(sorted(runs))} train their own language adapter "
                               "and need the language's corpus: give corpus")
+        embedding = sorted(name for name in runs if SETUPS[name].new_embeddings)
+        if embedding and any(Source.parse(spec).streaming for spec in language.corpus):
+            raise ConfigError(f"{where}: languages.{lang}.corpus: streamed, but {', '.join(embedding)} trains "
+                              "embeddings on the whole corpus first; give a local file or a hub dataset without "
+                              "streaming")
         romanizing = sorted(name for name in runs if SETUPS[name].romanizes)
         if romanizing and not language.romanize:
             raise ConfigError(f"{where}: languages.{lang}.romanize: {', '.join(romanizing)} needs a romanizer for "

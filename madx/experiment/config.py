@@ -384,6 +384,10 @@ def load_tasks(config: dict, where: str, languages: Mapping, sections: Sections)
         if "fusion" in entry and not entry.get("fuse"):
             raise ConfigError(f"{where}: tasks.{name}.fusion: given without fuse, so no fusion runs; add "
                               f"`fuse: [<other task>, ...]` or remove `fusion`")
+        streamed = [split for split in SPLITS if isinstance(entry[split], dict) and entry[split].get("streaming")]
+        if streamed:
+            raise ConfigError(f"{where}: tasks.{name}.{streamed[0]}: streaming is for corpora (languages.<lang>."
+                              "corpus); labelled data is read whole: remove streaming")
         tasks[name] = Task(name, entry["type"], languages=tuple(targets), all_languages=all_languages,
                            train_task=frozen(entry.get("train_task")), init_from=entry.get("init_from"),
                            setups=tuple(entry.get("setups", ())), fuse=tuple(entry.get("fuse", ())),

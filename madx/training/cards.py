@@ -43,23 +43,35 @@ def language_card(record: dict) -> str:
         quality = f"held-out MLM perplexity {heldout['perplexity']:.2f} ({heldout['blocks']} held-out blocks)"
     else:
         quality = "no held-out perplexity (the corpus was too small to hold any of it out)"
-    tokens = record.get("tokens")
     lines = [*_front_matter(record["base_model"], ["language-adapter", "mad-x"], lang),
              f"# MAD-X language adapter: {lang}", "",
              f"A language adapter (with its invertible adapter on the embeddings) for `{record['base_model']}`, "
              f"trained by madx {__version__} with masked language modelling on {lang} text, the base model frozen.",
              "", "| | |", "|---|---|", f"| base model | `{record['base_model']}` |",
              f"| corpus | {', '.join(f'`{c}`' for c in record['corpus'])} |",
-             f"| training blocks | {record['blocks']:,} of {record['seq_len']} tokens"
-             + (f" ({tokens:,} tokens)" if tokens else "") + " |",
+             f"| training blocks | {_blocks(record)} |",
              f"| steps x batch | {settings['max_steps']:,} x {settings['batch_size']} (lr {settings['lr']}) |",
-             f"| share of the corpus read | {100 * record.get('corpus_share', 0):.1f}%"
-             f" ({record.get('epochs', 0):.2f} epochs) |", f"| result | {quality} |"]
+             f"| share of the corpus read | {_share(record)} |", f"| result | {quality} |"]
     if record.get("romanized"):
         lines.append(f"| romanized | its corpus read through `{record['romanized']}` (madx_translit) |")
     if record.get("embeddings"):
         lines.append(f"| embeddings | its own input embeddings ({record['embeddings'].get('mode')}), in embeddings/ |")
     return "\n".join([*lines, "", *_loading(lang, with_head=False)])
+
+
+def _blocks(record: dict) -> str:
+    blocks, seq_len = record["blocks"], record["seq_len"]
+    if not record.get("streamed"):
+        return f"{blocks:,} of {seq_len} tokens"
+    if blocks is None:
+        return f"streamed: {record['blocks_read']:,} of {seq_len} tokens read, the stream not to its end"
+    return f"streamed: {blocks:,} of {seq_len} tokens in one pass"
+
+
+def _share(record: dict) -> str:
+    if record.get("corpus_share") is None:
+        return "not known: the budget ended before the stream did"
+    return f"{100 * record['corpus_share']:.1f}% ({record['epochs']:.2f} epochs)"
 
 
 def task_card(record: dict, name: str) -> str:

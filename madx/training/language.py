@@ -17,15 +17,16 @@ from ..adapters.counting import count_parameters
 from ..adapters.model import activate, add_adapter, train_adapters
 from ..core.files import LANG_RECORD, staged_dir, write_text
 from ..core.settings import EMBEDDING_ROWS, NEW_EMBEDDINGS, LangTraining
-from ..core.sources import Source
+from ..core.sources import DataError, Source
 from ..data import hub
-from ..data.corpus import corpus_lines, load_blocks, read_lines
+from ..data.corpus import corpus_lines, iter_blocks, load_blocks, read_lines
 from ..data.coverage import NEW_SCRIPT_HINT, base_scripts, coverage, new_script_reasons, warn_if_badly_covered
 from ..data.romanize import romanizer
 from .accelerator import cast_frozen, make_accelerator
 from .cards import CARD, language_card
 from .loop import fit, settings_dict
 from .mlm import HELDOUT_MIN_BLOCKS, HELDOUT_SHARE, MaskedLMObjective, MLMBatches, heldout_loss, split_heldout
+from .streaming import StreamedCorpus, StreamedMLMBatches, planned_heldout
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,9 @@ def train_language_adapter(
     sources = [Source.parse(c, where=f"corpus of {lang}") for c in corpus]
     for source in sources:
         source.check_exists()
+    if settings.embeddings and any(source.streaming for source in sources):
+        raise DataError(f"corpus of {lang}: a streamed corpus cannot train embeddings ({settings.embeddings}: they "
+                        "need the whole corpus first); give a local file or a hub dataset without streaming")
     config = hub.load_config(base_model, trust_remote_code=trust_remote_code)
     hub.check_sequence_length(config, settings.seq_len, base_model)
     accelerator = make_accelerator(settings)
@@ -60,8 +64,13 @@ def train_language_adapter(
         with accelerator.main_process_first():  # trained once (deterministic), kept for a resumed run
             tokenizer = language_tokenizer(sources, lang, settings.vocab_size, base_tokenizer, work_dir / "tokenizer")
     cache_dir = Path(cache_dir) if cache_dir else output.parent / ".corpus-cache"
-    blocks, heldout, budget, corpus_warning = training_corpus(lang, sources, tokenizer, roman, settings, cache_dir,
-                                                              accelerator)
+    if any(source.streaming for source in sources):
+        batches, heldout, blocks, corpus_facts = streamed_corpus(lang, sources, tokenizer, roman, settings)
+    else:
+        blocks, heldout, budget, corpus_warning = training_corpus(lang, sources, tokenizer, roman, settings,
+                                                                  cache_dir, accelerator)
+        batches = MLMBatches(blocks, tokenizer, settings.batch_size, settings.seed)
+        corpus_facts = {"blocks": len(blocks), **budget, "corpus_warning": corpus_warning}
     stats = base_coverage(base_model, base_tokenizer, lang, sources, roman, settings)
 
     torch.manual_seed(settings.seed)
@@ -72,14 +81,15 @@ def train_language_adapter(
     log.info("language adapter %s: %s", lang, count_parameters(model))
 
     objective = MaskedLMObjective(model, padded=settings.line_by_line)
-    fit(objective, MLMBatches(blocks, tokenizer, settings.batch_size, settings.seed), settings, work_dir, accelerator,
-        groups=groups)
+    fit(objective, batches, settings, work_dir, accelerator, groups=groups)
+    if isinstance(batches, StreamedMLMBatches):  # a stream's length is known once a pass over it has ended
+        corpus_facts = batches.corpus.record(settings.max_steps * settings.batch_size)
     heldout_stats = measure_heldout(objective, model, lang, heldout, tokenizer, settings, accelerator,
                                     base_comparable=not settings.embeddings)
     if accelerator.is_main_process:
         record = {"base_model": base_model, "lang": lang, "corpus": [str(s) for s in sources],
-                  "seq_len": settings.seq_len, "line_by_line": settings.line_by_line, "blocks": len(blocks), **budget,
-                  "corpus_warning": corpus_warning, "coverage": stats, "heldout": heldout_stats,
+                  "seq_len": settings.seq_len, "line_by_line": settings.line_by_line, **corpus_facts, "coverage": stats,
+                  "heldout": heldout_stats,
                   "settings": settings_dict(settings), "romanized": roman.identity if roman else None,
                   "embeddings": embedding_info, "world_size": accelerator.num_processes}
         write_language_adapter(model, lang, tokenizer, record, work_dir, output)
@@ -105,6 +115,21 @@ def training_corpus(lang: str, sources: list, tokenizer, roman, settings: LangTr
              f"{blocks.size:,}", len(heldout), f"; romanized with {roman.identity}" if roman else "",
              budget_text(budget, settings))
     return blocks, heldout, budget, corpus_warning
+
+
+def streamed_corpus(lang: str, sources: list, tokenizer, roman, settings: LangTraining):
+    """(batches, held-out blocks, None, what training.json says of the corpus so far) of a corpus read as a
+    stream: each process reads it (the batches are a function of the step), nothing is cached, the first blocks
+    are held out."""
+    name = ", ".join(map(str, sources))
+    corpus = StreamedCorpus(lambda: iter_blocks(tokenizer, sources, settings.seq_len, settings.max_tokens,
+                                                settings.line_by_line, roman),
+                            planned_heldout(settings), settings.seq_len, settings.seed, name)
+    log.info("%s: streaming %s in blocks of %d tokens, the first %d held out; %d steps x %d blocks%s", lang, name,
+             settings.seq_len, len(corpus.heldout), settings.max_steps, settings.batch_size,
+             f"; romanized with {roman.identity}" if roman else "")
+    batches = StreamedMLMBatches(corpus, tokenizer, settings.batch_size, settings.seed)
+    return batches, corpus.heldout, None, corpus.record(0)
 
 
 def base_coverage(base_model: str, base_tokenizer, lang: str, sources: list, roman, settings: LangTraining) -> dict:

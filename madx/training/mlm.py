@@ -95,12 +95,16 @@ class MLMBatches:
         self.indices = StepIndices(len(blocks), batch_size, seed)
 
     def __call__(self, step: int) -> tuple[dict, int]:
-        input_ids = self.blocks[self.indices(step)]  # (B, T)
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
-        masked, positions, targets = mask_tokens(input_ids, self.tokenizer, generator, self.special_ids)
-        attention_mask = (input_ids != self.tokenizer.pad_token_id).long()
-        batch = {"input_ids": masked, "attention_mask": attention_mask, "positions": positions, "targets": targets}
-        return batch, int((targets != IGNORE).sum())
+        return masked_batch(self.blocks[self.indices(step)], self.tokenizer, self.special_ids, self.seed, step)
+
+
+def masked_batch(input_ids: torch.Tensor, tokenizer, special_ids: torch.Tensor, seed: int, step: int) -> tuple[dict, int]:
+    """A step's training batch of blocks (B, T), masked with the step's own seed, and its number of predictions."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    masked, positions, targets = mask_tokens(input_ids, tokenizer, generator, special_ids)
+    attention_mask = (input_ids != tokenizer.pad_token_id).long()
+    batch = {"input_ids": masked, "attention_mask": attention_mask, "positions": positions, "targets": targets}
+    return batch, int((targets != IGNORE).sum())
 
 
 HELDOUT_SHARE = 0.01  # of a language's blocks, kept out of training to measure the adapter on
@@ -108,11 +112,15 @@ HELDOUT_MAX = 2000
 HELDOUT_MIN_BLOCKS = 100  # below this, 1% is not one block: nothing is held out
 
 
+def heldout_count(n_blocks: int) -> int:
+    """How many of n_blocks are held out: 1% (at most HELDOUT_MAX, none below HELDOUT_MIN_BLOCKS)."""
+    return min(n_blocks // int(1 / HELDOUT_SHARE) if n_blocks >= HELDOUT_MIN_BLOCKS else 0, HELDOUT_MAX)
+
+
 def split_heldout(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(training blocks, held-out blocks): the last 1% (at most HELDOUT_MAX, none below HELDOUT_MIN_BLOCKS), so
-    the language adapter's MLM loss can be measured on text it never trained on."""
-    n = len(blocks) // int(1 / HELDOUT_SHARE) if len(blocks) >= HELDOUT_MIN_BLOCKS else 0
-    n = min(n, HELDOUT_MAX)
+    """(training blocks, held-out blocks): the last heldout_count, so the language adapter's MLM loss can be
+    measured on text it never trained on."""
+    n = heldout_count(len(blocks))
     return (blocks[: len(blocks) - n], blocks[len(blocks) - n:]) if n else (blocks, blocks[:0])
 
 
