@@ -643,6 +643,11 @@ def test_related_uriel_chooses_the_nearest_languages_with_adapters(local_tree, t
     assert check_config.main(["c.yaml", "--no-file-check"]) == 0
     assert f"mr: no adapter of its own (no corpus): no madx; related languages hi ({distances[0]:.3f})" in \
         capsys.readouterr().out
+    for lang in ("mr", "pt"):  # their test sets, for the workflow's file check
+        shutil.copy(data / "ner/en.test.conll", data / f"ner/{lang}.test.conll")
+    shell = snakemake(["-n", "-p", "results/eval/ner/en/mr/results.json", "--configfile", "c.yaml"], tmp_path).stdout
+    related = " ".join(f"{code}={d:.4f}" for code, d in zip(exp.languages["mr"].related, distances))
+    assert f"--related {related} " in shell, shell[-3000:]  # the evaluation's log and results say how near
     config["languages"]["qaz"] = {"related": "uriel"}
     refused(config, r"c.yaml: languages.qaz.related: uriel: URIEL does not know the language 'qaz'", check_files=False)
     del config["languages"]["qaz"]
@@ -703,3 +708,19 @@ def test_an_adapter_id_the_hub_cannot_be_asked_about_is_a_note_unless_offline(lo
                          "directory; its jobs fetch it (set HF_HUB_OFFLINE=1 to have this refused instead)",)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     refused(config, r"languages.qac.adapter: adapter AdapterHub/xlm-roberta-base-sw-wiki_pfeiffer: not in the hub cache")
+
+
+def test_uriel_finds_lang2vec_by_its_distribution_and_says_how_to_install_it(monkeypatch):
+    """Under Snakemake the venv's bin/ (with lang2vec's bin/lang2vec.py script) is first on sys.path: the data
+    folder comes from the installed distribution, and a missing one is an install hint, not a traceback."""
+    import importlib.metadata
+
+    from madx.data import uriel
+
+    assert (uriel.data_dir() / "letter_codes.json").exists()
+
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+    monkeypatch.setattr(importlib.metadata, "distribution", missing)
+    with pytest.raises(uriel.UrielError, match=r"pip install 'madx\[uriel\]'"):
+        uriel.data_dir()

@@ -203,3 +203,12 @@ def test_targets_on_related_languages_adapters_get_their_own_table(tmp_path):
     assert "| qae | qac, qaa | 40.0 | 50.0 | 45.0 | 55.0 | +15.0 | 40.0 | 25.0 |" in text
     assert "madx_emea's learned weights on qae: qac 0.60, qaa 0.40." in text
     assert "madx_emea = madx_avg with the average's weights learned on each test batch" in text  # the intro
+
+
+def test_related_languages_chosen_by_uriel_show_their_distances(tmp_path):
+    evals = tmp_path / "eval"
+    related = [{"lang": "hi", "uriel_distance": 0.1234}, {"lang": "bn", "uriel_distance": 0.25}]
+    write_run(evals, lang="mr", setup="task_only", score=0.40, baselines=BASELINES["de"])
+    write_run(evals, lang="mr", setup="madx_avg", score=0.45, baselines=BASELINES["de"], related=related,
+              lang_adapters=["results/adapters/lang/hi", "results/adapters/lang/bn"])
+    assert "| mr | hi (0.123), bn (0.250) | 40.0 | 45.0 | +5.0 | 40.0 | 25.0 |" in report(tmp_path, evals)

@@ -125,6 +125,13 @@ def get_task_options(wildcards):
     return " ".join([shlex.join(args), options(training), options(EXP.sections.task_adapter)])
 
 
+def related_option(language) -> str:
+    """--related LANG[=URIEL DISTANCE] ... of a target's related languages, nearest first."""
+    distances = language.distances or (None,) * len(language.related)
+    return "--related " + shlex.join(code if d is None else f"{code}={d:.4f}" for code, d in zip(language.related,
+                                                                                               distances))
+
+
 def get_eval_runs(wildcards):
     """(setup, seed, task dir, language adapter, ...) of each run of this job: none, one, or the several madx_avg
     averages."""

@@ -29,6 +29,9 @@ rule evaluate:
         # madx_emea runs: their test-time steps (the config's emea section)
         emea=lambda w: (f"--emea-steps {EXP.emea_settings().steps} --emea-lr {EXP.emea_settings().lr}"
                         if any(SETUPS[run[0]].test_time_weights for run in get_eval_runs(w)) else ""),
+        # related-language runs (madx_nearest, madx_avg, madx_emea): which languages they stack, and how near
+        related=lambda w: (related_option(EXP.languages[w.lang])
+                           if any(SETUPS[run[0]].related for run in get_eval_runs(w)) else ""),
         remote=REMOTE_CODE,
         precision=EXP.compute.mixed_precision,
     threads: EXP.compute.stage("evaluate").threads
@@ -38,4 +41,4 @@ rule evaluate:
         "madx launch --gpus {resources.gpu} --threads {threads} --no-accelerate --"
         " evaluate --base-model {params.base:q} {params.runs} --each {params.each:q} --test {params.test:q}"
         " --output {output:q} --task {wildcards.task:q} --source {wildcards.source:q} --lang {wildcards.lang:q}"
-        " --mixed-precision {params.precision} {params.romanize} {params.emea} {params.remote} > {log:q} 2>&1"
+        " --mixed-precision {params.precision} {params.romanize} {params.emea} {params.related} {params.remote} > {log:q} 2>&1"

@@ -57,6 +57,9 @@ def parser() -> argparse.ArgumentParser:
                    help=f"madx_emea: gradient steps on each test batch's prediction entropy (default {defaults.steps})")
     p.add_argument("--emea-lr", type=float, default=defaults.lr,
                    help=f"madx_emea: the size of each step on the ensemble's weight scores (default {defaults.lr})")
+    p.add_argument("--related", nargs="+", metavar="LANG[=DISTANCE]",
+                   help="the related languages whose adapters madx_nearest / madx_avg / madx_emea runs stack, nearest "
+                        "first, with their URIEL distance where it chose them: logged and written in those results")
     p.add_argument("--mixed-precision", default=AUTO_PRECISION, choices=(AUTO_PRECISION, *MIXED_PRECISION),
                    help="auto: bf16 on a GPU that has it (the whole model cast, inference only), fp32 elsewhere")
     return p
@@ -87,6 +90,20 @@ def runs_of(args) -> list:
     return runs
 
 
+def related_of(args) -> dict[str, float | None] | None:
+    """--related LANG[=DISTANCE] ... as {lang: its URIEL distance, or None where the config named it}."""
+    if not args.related:
+        return None
+    related = {}
+    for value in args.related:
+        lang, _, distance = value.partition("=")
+        try:
+            related[lang] = float(distance) if distance else None
+        except ValueError:
+            raise InputError(f"--related {value}: expected LANG or LANG=DISTANCE with DISTANCE a number") from None
+    return related
+
+
 def _emea_of(args) -> EmeaSettings:
     try:
         return EmeaSettings(steps=args.emea_steps, lr=args.emea_lr)
@@ -106,7 +123,7 @@ def _body(args) -> None:
 
     runs = runs_of(args)
     evaluate_runs(args.base_model, runs, args.test, lang=args.lang, task=args.task, source=args.source,
-                  summary=args.output if args.run else None, batch_size=args.batch_size,
+                  summary=args.output if args.run else None, related=related_of(args), batch_size=args.batch_size,
                   mixed_precision=args.mixed_precision, trust_remote_code=args.trust_remote_code)
 
 

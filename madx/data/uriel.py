@@ -10,7 +10,7 @@ genetic (language-family membership) and geographic (location). 0 is the same la
 from __future__ import annotations
 
 import functools
-import importlib.util
+import importlib.metadata
 import json
 from pathlib import Path
 
@@ -29,12 +29,17 @@ class UrielError(MadxError, ValueError):
 
 
 def data_dir() -> Path:
-    """lang2vec's data folder, found without importing its module; a clear error when it is not installed."""
-    spec = importlib.util.find_spec(PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
+    """lang2vec's data folder, found from its installed distribution, not by import: under Snakemake the venv's
+    bin/ comes first on sys.path, and lang2vec installs a bin/lang2vec.py script that an import would find instead
+    of the package. A clear error when it is not installed."""
+    try:
+        data = Path(importlib.metadata.distribution(PACKAGE).locate_file(f"{PACKAGE}/data"))
+    except importlib.metadata.PackageNotFoundError:
+        data = None
+    if data is None or not data.is_dir():
         raise UrielError("URIEL distances need the lang2vec package: pip install 'madx[uriel]' (or pip install "
                          "lang2vec); or list the related languages yourself")
-    return Path(next(iter(spec.submodule_search_locations))) / "data"
+    return data
 
 
 @functools.lru_cache(maxsize=None)

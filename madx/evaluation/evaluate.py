@@ -58,13 +58,15 @@ def evaluate_runs(
     task: str,
     source: str | None = None,
     summary: str | Path | None = None,
+    related: dict[str, float | None] | None = None,
     batch_size: int = EVAL_BATCH_SIZE,
     mixed_precision: str = AUTO_PRECISION,
     trust_remote_code: bool = False,
 ) -> list[dict]:
     """Evaluate every run on one test set (one target language); mixed_precision "auto" is bf16 on a GPU that has
     it, fp32 elsewhere. Writes each run's JSON and, with `summary`, one JSON of all of them (the workflow's output).
-    A run whose earlier result carries the fingerprint of its current inputs is kept, not redone.
+    A run whose earlier result carries the fingerprint of its current inputs is kept, not redone. `related`
+    ({lang: URIEL distance or None}, nearest first) is what the related-language runs stack, for their record.
     """
     if not runs:
         raise ValueError("no runs to evaluate")
@@ -97,10 +99,27 @@ def evaluate_runs(
             log.info("[%d/%d] %s: %s; baselines %s (%.1f s)", n, len(todo), job.where(runs[i]),
                      {k: round(v, 4) for k, v in scores.items()},
                      {k: round(v, 4) for k, v in results[i]["baselines"].items()}, time.perf_counter() - start)
+    record_related(runs, results, lang, related)
     if summary is not None:
         write_text(Path(summary), json.dumps({"task": task, "source": source, "lang": lang, "results": results},
                                              indent=2) + "\n")
     return results
+
+
+def record_related(runs: list[Run], results: list[dict], lang: str, related: dict | None) -> None:
+    """Log the related languages the related-language runs stack and write them, with their URIEL distances, into
+    those runs' results (kept ones too: the record, not the number, depends on it)."""
+    stacking = [i for i, run in enumerate(runs) if run.setup.related]
+    if not related or not stacking:
+        return
+    chosen = [{"lang": code, "uriel_distance": distance} for code, distance in related.items()]
+    log.info("%s: related languages %s", lang, ", ".join(
+        code + (f" (URIEL distance {d:.3f})" if d is not None else " (named in the config)")
+        for code, d in related.items()))
+    for i in stacking:
+        if results[i].get("related") != chosen:
+            results[i] = {**results[i], "related": chosen}
+            write_text(Path(runs[i].output), json.dumps(results[i], indent=2) + "\n")
 
 
 def hub_inputs(found: list[dict]) -> dict:

@@ -59,6 +59,7 @@ def collect(eval_files: list[Path], source_language: str | None = None) -> list[
                 row[key] = result.get(key) or empty
             row["artifacts"] = {key: result.get(key) for key in ARTIFACTS}
             row["emea"] = result.get("emea")  # madx_emea: the weights it learned (evaluation/emea.py)
+            row["related"] = result.get("related")  # related-language runs: the languages, with URIEL distances
             rows.append(row)
     return rows
 
