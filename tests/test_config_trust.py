@@ -724,3 +724,54 @@ def test_uriel_finds_lang2vec_by_its_distribution_and_says_how_to_install_it(mon
     monkeypatch.setattr(importlib.metadata, "distribution", missing)
     with pytest.raises(uriel.UrielError, match=r"pip install 'madx\[uriel\]'"):
         uriel.data_dir()
+
+
+def test_ready_task_adapters_evaluate_without_training(local_tree, tmp_path, monkeypatch, capsys):
+    """tasks.<t>.adapter: {<source>: <id or directory>}: madx and source_la evaluate it (once: under the first
+    seed) and nothing trains it, so the task needs no train or dev data; what would still train is refused, naming
+    the key, before the DAG."""
+    from hubcache import offline_cache, publish
+
+    import madx
+    from tiny import tiny_model
+
+    data, base = local_tree
+    offline_cache(monkeypatch, tmp_path / "hub")
+    model, adapter = tiny_model(), tmp_path / "ner_adapter"
+    madx.add_adapter(model, "ner", madx.TASK_ADAPTER)
+    madx.save_adapter(model, "ner", adapter)
+    (adapter / "head_config.json").write_text(json.dumps({"head_type": "tagging", "num_labels": 3}))
+    publish(tmp_path / "hub", "someone/xlmr-ner", adapter, "c" * 40)
+    config = local_config(data, base, seeds=[1, 2], setups=["madx", "source_la"])
+    del config["tasks"]["ner"]["train"], config["tasks"]["ner"]["dev"]
+    config["tasks"]["ner"]["adapter"] = {"en": "someone/xlmr-ner"}
+    exp = load_experiment(config, "c.yaml")
+    assert exp.task_outputs() == [] and exp.lang_adapters_to_train() == ["en", "qac"]
+    assert exp.eval_runs("ner", "en", "qac") == [("madx", 1), ("source_la", 1)]
+    assert exp.task_dir("ner", "en", "madx", 1) == "someone/xlmr-ner"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    from madx.commands import check_config
+
+    assert check_config.main(["c.yaml"]) == 0
+    assert ("ner: a ready task adapter from en, someone/xlmr-ner: evaluated once (seed 1) under the setups that read "
+            "madx's, none trained") in capsys.readouterr().out
+    proc = snakemake(["-n", "-p", "--configfile", "c.yaml"], tmp_path)
+    assert job_counts(proc.stdout) == {"train_lang_adapter": 2, "evaluate": 2, "report": 1, "all": 1}, proc.stdout
+    assert "--run madx 1 someone/xlmr-ner results/adapters/lang/qac" in proc.stdout
+
+    config["tasks"]["ner"]["adapter"] = {"en": str(adapter)}  # a directory works the same
+    assert load_experiment(config, "c.yaml").task_dir("ner", "en", "source_la", 1) == str(adapter)
+    refused({**config, "setups": ["madx", "task_only"]}, r"c.yaml: tasks.ner.train: missing, and task_only \(from en\) "
+            r"train a task adapter on it; a ready adapter stands in for madx's only")
+    config["tasks"]["ner"]["adapter"] = {"qac": str(adapter)}
+    refused(config, r"tasks.ner.adapter.qac: not a source language of the experiment \(en\)")
+    config["tasks"]["ner"]["adapter"] = {"en": str(tmp_path / "nowhere")}
+    refused(config, r"tasks.ner.adapter.en: adapter directory .*nowhere' not found; .* or give the task train and dev")
+    (adapter / "head_config.json").unlink()
+    config["tasks"]["ner"]["adapter"] = {"en": str(adapter)}
+    refused(config, r"tasks.ner.adapter.en: .* has no prediction head \(head_config.json\)")
+    config["tasks"]["ner"]["train"] = str(data / "ner/{lang}.train.conll")
+    refused(config, r"tasks.ner: train without dev; a task adapter trains on train and picks its checkpoint on dev")
+    del config["tasks"]["ner"]["train"], config["tasks"]["ner"]["adapter"]
+    refused(config, r"tasks.ner: no train and dev data and no ready adapter; give train and dev")

@@ -144,3 +144,29 @@ def test_a_corrupted_task_adapter_is_refused_at_evaluation(base, tmp_path):
     with pytest.raises(madx.AdapterLoadError, match=r"task/adapter.safetensors: its bytes differ from the sha256"):
         evaluate(base_dir, test, task, tmp_path / "eval.json")
     assert not (tmp_path / "eval.json").exists()
+
+
+def test_a_ready_task_adapter_by_hub_id_evaluates_as_its_directory(base, tmp_path, monkeypatch):
+    """tasks.<t>.adapter by hub id: the run resolves it from the hub cache to the same numbers as the directory,
+    and its result records the id and the commit it resolved to."""
+    from hubcache import offline_cache, publish
+
+    base_dir, test = base
+    task = task_dir(base_dir, tmp_path / "task", [0.0, 0.0, 5.0])  # always "pos"
+    offline_cache(monkeypatch, tmp_path / "hub")
+    publish(tmp_path / "hub", "someone/senti-adapter", task, "e" * 40)
+    from_dir = evaluate(base_dir, test, task, tmp_path / "dir.json")
+    from_hub = evaluate(base_dir, test, "someone/senti-adapter", tmp_path / "hub.json")
+    assert from_hub["accuracy"] == from_dir["accuracy"] == pytest.approx(3 / 12)
+    assert from_hub["inputs"]["task_weights"] == from_dir["inputs"]["task_weights"]
+    assert from_hub["inputs"]["hub"] == [{"id": "someone/senti-adapter", "commit": "e" * 40}]
+
+
+def test_related_languages_that_do_not_read_are_refused_naming_the_option(tmp_path, capsys):
+    from madx.cli import main as cli
+
+    args = ["evaluate", "--base-model", "b", "--test", "t.jsonl", "--output", str(tmp_path / "o.json"), "--task",
+            "senti", "--lang", "mr", "--setup", "madx_nearest", "--task-dir", "t", "--lang-adapter", "la"]
+    assert cli([*args, "--related", "hi=near"]) != 0
+    assert "--related hi=near: expected LANG or LANG=DISTANCE with DISTANCE a number" in capsys.readouterr().err
+    assert not (tmp_path / "o.json").exists()

@@ -323,6 +323,11 @@ def test_train_task_fuses_two_trained_task_adapters_and_evaluate_reads_the_fusio
     shown = json.loads(capsys.readouterr().out)
     assert shown["adapter_names"] == ["kind", "ner"] and shown["checksums"] == "verified" and shown["parameters"] > 0
     assert json.loads((fusion / "task.json").read_text())["fuse"] == [str(tmp_path / "kind"), str(tmp_path / "ner")]
+    card = (fusion / "README.md").read_text()  # its model card: what it is, what it fuses, how to load it
+    assert card.startswith("---\n") and "# kind (classification), madx setup madx_fusion" in card
+    assert "An AdapterFusion of task adapters and a head for" in card
+    assert f"| fused | `{tmp_path / 'kind'}`, `{tmp_path / 'ner'}` (dynamic) |" in card
+    assert "model.load_adapter_fusion(" in card and "| result | " in card and "accuracy on the dev set" in card
 
     out = tmp_path / "eval.json"
     assert cli(["evaluate", "--base-model", str(base), "--setup", "madx_fusion", "--task-dir", str(fusion),

@@ -12,12 +12,12 @@ import torch
 import transformers
 
 from madx.core.settings import LangTraining
-from madx.core.sources import DataError, Source
+from madx.core.sources import DataError, Source, hub_spec
 from madx.data.corpus import build_blocks, iter_blocks
 from madx.experiment import load_experiment
 from madx.experiment.schema import ConfigError
 from madx.training.language import train_language_adapter
-from madx.training.streaming import StreamedCorpus, StreamedMLMBatches, buffer_shuffled
+from madx.training.streaming import StreamedCorpus, StreamedMLMBatches, buffer_shuffled, planned_heldout
 
 from test_config_trust import local_config, local_tree  # noqa: F401 (a fixture)
 from test_training import _train_lang, kill_after_checkpoint_and_rerun, read_log, weights
@@ -110,6 +110,12 @@ def test_streaming_is_refused_where_it_cannot_work(tmp_path):
               "tasks": {"ner": {**task, "train": {"hub": str(corpus), "streaming": True}}}}
     with pytest.raises(ConfigError, match="tasks.ner.train: streaming is for corpora"):
         load_experiment(config, check_files=False)
+    config["tasks"]["ner"]["train"] = f"hub:{corpus}?streaming=true"  # the string form too
+    with pytest.raises(ConfigError, match="tasks.ner.train: streaming is for corpora"):
+        load_experiment(config, check_files=False)
+    config["tasks"]["ner"]["train"] = f"hub:{corpus}?streaming=maybe"
+    with pytest.raises(ConfigError, match="tasks.ner.train: .*streaming='maybe'; write streaming=true"):
+        load_experiment(config, check_files=False)
     with pytest.raises(DataError, match="streaming='maybe'; write streaming=true"):
         Source.parse(f"hub:{corpus}?streaming=maybe")
     with pytest.raises(DataError, match="a streamed corpus cannot train embeddings"):
@@ -127,3 +133,30 @@ def test_a_streamed_corpus_is_refused_for_new_embeddings(local_tree, tmp_path):
         load_experiment(config, "c.yaml")
     config["languages"]["qac"]["corpus"] = str(data / "corpora/qac.txt")
     load_experiment(config, "c.yaml")  # the same from the file: planned
+
+
+def test_a_pass_ending_with_the_budget_is_counted_and_a_small_stream_is_warned():
+    blocks = [np.full(4, i, dtype=np.int32) for i in range(45)]
+    corpus = StreamedCorpus(lambda: iter(blocks), n_heldout=5, seq_len=4, seed=0, name="small", buffer=8)
+    stream = corpus.blocks()
+    [next(stream) for _ in range(40)]  # exactly one pass: its length is known without reading on
+    record = corpus.record(40)
+    assert (record["blocks"], record["epochs"], record["corpus_share"]) == (40, 1.0, 1.0)
+    assert record["corpus_warning"] == ("small: the stream has 45 blocks, and 5 of them (11%) are held out (1% of "
+                                        "the blocks the step budget reads): add text, or lower max_steps")
+    many = [np.full(4, i, dtype=np.int32) for i in range(400)]
+    corpus = StreamedCorpus(lambda: iter(many), n_heldout=3, seq_len=4, seed=0, name="big", buffer=8)
+    stream = corpus.blocks()
+    [next(stream) for _ in range(397)]
+    assert corpus.record(397)["corpus_warning"] is None  # 3 of 400: within the 1%
+    empty = StreamedCorpus(lambda: iter([]), n_heldout=3, seq_len=4, seed=0, name="empty.txt")
+    with pytest.raises(DataError, match="empty.txt: the stream makes no block of 4 tokens: check its split and column"):
+        next(empty.blocks())
+
+
+def test_the_held_out_share_of_a_stream_follows_the_budget_and_max_tokens():
+    assert planned_heldout(LangTraining(max_steps=1000, batch_size=32, seq_len=34)) == 320  # 1% of 32,000
+    assert planned_heldout(LangTraining(max_steps=1000, batch_size=32, seq_len=34, max_tokens=6400)) == 2  # of 200
+    assert planned_heldout(LangTraining(max_steps=2, batch_size=8)) == 0  # 16 blocks: too few to hold any out
+    assert hub_spec("x", {"split": "train", "streaming": False}) == "hub:x?split=train"
+    assert hub_spec("x", {"streaming": True}) == "hub:x?streaming=true"

@@ -40,6 +40,8 @@ def test_every_task_family_and_new_script_setup_through_the_workflow(tmp_path):
     avg = json.loads((repo / "results/eval/name_kind/en/qae/seed1/madx_avg.json").read_text())
     assert avg["lang_adapters"] == ["results/adapters/lang/en", "results/adapters/lang/qad"]
     assert avg["related"] == [{"lang": "en", "uriel_distance": None}, {"lang": "qad", "uriel_distance": None}]
+    nearest = json.loads((repo / "results/eval/name_kind/en/qae/seed1/madx_nearest.json").read_text())
+    assert nearest["related"] == [{"lang": "en", "uriel_distance": None}]  # the one it stacks
     log = (repo / "logs/evaluate/name_kind/en/qae.log").read_text()
     assert "qae: related languages en (named in the config), qad (named in the config)" in log
     emea = json.loads((repo / "results/eval/name_kind/en/qae/seed1/madx_emea.json").read_text())

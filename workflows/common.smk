@@ -128,8 +128,8 @@ def get_task_options(wildcards):
 def related_option(language) -> str:
     """--related LANG[=URIEL DISTANCE] ... of a target's related languages, nearest first."""
     distances = language.distances or (None,) * len(language.related)
-    return "--related " + shlex.join(code if d is None else f"{code}={d:.4f}" for code, d in zip(language.related,
-                                                                                               distances))
+    related = [code if d is None else f"{code}={d:.4f}" for code, d in zip(language.related, distances)]
+    return f"--related {shlex.join(related)}"
 
 
 def get_eval_runs(wildcards):

@@ -6,7 +6,7 @@ from madx.core.setups import SETUPS
 
 rule evaluate:
     input:
-        task_dirs=lambda w: list(dict.fromkeys(run[2] for run in get_eval_runs(w))),
+        task_dirs=lambda w: local_adapters(dict.fromkeys(run[2] for run in get_eval_runs(w))),
         lang_adapters=lambda w: local_adapters(dict.fromkeys(d for run in get_eval_runs(w) for d in run[3:])),
         test=lambda w: local_files([EXP.task_data(w.task, "test", w.lang)]),
         base=get_base_model_input,
@@ -41,4 +41,5 @@ rule evaluate:
         "madx launch --gpus {resources.gpu} --threads {threads} --no-accelerate --"
         " evaluate --base-model {params.base:q} {params.runs} --each {params.each:q} --test {params.test:q}"
         " --output {output:q} --task {wildcards.task:q} --source {wildcards.source:q} --lang {wildcards.lang:q}"
-        " --mixed-precision {params.precision} {params.romanize} {params.emea} {params.related} {params.remote} > {log:q} 2>&1"
+        " --mixed-precision {params.precision} {params.romanize} {params.emea} {params.related} {params.remote}"
+        " > {log:q} 2>&1"

@@ -27,6 +27,9 @@ def _body(args) -> None:
     for name, task in exp.tasks.items():
         if task.setups:
             print(f"  {name}: its own setups {list(task.setups)}")
+        for source, adapter in task.adapters.items():
+            print(f"  {name}: a ready task adapter from {source}, {adapter}: evaluated once (seed {exp.seeds[0]}) under "
+                  "the setups that read madx's, none trained")
         if task.fuse:
             fused = ", ".join([name, *task.fuse])
             print(f"  {name}: {', '.join(FUSION_SETUPS)}, a {task.fusion} fusion of the madx task adapters of {fused} per source and "

@@ -38,7 +38,8 @@ def parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_args(p)
     p.add_argument("--setup", choices=EVAL_SETUPS, help="one run: its setup")
-    p.add_argument("--task-dir", help="one run: the madx train-task output for this setup")
+    p.add_argument("--task-dir", help="one run: the madx train-task output for this setup (or a ready task adapter "
+                                      "with its head: a directory or a hub id)")
     p.add_argument("--lang-adapter", help="one run: language adapter under the task adapter (madx, source_la)")
     p.add_argument("--seed", type=int, help="one run: the task training's seed (for the record)")
     p.add_argument("--run", nargs="+", action="append", metavar="SETUP SEED TASK_DIR [LANG_ADAPTER ...]",
@@ -72,7 +73,7 @@ def runs_of(args) -> list:
     if args.run is None:
         if args.setup is None or args.task_dir is None:
             raise InputError("give --setup and --task-dir (one run), or --run SETUP SEED TASK_DIR [LANG_ADAPTER ...]")
-        return [Run(args.setup, args.seed, Path(args.task_dir), args.lang_adapter and Path(args.lang_adapter),
+        return [Run(args.setup, args.seed, args.task_dir, args.lang_adapter,
                     Path(args.output), _romanizer_of(args.setup, args), _emea_of(args))]
     if args.setup or args.task_dir or args.lang_adapter or args.seed is not None:
         raise InputError("--run gives each run's setup, seed, task dir and language adapter: drop --setup, --seed, "
@@ -84,7 +85,7 @@ def runs_of(args) -> list:
         if len(values) < 3 or values[0] not in EVAL_SETUPS or not values[1].isdigit():
             raise InputError(f"--run {' '.join(values)}: expected SETUP SEED TASK_DIR [LANG_ADAPTER ...] with SETUP "
                              f"one of {EVAL_SETUPS} and SEED a number (madx_avg: every adapter it averages)")
-        setup, seed, task_dir = values[0], int(values[1]), Path(values[2])
+        setup, seed, task_dir = values[0], int(values[1]), values[2]
         runs.append(Run(setup, seed, task_dir, values[3:], Path(args.each.format(setup=setup, seed=seed)),
                         _romanizer_of(setup, args), _emea_of(args)))
     return runs

@@ -16,7 +16,7 @@ from .errors import MadxError
 
 HUB_PREFIX = "hub:"
 HUB_KEYS = ("config", "split", "column", "revision", "streaming")
-TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
+TRUE_WORDS, FALSE_WORDS = ("true", "1", "yes"), ("false", "0", "no")  # a hub spec's streaming=
 # the hub's id form: name or namespace/name, of letters, digits, '-', '_' and '.', not starting with '-' or '.'
 HUB_ID = re.compile(r"^(?:[A-Za-z0-9_][A-Za-z0-9_.\-]*/)?[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
@@ -78,9 +78,9 @@ class Source:
                 f"(unknown options: {unknown})"
             )
         streaming = options.pop("streaming", "false").lower()
-        if streaming not in TRUE + FALSE:
+        if streaming not in TRUE_WORDS + FALSE_WORDS:
             raise DataError(f"{where}: {spec!r}: streaming={streaming!r}; write streaming=true or leave it out")
-        return cls(hub_id=hub_id, streaming=streaming in TRUE, **{"split": "train", **options})
+        return cls(hub_id=hub_id, streaming=streaming in TRUE_WORDS, **{"split": "train", **options})
 
     @property
     def is_hub(self) -> bool:
@@ -89,7 +89,8 @@ class Source:
     def __str__(self) -> str:
         if not self.is_hub:
             return str(self.path)
-        options = {**{key: getattr(self, key) for key in HUB_KEYS}, "streaming": "true" if self.streaming else None}
+        options = {key: getattr(self, key) for key in HUB_KEYS if key != "streaming"}
+        options["streaming"] = "true" if self.streaming else None  # the default (false) left out
         opts = "&".join(f"{key}={value}" for key, value in options.items() if value is not None)
         return f"{HUB_PREFIX}{self.hub_id}?{opts}"
 

@@ -197,13 +197,17 @@ def iter_blocks(tokenizer, sources: list[Source], seq_len: int, max_tokens: int 
     for ids in chunks:
         pending.append(ids)
         have += len(ids)
-        while have >= body and blocks_left != 0:
-            joined = np.concatenate(pending)
-            yield np.concatenate([[tokenizer.cls_token_id], joined[:body], [tokenizer.sep_token_id]]).astype(np.int32)
-            pending, have = [joined[body:]], have - body
+        if have < body:
+            continue
+        joined, start = np.concatenate(pending), 0  # joined once per line: a long line is not copied per block
+        while have - start >= body and blocks_left != 0:
+            yield np.concatenate([[tokenizer.cls_token_id], joined[start:start + body],
+                                  [tokenizer.sep_token_id]]).astype(np.int32)
+            start += body
             blocks_left = None if blocks_left is None else blocks_left - 1
         if blocks_left == 0:
             return
+        pending, have = [joined[start:]], have - start
 
 
 def load_blocks(tokenizer, sources: list[Source], seq_len: int, cache_dir: str | os.PathLike,

@@ -83,7 +83,12 @@ def evaluate_runs(
         if run.setup.new_embeddings:
             run_embeddings(run)
     inputs = [{**run_inputs(run, shared, lang), **hub_inputs(found)} for run, found in zip(runs, from_hub)]
+    chosen = related_languages(runs, lang, related)
     results = [_kept(run, run_input) for run, run_input in zip(runs, inputs)]
+    for i, result in enumerate(results):  # a result kept from before the record had its related languages
+        if result is not None and with_related(runs[i], result, chosen) != result:
+            results[i] = with_related(runs[i], result, chosen)
+            write_text(Path(runs[i].output), json.dumps(results[i], indent=2) + "\n")
     todo = [i for i, result in enumerate(results) if result is None]
     log.info("%s %s->%s: %d runs, %d to compute", task, source or "?", lang, len(runs), len(todo))
     if todo:
@@ -94,32 +99,35 @@ def evaluate_runs(
         test = TestSet(test_data, lang)
         for n, i in enumerate(todo, 1):
             start = time.perf_counter()
-            results[i], scores = job.evaluate(runs[i], inputs[i], models, test, tokenizer)
+            result, scores = job.evaluate(runs[i], inputs[i], models, test, tokenizer)
+            results[i] = with_related(runs[i], result, chosen)
             write_text(Path(runs[i].output), json.dumps(results[i], indent=2) + "\n")
             log.info("[%d/%d] %s: %s; baselines %s (%.1f s)", n, len(todo), job.where(runs[i]),
                      {k: round(v, 4) for k, v in scores.items()},
                      {k: round(v, 4) for k, v in results[i]["baselines"].items()}, time.perf_counter() - start)
-    record_related(runs, results, lang, related)
     if summary is not None:
         write_text(Path(summary), json.dumps({"task": task, "source": source, "lang": lang, "results": results},
                                              indent=2) + "\n")
     return results
 
 
-def record_related(runs: list[Run], results: list[dict], lang: str, related: dict | None) -> None:
-    """Log the related languages the related-language runs stack and write them, with their URIEL distances, into
-    those runs' results (kept ones too: the record, not the number, depends on it)."""
-    stacking = [i for i, run in enumerate(runs) if run.setup.related]
-    if not related or not stacking:
-        return
-    chosen = [{"lang": code, "uriel_distance": distance} for code, distance in related.items()]
+def related_languages(runs: list[Run], lang: str, related: dict | None) -> list[dict] | None:
+    """The related languages the related-language runs stack from (nearest first, with their URIEL distances),
+    logged; None when no run stacks them."""
+    if not related or not any(run.setup.related for run in runs):
+        return None
     log.info("%s: related languages %s", lang, ", ".join(
         code + (f" (URIEL distance {d:.3f})" if d is not None else " (named in the config)")
         for code, d in related.items()))
-    for i in stacking:
-        if results[i].get("related") != chosen:
-            results[i] = {**results[i], "related": chosen}
-            write_text(Path(runs[i].output), json.dumps(results[i], indent=2) + "\n")
+    return [{"lang": code, "uriel_distance": distance} for code, distance in related.items()]
+
+
+def with_related(run: Run, result: dict, chosen: list[dict] | None) -> dict:
+    """A related-language run's result with the languages it stacked (madx_nearest the first, madx_avg and
+    madx_emea the first k: as many as its adapters) and their distances; any other result as it is."""
+    if not chosen or not run.setup.related:
+        return result
+    return {**result, "related": chosen[:len(run.lang_adapters)]}
 
 
 def hub_inputs(found: list[dict]) -> dict:

@@ -17,7 +17,7 @@ class Run:
 
     setup: Setup  # or its name
     seed: int | None
-    task_dir: Path
+    task_dir: Path  # a directory, or a ready task adapter's hub id (a string, until resolved())
     # the language adapters under the task adapter: none, one, or madx_avg's several (given as None, one or a list):
     # directories (Paths) and hub ids (strings, until resolved())
     lang_adapters: tuple[Path | str, ...]
@@ -31,8 +31,8 @@ class Run:
         given = self.lang_adapters
         given = () if given is None else (given,) if isinstance(given, (str, Path)) else tuple(given)
         # a hub id stays the string it was given (resolved() resolves it); a directory becomes a Path
-        object.__setattr__(self, "lang_adapters", tuple(p if isinstance(p, str) and is_adapter_id(p) else Path(p)
-                                                      for p in given))
+        object.__setattr__(self, "lang_adapters", tuple(map(_dir_or_id, given)))
+        object.__setattr__(self, "task_dir", _dir_or_id(self.task_dir))
         object.__setattr__(self, "emea", (self.emea or EmeaSettings()) if self.setup.test_time_weights else None)
         name = self.setup.name
         if self.setup.romanizes != bool(self.romanize):
@@ -56,10 +56,15 @@ class Run:
         """This run with its hub ids resolved to their snapshots in the hub cache (downloaded unless HF_HUB_OFFLINE),
         and what each resolved to: [{"id", "commit", "snapshot"}] (empty for local directories only)."""
         found, paths = [], []
-        for spec in self.lang_adapters:
+        for spec in (self.task_dir, *self.lang_adapters):
             if isinstance(spec, str):
                 directory, commit = resolve_adapter(spec)
                 found.append({"id": str(spec), "commit": commit, "snapshot": str(directory)})
                 spec = directory
             paths.append(spec)
-        return (replace(self, lang_adapters=tuple(paths)) if found else self), found
+        return (replace(self, task_dir=paths[0], lang_adapters=tuple(paths[1:])) if found else self), found
+
+
+def _dir_or_id(spec: Path | str) -> Path | str:
+    """An adapter as given: a hub id stays its string (Run.resolved() resolves it), a directory becomes a Path."""
+    return spec if isinstance(spec, str) and is_adapter_id(spec) else Path(spec)

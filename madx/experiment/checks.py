@@ -145,6 +145,30 @@ def check_target_ready(exp: Experiment) -> None:
                               f"tasks.{task}.tlr_languages, or leave {setup} out")
 
 
+def check_ready_tasks(exp: Experiment) -> None:
+    """tasks.<t>.adapter names sources of the experiment; a task with ready adapters is neither fused nor a first
+    stage (those train on madx's own task adapters); a task without train data trains nothing."""
+    for name, task in exp.tasks.items():
+        unknown = [source for source in task.adapters if source not in exp.sources]
+        if unknown:
+            raise ConfigError(f"{exp.where}: tasks.{name}.adapter.{unknown[0]}: not a source language of the "
+                              f"experiment ({', '.join(exp.sources)}); a ready task adapter is given per source")
+        users = [other for other, entry in exp.tasks.items() if name in entry.fuse or entry.init_from == name]
+        if task.adapters and users:
+            raise ConfigError(f"{exp.where}: tasks.{name}.adapter: tasks.{users[0]} fuses or starts from {name}'s "
+                              f"madx task adapters, which a ready adapter replaces; train {name}'s (remove "
+                              f"tasks.{name}.adapter) or leave it out of tasks.{users[0]}")
+        if task.train is not None:
+            continue
+        trained = sorted({(setup, source) for t, source, _, setup, _ in exp.eval_targets()
+                          if t == name and not exp.ready_task_adapter(name, source, setup)})
+        if trained:
+            runs = ", ".join(f"{setup} (from {source})" for setup, source in trained)
+            raise ConfigError(f"{exp.where}: tasks.{name}.train: missing, and {runs} train a task adapter on it; a "
+                              f"ready adapter stands in for madx's only (madx, source_la and the related-language "
+                              f"setups): give train and dev, or set tasks.{name}.setups to those")
+
+
 def check_new_scripts(exp: Experiment) -> None:
     """A language that runs a new-script setup has what it needs: a corpus, a romanizer for madx_translit (one
     that is installed), and no new-script keys it would ignore."""
@@ -248,7 +272,11 @@ def check_files(exp: Experiment) -> list[str]:
             note = check_ready_adapter(language.adapter, exp.base_model, f"languages.{lang}.adapter", exp.where)
             notes += [note] if note else []
     for name, task in exp.tasks.items():
-        for split, langs in (("train", exp.sources), ("dev", exp.sources), ("test", task.languages)):
+        for source, adapter in task.adapters.items():
+            note = check_ready_adapter(adapter, exp.base_model, f"tasks.{name}.adapter.{source}", exp.where, "task")
+            notes += [note] if note else []
+        trains = exp.training_sources(name) if task.train is not None else []
+        for split, langs in (("train", trains), ("dev", trains), ("test", task.languages)):
             for lang in langs:
                 hint = (f" (tasks.{name}.languages is all; to leave {lang} out of {name}, list the task's "
                         "languages instead)"
@@ -278,9 +306,10 @@ def check_local(spec: str, key: str, where: str, made: set[str], hint: str = "")
         raise ConfigError(f"{where}: {key}: file {spec!r} is empty")
 
 
-def check_ready_adapter(path: str, base_model: str, key: str, where: str) -> str | None:
-    """A ready language adapter: a readable AdapterHub config, a weights file, and (when the base model is a
-    local directory already) the base model's hidden size and model type. The weights load at job time. A hub id
+def check_ready_adapter(path: str, base_model: str, key: str, where: str, kind: str = "language") -> str | None:
+    """A ready language (or task) adapter: a readable AdapterHub config, a weights file (a task adapter's head
+    config too), and (when the base model is a local directory already) the base model's hidden size and model type.
+    The weights load at job time. A hub id
     is resolved here (from the hub cache, else downloaded; HF_HUB_OFFLINE and not cached: an error saying how to get
     it; not cached and the hub out of reach: a note, the jobs fetch it)."""
     from ..adapters.hub import AdapterHubError, HubUnreachable, is_adapter_id, resolve_adapter
@@ -293,8 +322,9 @@ def check_ready_adapter(path: str, base_model: str, key: str, where: str) -> str
         except AdapterHubError as err:
             raise ConfigError(f"{where}: {key}: {err}") from None
     if not Path(path).is_dir():  # before importing the adapter reader (and torch)
+        instead = "give the language a corpus" if kind == "language" else "give the task train and dev data"
         raise ConfigError(f"{where}: {key}: adapter directory {path!r} not found; fix the path, give a hub id "
-                          "(org/name), or give the language a corpus instead to train its adapter")
+                          f"(org/name), or {instead} instead to train its adapter")
     from ..adapters.io import (CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME, AdapterLoadError, made_for_mismatch,
                                read_adapter_config)
 
@@ -305,6 +335,11 @@ def check_ready_adapter(path: str, base_model: str, key: str, where: str) -> str
     if not any((Path(path) / name).is_file() for name in (WEIGHTS_NAME, LEGACY_WEIGHTS_NAME)):
         raise ConfigError(f"{where}: {key}: {path!r} has {CONFIG_NAME} but no weights ({WEIGHTS_NAME} or "
                           f"{LEGACY_WEIGHTS_NAME}); copy the whole adapter directory")
+    from ..adapters.heads import HEAD_CONFIG
+
+    if kind == "task" and not (Path(path) / HEAD_CONFIG).is_file():
+        raise ConfigError(f"{where}: {key}: {path!r} has no prediction head ({HEAD_CONFIG}); give a task adapter "
+                          "saved with its head (AdapterHub: save_adapter(..., with_head=True))")
     base_config = Path(base_model) / "config.json"
     if not base_config.is_file():  # a hub id, or a base model the workflow builds: checked when the job loads it
         return None
@@ -312,7 +347,7 @@ def check_ready_adapter(path: str, base_model: str, key: str, where: str) -> str
     if mismatch is not None:
         field_name, made_for, has = mismatch
         raise ConfigError(f"{where}: {key}: {path!r} was made for {field_name} {made_for!r}, base_model "
-                          f"{base_model!r} has {has!r}; use a language adapter trained on this base model")
+                          f"{base_model!r} has {has!r}; use a {kind} adapter trained on this base model")
     return None
 
 

@@ -13,7 +13,7 @@ from ..adapters.config import AdapterConfig
 from ..core.settings import (EMBEDDING_KEYS, NEW_EMBEDDINGS, EmeaSettings, LangTraining, PretrainSettings,
                              TaskTraining, TrainSettings)
 from ..core.setups import DEFAULT_FUSION, DEFAULT_RELATED_K, DEFAULT_SETUPS, TRAININGS, URIEL
-from ..core.sources import HUB_KEYS, hub_spec
+from ..core.sources import HUB_KEYS, DataError, Source, hub_spec
 from ..demo.data import SPLITS, DemoData, DemoLanguage, TinyEncoder
 from .checks import check_demo_shape, check_fusions, check_init_from, check_related, check_section, check_settings
 from .layers import Layers
@@ -87,8 +87,8 @@ class Task:
 
     name: str
     type: str  # a task family (madx/tasks/families.py)
-    train: str  # madx source specs; {lang} is each language's code
-    dev: str
+    train: str | None  # madx source specs; {lang} is each language's code (no train or dev: ready adapters only)
+    dev: str | None
     test: str
     languages: tuple[str, ...]  # the targets it is evaluated on
     all_languages: bool = True  # languages: all (the default), not a list
@@ -98,6 +98,7 @@ class Task:
     fuse: tuple[str, ...] = ()  # tasks whose madx task adapters it fuses with its own (setup madx_fusion)
     fusion: str = DEFAULT_FUSION  # the fusion's configuration: dynamic or static (madx/adapters/fusion.py)
     tlr_languages: tuple[str, ...] | None = None  # madx_tlr: whose adapters it trains over (None: its targets')
+    adapters: Mapping = field(default_factory=frozen)  # source -> a ready task adapter (directory or hub id)
 
     def data(self, split: str, lang: str) -> str:
         return getattr(self, split).replace("{lang}", lang)
@@ -340,8 +341,18 @@ def _language(code: str, entry: dict, where: str) -> Language:
                     **given(entry, "max_tokens", "romanize", "k"))
 
 
+def parsed_source(given, key: str, where: str) -> Source:
+    """A data source as the config gives it (a string or a {hub: ...} mapping), parsed; a malformed one is an error
+    naming the key."""
+    try:
+        return Source.parse(source_spec(given))
+    except DataError as err:
+        raise ConfigError(f"{where}: {key}: {err}") from None
+
+
 def _adapter(adapter) -> str | None:
-    """languages.<code>.adapter as one string: a directory, `org/name`, or `org/name@revision`."""
+    """A ready adapter (languages.<code>.adapter, tasks.<name>.adapter.<source>) as one string: a directory,
+    `org/name`, or `org/name@revision`."""
     if isinstance(adapter, Mapping):
         return f"{adapter['id']}@{adapter['revision']}" if adapter.get("revision") else adapter["id"]
     return adapter
@@ -384,7 +395,15 @@ def load_tasks(config: dict, where: str, languages: Mapping, sections: Sections)
         if "fusion" in entry and not entry.get("fuse"):
             raise ConfigError(f"{where}: tasks.{name}.fusion: given without fuse, so no fusion runs; add "
                               f"`fuse: [<other task>, ...]` or remove `fusion`")
-        streamed = [split for split in SPLITS if isinstance(entry[split], dict) and entry[split].get("streaming")]
+        if ("train" in entry) != ("dev" in entry):
+            given_split, missing = ("train", "dev") if "train" in entry else ("dev", "train")
+            raise ConfigError(f"{where}: tasks.{name}: {given_split} without {missing}; a task adapter trains on "
+                              f"train and picks its checkpoint on dev: give both (or neither, with ready adapters)")
+        if "train" not in entry and "adapter" not in entry:
+            raise ConfigError(f"{where}: tasks.{name}: no train and dev data and no ready adapter; give train and "
+                              "dev (its task adapters are trained), or adapter: {<source>: <directory or hub id>}")
+        streamed = [split for split in SPLITS if split in entry
+                    and parsed_source(entry[split], f"tasks.{name}.{split}", where).streaming]
         if streamed:
             raise ConfigError(f"{where}: tasks.{name}.{streamed[0]}: streaming is for corpora (languages.<lang>."
                               "corpus); labelled data is read whole: remove streaming")
@@ -392,8 +411,10 @@ def load_tasks(config: dict, where: str, languages: Mapping, sections: Sections)
                            train_task=frozen(entry.get("train_task")), init_from=entry.get("init_from"),
                            setups=tuple(entry.get("setups", ())), fuse=tuple(entry.get("fuse", ())),
                            tlr_languages=tuple(entry["tlr_languages"]) if "tlr_languages" in entry else None,
+                           adapters=frozen({source: _adapter(spec) for source, spec in entry.get("adapter", {}).items()
+                                            }),
                            **given(entry, "fusion"),
-                           **{split: source_spec(entry[split]) for split in SPLITS})
+                           **{split: source_spec(entry[split]) if split in entry else None for split in SPLITS})
         for training in TRAININGS:  # full_ft: the full_ft overrides on top
             check_settings(TaskTraining, sections.task_layers(tasks[name], training), where)
     return tasks

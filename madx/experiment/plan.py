@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..core.settings import EmeaSettings
-from ..core.setups import FUSION_SETUPS, RELATED_SETUPS, SETUPS, script_setup
+from ..core.setups import FUSION_SETUPS, MADX, RELATED_SETUPS, SETUPS, script_setup
 from ..demo.data import DEMO_TASKS, SPLITS
 from . import checks
 from .config import Config, load_config
@@ -80,8 +80,22 @@ class Experiment(Config):
         return [name for name in setups if language.has_adapter or not SETUPS[name].stacks_target]
 
     def task_dir(self, task: str, source: str, setup: str, seed) -> str:
-        """The task training `setup` evaluates (source_la uses madx's)."""
-        return self.paths.task(task, source, SETUPS[setup].training.name, seed)
+        """The task training `setup` evaluates (source_la uses madx's), or the ready adapter standing in for it."""
+        ready = self.ready_task_adapter(task, source, setup)
+        return ready or self.paths.task(task, source, SETUPS[setup].training.name, seed)
+
+    def ready_task_adapter(self, task: str, source: str, setup: str) -> str | None:
+        """tasks.<task>.adapter.<source>: the ready task adapter (a directory or hub id) that the setups evaluating
+        madx's task adapter read instead of a training of their own; None where madx trains it."""
+        return self.tasks[task].adapters.get(source) if SETUPS[setup].training is MADX else None
+
+    def training_sources(self, task: str) -> list[str]:
+        """The sources `task`'s adapters are trained from: all but those whose every run reads a ready adapter (and
+        all, when another task fuses or starts from it)."""
+        if any(task in other.fuse or other.init_from == task for other in self.tasks.values()):
+            return list(self.sources)
+        return list(dict.fromkeys(source for name, source, _, setup, _ in self.eval_targets()
+                                  if name == task and not self.ready_task_adapter(task, source, setup)))
 
     def init_from_dir(self, task: str, source: str, setup: str, seed) -> str | None:
         """Two-stage training: the output of the task `task` starts from (same source, setup and seed), or None."""
@@ -138,8 +152,10 @@ class Experiment(Config):
                 for setup, seed in self.eval_runs(task, source, lang)]
 
     def eval_runs(self, task: str, source: str, lang: str) -> list:
-        """(setup, seed) of every evaluation of `task` from `source` on `lang`: one evaluation job's runs."""
-        return [(setup, seed) for setup in self.setups_for(task, lang) for seed in self.seeds]
+        """(setup, seed) of every evaluation of `task` from `source` on `lang`: one evaluation job's runs (a ready
+        task adapter's once, under the first seed: it has no seeds of its own)."""
+        return [(setup, seed) for setup in self.setups_for(task, lang)
+                for seed in (self.seeds[:1] if self.ready_task_adapter(task, source, setup) else self.seeds)]
 
     def eval_jobs(self) -> list:
         """(task, source, target) of every evaluation job: each source to every language of the task."""
@@ -189,7 +205,9 @@ class Experiment(Config):
         """Every task adapter (or fine-tuned model, or fusion) some evaluation uses, and the adapters fusions fuse."""
         dirs = []
         for task, source, _, setup, seed in self.eval_targets():
-            dirs += [*self.fused_task_dirs(task, source, setup, seed), self.task_dir(task, source, setup, seed)]
+            dirs += [*self.fused_task_dirs(task, source, setup, seed)]
+            if not self.ready_task_adapter(task, source, setup):
+                dirs.append(self.task_dir(task, source, setup, seed))
         return list(dict.fromkeys(dirs))
 
     def demo_outputs(self) -> set[str]:
@@ -208,6 +226,7 @@ def load_experiment(config: dict, where: str = "config", *, check_files: bool = 
     exp = load_config(config, where, Experiment)
     checks.check_new_scripts(exp)
     checks.check_target_ready(exp)
+    checks.check_ready_tasks(exp)
     notes = []
     if check_files:  # the files a job reads first: a missing one says more than any setting
         notes += checks.check_base_model(exp)

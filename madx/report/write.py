@@ -156,17 +156,19 @@ PLAIN = TASK_ONLY.name  # what the related languages' adapters are measured agai
 
 def related_section(task: str, rows: list[dict], base: dict) -> list[str]:
     """Targets evaluated on related languages' adapters (madx_nearest, madx_avg, madx_emea): per target, the adapters
-    they stacked (with their URIEL distance where it chose them), each setup's score beside task_only's (no language adapter) with the gain of the best, the
-    baselines, and the weights EMEA learned (mean over test batches, layer positions and seeds)."""
+    they stacked (with their URIEL distance where it chose them), each setup's score beside task_only's (no language
+    adapter) with the gain of the best, the baselines, and the weights EMEA learned (mean over test batches, layer
+    positions and seeds)."""
     related = [s for s in RELATED_SETUPS if any(r["setup"] == s for r in rows)]
     if not related:
         return []
     means, weights, stacked, distances = defaultdict(list), defaultdict(lambda: defaultdict(list)), {}, {}
     for r in transfer_rows(rows):
-        distances.update({(r["lang"], entry["lang"]): entry["uriel_distance"] for entry in r.get("related") or ()
-                          if entry["uriel_distance"] is not None})
-        means[(r["lang"], r["setup"])].append(100 * r["score"])
         found = r["artifacts"].get("lang_adapters") or [r["artifacts"].get("lang_adapter")]
+        for directory, entry in zip(found, r.get("related") or ()):  # both nearest first
+            if directory and entry["uriel_distance"] is not None:
+                distances[r["lang"], directory] = entry["uriel_distance"]
+        means[(r["lang"], r["setup"])].append(100 * r["score"])
         if r["setup"] in related and len(found) > len(stacked.get(r["lang"], ())):
             stacked[r["lang"]] = found  # madx_avg's (all it averages) over madx_nearest's (the first)
         for name, weight in ((r.get("emea") or {}).get("weights") or {}).items():
@@ -179,8 +181,8 @@ def related_section(task: str, rows: list[dict], base: dict) -> list[str]:
         best = max((statistics.fmean(means[(lang, s)]) for s in related if means.get((lang, s))), default=None)
         plain = means.get((lang, PLAIN))
         gain = f"{best - statistics.fmean(plain):+.1f}" if best is not None and plain else "–"
-        names = ", ".join(Path(d).name + (f" ({distances[lang, Path(d).name]:.3f})"
-                                          if (lang, Path(d).name) in distances else "") for d in stacked[lang] if d)
+        names = ", ".join(Path(d).name + (f" ({distances[lang, d]:.3f})" if (lang, d) in distances else "")
+                          for d in stacked[lang] if d)
         lines.append(f"| {lang} | {names} | {cell((lang, PLAIN))} | "
                      + " | ".join(cell((lang, s)) for s in related) + f" | {gain} | "
                      + " | ".join(_baseline_cells(base.get(lang))) + " |")

@@ -42,7 +42,9 @@ def language_card(record: dict) -> str:
     elif heldout:
         quality = f"held-out MLM perplexity {heldout['perplexity']:.2f} ({heldout['blocks']} held-out blocks)"
     else:
-        quality = "no held-out perplexity (the corpus was too small to hold any of it out)"
+        too_few = ("the step budget reads too few blocks of the stream" if record.get("streamed")
+                   else "the corpus was too small")
+        quality = f"no held-out perplexity ({too_few} to hold any of it out)"
     lines = [*_front_matter(record["base_model"], ["language-adapter", "mad-x"], lang),
              f"# MAD-X language adapter: {lang}", "",
              f"A language adapter (with its invertible adapter on the embeddings) for `{record['base_model']}`, "
@@ -62,10 +64,10 @@ def language_card(record: dict) -> str:
 def _blocks(record: dict) -> str:
     blocks, seq_len = record["blocks"], record["seq_len"]
     if not record.get("streamed"):
-        return f"{blocks:,} of {seq_len} tokens"
+        return f"{blocks:,} blocks of {seq_len} tokens"
     if blocks is None:
-        return f"streamed: {record['blocks_read']:,} of {seq_len} tokens read, the stream not to its end"
-    return f"streamed: {blocks:,} of {seq_len} tokens in one pass"
+        return f"streamed: {record['blocks_read']:,} blocks of {seq_len} tokens read, the stream not to its end"
+    return f"streamed: {blocks:,} blocks of {seq_len} tokens in one pass"
 
 
 def _share(record: dict) -> str:

@@ -8,6 +8,7 @@ import math
 import shutil
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..adapters.config import LANGUAGE_ADAPTER, AdapterConfig
@@ -26,7 +27,7 @@ from .accelerator import cast_frozen, make_accelerator
 from .cards import CARD, language_card
 from .loop import fit, settings_dict
 from .mlm import HELDOUT_MIN_BLOCKS, HELDOUT_SHARE, MaskedLMObjective, MLMBatches, heldout_loss, split_heldout
-from .streaming import StreamedCorpus, StreamedMLMBatches, planned_heldout
+from .streaming import SHUFFLE_BUFFER, StreamedCorpus, StreamedMLMBatches, planned_heldout
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,9 @@ def train_language_adapter(
         with accelerator.main_process_first():  # trained once (deterministic), kept for a resumed run
             tokenizer = language_tokenizer(sources, lang, settings.vocab_size, base_tokenizer, work_dir / "tokenizer")
     cache_dir = Path(cache_dir) if cache_dir else output.parent / ".corpus-cache"
-    if any(source.streaming for source in sources):
-        batches, heldout, blocks, corpus_facts = streamed_corpus(lang, sources, tokenizer, roman, settings)
+    streamed = any(source.streaming for source in sources)
+    if streamed:  # no blocks in memory (a streamed corpus trains no embeddings: refused above)
+        blocks, (batches, heldout) = None, streamed_corpus(lang, sources, tokenizer, roman, settings)
     else:
         blocks, heldout, budget, corpus_warning = training_corpus(lang, sources, tokenizer, roman, settings,
                                                                   cache_dir, accelerator)
@@ -82,7 +84,7 @@ def train_language_adapter(
 
     objective = MaskedLMObjective(model, padded=settings.line_by_line)
     fit(objective, batches, settings, work_dir, accelerator, groups=groups)
-    if isinstance(batches, StreamedMLMBatches):  # a stream's length is known once a pass over it has ended
+    if streamed:  # a stream's length is known once a pass over it has ended
         corpus_facts = batches.corpus.record(settings.max_steps * settings.batch_size)
     heldout_stats = measure_heldout(objective, model, lang, heldout, tokenizer, settings, accelerator,
                                     base_comparable=not settings.embeddings)
@@ -117,19 +119,21 @@ def training_corpus(lang: str, sources: list, tokenizer, roman, settings: LangTr
     return blocks, heldout, budget, corpus_warning
 
 
-def streamed_corpus(lang: str, sources: list, tokenizer, roman, settings: LangTraining):
-    """(batches, held-out blocks, None, what training.json says of the corpus so far) of a corpus read as a
-    stream: each process reads it (the batches are a function of the step), nothing is cached, the first blocks
-    are held out."""
+def streamed_corpus(lang: str, sources: list, tokenizer, roman, settings: LangTraining
+                    ) -> tuple[StreamedMLMBatches, np.ndarray]:
+    """(batches, held-out blocks) of a corpus read as a stream: each process reads it (the batches are a function
+    of the step), nothing is cached, the first blocks are held out, and the shuffle buffer holds no more blocks
+    than the step budget reads."""
     name = ", ".join(map(str, sources))
+    planned = settings.max_steps * settings.batch_size
     corpus = StreamedCorpus(lambda: iter_blocks(tokenizer, sources, settings.seq_len, settings.max_tokens,
                                                 settings.line_by_line, roman),
-                            planned_heldout(settings), settings.seq_len, settings.seed, name)
+                            planned_heldout(settings), settings.seq_len, settings.seed, name,
+                            buffer=min(SHUFFLE_BUFFER, planned))
     log.info("%s: streaming %s in blocks of %d tokens, the first %d held out; %d steps x %d blocks%s", lang, name,
              settings.seq_len, len(corpus.heldout), settings.max_steps, settings.batch_size,
              f"; romanized with {roman.identity}" if roman else "")
-    batches = StreamedMLMBatches(corpus, tokenizer, settings.batch_size, settings.seed)
-    return batches, corpus.heldout, None, corpus.record(0)
+    return StreamedMLMBatches(corpus, tokenizer, settings.batch_size, settings.seed), corpus.heldout
 
 
 def base_coverage(base_model: str, base_tokenizer, lang: str, sources: list, roman, settings: LangTraining) -> dict:
@@ -261,7 +265,5 @@ def language_tokenizer(sources: list[Source], lang: str, vocab_size: int, base_t
 
 def used_rows(blocks, tokenizer) -> torch.Tensor:
     """The vocabulary rows the corpus blocks use (embeddings rows): every piece in them but padding."""
-    import numpy as np
-
     ids = np.unique(blocks)
     return torch.from_numpy(ids[ids != tokenizer.pad_token_id].astype(np.int64))

@@ -98,7 +98,8 @@ class MLMBatches:
         return masked_batch(self.blocks[self.indices(step)], self.tokenizer, self.special_ids, self.seed, step)
 
 
-def masked_batch(input_ids: torch.Tensor, tokenizer, special_ids: torch.Tensor, seed: int, step: int) -> tuple[dict, int]:
+def masked_batch(input_ids: torch.Tensor, tokenizer, special_ids: torch.Tensor, seed: int, step: int
+                 ) -> tuple[dict, int]:
     """A step's training batch of blocks (B, T), masked with the step's own seed, and its number of predictions."""
     generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
     masked, positions, targets = mask_tokens(input_ids, tokenizer, generator, special_ids)

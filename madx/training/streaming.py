@@ -65,24 +65,42 @@ class StreamedCorpus:
         return buffer_shuffled(blocks, self.buffer, np.random.default_rng([self.seed, epoch]))
 
     def blocks(self) -> Iterator[np.ndarray]:
-        """Every training block in reading order, pass after pass, without end."""
+        """Every training block in reading order, pass after pass, without end. One block is read ahead, so a
+        pass's length is known when its last block is taken."""
         for epoch in itertools.count():
-            count = 0
-            for block in self.epoch(epoch):
+            stream = self.epoch(epoch)
+            ahead, count = next(stream, None), 0
+            if ahead is None:
+                raise DataError(self._nothing_to_train())
+            for block in stream:
                 count += 1
-                yield block
-            if not count:
-                raise DataError(f"{self.name}: the stream makes only {len(self.heldout)} blocks, all held out; "
-                                "nothing is left to train on: add text (or lower max_steps, which sets the held-out "
-                                "share of a stream)")
-            self.epoch_blocks = count
+                yield ahead
+                ahead = block
+            self.epoch_blocks = count + 1
+            yield ahead
+
+    def _nothing_to_train(self) -> str:
+        if not len(self.heldout):
+            return (f"{self.name}: the stream makes no block of {self.heldout.shape[1]} tokens: check its split and "
+                    "column, or give it more text (or a lower seq_len)")
+        return (f"{self.name}: the stream makes only {len(self.heldout)} blocks, all held out (the first "
+                f"{self.n_heldout}: 1% of the blocks the step budget reads); nothing is left to train on: add text "
+                "(or lower max_steps)")
 
     def record(self, blocks_read: int) -> dict:
-        """What training.json says of the corpus once training read `blocks_read` blocks of it."""
+        """What training.json says of the corpus once training read `blocks_read` blocks of it (its length, when a
+        pass has ended; a warning when that length makes the held-out blocks more than their 1%)."""
         epochs = blocks_read / self.epoch_blocks if self.epoch_blocks else None
+        warning = None
+        if self.epoch_blocks is not None and self.n_heldout > heldout_count(self.n_heldout + self.epoch_blocks):
+            total = self.n_heldout + self.epoch_blocks
+            warning = (f"{self.name}: the stream has {total} blocks, and {self.n_heldout} of them "
+                       f"({100 * self.n_heldout / total:.0f}%) are held out (1% of the blocks the step budget reads): "
+                       "add text, or lower max_steps")
+            log.warning(warning)
         return {"streamed": True, "blocks": self.epoch_blocks, "blocks_read": blocks_read,
                 "corpus_share": None if epochs is None else round(min(epochs, 1.0), 6),
-                "epochs": None if epochs is None else round(epochs, 4), "corpus_warning": None}
+                "epochs": None if epochs is None else round(epochs, 4), "corpus_warning": warning}
 
 
 class StreamedMLMBatches:
