@@ -15,6 +15,8 @@ _EXPORTS = {
     "adapters.fusion": ("FusionConfig", "add_fusion", "delete_fusion", "fusion_config", "fusion_regularization_loss",
                         "train_fusion"),
     "adapters.fusion_io": ("load_fusion", "save_fusion"),
+    "adapters.kadapter": ("KAdapterConfig", "KAdapterError", "add_kadapter", "delete_kadapter", "knowledge_features",
+                          "load_kadapter", "save_kadapter", "train_kadapters"),
     "adapters.io": ("AdapterLoadError", "load_adapter", "save_adapter"),
     "adapters.model": ("SUPPORTED_MODEL_TYPES", "UnsupportedModelError", "activate", "active_adapters",
                        "adapter_config", "add_adapter", "delete_adapter", "remove_adapters", "train_adapters"),

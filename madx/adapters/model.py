@@ -215,8 +215,11 @@ def _hook_output_embeddings(model: nn.Module, state: MadxState) -> None:
 
 def remove_adapters(model: nn.Module) -> None:
     """Undo everything madx did to `model`: the original output blocks back in every layer, the hooks and the
-    invertible adapters gone. Afterwards the model's modules, state dict and outputs are the untouched model's."""
+    invertible adapters and K-adapters gone. Afterwards the model's modules, state dict and outputs are the
+    untouched model's."""
     base = base_model(model)
+    if "kadapters" in base._modules:  # kadapter.py: beside the encoder, in no layer
+        del base.kadapters
     state = base.__dict__.pop("_madx", None)
     if state is None:
         return

@@ -1,0 +1,123 @@
+"""K-adapters (madx/adapters/kadapter.py): beside the frozen encoder, its outputs unchanged; the forward equals its
+parts composed by hand; save/load gives the same features; only the K-adapter trains; remove_adapters undoes it."""
+
+import json
+
+import pytest
+import torch
+
+import madx
+from madx.adapters.kadapter import KADAPTER_CONFIG, KADAPTER_WEIGHTS, kadapters
+from tiny import flip_bytes, tiny_model
+
+SMALL = madx.KAdapterConfig(layers=(0, 2, 3), transformer_layers=2, hidden_size=16, intermediate_size=32,
+                            num_attention_heads=2, dropout=0.0, init_range=0.02)
+
+
+def batch():
+    torch.manual_seed(3)
+    ids = torch.randint(5, 100, (3, 9))
+    mask = torch.ones_like(ids)
+    mask[1, 6:] = 0  # a padded sequence: the K-adapter's attention must skip its padding
+    return ids, mask
+
+
+def test_the_papers_values_are_the_defaults():
+    config = madx.KAdapterConfig()
+    assert (config.layers, config.transformer_layers, config.hidden_size, config.intermediate_size,
+            config.num_attention_heads) == ((0, 11, 23), 2, 768, 3072, 12)
+
+
+def test_adding_one_leaves_the_base_outputs_exactly_equal():
+    model = tiny_model(head="base")
+    ids, mask = batch()
+    before = {key: value.clone() for key, value in model.state_dict().items()}
+    with torch.no_grad():
+        plain = model(input_ids=ids, attention_mask=mask).last_hidden_state
+        madx.add_kadapter(model, "syntax", SMALL)
+        after = model(input_ids=ids, attention_mask=mask).last_hidden_state
+    assert torch.equal(plain, after)
+    added = set(model.state_dict()) - set(before)
+    assert added and all(key.startswith("kadapters.syntax.") for key in added)
+    for key, value in before.items():
+        assert torch.equal(model.state_dict()[key], value)
+
+
+def test_the_forward_is_its_parts_composed_by_hand():
+    model = tiny_model(head="base")
+    module = madx.add_kadapter(model, "syntax", SMALL)
+    ids, mask = batch()
+    with torch.no_grad():
+        features = madx.knowledge_features(model, ["syntax"], ids, mask)
+        states = model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+        out = torch.zeros_like(states[0])
+        for index, layer in zip(SMALL.layers, module.layers):  # x = h[l] + previous; x + up(T(T(down(x))))
+            x = states[index] + out
+            h = layer.down(x)
+            for transformer in layer.transformer:
+                h = transformer(h, src_key_padding_mask=mask == 0)
+            out = x + layer.up(h)
+    hidden = model.config.hidden_size
+    assert features.shape == (3, 9, 2 * hidden)
+    torch.testing.assert_close(features[..., :hidden], states[-1], rtol=0, atol=0)
+    torch.testing.assert_close(features[..., hidden:], out, rtol=0, atol=0)
+    # at the paper's initial weights (std 0.0002) each adapter layer starts near its input: out ~ the sum of h[l]
+    madx.add_kadapter(model, "fresh", SMALL.__class__(**{**SMALL.to_dict(), "init_range": 0.0002}))
+    with torch.no_grad():
+        fresh = madx.knowledge_features(model, ["fresh"], ids, mask)[..., hidden:]
+    assert (fresh - sum(states[i] for i in SMALL.layers)).abs().max() < 1e-2 * states[-1].abs().max()
+
+
+def test_save_and_load_give_the_same_features(tmp_path):
+    model = tiny_model(head="base")
+    madx.add_kadapter(model, "syntax", SMALL)
+    ids, mask = batch()
+    madx.save_kadapter(model, "syntax", tmp_path / "k")
+    assert {p.name for p in (tmp_path / "k").iterdir()} == {KADAPTER_CONFIG, KADAPTER_WEIGHTS, "madx_checksums.json"}
+    assert json.loads((tmp_path / "k" / KADAPTER_CONFIG).read_text())["config"]["layers"] == [0, 2, 3]
+    fresh = tiny_model(head="base")
+    fresh.load_state_dict(model.state_dict(), strict=False)
+    assert madx.load_kadapter(fresh, tmp_path / "k") == "syntax"
+    with torch.no_grad():
+        torch.testing.assert_close(madx.knowledge_features(fresh, ["syntax"], ids, mask),
+                                   madx.knowledge_features(model, ["syntax"], ids, mask), rtol=0, atol=0)
+    flip_bytes(tmp_path / "k" / KADAPTER_WEIGHTS)
+    with pytest.raises(madx.KAdapterError, match="kadapter.safetensors"):
+        madx.load_kadapter(tiny_model(head="base"), tmp_path / "k")
+
+
+def test_only_the_kadapter_trains_and_two_concatenate():
+    model = tiny_model(head="base")
+    madx.add_kadapter(model, "syntax", SMALL)
+    madx.add_kadapter(model, "facts", madx.KAdapterConfig(layers=(1,), transformer_layers=1, hidden_size=16,
+                                                         intermediate_size=16, num_attention_heads=2, dropout=0.0))
+    madx.train_kadapters(model, "syntax")
+    trained = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert trained and all(name.startswith("kadapters.syntax.") for name in trained)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
+    ids, mask = batch()
+    features = madx.knowledge_features(model, ["syntax", "facts"], ids, mask)
+    assert features.shape[-1] == 3 * model.config.hidden_size
+    features[..., model.config.hidden_size:].pow(2).mean().backward()
+    optimizer.step()
+    changed = {name for name, p in model.named_parameters() if not torch.equal(p, before[name])}
+    assert changed and changed <= trained
+
+
+def test_remove_adapters_undoes_it_and_bad_ones_are_refused():
+    model = tiny_model(head="base")
+    keys = set(model.state_dict())
+    madx.add_adapter(model, "en", madx.LANGUAGE_ADAPTER)
+    madx.add_kadapter(model, "syntax", SMALL)
+    madx.remove_adapters(model)
+    assert set(model.state_dict()) == keys and not kadapters(model)
+    with pytest.raises(madx.KAdapterError, match=r"layers \[0, 2, 9\], but the base model has hidden states 0..3"):
+        madx.add_kadapter(model, "deep", madx.KAdapterConfig(layers=(0, 2, 9), hidden_size=16, intermediate_size=16,
+                                                            num_attention_heads=2))
+    with pytest.raises(madx.KAdapterError, match=r"layers \[3, 1\]: give one or more hidden-state indices, increasing"):
+        madx.KAdapterConfig(layers=(3, 1))
+    with pytest.raises(madx.KAdapterError, match="hidden_size 10 is not a multiple of num_attention_heads 4"):
+        madx.KAdapterConfig(hidden_size=10, num_attention_heads=4)
+    with pytest.raises(madx.KAdapterError, match="no K-adapter 'facts' in the model"):
+        madx.knowledge_features(model, ["facts"], *batch())
