@@ -1,0 +1,140 @@
+"""The data and metrics of K-adapters' knowledge tasks (madx/adapters/kadapter.py; Wang et al. 2021):
+
+- linguistic: dependency heads from CoNLL-U treebanks (Universal Dependencies): each word's head, scored by the
+  unlabelled attachment score (UAS) and, with relations, the labelled one (LAS);
+- factual: relation classification between two marked spans of a text (JSONL: text, subject and object spans as
+  [start, end) character offsets, relation), T-REx style, scored by accuracy and macro F1.
+
+Bad input names the file and line. (These are not yet task families of the workflow.)
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.sources import DataError
+
+
+@dataclass
+class Tree:
+    """One sentence of a treebank: its words, each word's head (1-based; 0 = the root) and relation."""
+
+    words: list[str]
+    heads: list[int]
+    relations: list[str]
+    where: str  # "file:line" of its first word
+
+
+@dataclass
+class RelationExample:
+    text: str
+    subject: tuple[int, int]  # [start, end) character offsets into text
+    object: tuple[int, int]
+    relation: str
+    where: str
+
+
+def read_conllu(path: str | Path) -> list[Tree]:
+    """The trees of a CoNLL-U file: the ten tab-separated columns (ID FORM LEMMA UPOS XPOS FEATS HEAD DEPREL DEPS
+    MISC); multi-word token lines (1-2) and empty nodes (1.1) are skipped, as UD's own parsers score words."""
+    trees, words, heads, relations, start = [], [], [], [], None
+    path = Path(path)
+
+    def close() -> None:
+        nonlocal words, heads, relations, start
+        if words:
+            for i, head in enumerate(heads):
+                if not 0 <= head <= len(words):
+                    raise DataError(f"{path}:{start + i}: head {head} of word {i + 1} is outside its sentence "
+                                    f"(0 for the root, else 1..{len(words)})")
+            trees.append(Tree(words, heads, relations, f"{path}:{start}"))
+        words, heads, relations, start = [], [], [], None
+
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            close()
+            continue
+        if line.startswith("#"):
+            continue
+        columns = line.split("\t")
+        if len(columns) != 10:
+            raise DataError(f"{path}:{number}: {len(columns)} tab-separated columns, CoNLL-U has 10 (ID FORM LEMMA "
+                            "UPOS XPOS FEATS HEAD DEPREL DEPS MISC)")
+        word_id, form, head, relation = columns[0], columns[1], columns[6], columns[7]
+        if "-" in word_id or "." in word_id:
+            continue
+        if not word_id.isdigit() or int(word_id) != len(words) + 1:
+            raise DataError(f"{path}:{number}: word ID {word_id!r}, expected {len(words) + 1} (IDs count 1, 2, ... "
+                            "within each sentence)")
+        if not head.isdigit():
+            raise DataError(f"{path}:{number}: HEAD {head!r} is not a word index (0 for the root)")
+        start = start or number
+        words.append(form)
+        heads.append(int(head))
+        relations.append(relation)
+    close()
+    if not trees:
+        raise DataError(f"{path}: no sentences found; expected CoNLL-U (10 tab-separated columns per word)")
+    return trees
+
+
+def attachment_scores(gold: list[Tree], heads: list[list[int]], relations: list[list[str]] | None = None) -> dict:
+    """UAS (the share of words whose predicted head is the gold one) and, given relations, LAS (head and relation
+    both right), over every word of the test set; `words` is their number."""
+    if len(heads) != len(gold) or any(len(h) != len(t.heads) for h, t in zip(heads, gold)):
+        raise ValueError("one predicted head per word of every gold tree")
+    pairs = [(g, p) for tree, predicted in zip(gold, heads) for g, p in zip(tree.heads, predicted)]
+    scores = {"uas": sum(g == p for g, p in pairs) / len(pairs), "words": len(pairs)}
+    if relations is not None:
+        right = sum(gh == ph and gr == pr for tree, ph_s, pr_s in zip(gold, heads, relations)
+                    for gh, ph, gr, pr in zip(tree.heads, ph_s, tree.relations, pr_s))
+        scores["las"] = right / len(pairs)
+    return scores
+
+
+def read_relations(path: str | Path) -> list[RelationExample]:
+    """JSONL: {"text", "subject": [start, end], "object": [start, end], "relation"}, offsets in characters."""
+    path, examples = Path(path), []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataError(f"{where}: not valid JSON ({err.msg})") from None
+        missing = [key for key in ("text", "subject", "object", "relation") if key not in record]
+        if missing:
+            raise DataError(f"{where}: no {missing[0]!r} field; each line needs text, subject, object, relation")
+        text = record["text"]
+        spans = {}
+        for key in ("subject", "object"):
+            span = record[key]
+            if (not isinstance(span, list) or len(span) != 2 or not all(isinstance(x, int) for x in span)
+                    or not 0 <= span[0] < span[1] <= len(text)):
+                raise DataError(f"{where}: {key} {span!r} is not a span of the text: give [start, end) character "
+                                f"offsets with 0 <= start < end <= {len(text)} (the text's length)")
+            spans[key] = (span[0], span[1])
+        examples.append(RelationExample(text, spans["subject"], spans["object"], str(record["relation"]), where))
+    if not examples:
+        raise DataError(f"{path}: no examples found")
+    return examples
+
+
+def relation_scores(gold: list[str], predicted: list[str]) -> dict:
+    """Accuracy and macro F1 over the gold relations (a relation never predicted and never gold counts nowhere)."""
+    if len(gold) != len(predicted):
+        raise ValueError("one prediction per example")
+    hits, guessed, wanted = Counter(), Counter(predicted), Counter(gold)
+    for g, p in zip(gold, predicted):
+        hits[g] += g == p
+    f1 = []
+    for label in wanted:
+        precision = hits[label] / guessed[label] if guessed[label] else 0.0
+        recall = hits[label] / wanted[label]
+        f1.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+    return {"accuracy": sum(hits.values()) / len(gold), "macro_f1": sum(f1) / len(f1)}
