@@ -17,6 +17,7 @@ _EXPORTS = {
     "adapters.fusion_io": ("load_fusion", "save_fusion"),
     "adapters.kadapter": ("KAdapterConfig", "KAdapterError", "add_kadapter", "delete_kadapter", "knowledge_features",
                           "load_kadapter", "save_kadapter", "train_kadapters"),
+    "training.kadapter": ("train_kadapter",),
     "adapters.io": ("AdapterLoadError", "load_adapter", "save_adapter"),
     "adapters.model": ("SUPPORTED_MODEL_TYPES", "UnsupportedModelError", "activate", "active_adapters",
                        "adapter_config", "add_adapter", "delete_adapter", "remove_adapters", "train_adapters"),

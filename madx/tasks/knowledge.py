@@ -5,7 +5,8 @@
 - factual: relation classification between two marked spans of a text (JSONL: text, subject and object spans as
   [start, end) character offsets, relation), T-REx style, scored by accuracy and macro F1.
 
-Bad input names the file and line. (These are not yet task families of the workflow.)
+Bad input names the file and line. The dependency task trains a linguistic K-adapter (`DependencyHead` over
+madx.knowledge_features; madx/training/kadapter.py). (These are not yet task families of the workflow.)
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+import torch.nn.functional as F
+from torch import nn
+
 from ..core.sources import DataError
+from ..core.tensors import IGNORE
 
 
 @dataclass
@@ -138,3 +144,55 @@ def relation_scores(gold: list[str], predicted: list[str]) -> dict:
         recall = hits[label] / wanted[label]
         f1.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
     return {"accuracy": sum(hits.values()) / len(gold), "macro_f1": sum(f1) / len(f1)}
+
+
+# ---- the linguistic K-adapter's training task: each word's head, from the knowledge features
+
+
+class DependencyHead(nn.Module):
+    """Scores word i's head j as (W_dep f_i) . (W_head f_j) + (w . f_j) over the features (the encoder's and the
+    K-adapters'); position 0 (the sequence's first token) stands for the root."""
+
+    def __init__(self, features: int, size: int = 128):
+        super().__init__()
+        self.dependent, self.head = nn.Linear(features, size), nn.Linear(features, size)
+        self.prior = nn.Linear(features, 1)
+
+    def forward(self, features: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(batch, length, length) scores, padding columns at -inf."""
+        scores = self.dependent(features) @ self.head(features).transpose(1, 2) + self.prior(features).transpose(1, 2)
+        return scores.masked_fill(attention_mask[:, None, :] == 0, float("-inf"))
+
+
+def encode_trees(trees: list[Tree], tokenizer, max_length: int) -> list[dict]:
+    """Each tree's sub-tokens and, on each word's first sub-token, the position of its head's first sub-token (the
+    root's: 0); other positions IGNORE. A tree cut by max_length keeps the words whose heads are kept."""
+    encoded = []
+    for tree in trees:
+        enc = tokenizer(tree.words, is_split_into_words=True, truncation=True, max_length=max_length)
+        first = {}
+        for position, word in enumerate(enc.word_ids()):
+            if word is not None and word not in first:
+                first[word] = position
+        labels = [IGNORE] * len(enc["input_ids"])
+        for word, position in first.items():
+            head = tree.heads[word]
+            if head == 0 or head - 1 in first:
+                labels[position] = 0 if head == 0 else first[head - 1]
+        encoded.append({"input_ids": enc["input_ids"], "labels": labels})
+    return encoded
+
+
+def collate_trees(batch: list[dict], pad_id: int) -> dict:
+    length = max(len(example["input_ids"]) for example in batch)
+    ids = torch.full((len(batch), length), pad_id)
+    labels = torch.full((len(batch), length), IGNORE)
+    for i, example in enumerate(batch):
+        n = len(example["input_ids"])
+        ids[i, :n], labels[i, :n] = torch.tensor(example["input_ids"]), torch.tensor(example["labels"])
+    return {"input_ids": ids, "attention_mask": (ids != pad_id).long(), "labels": labels}
+
+
+def dependency_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of each word's head over the positions of its sentence."""
+    return F.cross_entropy(scores.flatten(0, 1), labels.flatten(), ignore_index=IGNORE)
