@@ -196,3 +196,91 @@ def collate_trees(batch: list[dict], pad_id: int) -> dict:
 def dependency_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of each word's head over the positions of its sentence."""
     return F.cross_entropy(scores.flatten(0, 1), labels.flatten(), ignore_index=IGNORE)
+
+
+# ---- the factual K-adapter's training task: the relation between two marked spans
+
+
+class RelationHead(nn.Module):
+    """The relation of a (subject, object) pair from the mean features of each span's sub-tokens, concatenated."""
+
+    def __init__(self, features: int, relations: int):
+        super().__init__()
+        self.classifier = nn.Linear(2 * features, relations)
+
+    def forward(self, features: torch.Tensor, subject: torch.Tensor, obj: torch.Tensor) -> torch.Tensor:
+        """subject, obj: (batch, length) 0/1 masks of each span's sub-tokens."""
+        def pooled(mask):
+            return (features * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
+        return self.classifier(torch.cat([pooled(subject), pooled(obj)], dim=-1))
+
+
+def encode_relations(examples: list[RelationExample], tokenizer, max_length: int, labels: list[str]) -> list[dict]:
+    """Each example's sub-tokens, the masks of the sub-tokens inside its subject and object spans, and its label's
+    index; a span cut off by max_length (or covering no sub-token) is an error naming the example."""
+    encoded = []
+    for example in examples:
+        enc = tokenizer(example.text, truncation=True, max_length=max_length, return_offsets_mapping=True)
+        masks = {}
+        for key, (start, end) in (("subject", example.subject), ("object", example.object)):
+            masks[key] = [int(e > s and s < end and e > start) for s, e in enc["offset_mapping"]]
+            if not any(masks[key]):
+                raise DataError(f"{example.where}: the {key} span [{start}, {end}) covers no sub-token of the first "
+                                f"{max_length} (cut by max_length); raise max_length or shorten the text")
+        encoded.append({"input_ids": enc["input_ids"], "subject": masks["subject"], "object": masks["object"],
+                        "label": labels.index(example.relation)})
+    return encoded
+
+
+def collate_relations(batch: list[dict], pad_id: int) -> dict:
+    length = max(len(example["input_ids"]) for example in batch)
+    out = {key: torch.full((len(batch), length), pad_id if key == "input_ids" else 0)
+           for key in ("input_ids", "subject", "object")}
+    for i, example in enumerate(batch):
+        for key in out:
+            out[key][i, :len(example[key])] = torch.tensor(example[key])
+    return {**out, "attention_mask": (out["input_ids"] != pad_id).long(),
+            "labels": torch.tensor([example["label"] for example in batch])}
+
+
+# ---- the two tasks as train_kadapter sees them (the config's knowledge.<name>.type)
+
+
+class DependencyTask:
+    """Each word's head (linguistic knowledge)."""
+
+    read = staticmethod(read_conllu)
+
+    def __init__(self, examples: list[Tree], features: int):
+        self.head = DependencyHead(features)
+
+    def encode(self, examples, tokenizer, max_length):
+        return encode_trees(examples, tokenizer, max_length)
+
+    def collate(self, batch, pad_id):
+        return collate_trees(batch, pad_id)
+
+    def loss(self, features, batch):
+        return dependency_loss(self.head(features, batch["attention_mask"]), batch["labels"])
+
+
+class RelationTask:
+    """The relation between two spans (factual knowledge)."""
+
+    read = staticmethod(read_relations)
+
+    def __init__(self, examples: list[RelationExample], features: int):
+        self.labels = sorted({example.relation for example in examples})
+        self.head = RelationHead(features, len(self.labels))
+
+    def encode(self, examples, tokenizer, max_length):
+        return encode_relations(examples, tokenizer, max_length, self.labels)
+
+    def collate(self, batch, pad_id):
+        return collate_relations(batch, pad_id)
+
+    def loss(self, features, batch):
+        return F.cross_entropy(self.head(features, batch["subject"], batch["object"]), batch["labels"])
+
+
+KNOWLEDGE_TASKS = {"dependency": DependencyTask, "relation": RelationTask}
