@@ -18,6 +18,7 @@ if not workflow.overwrite_configfiles:
 include: "workflows/common.smk"
 include: "workflows/demo.smk"
 include: "workflows/lang_adapters.smk"
+include: "workflows/knowledge.smk"
 include: "workflows/tasks.smk"
 include: "workflows/evaluate.smk"
 include: "workflows/report.smk"
@@ -31,5 +32,6 @@ rule all:
         EXP.eval_outputs(),
         EXP.lang_adapter_outputs(),
         EXP.task_outputs(),
+        EXP.kadapter_outputs(),
         PATHS.report_outputs().values(),
     default_target: True

@@ -10,6 +10,7 @@ from . import __version__
 COMMANDS = {
     "train-lang": ("madx.commands.train_lang", "train a language adapter with masked language modelling"),
     "train-task": ("madx.commands.train_task", "train a task adapter (or a full fine-tuning baseline)"),
+    "train-kadapter": ("madx.commands.train_kadapter", "train a K-adapter on a knowledge task (trees, relations)"),
     "evaluate": ("madx.commands.evaluate", "zero-shot evaluation of one setup on a target test set"),
     "report": ("madx.commands.report", "results.csv, report.md and a plot from evaluation JSONs"),
     "bench": ("madx.commands.bench", "measure training and inference speed (tiny CPU smoke run or GPU shapes)"),

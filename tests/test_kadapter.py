@@ -152,7 +152,7 @@ def test_a_linguistic_kadapter_learns_heads_and_only_it_and_its_head_train():
     madx.add_kadapter(model, "syntax", madx.KAdapterConfig(layers=(0, 3), transformer_layers=1, hidden_size=32,
                                                           intermediate_size=64, num_attention_heads=4, dropout=0.0,
                                                           init_range=0.02))
-    task, losses = train_kadapter(model, "syntax", "dependency", trees, tokenizer, steps=80, batch_size=16, lr=3e-3)
+    task, losses, _ = train_kadapter(model, "syntax", "dependency", trees, tokenizer, steps=80, batch_size=16, lr=3e-3)
     assert sum(losses[-5:]) / 5 < 0.3 * sum(losses[:5]) / 5, losses
     for key, value in base.items():
         assert torch.equal(model.state_dict()[key], value), key
@@ -199,7 +199,7 @@ def test_a_factual_kadapter_learns_the_relation_between_two_spans(tmp_path):
     madx.add_kadapter(model, "facts", madx.KAdapterConfig(layers=(0, 3), transformer_layers=1, hidden_size=32,
                                                          intermediate_size=64, num_attention_heads=4, dropout=0.0,
                                                          init_range=0.02))
-    task, losses = train_kadapter(model, "facts", "relation", examples, tokenizer, steps=60, lr=3e-3)
+    task, losses, _ = train_kadapter(model, "facts", "relation", examples, tokenizer, steps=60, lr=3e-3)
     assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5, losses
     batch = task.collate(task.encode(examples, tokenizer, 32), tokenizer.pad_token_id)
     with torch.no_grad():
@@ -209,3 +209,88 @@ def test_a_factual_kadapter_learns_the_relation_between_two_spans(tmp_path):
     accuracy = relation_scores(gold, [task.labels[i] for i in logits.argmax(-1).tolist()])["accuracy"]
     majority = max(gold.count(label) for label in set(gold)) / len(gold)
     assert accuracy > majority + 0.2 and accuracy > 0.9, (accuracy, majority)
+
+
+# ---- the commands: a K-adapter trained on the demo's trees, a task head reading it, its evaluation
+
+
+def test_a_task_reads_a_trained_kadapter_through_the_commands(tiny_base, tmp_path):
+    """train-kadapter learns the demo's trees above their trivial baseline; train-task --knowledge trains only the
+    task adapter, head and knowledge reader (the K-adapter's weights unchanged); evaluate loads the reader and
+    the K-adapter, fingerprints the K-adapter, and a run without K-adapters on the same job is untouched."""
+    from madx.cli import main as cli
+    from madx.evaluation.fingerprints import run_inputs
+    from madx.evaluation.runs import Run
+    from safetensors.torch import load_file
+
+    data, base = tiny_base
+    kadapter = tmp_path / "syntax"
+    assert cli(["train-kadapter", "--base-model", str(base), "--name", "syntax", "--type", "dependency",
+                "--train", str(data / "dependency/en.train.conllu"), "--dev", str(data / "dependency/en.dev.conllu"),
+                "--output", str(kadapter), "--layers", "0", "1", "2", "--transformer-layers", "1", "--hidden-size",
+                "32", "--intermediate-size", "64", "--num-attention-heads", "2", "--dropout", "0", "--init-range",
+                "0.02", "--max-steps", "120", "--lr", "3e-3", "--max-length", "48", "--eval-every", "40"]) == 0
+    record = json.loads((kadapter / "knowledge.json").read_text())
+    best = record["best"]
+    assert best["uas"] > best["baseline_uas"] + 0.2, best  # the grammar's trees, far above attaching to a neighbour
+    assert [e["step"] for e in record["evaluations"]] == [40, 80, 120]
+    common = ["--base-model", str(base), "--task", "ner", "--train", str(data / "ner/en.train.conll"), "--dev",
+              str(data / "ner/en.dev.conll"), "--max-length", "48", "--max-steps", "30", "--batch-size", "16",
+              "--lr", "5e-3", "--eval-every", "30"]
+    task = tmp_path / "ner+syntax"
+    assert cli(["train-task", *common, "--setup", "task_only", "--task", "ner+syntax", "--knowledge", str(kadapter),
+                "--output", str(task)]) == 0
+    assert json.loads((task / "task.json").read_text())["knowledge"] == {"syntax": str(kadapter)}
+    reader = load_file(str(task / "knowledge" / "knowledge_reader.safetensors"))["linear.weight"]
+    hidden = reader.shape[0]
+    assert reader.shape == (hidden, 2 * hidden)
+    assert not torch.equal(reader[:, :hidden], torch.eye(hidden)) and reader[:, hidden:].abs().sum() > 0  # it trained
+    assert cli(["train-task", *common, "--setup", "full_ft", "--knowledge", str(kadapter),
+                "--output", str(tmp_path / "ft")]) == 2  # the whole encoder under K-adapters: refused
+    plain = tmp_path / "ner"
+    assert cli(["train-task", *common, "--setup", "task_only", "--output", str(plain)]) == 0
+    for directory, name in ((task, "with.json"), (plain, "without.json")):
+        assert cli(["evaluate", "--base-model", str(base), "--setup", "task_only", "--task-dir", str(directory),
+                    "--test", str(data / "ner/en.test.conll"), "--output", str(tmp_path / name), "--task", "ner",
+                    "--lang", "en", "--seed", "1"]) == 0
+    with_k, without = (json.loads((tmp_path / name).read_text()) for name in ("with.json", "without.json"))
+    assert with_k["knowledge"] == {"syntax": str(kadapter)} and "knowledge" not in without
+    assert "knowledge" in with_k["inputs"] and "knowledge" not in without["inputs"]
+    inputs = run_inputs(Run("task_only", 1, task, None, tmp_path / "x.json"), {})
+    assert inputs["knowledge"]["syntax"] == with_k["inputs"]["knowledge"]["syntax"]
+
+
+def test_a_knowledge_reader_starts_as_the_head_without_it_and_trains_alone_with_the_head():
+    """Reading a K-adapter changes no output until the reader trains (it starts as [I 0]); then only the reader,
+    task adapter and head have gradients; stop_reading_knowledge restores the outputs; BERT's pooler is recomputed."""
+    import transformers
+    from madx.adapters.kadapter import knowledge_reader, read_knowledge, stop_reading_knowledge
+    from tiny import tiny_config
+
+    for model_type, auto in (("xlm-roberta", transformers.AutoModelForTokenClassification),
+                             ("bert", transformers.AutoModelForSequenceClassification)):
+        config = tiny_config(model_type)
+        config.num_labels = 3
+        model = auto.from_config(config).eval()
+        ids, mask = batch()
+        with torch.no_grad():
+            plain = model(input_ids=ids, attention_mask=mask).logits
+        madx.add_kadapter(model, "syntax", SMALL)
+        madx.add_adapter(model, "task")
+        madx.activate(model, "task")
+        madx.train_adapters(model, "task")
+        read_knowledge(model, ["syntax"])
+        with torch.no_grad():
+            torch.nn.init.normal_(kadapters(model)["syntax"].layers[-1].up.weight)  # an output far from zero
+            assert torch.equal(model(input_ids=ids, attention_mask=mask).logits, plain)
+        model(input_ids=ids, attention_mask=mask).logits.sum().backward()
+        grads = {name.split(".")[1] if name.startswith(model.base_model_prefix) else name.split(".")[0]
+                 for name, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+        assert "kadapters" not in grads and "knowledge_reader" in grads, grads
+        assert all(not p.requires_grad for p in kadapters(model).parameters())
+        with torch.no_grad():
+            knowledge_reader(model).linear.weight.normal_(std=0.1)
+            read = model(input_ids=ids, attention_mask=mask).logits
+            assert not torch.allclose(read, plain)  # the head now reads the K-adapter (through the pooler on BERT)
+            stop_reading_knowledge(model)
+            assert torch.equal(model(input_ids=ids, attention_mask=mask).logits, plain)

@@ -35,7 +35,7 @@ REMOTE_CODE = "--trust-remote-code" if EXP.trust_remote_code else ""
 wildcard_constraints:
     lang=NAME,
     source=NAME,
-    task=NAME,
+    task=rf"{NAME}(?:\+{NAME})*",  # a task reading K-adapters: <task>+<name>...
     seed=r"\d+",
 
 
@@ -54,7 +54,7 @@ def options(values, keys=None):
         option = f"--{flag}"
         if isinstance(value, bool):
             args.append(option if value else f"--no-{flag}")
-        elif isinstance(value, list):
+        elif isinstance(value, (list, tuple)):
             args.extend([option, *map(str, value)])
         else:
             args += [option, str(value)]
@@ -105,6 +105,7 @@ def task_inputs(wildcards):
     inputs["init_from"] = EXP.init_from_dir(task, source, setup, seed)
     inputs["fuse"] = EXP.fused_task_dirs(task, source, setup, seed)
     inputs["tlr_adapters"] = EXP.tlr_adapter_dirs(task, source, setup)
+    inputs["knowledge"] = EXP.kadapter_dirs(task)
     return {name: path for name, path in inputs.items() if path}
 
 

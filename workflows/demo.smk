@@ -12,6 +12,7 @@ if EXP.demo is not None:
             corpus=PATHS.demo_corpus(),
             tasks=[PATHS.demo_task_file(split=split, kind=kind) for split in SPLITS
                    for kind in DEMO_TASKS],
+            treebanks=[PATHS.demo_treebank(split=split) for split in SPLITS],
         log:
             PATHS.log("demo", "data", "{lang}"),
         benchmark:

@@ -12,6 +12,11 @@ embeddings' output, l the output of the l-th transformer layer; the paper's RoBE
 as its released code does, and sums the two inputs (the paper's text says it concatenates them). The task head
 reads the encoder's last hidden state concatenated with each K-adapter's last output (`knowledge_features`).
 
+A task model reads K-adapters through a `KnowledgeReader` (`read_knowledge`): the first layer of its head, a linear
+map of the concatenation back to the encoder's width, started as the identity on the encoder's state and zero on the
+K-adapters' outputs, so that a task reading K-adapters starts exactly where one without them does; every family's
+own head then reads what it returns, where it read the encoder's last hidden state (and BERT's pooler, recomputed).
+
 The base model's own forward never runs a K-adapter: adding one changes none of its outputs. K-adapters live in
 `base_model.kadapters` (so they move, cast and count with the model) and are saved in madx's own format, since
 AdapterHub has none: kadapter_config.json and kadapter.safetensors, with their checksums.
@@ -30,11 +35,15 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ..core.settings import option
 from ..core.files import record_checksums, staged_dir, verify_checksums, write_text, write_with
 from .config import AdapterConfigError
 from .model import _NAME, base_model, num_layers
 
 KADAPTER_CONFIG = "kadapter_config.json"
+READER_DIR = "knowledge"  # in a task output: the knowledge reader and the K-adapters it reads
+READER_CONFIG = "knowledge_reader.json"
+READER_WEIGHTS = "knowledge_reader.safetensors"
 KADAPTER_WEIGHTS = "kadapter.safetensors"
 PAPER_LAYERS = (0, 11, 23)  # RoBERTa-large's hidden states the paper's K-adapters read
 PAPER_TRANSFORMER_LAYERS = 2  # transformer layers in each adapter layer
@@ -52,13 +61,14 @@ class KAdapterError(AdapterConfigError):
 class KAdapterConfig:
     """A K-adapter's shape; the defaults are the paper's (on RoBERTa-large: pick `layers` for a smaller base)."""
 
-    layers: tuple[int, ...] = PAPER_LAYERS
-    transformer_layers: int = PAPER_TRANSFORMER_LAYERS
-    hidden_size: int = PAPER_HIDDEN_SIZE
-    intermediate_size: int = PAPER_INTERMEDIATE_SIZE
-    num_attention_heads: int = PAPER_ATTENTION_HEADS
-    dropout: float = 0.1
-    init_range: float = PAPER_INIT_RANGE
+    layers: tuple[int, ...] = option(PAPER_LAYERS, "the encoder's hidden states the adapter layers read (0: the "
+                                     "embeddings' output, l: the l-th layer's; the paper's are RoBERTa-large's)")
+    transformer_layers: int = option(PAPER_TRANSFORMER_LAYERS, "transformer layers in each adapter layer")
+    hidden_size: int = option(PAPER_HIDDEN_SIZE, "the adapter layers' width (their down projection)")
+    intermediate_size: int = option(PAPER_INTERMEDIATE_SIZE, "the adapter layers' feed-forward size")
+    num_attention_heads: int = option(PAPER_ATTENTION_HEADS, "the adapter layers' attention heads")
+    dropout: float = option(0.1, "dropout in the adapter layers")
+    init_range: float = option(PAPER_INIT_RANGE, "std of the projections' initial weights")
 
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(self.layers))
@@ -182,9 +192,9 @@ def train_kadapters(model: nn.Module, *names: str) -> None:
         found[name].requires_grad_(True)
 
 
-def save_kadapter(model: nn.Module, name: str, directory: str | os.PathLike) -> Path:
-    """kadapter_config.json (its config and the base it was made for) and kadapter.safetensors, with checksums;
-    the directory appears complete or not at all."""
+def save_kadapter(model: nn.Module, name: str, directory: str | os.PathLike, records: dict | None = None) -> Path:
+    """kadapter_config.json (its config and the base it was made for) and kadapter.safetensors, with checksums, and
+    `records` ({file name: text}: how it was trained); the directory appears complete or not at all."""
     found = kadapters(model)
     if name not in found:
         raise KAdapterError(f"no K-adapter {name!r} in the model (it has: {', '.join(found) or 'none'})")
@@ -196,6 +206,8 @@ def save_kadapter(model: nn.Module, name: str, directory: str | os.PathLike) -> 
         write_text(staging / KADAPTER_CONFIG, json.dumps(meta, indent=2) + "\n")
         write_with(staging / KADAPTER_WEIGHTS, lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt"}))
         record_checksums(staging, [staging / KADAPTER_CONFIG, staging / KADAPTER_WEIGHTS])
+        for file_name, text in (records or {}).items():
+            write_text(staging / file_name, text)
     return Path(directory)
 
 
@@ -226,3 +238,123 @@ def load_kadapter(model: nn.Module, directory: str | os.PathLike, name: str | No
         raise KAdapterError(f"{weights_file}: the weights do not fit its config ({str(err).splitlines()[0]}); "
                             "save the K-adapter again") from None
     return name
+
+
+# ---- a task head reading K-adapters
+
+
+class KnowledgeReader(nn.Module):
+    """[h; k_1; ...; k_n] -> the encoder's width: a linear map started as [I 0 ... 0] (the encoder's state passes
+    through unchanged, the K-adapters' outputs are read with weight zero), trained with the task's head."""
+
+    def __init__(self, hidden_size: int, names: tuple[str, ...]):
+        super().__init__()
+        self.names = tuple(names)
+        self.linear = nn.Linear(hidden_size * (1 + len(self.names)), hidden_size)
+        with torch.no_grad():
+            self.linear.weight.zero_()
+            self.linear.weight[:, :hidden_size] = torch.eye(hidden_size)
+            self.linear.bias.zero_()
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.linear(features)
+
+
+def knowledge_reader(model: nn.Module) -> KnowledgeReader | None:
+    return getattr(base_model(model), "knowledge_reader", None)
+
+
+def read_knowledge(model: nn.Module, names: list[str] | tuple[str, ...]) -> KnowledgeReader:
+    """Make the model's head read its K-adapters `names` (with the encoder's last hidden state, through a new
+    KnowledgeReader); the K-adapters stay frozen, the reader trains with the head. Undone by `stop_reading_knowledge`
+    (and remove_adapters)."""
+    found = kadapters(model)
+    missing = [name for name in names if name not in found]
+    if missing or not names:
+        raise KAdapterError(f"read_knowledge: give K-adapters of the model (it has: {', '.join(found) or 'none'})")
+    if knowledge_reader(model) is not None:
+        raise KAdapterError("the model's head reads K-adapters already; stop_reading_knowledge first")
+    base = base_model(model)
+    reference = base.embeddings.word_embeddings.weight
+    reader = KnowledgeReader(model.config.hidden_size, tuple(names)).to(device=reference.device)
+    base.knowledge_reader = reader
+    found.requires_grad_(False)
+    masks = []
+
+    def before(module, args, kwargs):  # the K-adapters read every hidden state, under the batch's padding mask
+        masks.append(kwargs.get("attention_mask", args[1] if len(args) > 1 else None))
+        return args, {**kwargs, "output_hidden_states": True}
+
+    def after(module, args, kwargs, output):
+        mask = masks.pop()
+        states = output.hidden_states
+        features = torch.cat([output.last_hidden_state, *(found[name](states, mask) for name in reader.names)], -1)
+        output["last_hidden_state"] = reader(features.to(reader.linear.weight.dtype)).to(states[-1].dtype)
+        if getattr(output, "pooler_output", None) is not None and getattr(base, "pooler", None) is not None:
+            output["pooler_output"] = base.pooler(output.last_hidden_state)
+        return output
+
+    base.__dict__["_madx_knowledge"] = [base.register_forward_pre_hook(before, with_kwargs=True),
+                                        base.register_forward_hook(after, with_kwargs=True)]
+    return reader
+
+
+def read_kadapters(model: nn.Module, directories) -> dict[str, str]:
+    """Load the K-adapters saved in `directories` and make the model's head read them (read_knowledge): {name: its
+    directory}, in order."""
+    loaded: dict[str, str] = {}
+    for directory in directories:
+        name = json.loads((Path(directory) / KADAPTER_CONFIG).read_text())["name"] if (
+            Path(directory) / KADAPTER_CONFIG).is_file() else None
+        if name in loaded:
+            raise KAdapterError(f"{directory} and {loaded[name]} are both K-adapter {name!r}: give each once")
+        loaded[load_kadapter(model, directory)] = str(directory)
+    read_knowledge(model, list(loaded))
+    return loaded
+
+
+def stop_reading_knowledge(model: nn.Module) -> None:
+    """Take the knowledge reader out (the K-adapters stay in the model)."""
+    base = base_model(model)
+    for hook in base.__dict__.pop("_madx_knowledge", ()):
+        hook.remove()
+    if "knowledge_reader" in base._modules:
+        del base.knowledge_reader
+
+
+def save_knowledge_reader(model: nn.Module, directory: Path, kadapter_dirs: dict[str, str]) -> None:
+    """knowledge/knowledge_reader.json (the K-adapters it reads, in order, and where each was loaded from) and its
+    weights, with checksums, in a task output `directory`."""
+    reader = knowledge_reader(model)
+    out = Path(directory) / READER_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"names": list(reader.names), "kadapters": {name: str(kadapter_dirs[name]) for name in reader.names},
+            "hidden_size": model.config.hidden_size}
+    tensors = {key: value.detach().to("cpu").contiguous() for key, value in reader.state_dict().items()}
+    write_text(out / READER_CONFIG, json.dumps(meta, indent=2) + "\n")
+    write_with(out / READER_WEIGHTS, lambda tmp: save_file(tensors, str(tmp)))
+    record_checksums(out, [out / READER_CONFIG, out / READER_WEIGHTS])
+
+
+def reader_config(task_dir: str | os.PathLike) -> dict | None:
+    """The knowledge reader a task output's head reads through ({"names", "kadapters": {name: dir}}), or None."""
+    config_file = Path(task_dir) / READER_DIR / READER_CONFIG
+    if not config_file.is_file():
+        return None
+    verify_checksums(config_file.parent, [config_file], error=KAdapterError)
+    return json.loads(config_file.read_text())
+
+
+def load_knowledge_reader(model: nn.Module, task_dir: str | os.PathLike) -> KnowledgeReader:
+    """The knowledge reader saved in a task output, over the model's K-adapters of its names (loaded already)."""
+    out = Path(task_dir) / READER_DIR
+    meta = reader_config(task_dir)
+    verify_checksums(out, [out / READER_WEIGHTS], error=KAdapterError)
+    reader = read_knowledge(model, meta["names"])
+    try:
+        reader.load_state_dict(load_file(str(out / READER_WEIGHTS)), strict=True)
+    except (RuntimeError, SafetensorError) as err:
+        stop_reading_knowledge(model)
+        raise KAdapterError(f"{out / READER_WEIGHTS}: does not fit the K-adapters {meta['names']} on this model "
+                            f"({str(err).splitlines()[0]}); retrain the task") from None
+    return reader

@@ -26,7 +26,7 @@ from .modules import BottleneckAdapter, NICEInvertibleAdapter
 
 SUPPORTED_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "deberta-v2")
 TASK_HEAD_ATTRS = ("classifier", "qa_outputs")  # the output layer of *For{Token,Sequence}Classification, *ForMultipleChoice, *ForQuestionAnswering
-_NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
+_NAME = re.compile(r"^[A-Za-z0-9_\-+]+$")  # "+": a task reading K-adapters (ner+syntax)
 
 
 class UnsupportedModelError(MadxError, TypeError):
@@ -218,8 +218,11 @@ def remove_adapters(model: nn.Module) -> None:
     invertible adapters and K-adapters gone. Afterwards the model's modules, state dict and outputs are the
     untouched model's."""
     base = base_model(model)
-    if "kadapters" in base._modules:  # kadapter.py: beside the encoder, in no layer
-        del base.kadapters
+    for hook in base.__dict__.pop("_madx_knowledge", ()):  # kadapter.py: a head reading K-adapters
+        hook.remove()
+    for name in ("knowledge_reader", "kadapters"):  # kadapter.py: beside the encoder, in no layer
+        if name in base._modules:
+            delattr(base, name)
     state = base.__dict__.pop("_madx", None)
     if state is None:
         return

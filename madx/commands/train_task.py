@@ -41,6 +41,8 @@ def parser() -> argparse.ArgumentParser:
                    "adapters are fused, this task's own madx training first (its head is where the new one starts)")
     p.add_argument("--tlr-adapters", nargs="+", metavar="DIR", help="setup madx_tlr: the targets' language adapters; "
                    "each step trains over the next of --lang-adapter (the source's) and these, in turn")
+    p.add_argument("--knowledge", nargs="+", metavar="DIR", help="K-adapters (madx train-kadapter outputs) the head "
+                   "reads beside the encoder, frozen; the head's knowledge reader trains with it")
     p.add_argument("--fusion-config", default=DEFAULT_FUSION, choices=FUSION_PRESETS,
                    help="dynamic: a value matrix started as the identity, regularised towards it; static: none")
     p.add_argument("--lang", help="the source language (qa: how answers are normalised for the dev score)")
@@ -56,7 +58,8 @@ def _body(args) -> None:
         args.base_model, args.task, args.setup, args.train, args.dev, args.output, task_type=args.task_type,
         lang_adapter=args.lang_adapter, adapter_config=dataclass_from(AdapterConfig, args),
         settings=dataclass_from(TaskTraining, args), lang=args.lang, init_from=args.init_from, fuse=args.fuse,
-        fusion_config=args.fusion_config, tlr_adapters=args.tlr_adapters, trust_remote_code=args.trust_remote_code,
+        fusion_config=args.fusion_config, tlr_adapters=args.tlr_adapters,
+        knowledge=args.knowledge, trust_remote_code=args.trust_remote_code,
     )
 
 

@@ -186,6 +186,23 @@ class PretrainSettings(TrainSettings):
 
 
 @dataclass(frozen=True)
+class KnowledgeTraining:
+    """A K-adapter's training on its knowledge task (madx/training/kadapter.py): `madx train-kadapter` and the
+    config's `train_knowledge`. AdamW at a constant rate; the weights of the best dev score are kept."""
+
+    max_steps: int = option(1000, "optimizer steps")
+    batch_size: int = option(32, "sentences (or relation examples) per step")
+    lr: float = option(1e-4, "learning rate (AdamW)")
+    max_length: int = option(128, "sub-tokens per sentence")
+    eval_every: int = option(100, "dev score every N steps (and at the end)")
+    seed: int = option(42, "seed of initialisation and batches")
+    log_every: int = option(10, "a log line (loss, ETA) every N steps")
+
+    def __post_init__(self):
+        check_bounds(self)
+
+
+@dataclass(frozen=True)
 class EmeaSettings:
     """madx_emea (EMEA, Wang et al., Findings of EMNLP 2021): for each test batch the ensemble's weights start
     uniform and take `steps` gradient steps of size `lr` on the entropy of the predictions, then the batch is

@@ -233,6 +233,13 @@ def load_mlm_model(base_model: str, *, trust_remote_code: bool = False):
     return _quiet_from_pretrained(transformers.AutoModelForMaskedLM, base_model, trust_remote_code=trust_remote_code)
 
 
+def load_encoder(base_model: str, *, trust_remote_code: bool = False):
+    """The bare encoder (what a K-adapter trains beside)."""
+    import transformers
+
+    return _quiet_from_pretrained(transformers.AutoModel, base_model, trust_remote_code=trust_remote_code)
+
+
 def load_task_model(base_model: str, auto_class: str, label_names: list[str], *, trust_remote_code: bool = False):
     """The base model with a new head: `auto_class` (AutoModelForTokenClassification, ...ForSequenceClassification,
     ...ForMultipleChoice, ...ForQuestionAnswering); label names for the classification heads."""

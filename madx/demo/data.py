@@ -125,9 +125,25 @@ def task_path(out_dir: Path, code: str, split: str, kind: str = DEMO_TASKS[0]) -
     return Path(out_dir) / kind / f"{code}.{split}{family(kind).demo_suffix}"
 
 
+def treebank_path(out_dir: Path, code: str, split: str) -> Path:
+    """dependency/{code}.{split}.conllu: the demo sentences' dependency trees (a syntax K-adapter's knowledge)."""
+    return Path(out_dir) / "dependency" / f"{code}.{split}.conllu"
+
+
+def treebank_text(gen: Generator, count: int, entities: dict, seed: str) -> str:
+    """`count` sentences of the grammar with their trees (Generator.parsed), as CoNLL-U."""
+    rng, sentences = random.Random(seed), []
+    for number in range(1, count + 1):
+        tokens, _, heads, relations = gen.parsed(rng, entities)
+        rows = [f"{i}\t{token}\t_\t_\t_\t_\t{head}\t{relation}\t_\t_"
+                for i, (token, head, relation) in enumerate(zip(tokens, heads, relations), 1)]
+        sentences.append(f"# sent_id = {number}\n" + "\n".join(rows) + "\n")
+    return "\n".join(sentences) + "\n"
+
+
 def generate_language(out_dir: str | Path, language: DemoLanguage, data: DemoData = DemoData()) -> list[Path]:
-    """One language's files, each written whole or not at all: corpora/{code}.txt (unlabelled) and
-    ner/{code}.{train,dev,test}.conll. They depend on the seed and this language alone, so adding a language
+    """One language's files, each written whole or not at all: corpora/{code}.txt (unlabelled), each family's task
+    files (ner/{code}.{train,dev,test}.conll, ...) and the dependency trees (dependency/{code}.{split}.conllu). They depend on the seed and this language alone, so adding a language
     leaves every other language's files as they were."""
     gen = Generator(language, data.seed)
     rng = random.Random(f"{data.seed}:{language.code}:corpus")
@@ -140,7 +156,10 @@ def generate_language(out_dir: str | Path, language: DemoLanguage, data: DemoDat
         for kind in DEMO_TASKS:
             records = family_records(gen, kind, sizes[split], entities, f"{data.seed}:{language.code}:{split}")
             write_text(task_path(out_dir, language.code, split, kind), family(kind).demo_text(records))
-    return written + [task_path(out_dir, language.code, split, kind) for split in SPLITS for kind in DEMO_TASKS]
+        write_text(treebank_path(out_dir, language.code, split),
+                   treebank_text(gen, sizes[split], entities, f"{data.seed}:{language.code}:{split}:dependency"))
+    return written + [task_path(out_dir, language.code, split, kind) for split in SPLITS for kind in DEMO_TASKS] + [
+        treebank_path(out_dir, language.code, split) for split in SPLITS]
 
 
 def generate(out_dir: str | Path, languages, data: DemoData = DemoData()) -> None:

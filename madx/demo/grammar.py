@@ -66,6 +66,19 @@ TEMPLATES = [
     ["PER", "V:say", "that", "ORG", "V:verb", "PER"],
     ["time", "PER", "V:verb", "NP", "with", "PER"],
 ]
+# Each template's dependency tree over its slots (UD relations): for each slot, the slot it depends on (None: the
+# root) and its relation. The demo's syntax K-adapter learns them (madx/demo/data.py writes them as CoNLL-U).
+TREES = [
+    [(1, "nsubj"), (None, "root"), (1, "obj")],
+    [(1, "nsubj"), (None, "root"), (1, "obj"), (1, "obl:tmod")],
+    [(1, "nsubj"), (None, "root"), (3, "case"), (1, "obl"), (1, "obl:tmod")],
+    [(1, "nsubj"), (None, "root"), (1, "obj")],
+    [(3, "nsubj"), (2, "case"), (0, "nmod"), (None, "root"), (3, "obj")],
+    [(3, "nsubj"), (2, "cc"), (0, "conj"), (None, "root"), (5, "case"), (3, "obl")],
+    [(1, "nsubj"), (None, "root"), (1, "obj"), (4, "case"), (1, "obl")],
+    [(1, "nsubj"), (None, "root"), (4, "mark"), (4, "nsubj"), (1, "ccomp"), (4, "obj")],
+    [(2, "obl:tmod"), (2, "nsubj"), (None, "root"), (2, "obj"), (5, "case"), (2, "obl")],
+]
 SYLLABLE_ONSETS = "b d f g k l m n p r s t v z".split()
 VOWELS = "a e i o u".split()
 
@@ -119,36 +132,65 @@ class Generator:
 
     def sentence(self, rng: random.Random, entities: dict) -> tuple[list[str], list[str]]:
         """One sentence as (tokens, BIO tags)."""
+        tokens, tags, _, _ = self.parsed(rng, entities)
+        return tokens, tags
+
+    def parsed(self, rng: random.Random, entities: dict) -> tuple[list[str], list[str], list[int], list[str]]:
+        """One sentence as (tokens, BIO tags, each token's head (1-based, 0 the root), its relation): the
+        template's tree (TREES) over its slots, each slot's words attached to the slot's own head word."""
+        template = rng.choice(TEMPLATES)
+        tree = TREES[TEMPLATES.index(template)]
         clauses, current = [], []
-        for slot in rng.choice(TEMPLATES):
+        for index, slot in enumerate(template):
             if slot == "that":  # a subordinate clause starts: SOV moves verbs within each clause
                 clauses.append(current)
                 current = []
-            current.append(slot)
+            current.append(index)
         clauses.append(current)
-        tokens, tags = [], []
+        tokens, tags, words_of, head_of = [], [], {}, {}  # slot index -> its tokens' positions, its head's position
+        inner = {}  # token position -> (head position, relation) inside its slot
         for clause in clauses:
             if self.language.word_order == "SOV":
-                verbs = [s for s in clause if s.startswith("V:")]
-                clause = [s for s in clause if not s.startswith("V:")] + verbs
-                if clause[0] == "that":
-                    clause = clause[1:] + ["that"]
-            for slot in clause:
-                self._emit(slot.removeprefix("V:"), rng, entities, tokens, tags)
-        return tokens, tags
+                verbs = [i for i in clause if template[i].startswith("V:")]
+                clause = [i for i in clause if not template[i].startswith("V:")] + verbs
+                if template[clause[0]] == "that":
+                    clause = clause[1:] + [clause[0]]
+            for index in clause:
+                start = len(tokens)
+                structure = self._emit(template[index].removeprefix("V:"), rng, entities, tokens, tags)
+                head, relations = structure(len(tokens) - start)
+                words_of[index], head_of[index] = range(start, len(tokens)), start + head
+                for offset, relation in relations.items():
+                    inner[start + offset] = (start + head, relation)
+        heads, relations = [0] * len(tokens), [""] * len(tokens)
+        for index, (parent, relation) in enumerate(tree):
+            for position in words_of[index]:
+                if position in inner:
+                    heads[position], relations[position] = inner[position][0] + 1, inner[position][1]
+                elif position == head_of[index]:
+                    heads[position] = 0 if parent is None else head_of[parent] + 1
+                    relations[position] = relation
+        return tokens, tags, heads, relations
 
     def _emit(self, slot, rng, entities, tokens, tags):
+        """Append one slot's words; returns its structure: n words -> (the head's offset, {offset: relation})."""
         if slot in ("PER", "LOC", "ORG"):
             names = self.entity(rng.choice(entities[slot]))
             tokens += names
             tags += [f"B-{slot}"] + [f"I-{slot}"] * (len(names) - 1)
-        elif slot == "NP":
+            return lambda n: (0, {i: "flat" for i in range(1, n)})  # a name: its first word heads the rest
+        if slot == "NP":
             words = [rng.choice(WORDS["det"])] + ([rng.choice(WORDS["adj"])] if rng.random() < 0.5 else [])
             words.append(rng.choice(WORDS["noun"]))
             for w in words:
                 self._emit_words(w, tokens, tags)
-        else:
-            self._emit_words(rng.choice(WORDS[slot]), tokens, tags)
+            return lambda n: (n - 1, {0: "det", **({1: "amod"} if n == 3 else {})})
+        phrase = rng.choice(WORDS[slot])
+        self._emit_words(phrase, tokens, tags)
+        if slot == "time":  # in spring, last week: the noun heads, after a preposition (case) or an adjective
+            first = phrase.split()[0]
+            return lambda n: (n - 1, {0: "case" if first in ("in", "at") else "amod"} if n > 1 else {})
+        return lambda n: (0, {i: "compound:prt" for i in range(1, n)})  # works for: the verb heads its particle
 
     def _emit_words(self, phrase, tokens, tags):
         for w in self._word(phrase).split():

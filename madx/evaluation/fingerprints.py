@@ -11,6 +11,7 @@ from typing import Callable
 
 from .. import __version__
 from ..adapters.embeddings import EMBEDDINGS_DIR, INFO_FILE
+from ..adapters.kadapter import reader_config
 from ..adapters.heads import HEAD_CONFIG, HEAD_WEIGHTS, OTHER_WEIGHTS
 from ..core.files import CHECKSUMS, LANG_RECORD, TASK_RECORD, files_under, sha256_of
 from ..core.settings import TaskTraining
@@ -72,7 +73,7 @@ def shared_inputs(base_model: str, test_data: str, precision: str, batch_size: i
 def run_inputs(run: Run, shared: dict, lang: str | None = None) -> dict:
     """The digest of each thing a run's result depends on: `shared_inputs`, the task's weights (its adapter, or
     full_ft's model) and head, the task settings evaluation reads, the language adapter (each one madx_avg and
-    madx_emea average), madx_emea's steps, the embeddings a madx_emb run reads with, and the romanizer (with its
+    madx_emea average), madx_emea's steps, the embeddings a madx_emb run reads with, the K-adapters its head reads, and the romanizer (with its
     version) of a madx_translit run (evaluate_runs adds the hub ids and commits). Never logs or timings."""
     task_dir = Path(run.task_dir)
     settings = task_settings(task_dir)
@@ -89,6 +90,10 @@ def run_inputs(run: Run, shared: dict, lang: str | None = None) -> dict:
         inputs["embeddings"] = content_digest(run_embeddings(run))
     if run.romanize:
         inputs["romanize"] = romanizer(run.romanize, lang).identity
+    knowledge = reader_config(task_dir) if task_dir.is_dir() else None
+    if knowledge is not None:  # the K-adapters its head reads (the reader itself is among the task's weights)
+        inputs["knowledge"] = {name: content_digest(Path(directory))
+                               for name, directory in knowledge["kadapters"].items()}
     return inputs
 
 

@@ -1,6 +1,6 @@
 """The models evaluation runs: the base model with a task head loaded once per job, each run's adapters (a
-madx_fusion run's fused adapters and fusion), head and (madx_emb) input embeddings swapped in; full_ft's own
-fine-tuned model."""
+madx_fusion run's fused adapters and fusion), head, knowledge reader (a head reading K-adapters, each K-adapter
+loaded once) and (madx_emb) input embeddings swapped in; full_ft's own fine-tuned model."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from ..adapters.embeddings import (EMBEDDINGS_DIR, EmbeddingLoadError, embedding
 from ..adapters.composition import Average, Fuse
 from ..adapters.fusion_io import load_fusion
 from ..adapters.io import load_adapter_beside
+from ..adapters.kadapter import (delete_kadapter, kadapters, load_kadapter, load_knowledge_reader, reader_config,
+                                 stop_reading_knowledge)
 from ..adapters.model import activate, delete_adapter
 from ..data import hub
 from ..tasks.families import DEFAULT_TASK_TYPE, family, load_head
@@ -41,6 +43,7 @@ class EvalModels:
         self.embeddings: dict[str, tuple] = {}  # language adapter dir -> (its embedding matrix, its tokenizer)
         self.swapped: tuple | None = None  # (model, the base's input embeddings) while a run uses its own
         self.adapt: TestTimeWeights | None = None  # the last run's test-time weights (madx_emea), else None
+        self.kadapter_dirs: dict[tuple, str] = {}  # (id of a model, K-adapter name) -> the directory loaded as it
 
     def tokenizer_for(self, run: Run, base_tokenizer):
         """The tokenizer a run's test data is read with: its language adapter's own (madx_emb), or the base's."""
@@ -91,7 +94,22 @@ class EvalModels:
         used.update(task_adapter=str(run.task_dir), stack=[repr(item) if isinstance(item, (Fuse, Average)) else item
                                                            for item in stack])
         activate(model, *stack)
+        knowledge = reader_config(run.task_dir)
+        if knowledge is not None:  # a head reading K-adapters: each loaded once per model, its reader swapped in
+            for name, directory in knowledge["kadapters"].items():
+                self._kadapter(model, name, directory)
+            load_knowledge_reader(model, run.task_dir)
+            used["knowledge"] = knowledge["kadapters"]
         return model, used
+
+    def _kadapter(self, model: torch.nn.Module, name: str, directory: str) -> None:
+        key, wanted = (id(model), name), str(Path(directory).resolve())
+        if self.kadapter_dirs.get(key) == wanted:
+            return
+        if name in kadapters(model):  # another directory's K-adapter of that name
+            delete_kadapter(model, name)
+        load_kadapter(model, directory, name)
+        self.kadapter_dirs[key] = wanted
 
     def _language_block(self, model: torch.nn.Module, run: Run, head: tuple) -> tuple[list, dict]:
         """What sits under the task adapter, and its record: the run's language adapter, the Average of several
@@ -117,6 +135,7 @@ class EvalModels:
         for name in self.task_names:
             delete_adapter(model, name)
         self.task_names = []
+        stop_reading_knowledge(model)
         if self.swapped is not None:
             swapped_model, base_embeddings = self.swapped
             swapped_model.set_input_embeddings(base_embeddings)

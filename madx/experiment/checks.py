@@ -282,6 +282,10 @@ def check_files(exp: Experiment) -> list[str]:
                         "languages instead)"
                         if split == "test" and task.all_languages and lang not in exp.sources else "")
                 check_local(task.data(split, lang), f"tasks.{name}.{split} ({lang})", exp.where, made, hint)
+    for name, knowledge in exp.knowledge.items():
+        for split in ("train", "dev"):
+            for lang, spec in zip(knowledge.languages, knowledge.data(split)):
+                check_local(spec, f"knowledge.{name}.{split} ({lang})", exp.where, made)
     return notes
 
 

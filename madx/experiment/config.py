@@ -5,20 +5,22 @@ the checks and the .smk files read attributes, never the raw config."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
 from ..adapters.config import AdapterConfig
-from ..core.settings import (EMBEDDING_KEYS, NEW_EMBEDDINGS, EmeaSettings, LangTraining, PretrainSettings,
-                             TaskTraining, TrainSettings)
-from ..core.setups import DEFAULT_FUSION, DEFAULT_RELATED_K, DEFAULT_SETUPS, TRAININGS, URIEL
+from ..adapters.kadapter import KAdapterConfig
+from ..core.settings import (EMBEDDING_KEYS, NEW_EMBEDDINGS, EmeaSettings, KnowledgeTraining, LangTraining,
+                             PretrainSettings, TaskTraining, TrainSettings)
+from ..core.setups import DEFAULT_FUSION, DEFAULT_RELATED_K, DEFAULT_SETUPS, SETUPS, TRAININGS, URIEL
 from ..core.sources import HUB_KEYS, DataError, Source, hub_spec
 from ..demo.data import SPLITS, DemoData, DemoLanguage, TinyEncoder
 from .checks import check_demo_shape, check_fusions, check_init_from, check_related, check_section, check_settings
 from .layers import Layers
 from .paths import Paths
-from .schema import FULL_FT_SECTION, SECTIONS, ConfigError, check_names, check_schema
+from .schema import FULL_FT_SECTION, NAME, SECTIONS, ConfigError, check_names, check_schema
 
 
 def frozen(section: Mapping | None = None) -> Mapping:
@@ -99,9 +101,28 @@ class Task:
     fusion: str = DEFAULT_FUSION  # the fusion's configuration: dynamic or static (madx/adapters/fusion.py)
     tlr_languages: tuple[str, ...] | None = None  # madx_tlr: whose adapters it trains over (None: its targets')
     adapters: Mapping = field(default_factory=frozen)  # source -> a ready task adapter (directory or hub id)
+    knowledge: tuple[str, ...] = ()  # the K-adapters its heads read (a task <name>+<k>... the config's task made)
+    knowledge_of: str | None = None  # that task: the one this compares with (the same task without K-adapters)
 
     def data(self, split: str, lang: str) -> str:
         return getattr(self, split).replace("{lang}", lang)
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    """A K-adapter of the experiment (knowledge.<name>): its knowledge task, data and languages, its shape and
+    training keys (the commands apply their defaults to the rest)."""
+
+    name: str
+    type: str  # dependency | relation (madx/tasks/knowledge.py)
+    train: str  # a file; {lang} is each language's code
+    dev: str
+    languages: tuple[str, ...]
+    kadapter: Mapping = field(default_factory=frozen)  # KAdapterConfig keys
+    train_knowledge: Mapping = field(default_factory=frozen)  # KnowledgeTraining keys
+
+    def data(self, split: str) -> list[str]:
+        return [getattr(self, split).replace("{lang}", lang) for lang in self.languages]
 
 
 @dataclass(frozen=True)
@@ -208,6 +229,7 @@ class Config:
     setups: tuple[str, ...] = DEFAULT_SETUPS
     trust_remote_code: bool = False
     demo: Demo | None = None
+    knowledge: Mapping[str, Knowledge] = field(default_factory=frozen)
 
 
 def load_config(config: dict, where: str = "config", cls: type[Config] = Config) -> Config:
@@ -220,11 +242,12 @@ def load_config(config: dict, where: str = "config", cls: type[Config] = Config)
     demo = load_demo(config, where)
     languages = load_languages(config, where, demo, paths, sections)
     sources = load_sources(config, where, languages)
-    tasks = load_tasks(config, where, languages, sections)
+    knowledge = load_knowledge(config, where, sources)
+    tasks = with_knowledge(load_tasks(config, where, languages, sections), config, knowledge, where)
     run = {key: tuple(value) for key, value in given(config, "seeds", "setups").items()}
     parsed = cls(where=where, base_model=config["base_model"], languages=frozen(languages), tasks=frozen(tasks),
                  sources=sources, paths=paths, sections=sections, compute=load_compute(config), demo=demo,
-                 **run, **given(config, "trust_remote_code"))
+                 knowledge=frozen(knowledge), **run, **given(config, "trust_remote_code"))
     check_related(parsed.languages, parsed.sources, tuple(config.get("setups", ())), parsed.tasks, where)
     check_init_from(parsed.tasks, where)
     check_fusions(parsed.tasks, tuple(config.get("setups", ())), where)
@@ -418,3 +441,52 @@ def load_tasks(config: dict, where: str, languages: Mapping, sections: Sections)
         for training in TRAININGS:  # full_ft: the full_ft overrides on top
             check_settings(TaskTraining, sections.task_layers(tasks[name], training), where)
     return tasks
+
+
+def load_knowledge(config: dict, where: str, sources: tuple[str, ...]) -> dict:
+    """K-adapter name -> Knowledge (knowledge.<name>), its shape and training keys checked."""
+    found = {}
+    for name, entry in (config.get("knowledge") or {}).items():
+        if not re.fullmatch(NAME, name):
+            raise ConfigError(f"{where}: knowledge: {name!r} is not a valid K-adapter name: letters, digits, '-' and "
+                              "'_' only (it becomes part of the result paths); rename it")
+        languages = tuple(entry.get("languages", sources))
+        if "{lang}" not in entry["train"] and len(languages) > 1:
+            raise ConfigError(f"{where}: knowledge.{name}.train: one file for {len(languages)} languages; put {{lang}} "
+                              "in the path (each language's file) or give one language")
+        found[name] = Knowledge(name, entry["type"], entry["train"], entry["dev"], languages,
+                                frozen(entry.get("kadapter")), frozen(entry.get("train_knowledge")))
+        check_section(found[name].kadapter, f"knowledge.{name}.kadapter", where, KAdapterConfig)
+        check_settings(KnowledgeTraining, [(f"knowledge.{name}.train_knowledge", found[name].train_knowledge)],
+                       where)
+    return found
+
+
+def with_knowledge(tasks: dict, config: dict, knowledge: Mapping, where: str) -> dict:
+    """The tasks, and after each that reads K-adapters (tasks.<t>.knowledge) its twin <t>+<k>...: the same task, its
+    heads reading them, under every adapter setup of the task (or the ones given), so the two compare."""
+    out = {}
+    for name, task in tasks.items():
+        out[name] = task
+        given = config["tasks"][name].get("knowledge")
+        if not given:
+            continue
+        use, setups = (given["use"], given.get("setups", ())) if isinstance(given, Mapping) else (given, ())
+        unknown = [k for k in use if k not in knowledge]
+        if unknown:
+            raise ConfigError(f"{where}: tasks.{name}.knowledge: {unknown[0]!r} is not under knowledge "
+                              f"({', '.join(knowledge) or 'none there'}); add knowledge.{unknown[0]}: {{type, train, "
+                              "dev}, or remove it")
+        if task.adapters:
+            raise ConfigError(f"{where}: tasks.{name}.knowledge: the task's adapters are ready (tasks.{name}.adapter), "
+                              "trained without K-adapters; K-adapters are read by heads madx trains")
+        full = [s for s in setups if SETUPS[s].training.full_model]
+        if full:
+            raise ConfigError(f"{where}: tasks.{name}.knowledge.setups: {full[0]} fine-tunes the encoder the K-adapters "
+                              "read; K-adapters are for the adapter setups")
+        setups = setups or [s for s in task.setups or config.get("setups", DEFAULT_SETUPS)
+                            if not SETUPS[s].training.full_model]
+        twin = f"{name}+{'+'.join(use)}"
+        out[twin] = dataclasses.replace(task, name=twin, knowledge=tuple(use), knowledge_of=name, fuse=(),
+                                        setups=tuple(setups))
+    return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..demo.data import corpus_path, task_path
+from ..demo.data import corpus_path, task_path, treebank_path
 
 RESULTS = "results"  # the output root when the config's `results` does not say
 
@@ -69,6 +69,13 @@ class Paths:
 
     def demo_task_file(self, lang="{lang}", split="{split}", *, kind: str) -> str:
         return str(task_path(self.demo_data(), lang, split, kind))
+
+    def demo_treebank(self, lang="{lang}", split="{split}") -> str:
+        return str(treebank_path(self.demo_data(), lang, split))
+
+    def kadapter(self, name="{name}") -> str:
+        """A K-adapter of the config's knowledge section (madx train-kadapter)."""
+        return f"{self.results}/adapters/knowledge/{name}"
 
     def demo_readme(self) -> str:
         return f"{self.demo_data()}/README.md"

@@ -210,6 +210,14 @@ class Experiment(Config):
                 dirs.append(self.task_dir(task, source, setup, seed))
         return list(dict.fromkeys(dirs))
 
+    def kadapter_dirs(self, task: str) -> list[str]:
+        """The K-adapters the task's heads read (a <task>+<names> task), in order; [] for other tasks."""
+        return [self.paths.kadapter(name) for name in self.tasks[task].knowledge]
+
+    def kadapter_outputs(self) -> list[str]:
+        """Every K-adapter of the config's knowledge section: each trained once."""
+        return [self.paths.kadapter(name) for name in self.knowledge]
+
     def demo_outputs(self) -> set[str]:
         """The files the demo writes (none without a demo)."""
         if self.demo is None:
@@ -218,6 +226,7 @@ class Experiment(Config):
         for lang in self.demo.languages:
             out.add(self.paths.demo_corpus(lang.code))
             out |= {self.paths.demo_task_file(lang.code, split, kind=kind) for split in SPLITS for kind in DEMO_TASKS}
+            out |= {self.paths.demo_treebank(lang.code, split) for split in SPLITS}
         return {os.path.normpath(p) for p in out}
 
 

@@ -11,10 +11,11 @@ from pathlib import Path
 import yaml
 
 from ..adapters.config import AdapterConfig
+from ..adapters.kadapter import KAdapterConfig
 from ..core.errors import MadxError
 from ..core.settings import (AT_LEAST, EMBEDDING_KEYS, EMBEDDING_MODES, MIXED_PRECISION, POSITIVE, ROMANIZERS,
-                             SCRIPT_KEYS, EmeaSettings, LangTraining, PretrainSettings, TaskTraining, TrainSettings,
-                             bound_message, field_type)
+                             SCRIPT_KEYS, EmeaSettings, KnowledgeTraining, LangTraining, PretrainSettings,
+                             TaskTraining, TrainSettings, bound_message, field_type)
 from ..core.setups import EVAL_SETUPS, NEW_SCRIPT_SETUPS, RELATED_SETUPS
 from ..demo.data import DemoData, DemoLanguage, TinyEncoder
 from ..tasks.families import TASK_TYPES
@@ -135,7 +136,7 @@ def field_schema(f: dataclasses.Field, bounded: bool = False) -> dict:
 
 
 def dataclass_schema(cls, skip=()) -> dict:
-    bounded = issubclass(cls, TrainSettings)  # the demo's shape and sizes check their own (check_demo_shape, DemoData)
+    bounded = issubclass(cls, (TrainSettings, KnowledgeTraining))  # the demo's shape and sizes check their own (check_demo_shape, DemoData)
     return {"type": "object", "additionalProperties": False,
             "properties": {f.name: field_schema(f, bounded) for f in dataclasses.fields(cls)
                            if f.init and f.name not in skip}}
@@ -149,6 +150,8 @@ def config_schema() -> dict:
         cls, skip = SECTIONS[section]
         defs["lang_training" if section == "train_lang" else "task_training"] = dataclass_schema(cls, skip)
     defs["emea"] = dataclass_schema(*SECTIONS["emea"])
+    defs["kadapter"] = dataclass_schema(KAdapterConfig)
+    defs["knowledge_training"] = dataclass_schema(KnowledgeTraining)
     defs["pretraining"] = dataclass_schema(PretrainSettings, PRETRAIN_SKIP)
     defs["demo_language"] = dataclass_schema(DemoLanguage, ("code",))
     defs["task_type"] = {"enum": list(TASK_TYPES)}

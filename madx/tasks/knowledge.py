@@ -6,7 +6,8 @@
   [start, end) character offsets, relation), T-REx style, scored by accuracy and macro F1.
 
 Bad input names the file and line. The dependency task trains a linguistic K-adapter (`DependencyHead` over
-madx.knowledge_features; madx/training/kadapter.py). (These are not yet task families of the workflow.)
+madx.knowledge_features; madx/training/kadapter.py), the relation task a factual one (`RelationHead`); each is
+scored on its dev set beside its trivial baseline (attaching every word to a neighbour; the majority relation).
 """
 
 from __future__ import annotations
@@ -179,8 +180,17 @@ def encode_trees(trees: list[Tree], tokenizer, max_length: int) -> list[dict]:
             head = tree.heads[word]
             if head == 0 or head - 1 in first:
                 labels[position] = 0 if head == 0 else first[head - 1]
-        encoded.append({"input_ids": enc["input_ids"], "labels": labels})
+        positions = [first.get(word, -1) for word in range(len(tree.words))]  # -1: cut off by max_length
+        encoded.append({"input_ids": enc["input_ids"], "labels": labels, "positions": positions})
     return encoded
+
+
+def neighbour_baseline(trees: list[Tree]) -> float:
+    """The UAS of the better of the two trivial parsers: every word attached to the word before it (the first to
+    the root), or to the word after it (the last to the root)."""
+    left = [[i for i in range(len(tree.words))] for tree in trees]
+    right = [[i + 2 if i + 1 < len(tree.words) else 0 for i in range(len(tree.words))] for tree in trees]
+    return max(attachment_scores(trees, heads)["uas"] for heads in (left, right))
 
 
 def collate_trees(batch: list[dict], pad_id: int) -> dict:
@@ -250,6 +260,7 @@ class DependencyTask:
     """Each word's head (linguistic knowledge)."""
 
     read = staticmethod(read_conllu)
+    metric = "uas"
 
     def __init__(self, examples: list[Tree], features: int):
         self.head = DependencyHead(features)
@@ -263,11 +274,25 @@ class DependencyTask:
     def loss(self, features, batch):
         return dependency_loss(self.head(features, batch["attention_mask"]), batch["labels"])
 
+    def predict(self, features, batch) -> list:
+        """Each position's predicted head position (a row per example)."""
+        return self.head(features, batch["attention_mask"]).argmax(-1).tolist()
+
+    def scores(self, examples: list[Tree], encoded: list[dict], predicted: list) -> dict:
+        """UAS over every word (a word cut off by max_length, or whose head is, counts as wrong) and the baseline."""
+        heads = []
+        for feature, positions in zip(encoded, predicted):
+            word_at = {position: word + 1 for word, position in enumerate(feature["positions"]) if position >= 0}
+            word_at[0] = 0  # the first token stands for the root
+            heads.append([word_at.get(positions[p], -1) if p >= 0 else -1 for p in feature["positions"]])
+        return {**attachment_scores(examples, heads), "baseline_uas": neighbour_baseline(examples)}
+
 
 class RelationTask:
     """The relation between two spans (factual knowledge)."""
 
     read = staticmethod(read_relations)
+    metric = "accuracy"
 
     def __init__(self, examples: list[RelationExample], features: int):
         self.labels = sorted({example.relation for example in examples})
@@ -281,6 +306,14 @@ class RelationTask:
 
     def loss(self, features, batch):
         return F.cross_entropy(self.head(features, batch["subject"], batch["object"]), batch["labels"])
+
+    def predict(self, features, batch) -> list:
+        return self.head(features, batch["subject"], batch["object"]).argmax(-1).tolist()
+
+    def scores(self, examples: list[RelationExample], encoded: list[dict], predicted: list) -> dict:
+        gold = [example.relation for example in examples]
+        majority = Counter(gold).most_common(1)[0][1] / len(gold)
+        return {**relation_scores(gold, [self.labels[i] for i in predicted]), "baseline_accuracy": majority}
 
 
 KNOWLEDGE_TASKS = {"dependency": DependencyTask, "relation": RelationTask}

@@ -17,6 +17,7 @@ from ..adapters.config import TASK_ADAPTER, AdapterConfig
 from ..adapters.counting import count_parameters
 from ..adapters.fusion import DEFAULT_FUSION, add_fusion, fusion_regularization_loss, train_fusion
 from ..adapters.io import load_adapter, load_adapter_beside
+from ..adapters.kadapter import read_kadapters
 from ..adapters.model import (activate, adapter_config, adapter_modules, add_adapter, delete_adapter, madx_state,
                               train_adapters)
 from ..core.errors import InputError
@@ -179,8 +180,11 @@ class FusionObjective(TaskObjective):
 
 
 def check_train_task_args(setup: str, task_type: str, lang_adapter, fuse=None, init_from=None,
-                          tlr_adapters=None) -> None:
+                          tlr_adapters=None, knowledge=None) -> None:
     on_adapter = training(setup).on_source_adapter
+    if knowledge and training(setup).full_model:
+        raise InputError(f"setup {setup} fine-tunes the whole encoder the K-adapters read (--knowledge): K-adapters "
+                         "are read by the adapter setups' heads, over the frozen encoder they were trained beside")
     family(task_type)  # a known task type
     if on_adapter != (lang_adapter is not None):
         raise InputError(f"setup {setup} {'needs' if on_adapter else 'takes no'} language adapter "
@@ -324,6 +328,7 @@ def train_task(
     fuse: list | None = None,
     fusion_config: str = DEFAULT_FUSION,
     tlr_adapters: list | None = None,
+    knowledge: list | None = None,
     trust_remote_code: bool = False,
 ) -> Path:
     """Train `setup` of `task` on labelled source-language data; keep the weights of the best dev score. `lang`,
@@ -331,10 +336,12 @@ def train_task(
     two-stage training (the MAD-X paper's XCOPA protocol, SIQA then COPA) from another task's output. `fuse`
     (setup madx_fusion): the task adapter directories to fuse, this task's own madx training first. `tlr_adapters`
     (setup madx_tlr): the targets' language adapters, taken in turn with the source's under the task adapter.
+    `knowledge`: K-adapter directories (madx train-kadapter) the head reads beside the encoder (frozen; the head's
+    knowledge reader trains with it).
     (One function on purpose: every input is read and checked before the model loads, and the processes meet
     before and after the main one writes; that order reads top to bottom here.)"""
     output = Path(output)
-    check_train_task_args(setup, task_type, lang_adapter, fuse, init_from, tlr_adapters)
+    check_train_task_args(setup, task_type, lang_adapter, fuse, init_from, tlr_adapters, knowledge)
     fam = family(task_type)
     config = hub.load_config(base_model, trust_remote_code=trust_remote_code)
     hub.check_sequence_length(config, settings.max_length, base_model, key="max_length")
@@ -346,6 +353,7 @@ def train_task(
     model = build_task_model(base_model, task, setup, fam, data.labels, lang_adapter, adapter_config,
                              trust_remote_code, init_from, fuse or (), fusion_config)
     tlr_names = TargetReadySteps.load(model, task, tlr_adapters) if tlr_adapters else None  # before the cast
+    knowledge_dirs = read_kadapters(model, knowledge) if knowledge else None  # after every freeze: its reader trains
     if not training(setup).full_model and accelerator.device.type == "cuda":
         cast_frozen(model, settings.mixed_precision)
     log.info("%s/%s: %s", task, setup, count_parameters(model))
@@ -372,6 +380,7 @@ def train_task(
             "settings": settings_dict(settings), "init_from": str(init_from) if init_from else None,
             "fuse": [str(d) for d in fuse] if fuse else None, "fusion_config": fusion_config if fuse else None,
             "tlr_adapters": [str(d) for d in tlr_adapters] if tlr_adapters else None,
+            "knowledge": knowledge_dirs,
         }
         num_choices = fam.num_choices(data.train)
         write_task_output(model, task, setup, base_model, data.labels, task_type, work_dir, output, record,

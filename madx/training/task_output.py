@@ -12,6 +12,7 @@ from torch import nn
 from ..adapters.composition import Fuse
 from ..adapters.fusion_io import read_fusion_config, write_fusion_files
 from ..adapters.io import write_adapter_files
+from ..adapters.kadapter import save_knowledge_reader
 from ..adapters.model import madx_state
 from ..core.errors import InputError
 from ..core.files import TASK_RECORD, files_under, record_checksums, staged_dir, verify_checksums, write_text
@@ -43,6 +44,8 @@ def write_task_output(model: nn.Module, task: str, setup: str, base_model: str, 
         else:
             write_adapter_files(model, task, staging, model_name=base_model)
         save_head(model, staging, task, label_names, task_type, model_name=base_model, num_choices=num_choices)
+        if record.get("knowledge"):  # the head's first layer, reading the K-adapters beside the encoder
+            save_knowledge_reader(model, staging, record["knowledge"])
         shutil.copy(work_dir / "train_log.jsonl", staging / "train_log.jsonl")
         write_text(staging / TASK_RECORD, json.dumps(record, indent=2) + "\n")
         write_text(staging / CARD, task_card({**record, "task": task, "setup": setup, "base_model": base_model,
