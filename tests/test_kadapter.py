@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import madx
+from madx.core.settings import KnowledgeTraining
 from madx.adapters.kadapter import KADAPTER_CONFIG, KADAPTER_WEIGHTS, kadapters
 from tiny import flip_bytes, tiny_model
 
@@ -152,7 +153,8 @@ def test_a_linguistic_kadapter_learns_heads_and_only_it_and_its_head_train():
     madx.add_kadapter(model, "syntax", madx.KAdapterConfig(layers=(0, 3), transformer_layers=1, hidden_size=32,
                                                           intermediate_size=64, num_attention_heads=4, dropout=0.0,
                                                           init_range=0.02))
-    task, losses, _ = train_kadapter(model, "syntax", "dependency", trees, tokenizer, steps=80, batch_size=16, lr=3e-3)
+    task, losses, _ = train_kadapter(model, "syntax", "dependency", trees, tokenizer,
+                                     settings=KnowledgeTraining(max_steps=80, batch_size=16, lr=3e-3))
     assert sum(losses[-5:]) / 5 < 0.3 * sum(losses[:5]) / 5, losses
     for key, value in base.items():
         assert torch.equal(model.state_dict()[key], value), key
@@ -199,7 +201,8 @@ def test_a_factual_kadapter_learns_the_relation_between_two_spans(tmp_path):
     madx.add_kadapter(model, "facts", madx.KAdapterConfig(layers=(0, 3), transformer_layers=1, hidden_size=32,
                                                          intermediate_size=64, num_attention_heads=4, dropout=0.0,
                                                          init_range=0.02))
-    task, losses, _ = train_kadapter(model, "facts", "relation", examples, tokenizer, steps=60, lr=3e-3)
+    task, losses, _ = train_kadapter(model, "facts", "relation", examples, tokenizer,
+                                     settings=KnowledgeTraining(max_steps=60, lr=3e-3))
     assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5, losses
     batch = task.collate(task.encode(examples, tokenizer, 32), tokenizer.pad_token_id)
     with torch.no_grad():

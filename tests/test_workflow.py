@@ -121,7 +121,8 @@ def demo_config(languages=("en", "qac"), results="results", tasks=("ner",)) -> d
         spec["fuse"] = [other for other in spec.get("fuse", ()) if other in tasks]
         if not spec["fuse"]:
             del spec["fuse"]
-    used = {k for spec in config["tasks"].values() for k in (spec.get("knowledge") or {}).get("use", ())}
+    given = [spec.get("knowledge") or () for spec in config["tasks"].values()]  # [names] or {use: [names], ...}
+    used = {k for knowledge in given for k in (knowledge["use"] if isinstance(knowledge, dict) else knowledge)}
     config["knowledge"] = {name: {**entry, "kadapter": {**entry["kadapter"], "layers": [0, 1, 2]},
                                   "train_knowledge": {**entry["train_knowledge"], **REDUCED_KNOWLEDGE}}
                            for name, entry in config.get("knowledge", {}).items() if name in used}

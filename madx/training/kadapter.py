@@ -26,14 +26,11 @@ KNOWLEDGE_RECORD = "knowledge.json"  # beside the K-adapter's files: how it was 
 
 
 def train_kadapter(model, name: str, task: str, examples: list, tokenizer, *, settings: KnowledgeTraining =
-                   KnowledgeTraining(), dev: list | None = None, **overrides):
+                   KnowledgeTraining(), dev: list | None = None):
     """Train K-adapter `name` (already added) on knowledge task `task` ("dependency": trees from read_conllu;
     "relation": examples from read_relations); returns the task (its `head` trained), every step's loss and the dev
     scores at each evaluation. With `dev`, the weights of the best dev score are kept. Batches are drawn from a
-    shuffle seeded by settings.seed, epoch after epoch. `overrides`: settings fields (steps=..., as max_steps)."""
-    if "steps" in overrides:
-        overrides["max_steps"] = overrides.pop("steps")
-    settings = KnowledgeTraining(**{**settings_dict(settings), **overrides})
+    shuffle seeded by settings.seed, epoch after epoch."""
     if name not in kadapters(model):
         raise InputError(f"no K-adapter {name!r} in the model: add it first (madx.add_kadapter)")
     if task not in KNOWLEDGE_TASKS:
